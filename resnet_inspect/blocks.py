@@ -1,0 +1,273 @@
+"""Residual blocks, shortcuts and small modules, named so that torchvision's and timm's
+state_dicts load into them unchanged."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv3x3(in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=dilation, groups=groups, bias=False, dilation=dilation)
+
+
+def conv1x1(in_chs: int, out_chs: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a channel count to a multiple of ``divisor`` (timm's rule with round_limit=0)."""
+    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2018): global mean, 1x1 reduce, ReLU, 1x1 expand, sigmoid gate."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        reduced = make_divisible(channels / reduction)
+        self.fc1 = nn.Conv2d(channels, reduced, 1)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(reduced, channels, 1)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.mean((2, 3), keepdim=True)
+        scale = self.gate(self.fc2(self.act(self.fc1(scale))))
+        return x * scale
+
+
+class ZeroPadShortcut(nn.Module):
+    """CIFAR option A: subsample by the stride, pad the new channels with zeros; no parameters."""
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.pad_front = (out_chs - in_chs) // 2
+        self.pad_back = out_chs - in_chs - self.pad_front
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, pad=({self.pad_front}, {self.pad_back})"
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """BN followed by ReLU in one module, as pre-activation nets use it (timm's BatchNormAct2d).
+
+    Subclassing BatchNorm2d keeps the parameter names (``norm1.weight``, ...)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(super().forward(x))
+
+
+def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_norm: bool) -> nn.Module:
+    """The shortcut of a block whose input and output differ in shape.
+
+    ``with_norm`` is False in pre-activation blocks, where the input is already normalized.
+    Indices match torchvision (``0`` conv, ``1`` bn) and timm's avg_down (``0`` pool, ``1`` conv,
+    ``2`` bn); the pre-activation form matches timm's ResNetV2 (``conv`` / ``pool``)."""
+    if kind == "zero_pad":
+        return ZeroPadShortcut(in_chs, out_chs, stride)
+    pool: nn.Module = nn.Identity()
+    if kind == "avg_down" and stride > 1:
+        pool = nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
+        stride = 1
+    conv = conv1x1(in_chs, out_chs, stride)
+    if not with_norm:
+        return PreActProjection(conv, pool if kind == "avg_down" else None)
+    if kind == "avg_down":
+        return nn.Sequential(pool, conv, nn.BatchNorm2d(out_chs))
+    return nn.Sequential(conv, nn.BatchNorm2d(out_chs))
+
+
+class PreActProjection(nn.Module):
+    """Projection shortcut of a pre-activation unit: optional average pool, then a 1x1 conv."""
+
+    def __init__(self, conv: nn.Conv2d, pool: nn.Module | None = None) -> None:
+        super().__init__()
+        if pool is not None:
+            self.pool = pool
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "pool"):
+            x = self.pool(x)
+        return self.conv(x)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs (He et al. 2015, Fig. 2 left)."""
+
+    expansion = 1
+
+    def __init__(
+        self,
+        in_chs: int,
+        width: int,
+        stride: int = 1,
+        *,
+        shortcut: nn.Module | None = None,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        se: bool = False,
+        **_: object,
+    ) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(in_chs, width, stride, dilation=first_dilation)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(width, width, dilation=dilation)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.se = SqueezeExcite(width) if se else None
+        self.downsample = shortcut
+        self.act2 = nn.ReLU(inplace=True)
+
+    def last_norm(self) -> nn.BatchNorm2d:
+        return self.bn2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.se is not None:
+            out = self.se(out)
+        identity = x if self.downsample is None else self.downsample(x)
+        out = out + identity
+        return self.act2(out)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3, 1x1 expand (He et al. 2015, Fig. 5 right).
+
+    ``stride_on="1x1"`` is the paper's placement (v1); ``"3x3"`` is torchvision's (v1.5)."""
+
+    expansion = 4
+
+    def __init__(
+        self,
+        in_chs: int,
+        width: int,
+        stride: int = 1,
+        *,
+        shortcut: nn.Module | None = None,
+        inner: int | None = None,
+        groups: int = 1,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        stride_on: str = "3x3",
+        se: bool = False,
+    ) -> None:
+        super().__init__()
+        inner = inner or width
+        out_chs = width * self.expansion
+        stride_1x1, stride_3x3 = (stride, 1) if stride_on == "1x1" else (1, stride)
+        self.conv1 = conv1x1(in_chs, inner, stride_1x1)
+        self.bn1 = nn.BatchNorm2d(inner)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(inner, inner, stride_3x3, groups, first_dilation)
+        self.bn2 = nn.BatchNorm2d(inner)
+        self.act2 = nn.ReLU(inplace=True)
+        self.conv3 = conv1x1(inner, out_chs)
+        self.bn3 = nn.BatchNorm2d(out_chs)
+        self.se = SqueezeExcite(out_chs) if se else None
+        self.downsample = shortcut
+        self.act3 = nn.ReLU(inplace=True)
+
+    def last_norm(self) -> nn.BatchNorm2d:
+        return self.bn3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.act2(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.se is not None:
+            out = self.se(out)
+        identity = x if self.downsample is None else self.downsample(x)
+        out = out + identity
+        return self.act3(out)
+
+
+class PreActBasicBlock(nn.Module):
+    """Pre-activation basic unit (He et al. 2016, "Identity Mappings"): BN-ReLU-conv twice."""
+
+    expansion = 1
+
+    def __init__(
+        self,
+        in_chs: int,
+        width: int,
+        stride: int = 1,
+        *,
+        shortcut: nn.Module | None = None,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        se: bool = False,
+        **_: object,
+    ) -> None:
+        super().__init__()
+        self.downsample = shortcut
+        self.norm1 = BatchNormAct(in_chs)
+        self.conv1 = conv3x3(in_chs, width, stride, dilation=first_dilation)
+        self.norm2 = BatchNormAct(width)
+        self.conv2 = conv3x3(width, width, dilation=dilation)
+        self.se = SqueezeExcite(width) if se else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        preact = self.norm1(x)
+        # The projection reads the normalized input; the identity reads the raw input.
+        shortcut = x if self.downsample is None else self.downsample(preact)
+        out = self.conv2(self.norm2(self.conv1(preact)))
+        if self.se is not None:
+            out = self.se(out)
+        return out + shortcut
+
+
+class PreActBottleneck(nn.Module):
+    """Pre-activation bottleneck unit (He et al. 2016; timm's ResNetV2)."""
+
+    expansion = 4
+
+    def __init__(
+        self,
+        in_chs: int,
+        width: int,
+        stride: int = 1,
+        *,
+        shortcut: nn.Module | None = None,
+        inner: int | None = None,
+        groups: int = 1,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        stride_on: str = "3x3",
+        se: bool = False,
+    ) -> None:
+        super().__init__()
+        inner = inner or width
+        out_chs = width * self.expansion
+        stride_1x1, stride_3x3 = (stride, 1) if stride_on == "1x1" else (1, stride)
+        self.downsample = shortcut
+        self.norm1 = BatchNormAct(in_chs)
+        self.conv1 = conv1x1(in_chs, inner, stride_1x1)
+        self.norm2 = BatchNormAct(inner)
+        self.conv2 = conv3x3(inner, inner, stride_3x3, groups, first_dilation)
+        self.norm3 = BatchNormAct(inner)
+        self.conv3 = conv1x1(inner, out_chs)
+        self.se = SqueezeExcite(out_chs) if se else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        preact = self.norm1(x)
+        shortcut = x if self.downsample is None else self.downsample(preact)
+        out = self.conv1(preact)
+        out = self.conv2(self.norm2(out))
+        out = self.conv3(self.norm3(out))
+        if self.se is not None:
+            out = self.se(out)
+        return out + shortcut

@@ -1,0 +1,175 @@
+"""Turn a `ResNetSpec` into an `nn.Module`.
+
+Post-activation networks use torchvision's and timm's names (``conv1``, ``bn1``,
+``layer1.0.conv1``, ``fc``); pre-activation networks use timm ResNetV2's (``stem.conv``,
+``stages.0.blocks.0.norm1``, ``norm``, ``head.fc``), so reference weights load with
+``strict=True``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import (
+    BasicBlock,
+    BatchNormAct,
+    Bottleneck,
+    PreActBasicBlock,
+    PreActBottleneck,
+    make_shortcut,
+)
+from .spec import ResNetSpec
+
+
+def _stem_convs(spec: ResNetSpec) -> nn.Module:
+    """The stem's convolutions; the norm and activation after the last one are added by the caller."""
+    out_chs = spec.stem_out_channels
+    if spec.stem == "classic":
+        return nn.Conv2d(spec.in_chans, out_chs, 7, stride=2, padding=3, bias=False)
+    if spec.stem == "cifar":
+        return nn.Conv2d(spec.in_chans, out_chs, 3, stride=1, padding=1, bias=False)
+    first, second = spec.stem_width, spec.stem_width
+    if spec.stem == "tiered":
+        first = 3 * (spec.stem_width // 4)
+    return nn.Sequential(
+        nn.Conv2d(spec.in_chans, first, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(first),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(first, second, 3, stride=1, padding=1, bias=False),
+        nn.BatchNorm2d(second),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(second, out_chs, 3, stride=1, padding=1, bias=False),
+    )
+
+
+def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
+    """One Sequential of blocks per stage, with torchvision's stride/dilation bookkeeping."""
+    if spec.preact:
+        block_cls = PreActBasicBlock if spec.block == "basic" else PreActBottleneck
+    else:
+        block_cls = BasicBlock if spec.block == "basic" else Bottleneck
+    in_chs = spec.stem_out_channels
+    dilation = 1
+    stages = []
+    for index, (count, width) in enumerate(zip(spec.layers, spec.widths)):
+        stride = 1 if index == 0 else 2
+        previous_dilation = dilation
+        if index > 0 and spec.dilate[index - 1]:
+            dilation *= stride
+            stride = 1
+        out_chs = width * spec.expansion
+        blocks = []
+        for block_index in range(count):
+            block_stride = stride if block_index == 0 else 1
+            shortcut = None
+            if block_stride != 1 or in_chs != out_chs:
+                shortcut = make_shortcut(spec.shortcut, in_chs, out_chs, block_stride, with_norm=not spec.preact)
+            blocks.append(
+                block_cls(
+                    in_chs,
+                    width,
+                    block_stride,
+                    shortcut=shortcut,
+                    inner=spec.inner_width(width),
+                    groups=spec.groups,
+                    dilation=dilation,
+                    first_dilation=previous_dilation if block_index == 0 else dilation,
+                    stride_on=spec.stride_on,
+                    se=spec.se,
+                )
+            )
+            in_chs = out_chs
+        stages.append(nn.Sequential(*blocks))
+    return stages
+
+
+def _init_weights(model: nn.Module, spec: ResNetSpec) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    if spec.zero_init_last:
+        # Each residual branch starts as zero, so every block starts as the identity (Goyal et al. 2017).
+        for module in model.modules():
+            if isinstance(module, (BasicBlock, Bottleneck)):
+                nn.init.zeros_(module.last_norm().weight)
+            elif isinstance(module, PreActBasicBlock):
+                nn.init.zeros_(module.conv2.weight)
+            elif isinstance(module, PreActBottleneck):
+                nn.init.zeros_(module.conv3.weight)
+
+
+class ResNet(nn.Module):
+    """Post-activation ResNet (v1 / v1.5 / ResNeXt / wide / D / SE / CIFAR), from a spec."""
+
+    def __init__(self, spec: ResNetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.conv1 = _stem_convs(spec)
+        self.bn1 = nn.BatchNorm2d(spec.stem_out_channels)
+        self.act1 = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if spec.stem_pool == "max" else nn.Identity()
+        self.stage_names = []
+        for index, stage in enumerate(_make_stages(spec), start=1):
+            self.add_module(f"layer{index}", stage)
+            self.stage_names.append(f"layer{index}")
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten(1)
+        self.fc = nn.Linear(spec.feature_channels, spec.num_classes)
+        _init_weights(self, spec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+        return self.fc(self.flatten(self.avgpool(x)))
+
+
+class _Stage(nn.Module):
+    def __init__(self, blocks: nn.Sequential) -> None:
+        super().__init__()
+        self.blocks = blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+class _ClassifierHead(nn.Module):
+    """Global average pool, 1x1 conv classifier, flatten (timm ResNetV2's head)."""
+
+    def __init__(self, in_chs: int, num_classes: int) -> None:
+        super().__init__()
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Conv2d(in_chs, num_classes, 1)
+        self.flatten = nn.Flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.flatten(self.fc(self.global_pool(x)))
+
+
+class PreActResNet(nn.Module):
+    """Pre-activation ResNet (v2, He et al. 2016), laid out like timm's ResNetV2."""
+
+    def __init__(self, spec: ResNetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        stem = nn.Sequential()
+        stem.add_module("conv", _stem_convs(spec))
+        if spec.stem_pool == "max":
+            stem.add_module("pool", nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = stem
+        self.stages = nn.Sequential(*[_Stage(blocks) for blocks in _make_stages(spec)])
+        self.norm = BatchNormAct(spec.feature_channels)
+        self.head = _ClassifierHead(spec.feature_channels, spec.num_classes)
+        _init_weights(self, spec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.stages(self.stem(x))))
+
+
+def build_from_spec(spec: ResNetSpec) -> nn.Module:
+    return PreActResNet(spec) if spec.preact else ResNet(spec)

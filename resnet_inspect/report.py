@@ -1,0 +1,148 @@
+"""`ModelReport`: everything one forward pass showed, as plain, JSON-safe data.
+
+Renderers, the audit and the app read this; nothing here touches torch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class OpCount:
+    """One operator as it ran inside one module (summed over that module's calls)."""
+
+    op: str
+    op_class: str
+    count: int
+    macs: int
+    flops: int
+    elements: int  # output elements, summed over runs
+
+
+@dataclass
+class LayerRow:
+    index: int  # execution order (first call)
+    name: str  # qualified name; "" is the model itself
+    type: str  # class name
+    type_path: str  # module.qualname, to tell a subclass from the class itself
+    depth: int
+    parent: str | None
+    is_leaf: bool
+    stage: str | None  # "stem", "layer1".., "head"
+    block: int | None
+    on_shortcut: bool  # inside a projection/downsample branch
+    calls: int
+    input_shapes: list[list[int] | None]  # first tensor input of each call
+    output_shapes: list[list[int] | None]
+    params: int  # own parameters (direct, not children's); shared tensors counted once
+    trainable: int
+    buffers: int
+    weight_numel: int  # direct parameters named exactly "weight" / "bias" (used by presets)
+    bias_numel: int
+    kernel: list[int] | None = None
+    stride: list[int] | None = None
+    padding: list[int] | None = None
+    dilation: list[int] | None = None
+    groups: int | None = None
+    in_channels: int | None = None
+    out_channels: int | None = None
+    in_features: int | None = None
+    affine: bool | None = None
+    macs: int = 0  # own operators only (children excluded), summed over calls
+    flops: int = 0
+    flops_by_class: dict[str, int] = field(default_factory=dict)
+    ops: list[OpCount] = field(default_factory=list)
+    activation_bytes: int = 0  # bytes of this module's outputs, summed over calls
+    rf_size: int | None = None  # receptive field (pixels, along the height) of the output
+    rf_stride: int | None = None  # effective stride (jump) at the output
+    rf_offset: float | None = None  # input coordinate of the first output pixel's centre
+    rf_global: bool = False  # output sees the whole input (after a global pool)
+    # Totals over this module and everything it contains (for containers).
+    total_params: int = 0
+    total_macs: int = 0
+    total_flops: int = 0
+
+
+@dataclass
+class StageRow:
+    name: str
+    blocks: int
+    output_shape: list[int] | None
+    params: int
+    macs: int
+    flops: int
+    params_share: float
+    macs_share: float
+
+
+@dataclass
+class Totals:
+    params: int
+    params_without_classifier: int
+    trainable: int
+    buffers: int  # elements in buffers (BN running stats, counters)
+    macs: int
+    flops: int
+    flops_by_class: dict[str, int]
+    activation_bytes: int  # sum of leaf-module outputs
+    input_bytes: int
+    param_bytes: int
+    peak_memory_bytes: int | None  # measured on CUDA only
+    classifier: str | None
+
+
+@dataclass
+class ModelReport:
+    model: str
+    model_type: str
+    input_shape: list[int]
+    dtype: str
+    device: str
+    output_shape: list[int] | None
+    layers: list[LayerRow]
+    stages: list[StageRow]
+    totals: Totals
+    uncounted: list[OpCount]  # operators without a counting rule, with their element counts
+    warnings: list[str]
+    spec: dict[str, Any] | None = None
+    torch_version: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    # Lookups used by every renderer.
+    def layer(self, name: str) -> LayerRow:
+        for row in self.layers:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def leaves(self) -> list[LayerRow]:
+        return [row for row in self.layers if row.is_leaf]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelReport":
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"report schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        values = dict(data)
+        values["layers"] = [
+            LayerRow(**{**row, "ops": [OpCount(**op) for op in row["ops"]]}) for row in data["layers"]
+        ]
+        values["stages"] = [StageRow(**row) for row in data["stages"]]
+        values["totals"] = Totals(**data["totals"])
+        values["uncounted"] = [OpCount(**op) for op in data["uncounted"]]
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelReport":
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,182 @@
+"""`ResNetSpec`: a frozen, validated description of one ResNet network."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+BLOCKS = ("basic", "bottleneck")
+STEMS = ("classic", "deep", "tiered", "cifar")
+STEM_POOLS = ("max", "none")
+SHORTCUTS = ("projection", "avg_down", "zero_pad")
+STRIDE_PLACEMENTS = ("3x3", "1x1")
+
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+@dataclass(frozen=True)
+class ResNetSpec:
+    """Everything that decides a ResNet's structure.
+
+    Field names follow the vocabulary of the papers and of torchvision/timm:
+
+    * ``block``: ``basic`` (two 3x3 convs) or ``bottleneck`` (1x1, 3x3, 1x1, expansion 4).
+    * ``layers``: residual blocks per stage, any number of stages.
+    * ``widths``: base width ("planes") of each stage; a bottleneck's output is 4x this.
+    * ``groups`` / ``width_per_group``: ResNeXt cardinality and width; a bottleneck's inner
+      width is ``int(width * width_per_group / 64) * groups`` (wide ResNets use 128).
+    * ``stem``: ``classic`` 7x7/2, ``deep`` three 3x3 convs (stem_width, stem_width, 2x),
+      ``tiered`` like deep with a narrower first conv, ``cifar`` one 3x3/1 conv.
+    * ``shortcut``: ``projection`` 1x1 conv (+BN) with the block's stride, ``avg_down``
+      average pool then 1x1 conv (ResNet-D), ``zero_pad`` parameter-free subsample and
+      channel zero padding (CIFAR option A).
+    * ``stride_on``: where a bottleneck downsamples: ``1x1`` (the 2015 paper, "v1") or
+      ``3x3`` (torchvision, "v1.5").
+    * ``preact``: pre-activation units (ResNet v2, BN-ReLU before each conv).
+    * ``se``: squeeze-and-excitation after the last BN of each block (reduction 16).
+    * ``dilate``: per stage after the first, use dilation instead of stride.
+    """
+
+    block: str = "bottleneck"
+    layers: tuple[int, ...] = (3, 4, 6, 3)
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    groups: int = 1
+    width_per_group: int = 64
+    stem: str = "classic"
+    stem_width: int = 64
+    stem_pool: str = "max"
+    shortcut: str = "projection"
+    stride_on: str = "3x3"
+    preact: bool = False
+    se: bool = False
+    dilate: tuple[bool, ...] = field(default=())
+    num_classes: int = 1000
+    in_chans: int = 3
+    image_size: int = 224
+    zero_init_last: bool = False
+
+    def __post_init__(self) -> None:
+        # Accept lists from JSON/YAML/CLI and store tuples so the spec stays hashable.
+        for name in ("layers", "widths", "dilate"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        if not self.dilate:
+            object.__setattr__(self, "dilate", (False,) * max(len(self.layers) - 1, 0))
+        self._validate()
+
+    def _validate(self) -> None:
+        def fail(name: str, reason: str) -> None:
+            raise ValueError(f"invalid spec: {name}: {reason}")
+
+        def check_choice(name: str, choices: tuple[str, ...]) -> None:
+            value = getattr(self, name)
+            if value not in choices:
+                fail(name, f"{value!r} is not one of {', '.join(choices)}")
+
+        def check_positive_int(name: str, value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                fail(name, f"must be a positive integer, got {value!r}")
+
+        check_choice("block", BLOCKS)
+        check_choice("stem", STEMS)
+        check_choice("stem_pool", STEM_POOLS)
+        check_choice("shortcut", SHORTCUTS)
+        check_choice("stride_on", STRIDE_PLACEMENTS)
+        if not isinstance(self.layers, tuple) or not self.layers:
+            fail("layers", "needs at least one stage")
+        for count in self.layers:
+            if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+                fail("layers", f"every stage needs at least one block, got {list(self.layers)}")
+        if not isinstance(self.widths, tuple) or len(self.widths) != len(self.layers):
+            fail("widths", f"needs one width per stage ({len(self.layers)}), got {list(self.widths)}")
+        for width in self.widths:
+            check_positive_int("widths", width)
+        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "image_size"):
+            check_positive_int(name, getattr(self, name))
+        for name in ("preact", "se", "zero_init_last"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, f"must be true or false, got {getattr(self, name)!r}")
+        if len(self.dilate) != len(self.layers) - 1 or not all(isinstance(d, bool) for d in self.dilate):
+            fail("dilate", f"needs one true/false per stage after the first ({len(self.layers) - 1})")
+        if self.block == "basic":
+            if self.groups != 1 or self.width_per_group != 64:
+                fail("groups", "the basic block supports only groups=1 and width_per_group=64")
+            if self.stride_on != "3x3":
+                fail("stride_on", "'1x1' places the stride on a bottleneck's first 1x1 conv; it needs block='bottleneck'")
+        for width in self.widths:
+            inner = self.inner_width(width)
+            if inner <= 0:
+                fail("width_per_group", f"gives an inner width of {inner} for stage width {width}")
+            if inner % self.groups:
+                fail("groups", f"{self.groups} does not divide the inner width {inner} (stage width {width})")
+        if self.stem == "tiered" and self.stem_width < 4:
+            fail("stem_width", "a tiered stem needs stem_width >= 4")
+
+    # Derived quantities, shared by the builder and the analyzer.
+    @property
+    def expansion(self) -> int:
+        return EXPANSION[self.block]
+
+    def inner_width(self, width: int) -> int:
+        """Channels inside a block of a stage with base width ``width``."""
+        if self.block == "basic":
+            return width
+        return int(width * (self.width_per_group / 64.0)) * self.groups
+
+    @property
+    def stem_out_channels(self) -> int:
+        # timm doubles the stem width for its deep stems (resnet50s: 64 -> 128).
+        return self.stem_width * 2 if self.stem in ("deep", "tiered") else self.stem_width
+
+    @property
+    def feature_channels(self) -> int:
+        return self.widths[-1] * self.expansion
+
+    def replace(self, **overrides: Any) -> "ResNetSpec":
+        unknown = sorted(set(overrides) - set(FIELD_NAMES))
+        if unknown:
+            raise ValueError(f"invalid spec: unknown field {unknown[0]!r}; known fields: {', '.join(FIELD_NAMES)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ResNetSpec":
+        if not isinstance(data, Mapping):
+            raise ValueError(f"invalid spec: expected a mapping of fields, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(FIELD_NAMES))
+        if unknown:
+            raise ValueError(f"invalid spec: unknown field {unknown[0]!r}; known fields: {', '.join(FIELD_NAMES)}")
+        return cls(**dict(data))
+
+
+FIELD_NAMES = tuple(f.name for f in fields(ResNetSpec))
+
+
+def load_spec_file(path: str | Path) -> ResNetSpec:
+    """Read a spec from a JSON or YAML file (a mapping of ResNetSpec fields)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ValueError(f"{path}: invalid YAML{where}") from None
+    return ResNetSpec.from_dict(data)

@@ -1,0 +1,200 @@
+"""One forward pass, watched at two levels at once.
+
+Module hooks keep a stack of the modules being executed; a dispatch mode sees every aten
+operator and charges it to the innermost module running at that moment. So work done
+outside any leaf module (``out += identity``, ``torch.flatten``, functional activations, a
+zero-padding shortcut) lands on the module that did it, and nothing goes uncounted silently.
+The receptive field travels with the tensors through the same operators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules import module as module_hooks
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.weak import WeakTensorKeyDictionary
+
+from .counting import RULES, bias_flops, output_elements
+
+
+@dataclass
+class RF:
+    """Receptive field along one spatial axis: size, jump (effective stride), centre of the first pixel."""
+
+    size: float = 1
+    jump: float = 1
+    start: float = 0.5
+    is_global: bool = False
+
+
+@dataclass
+class OpAccumulator:
+    op_class: str
+    count: int = 0
+    macs: int = 0
+    flops: int = 0
+    elements: int = 0
+
+
+@dataclass
+class ModuleTrace:
+    name: str
+    first_call: int
+    calls: int = 0
+    input_shapes: list[list[int] | None] = field(default_factory=list)
+    output_shapes: list[list[int] | None] = field(default_factory=list)
+    activation_bytes: int = 0
+    ops: dict[str, OpAccumulator] = field(default_factory=dict)
+    rf: RF | None = None
+
+
+class TraceError(RuntimeError):
+    """The forward pass failed inside ``module`` (qualified name)."""
+
+    def __init__(self, module: str, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.module = module
+        self.error = error
+
+
+def _first_tensor(value: Any) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        return _first_tensor(list(value.values()))
+    return None
+
+
+def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    return 0
+
+
+class Tracer(TorchDispatchMode):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.names = {id(m): name for name, m in model.named_modules(remove_duplicate=False)}
+        self.modules: dict[str, ModuleTrace] = {}
+        self.stack: list[str] = []
+        self.rf = WeakTensorKeyDictionary()
+        self._order = 0
+
+    # -- module level -------------------------------------------------------------------
+    def _pre_hook(self, module: nn.Module, args: tuple) -> None:
+        name = self.names.get(id(module))
+        if name is None:
+            return
+        trace = self.modules.get(name)
+        if trace is None:
+            trace = self.modules[name] = ModuleTrace(name, self._order)
+            self._order += 1
+        trace.calls += 1
+        first = _first_tensor(args)
+        trace.input_shapes.append(list(first.shape) if first is not None else None)
+        self.stack.append(name)
+
+    def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
+        name = self.names.get(id(module))
+        if name is None:
+            return
+        if self.stack and self.stack[-1] == name:
+            self.stack.pop()
+        trace = self.modules[name]
+        first = _first_tensor(output)
+        trace.output_shapes.append(list(first.shape) if first is not None else None)
+        trace.activation_bytes += _tensor_bytes(output)
+        if first is not None:
+            trace.rf = self.rf.get(first)
+
+    # -- operator level -----------------------------------------------------------------
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        op = func._overloadpacket.__name__
+        owner = self.stack[-1] if self.stack else ""
+        trace = self.modules.get(owner)
+        if trace is None:
+            trace = self.modules[owner] = ModuleTrace(owner, self._order)
+            self._order += 1
+        rule = RULES.get(op)
+        if rule is None:
+            self._charge(trace, op, "uncounted", 0, 0, output_elements(out))
+            self._propagate_rf(op, args, out, None)
+            return out
+        cost = rule(args, kwargs, out)
+        self._charge(trace, op, cost.op_class, cost.macs, cost.flops, output_elements(out))
+        extra = bias_flops(op, args, out)
+        if extra:
+            self._charge(trace, f"{op}.bias", "bias", 0, extra, extra)
+        self._propagate_rf(op, args, out, cost.window)
+        return out
+
+    @staticmethod
+    def _charge(trace: ModuleTrace, op: str, op_class: str, macs: int, flops: int, elements: int) -> None:
+        acc = trace.ops.get(op)
+        if acc is None:
+            acc = trace.ops[op] = OpAccumulator(op_class)
+        acc.count += 1
+        acc.macs += macs
+        acc.flops += flops
+        acc.elements += elements
+
+    def _propagate_rf(self, op: str, args: tuple, out: Any, window: Any) -> None:
+        source: RF | None = None
+        for arg in args:
+            tensors = arg if isinstance(arg, (list, tuple)) else (arg,)
+            for tensor in tensors:
+                if isinstance(tensor, torch.Tensor):
+                    info = self.rf.get(tensor)
+                    if info is not None and (source is None or info.size > source.size or info.is_global):
+                        source = info
+        if source is None:
+            return
+        if source.is_global:
+            result = source
+        elif window == "global":
+            result = RF(source.size, source.jump, source.start, True)
+        elif isinstance(window, tuple):
+            kernel, stride, padding, dilation = window
+            result = RF(
+                source.size + (kernel - 1) * dilation * source.jump,
+                source.jump * stride,
+                source.start + ((kernel - 1) / 2 * dilation - padding) * source.jump,
+            )
+        elif op == "slice" and len(args) >= 5 and int(args[1]) % args[0].dim() == 2 and int(args[4]) > 1:
+            # x[:, :, ::s, ::s] subsamples: the jump grows, the field stays.
+            begin = int(args[2] or 0)
+            result = RF(source.size, source.jump * int(args[4]), source.start + begin * source.jump)
+        else:
+            result = source
+        outputs = out if isinstance(out, (list, tuple)) else (out,)
+        for tensor in outputs:
+            if isinstance(tensor, torch.Tensor):
+                self.rf[tensor] = result
+
+    # -- driver -------------------------------------------------------------------------
+    def run(self, model: nn.Module, x: torch.Tensor) -> Any:
+        self.rf[x] = RF()
+        pre = module_hooks.register_module_forward_pre_hook(self._pre_hook)
+        post = module_hooks.register_module_forward_hook(self._post_hook)
+        try:
+            with self:
+                return model(x)
+        except Exception as exc:
+            raise TraceError(self.stack[-1] if self.stack else "", exc) from exc
+        finally:
+            pre.remove()
+            post.remove()

@@ -1,0 +1,1 @@
+"""Renderers: plain report data in, text/figures out. Nothing here runs a model."""

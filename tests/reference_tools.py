@@ -1,0 +1,58 @@
+"""The real counting tools, run on a model the way their users run them."""
+
+import contextlib
+import copy
+import io
+import logging
+
+import torch
+
+
+def torchinfo_total(model, shape):
+    from torchinfo import summary
+
+    return summary(model, input_size=shape, verbose=0, device="cpu").total_mult_adds
+
+
+def fvcore_total(model, shape):
+    from fvcore.nn import FlopCountAnalysis
+
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    analysis = FlopCountAnalysis(model, torch.randn(shape))
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    return analysis.total()
+
+
+def ptflops_total(model, shape):
+    from ptflops import get_model_complexity_info
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        macs, _ = get_model_complexity_info(copy.deepcopy(model), tuple(shape[1:]), as_strings=False,
+                                            print_per_layer_stat=False, verbose=False, backend="pytorch")
+    return macs
+
+
+def thop_total(model, shape):
+    from thop import profile
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        macs, _ = profile(copy.deepcopy(model), inputs=(torch.randn(shape),), verbose=False)
+    return macs
+
+
+def flop_counter_total(model, shape):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.randn(shape))
+    return counter.get_total_flops()
+
+
+REFERENCE_TOOLS = {
+    "torchinfo": torchinfo_total,
+    "fvcore": fvcore_total,
+    "ptflops": ptflops_total,
+    "thop": thop_total,
+    "flopcounter": flop_counter_total,
+}

@@ -1,0 +1,125 @@
+"""The builder against the reference implementations (torchvision, timm) and the 2015 paper."""
+
+import pytest
+import torch
+
+import resnet_inspect as ri
+from conftest import reference_model
+from resnet_inspect.paper import TABLE6_PARAMS, matches_printed
+
+WITH_REFERENCE = [v for v in ri.variants().values() if v.reference]
+
+
+def test_registry_has_the_required_names():
+    names = set(ri.variants())
+    required = {
+        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "wide_resnet101_2",
+        "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "resnet50_v1", "resnet101_v1",
+        "resnet152_v1", "resnet18d", "resnet26", "resnet26d", "resnet34d", "resnet50c", "resnet50d",
+        "resnet50s", "resnet50t", "resnet101d", "resnet152d", "resnet200", "resnet200d", "resnext101_32x4d",
+        "seresnet50", "resnetv2_50", "preact_resnet18", "resnet20", "resnet32", "resnet44", "resnet56",
+        "resnet110", "resnet1202",
+    }
+    assert required <= names
+    for variant in ri.variants().values():
+        assert variant.description and variant.source
+
+
+@pytest.mark.parametrize("variant", WITH_REFERENCE, ids=lambda v: v.name)
+def test_state_dict_parameters_and_logits_match_reference(variant, randomize_norm_stats):
+    ours = ri.build(variant.name)
+    ref = reference_model(variant.reference)
+    ours_shapes = {k: tuple(t.shape) for k, t in ours.state_dict().items()}
+    ref_shapes = {k: tuple(t.shape) for k, t in ref.state_dict().items()}
+    assert ours_shapes == ref_shapes
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+
+    randomize_norm_stats(ref)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    ours.eval(), ref.eval()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = ref(x), ours(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnet101", "resnet152"])
+def test_v1_moves_the_stride_without_changing_parameters(name):
+    v15, v1 = ri.build(name), ri.build(name + "_v1")
+    assert {k: t.shape for k, t in v15.state_dict().items()} == {k: t.shape for k, t in v1.state_dict().items()}
+    assert v1.layer2[0].conv1.stride == (2, 2) and v1.layer2[0].conv2.stride == (1, 1)
+    assert v15.layer2[0].conv1.stride == (1, 1) and v15.layer2[0].conv2.stride == (2, 2)
+    assert v1(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+
+
+@pytest.mark.parametrize("name", sorted(TABLE6_PARAMS))
+def test_cifar_parameter_counts_reproduce_table_6(name):
+    with torch.device("meta"):
+        model = ri.build(name)
+    params = sum(p.numel() for p in model.parameters())
+    decimals = 2 if TABLE6_PARAMS[name] < 1 else 1
+    assert matches_printed(params / 1e6, TABLE6_PARAMS[name], decimals), params
+
+
+def test_cifar_network_shapes_and_zero_pad_shortcut():
+    model = ri.build("resnet20").eval()
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert not any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) for m in model.modules())
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) == 19
+
+
+def test_overrides_and_spec_round_trip(tmp_path):
+    model = ri.build("resnet18", num_classes=7, in_chans=1)
+    assert model(torch.randn(1, 1, 64, 64)).shape == (1, 7)
+    spec = ri.resolve_spec("resnext50_32x4d")
+    assert ri.ResNetSpec.from_dict(spec.to_dict()) == spec
+    path = tmp_path / "net.yaml"
+    path.write_text("block: basic\nlayers: [1, 1]\nwidths: [8, 16]\nnum_classes: 3\n")
+    loaded = ri.load_spec_file(path)
+    assert loaded.layers == (1, 1) and ri.build(loaded)(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+
+
+def test_dilation_keeps_the_resolution():
+    model = ri.build("resnet50", dilate=(False, True, True)).eval()
+    features = {}
+
+    def keep_shape(module, inputs, output):
+        features["layer4"] = output.shape
+
+    model.layer4.register_forward_hook(keep_shape)
+    model(torch.randn(1, 3, 224, 224))
+    assert features["layer4"] == (1, 2048, 28, 28)
+    assert sum(p.numel() for p in model.parameters()) == 25_557_032
+
+
+def test_zero_init_last_zeroes_the_last_norm_of_every_block():
+    model = ri.build("resnet50", zero_init_last=True)
+    assert all(float(block.bn3.weight.abs().sum()) == 0 for stage in (model.layer1, model.layer4) for block in stage)
+    assert float(ri.build("resnet50").layer1[0].bn3.weight.sum()) > 0
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"layers": (3, 0, 6, 3)}, "layers"),
+        ({"layers": (3, -1, 6, 3)}, "layers"),
+        ({"block": "basic", "groups": 2}, "groups"),
+        ({"widths": (8, 128, 256, 512), "width_per_group": 4}, "width_per_group"),
+        ({"block": "basic", "stride_on": "1x1"}, "stride_on"),
+        ({"stem": "hexagonal"}, "stem"),
+        ({"widths": (64, 128)}, "widths"),
+        ({"shortcut": "magic"}, "shortcut"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"dilate": (True,)}, "dilate"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_invalid_specs_name_the_field(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        ri.resolve_spec("resnet50", **overrides)
+
+
+def test_unknown_name_lists_the_closest():
+    with pytest.raises(ValueError, match=r"closest: .*resnet50\b"):
+        ri.build("resnet05")
