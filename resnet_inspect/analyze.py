@@ -248,10 +248,11 @@ def _explain_failure(exc: TraceError, model: nn.Module, shape: tuple[int, ...], 
     if isinstance(exc.error, torch.cuda.OutOfMemoryError) or "out of memory" in message.lower():
         return AnalysisError(f"out of memory on {dev}{where} for input {'x'.join(map(str, shape))}; "
                              "try --device meta, which needs no memory")
-    if "too small" in message.lower() or "non-positive" in message.lower() or "output size" in message.lower():
+    if isinstance(exc.error, RuntimeError) and "size" in message.lower():
         smallest = smallest_input(model, shape, dtype)
-        hint = f"; the smallest input that works is {'x'.join(map(str, smallest))}" if smallest else ""
-        return AnalysisError(f"input {'x'.join(map(str, shape))} is too small: it fails{where}{hint}")
+        if smallest is not None and min(shape[2:]) < smallest[2]:
+            return AnalysisError(f"input {'x'.join(map(str, shape))} is too small: it fails{where}; "
+                                 f"the smallest input that works is {'x'.join(map(str, smallest))}")
     return AnalysisError(f"the forward pass failed{where}: {type(exc.error).__name__}: {message}")
 
 

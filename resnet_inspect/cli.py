@@ -34,6 +34,52 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace):
+    from .analyze import inspect
+    from .targets import resolve_target
+
+    target = resolve_target(args.target, args.overrides)
+    subject = target.spec if target.spec is not None else target.module
+    return inspect(subject, args.input, device=args.device, dtype=args.dtype, label=target.label)
+
+
+def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", default=None, metavar="NxCxHxW",
+                        help="input size (default: the variant's own, e.g. 1x3x224x224)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu", "meta"),
+                        help="where the forward pass runs; meta needs no memory (default: auto)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64"))
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        from .fileio import write_atomic
+
+        write_atomic(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from .conventions import convention
+
+    if args.convention:
+        convention(args.convention)  # validate before the pass
+    report = _analyze(args)
+    if args.format == "table" and not args.output:
+        from .views.terminal import print_summary
+
+        print_summary(report, depth=args.depth, convention=args.convention)
+        return 0
+    from .views.export import render
+
+    if args.format == "table":
+        raise CliError("--format table prints to the terminal; use json, csv, md or html with -o")
+    _emit(render(report, args.format, depth=args.depth), args.output)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -42,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="registered variants with parameters, description and source")
     p.add_argument("--full", action="store_true", help="show the full source citation")
     p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("summary", help="per-layer report of one forward pass")
+    _add_target(p)
+    _add_analysis_options(p)
+    p.add_argument("--depth", type=int, default=3, help="deepest module level shown (default 3)")
+    p.add_argument("--convention", default=None, metavar="NAME",
+                   help="convention to highlight: macs, flops, torchinfo, fvcore, ptflops, thop, flopcounter")
+    p.add_argument("--format", default="table", choices=("table", "json", "csv", "md", "html"))
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE (whole or not at all)")
+    p.set_defaults(func=_cmd_summary)
 
     return parser
 

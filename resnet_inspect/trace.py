@@ -86,7 +86,10 @@ def _tensor_bytes(value: Any) -> int:
 class Tracer(TorchDispatchMode):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.names = {id(m): name for name, m in model.named_modules(remove_duplicate=False)}
+        # A module registered under two names is reported under the first.
+        self.names: dict[int, str] = {}
+        for name, module in model.named_modules(remove_duplicate=False):
+            self.names.setdefault(id(module), name)
         self.modules: dict[str, ModuleTrace] = {}
         self.stack: list[str] = []
         self.rf = WeakTensorKeyDictionary()

@@ -1,0 +1,125 @@
+"""Tables as plain rows (lists of dicts) built from a report; every output format renders these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..conventions import CONVENTIONS
+from ..report import LayerRow, ModelReport
+
+
+def shape_text(shape: list[int] | None) -> str:
+    return "x".join(str(d) for d in shape) if shape else "-"
+
+
+def feature_map_text(shape: list[int] | None) -> str:
+    """NCHW as the papers write it: HxWxC (56x56x256)."""
+    if shape and len(shape) == 4:
+        return f"{shape[2]}x{shape[3]}x{shape[1]}"
+    return shape_text(shape[1:] if shape else None)
+
+
+def si(value: float, unit: str = "") -> str:
+    """25557032 -> '25.56M' (decimal prefixes, as papers and tools print them)."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f}{prefix}{unit}"
+    return f"{value:g}{unit}"
+
+
+def exact(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+LAYER_COLUMNS = ("name", "type", "depth", "calls", "input", "output", "params", "macs", "flops", "rf", "stage",
+                 "block", "kernel", "stride", "groups")
+
+
+def _rf_text(row: LayerRow) -> str:
+    if row.rf_global:
+        return "global"
+    if row.rf_size is None:
+        return "-"
+    return f"{row.rf_size} (/{row.rf_stride})"
+
+
+def layer_rows(report: ModelReport, depth: int | None = None, *, include_root: bool = False) -> list[dict[str, Any]]:
+    """One dict per module down to ``depth`` (all when None), in execution order.
+
+    Parameters, MACs and FLOPs include everything a row contains, so a collapsed container
+    shows its whole cost; the root row is the model total."""
+    rows = []
+    for row in report.layers:
+        if row.name == "" and not include_root:
+            continue
+        if depth is not None and row.depth > depth:
+            continue
+        rows.append({
+            "name": row.name or "(model)",
+            "type": row.type,
+            "depth": row.depth,
+            "calls": row.calls,
+            "input": shape_text(row.input_shapes[0] if row.input_shapes else None),
+            "output": shape_text(row.output_shapes[-1] if row.output_shapes else None),
+            "params": row.total_params,
+            "macs": row.total_macs,
+            "flops": row.total_flops,
+            "rf": _rf_text(row),
+            "stage": row.stage or "",
+            "block": "" if row.block is None else row.block,
+            "kernel": "x".join(map(str, row.kernel)) if row.kernel else "",
+            "stride": "x".join(map(str, row.stride)) if row.stride else "",
+            "groups": row.groups or "",
+        })
+    return rows
+
+
+STAGE_COLUMNS = ("stage", "blocks", "output", "params", "params %", "macs", "macs %")
+
+
+def stage_rows(report: ModelReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "stage": stage.name,
+            "blocks": stage.blocks,
+            "output": feature_map_text(stage.output_shape),
+            "params": stage.params,
+            "params %": round(100 * stage.params_share, 2),
+            "macs": stage.macs,
+            "macs %": round(100 * stage.macs_share, 2),
+        }
+        for stage in report.stages
+    ]
+
+
+def convention_rows(report: ModelReport) -> list[dict[str, Any]]:
+    rows = []
+    for name, conv in CONVENTIONS.items():
+        value = conv.compute(report)
+        rows.append({"convention": name, "unit": conv.unit, "total": value, "short": si(value),
+                     "what": conv.what, "why": conv.why})
+    return rows
+
+
+def flop_class_rows(report: ModelReport) -> list[dict[str, Any]]:
+    total = report.totals.flops or 1
+    rows = []
+    for op_class, flops in sorted(report.totals.flops_by_class.items(), key=lambda kv: -kv[1]):
+        if op_class in ("layout", "alloc") and not flops:
+            continue
+        rows.append({"op class": op_class, "flops": flops, "share %": round(100 * flops / total, 2)})
+    return rows
+
+
+def headline(report: ModelReport) -> dict[str, str]:
+    t = report.totals
+    return {
+        "model": report.model,
+        "input": shape_text(report.input_shape),
+        "device": f"{report.device} ({report.dtype})",
+        "parameters": f"{t.params:,} ({si(t.params)})",
+        "without classifier": f"{t.params_without_classifier:,}" + (f" (excludes {t.classifier})" if t.classifier else ""),
+        "MACs (conv+linear, no bias)": f"{t.macs:,} ({si(t.macs)})",
+        "FLOPs (2xMACs + element-wise)": f"{t.flops:,} ({si(t.flops)})",
+        "activations (leaf outputs)": f"{t.activation_bytes:,} B ({si(t.activation_bytes, 'B')})",
+    }

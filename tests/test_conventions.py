@@ -1,0 +1,54 @@
+"""Each convention preset equals the real tool's own total on the same model."""
+
+import warnings
+
+import pytest
+
+import resnet_inspect as ri
+from conftest import reference_model
+from reference_tools import REFERENCE_TOOLS
+from resnet_inspect.conventions import CONVENTIONS
+
+MODELS = [
+    ("resnet50", (2, 3, 96, 96)),
+    ("resnet18d", (1, 3, 64, 64)),
+    ("seresnet50", (1, 3, 64, 64)),
+    ("resnetv2_50", (1, 3, 64, 64)),
+    ("resnext50_32x4d", (1, 3, 64, 64)),
+    ("resnet20", (1, 3, 32, 32)),
+    ("torchvision:resnet50", (1, 3, 224, 224)),
+    ("timm:resnet50d", (1, 3, 96, 96)),
+]
+
+
+def make(name):
+    return (reference_model(name) if ":" in name else ri.build(name)).eval()
+
+
+@pytest.mark.parametrize("name, shape", MODELS, ids=[m[0] for m in MODELS])
+def test_presets_reproduce_the_real_tools(name, shape):
+    warnings.filterwarnings("ignore")
+    model = make(name)
+    if name.startswith("torchvision"):  # one full-size run: the figures people quote
+        shape = (1, 3, 224, 224)
+    report = ri.inspect(model, shape, device="cpu")
+    for tool, run in REFERENCE_TOOLS.items():
+        expected = run(model, shape)
+        assert CONVENTIONS[tool].compute(report) == pytest.approx(expected, rel=0, abs=0.5), tool
+
+
+def test_our_own_conventions():
+    report = ri.inspect("resnet50", device="meta")
+    assert CONVENTIONS["macs"].compute(report) == report.totals.macs
+    assert CONVENTIONS["flopcounter"].compute(report) == 2 * report.totals.macs
+    by_class = report.totals.flops_by_class
+    assert report.totals.flops == sum(by_class.values())
+    assert by_class["conv"] + by_class["linear"] == 2 * report.totals.macs
+    assert by_class["bias"] == 1000  # the classifier's bias, once per logit
+
+
+def test_unknown_convention_lists_the_known_ones():
+    from resnet_inspect.conventions import convention
+
+    with pytest.raises(ValueError, match="choose one of macs, flops, torchinfo"):
+        convention("gflops")
