@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
@@ -106,30 +107,50 @@ def _pair(value: Any) -> list[int] | None:
     return [int(value), int(value)]
 
 
-def _own_parameters(model: nn.Module) -> dict[str, tuple[int, int, int, int]]:
-    """Per module: (params, trainable, weight+bias numel split) with each tensor counted once."""
+@dataclass
+class _ModuleStats:
+    """Direct parameters and buffers of every module, each shared tensor counted once."""
+
+    own: dict[str, tuple[int, int, int, int, int]]  # params, trainable, weight, bias, buffers
+    params: int
+    trainable: int
+    param_bytes: int
+    buffers: int
+
+
+def _module_stats(model: nn.Module, modules: dict[str, nn.Module]) -> _ModuleStats:
     seen: set[int] = set()
-    result: dict[str, tuple[int, int, int, int]] = {}
-    for name, module in model.named_modules():
+    own: dict[str, tuple[int, int, int, int, int]] = {}
+    total = trainable_total = param_bytes = buffers_total = 0
+    for name, module in modules.items():
         params = trainable = weight = bias = 0
-        for pname, p in module.named_parameters(recurse=False):
-            if id(p) in seen:
+        for pname, p in module._parameters.items():
+            if p is None or id(p) in seen:
                 continue
             seen.add(id(p))
-            params += p.numel()
-            trainable += p.numel() if p.requires_grad else 0
+            n = p.numel()
+            params += n
+            trainable += n if p.requires_grad else 0
+            param_bytes += n * p.element_size()
             if pname == "weight":
-                weight += p.numel()
+                weight += n
             elif pname == "bias":
-                bias += p.numel()
-        result[name] = (params, trainable, weight, bias)
-    return result
+                bias += n
+        buffers = 0
+        for b in module._buffers.values():
+            if b is not None and id(b) not in seen:
+                seen.add(id(b))
+                buffers += b.numel()
+        own[name] = (params, trainable, weight, bias, buffers)
+        total += params
+        trainable_total += trainable
+        buffers_total += buffers
+    return _ModuleStats(own, total, trainable_total, param_bytes, buffers_total)
 
 
-def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | None, own: tuple[int, int, int, int],
-               stage: str | None, block: int | None) -> LayerRow:
-    params, trainable, weight, bias = own
-    buffers = sum(b.numel() for b in module.buffers(recurse=False))
+def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | None,
+               own: tuple[int, int, int, int, int], stage: str | None, block: int | None) -> LayerRow:
+    params, trainable, weight, bias, buffers = own
     ops = [OpCount(op, acc.op_class, acc.count, acc.macs, acc.flops, acc.elements) for op, acc in trace.ops.items()]
     by_class: dict[str, int] = defaultdict(int)
     for op in ops:
@@ -140,7 +161,7 @@ def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | N
         index=trace.first_call, name=name, type=type(module).__name__,
         type_path=f"{type(module).__module__}.{type(module).__qualname__}",
         depth=0 if name == "" else name.count(".") + 1, parent=parent,
-        is_leaf=not any(True for _ in module.children()), stage=stage, block=block,
+        is_leaf=not module._modules, stage=stage, block=block,
         on_shortcut=bool(parts & _SHORTCUT_PARTS), calls=trace.calls,
         input_shapes=trace.input_shapes, output_shapes=trace.output_shapes,
         params=params, trainable=trainable, buffers=buffers, weight_numel=weight, bias_numel=bias,
@@ -283,7 +304,7 @@ def smallest_input(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype)
 def _assemble(model: nn.Module, tracer: Tracer, label: str, shape: tuple[int, ...], dtype: torch.dtype, dev: str,
               output: Any, spec: ResNetSpec | None, peak: int | None) -> ModelReport:
     modules = dict(model.named_modules())
-    own = _own_parameters(model)
+    stats = _module_stats(model, modules)
     traces = sorted(tracer.modules.values(), key=lambda t: t.first_call)
     first_stage_order = next((t.first_call for t in traces if _STAGE.match(t.name)), None)
     names = set(tracer.modules)
@@ -291,7 +312,7 @@ def _assemble(model: nn.Module, tracer: Tracer, label: str, shape: tuple[int, ..
     for trace in traces:
         module = modules.get(trace.name, model)
         stage, block = _stage_of(trace.name, trace.first_call, first_stage_order)
-        layers.append(_layer_row(trace.name, module, trace, _parent(trace.name, names), own.get(trace.name, (0, 0, 0, 0)),
+        layers.append(_layer_row(trace.name, module, trace, _parent(trace.name, names), stats.own.get(trace.name, (0, 0, 0, 0, 0)),
                                  stage, block))
     # Container totals: every row's own numbers added to all its ancestors.
     by_name = {row.name: row for row in layers}
@@ -303,8 +324,7 @@ def _assemble(model: nn.Module, tracer: Tracer, label: str, shape: tuple[int, ..
             node.total_flops += row.flops
             node = by_name.get(node.parent) if node.parent is not None else None
 
-    params = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    params = stats.params
     classifier = next((r for r in reversed(layers) if r.is_leaf and r.params), None)
     by_class: dict[str, int] = defaultdict(int)
     uncounted: list[OpCount] = []
@@ -315,20 +335,20 @@ def _assemble(model: nn.Module, tracer: Tracer, label: str, shape: tuple[int, ..
                 uncounted.append(op)
     macs = sum(r.macs for r in layers)
     stages = _stage_table(layers, params, macs)
-    warnings = _warnings(layers, stages, modules, names)
+    warnings = _warnings(stages, modules, names)
     out_tensor = output if isinstance(output, torch.Tensor) else None
     element = torch.empty((), dtype=dtype).element_size()
     totals = Totals(
         params=params,
         params_without_classifier=params - (classifier.params if classifier else 0),
-        trainable=trainable,
-        buffers=sum(b.numel() for b in model.buffers()),
+        trainable=stats.trainable,
+        buffers=stats.buffers,
         macs=macs,
         flops=sum(r.flops for r in layers),
         flops_by_class=dict(by_class),
         activation_bytes=sum(r.activation_bytes for r in layers if r.is_leaf),
         input_bytes=int(torch.Size(shape).numel()) * element,
-        param_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
+        param_bytes=stats.param_bytes,
         peak_memory_bytes=peak,
         classifier=classifier.name if classifier else None,
     )
@@ -340,8 +360,7 @@ def _assemble(model: nn.Module, tracer: Tracer, label: str, shape: tuple[int, ..
     )
 
 
-def _warnings(layers: list[LayerRow], stages: list[StageRow], modules: dict[str, nn.Module],
-              executed: set[str]) -> list[str]:
+def _warnings(stages: list[StageRow], modules: dict[str, nn.Module], executed: set[str]) -> list[str]:
     warnings = []
     for stage in stages:
         shape = stage.output_shape
@@ -350,7 +369,7 @@ def _warnings(layers: list[LayerRow], stages: list[StageRow], modules: dict[str,
                             "network's downsampling to mean anything")
             break
     never_ran = [name for name, m in modules.items()
-                 if name not in executed and any(True for _ in m.parameters(recurse=False))]
+                 if name not in executed and m._parameters]
     if never_ran:
         warnings.append(f"{len(never_ran)} module(s) with parameters never ran, e.g. {never_ran[0]}")
     return warnings

@@ -84,6 +84,8 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
 
 
 def _init_weights(model: nn.Module, spec: ResNetSpec) -> None:
+    if any(p.is_meta for p in model.parameters()):
+        return  # meta tensors hold no values; initialising them only costs time
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")

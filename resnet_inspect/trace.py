@@ -15,7 +15,6 @@ import torch
 from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.weak import WeakTensorKeyDictionary
 
 from .counting import RULES, bias_flops, output_elements
 
@@ -51,6 +50,11 @@ class ModuleTrace:
     rf: RF | None = None
 
 
+# The receptive field rides on each tensor as an attribute: it is freed with the tensor, and
+# an in-place op simply overwrites it.
+_RF_ATTR = "_resnet_inspect_rf"
+
+
 class TraceError(RuntimeError):
     """The forward pass failed inside ``module`` (qualified name)."""
 
@@ -84,6 +88,12 @@ def _tensor_bytes(value: Any) -> int:
 
 
 class Tracer(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Nothing is compiled inside the handler; skipping the Dynamo guard avoids importing
+        # torch._dynamo (about a second) on the first pass of a process.
+        return False
+
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         # A module registered under two names is reported under the first.
@@ -92,7 +102,6 @@ class Tracer(TorchDispatchMode):
             self.names.setdefault(id(module), name)
         self.modules: dict[str, ModuleTrace] = {}
         self.stack: list[str] = []
-        self.rf = WeakTensorKeyDictionary()
         self._order = 0
 
     # -- module level -------------------------------------------------------------------
@@ -120,7 +129,7 @@ class Tracer(TorchDispatchMode):
         trace.output_shapes.append(list(first.shape) if first is not None else None)
         trace.activation_bytes += _tensor_bytes(output)
         if first is not None:
-            trace.rf = self.rf.get(first)
+            trace.rf = getattr(first, _RF_ATTR, None)
 
     # -- operator level -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
@@ -161,7 +170,7 @@ class Tracer(TorchDispatchMode):
             tensors = arg if isinstance(arg, (list, tuple)) else (arg,)
             for tensor in tensors:
                 if isinstance(tensor, torch.Tensor):
-                    info = self.rf.get(tensor)
+                    info = getattr(tensor, _RF_ATTR, None)
                     if info is not None and (source is None or info.size > source.size or info.is_global):
                         source = info
         if source is None:
@@ -186,11 +195,11 @@ class Tracer(TorchDispatchMode):
         outputs = out if isinstance(out, (list, tuple)) else (out,)
         for tensor in outputs:
             if isinstance(tensor, torch.Tensor):
-                self.rf[tensor] = result
+                setattr(tensor, _RF_ATTR, result)
 
     # -- driver -------------------------------------------------------------------------
     def run(self, model: nn.Module, x: torch.Tensor) -> Any:
-        self.rf[x] = RF()
+        setattr(x, _RF_ATTR, RF())
         pre = module_hooks.register_module_forward_pre_hook(self._pre_hook)
         post = module_hooks.register_module_forward_hook(self._post_hook)
         try:
