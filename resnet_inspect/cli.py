@@ -80,6 +80,69 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    if args.claims:
+        return _audit_claims(args)
+    if not args.target:
+        raise CliError("audit needs a TARGET or --claims FILE")
+    from .analyze import inspect
+    from .audit import counts
+    from .targets import resolve_target
+    from .views.audit_views import print_counts
+
+    target = resolve_target(args.target, args.overrides)
+    subject = target.spec if target.spec is not None else target.module
+    report = inspect(subject, args.input, device="meta", label=target.label)
+    live = None
+    if not args.no_live:
+        from .build import build
+        from .live_tools import live_totals
+
+        model = target.module if target.module is not None else build(target.spec)
+        live = live_totals(model, report.input_shape)
+    values = counts(report)
+    if args.format == "json":
+        import json
+
+        _emit(json.dumps({"model": report.model, "counts": {k: c.value for k, c in values.items()},
+                          "definitions": {k: c.definition for k, c in values.items()}, "live": live}, indent=2)
+              + "\n", args.output)
+    else:
+        print_counts(report.model, values, live)
+    return 0
+
+
+def _audit_claims(args: argparse.Namespace) -> int:
+    from .claim_runner import run_claims_file
+    from .views.audit_views import print_verdicts, verdicts_json, verdicts_markdown
+
+    verdicts, notes = run_claims_file(args.claims, allow_code=args.allow_code)
+    if args.format == "md":
+        _emit(verdicts_markdown(verdicts, f"Audit of {args.claims}", notes), args.output)
+    elif args.format == "json":
+        import json
+
+        _emit(json.dumps(verdicts_json(verdicts), indent=2, ensure_ascii=False) + "\n", args.output)
+    else:
+        print_verdicts(verdicts)
+    return 1 if any(v.is_false for v in verdicts) else 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .analyze import inspect
+    from .diff import diff_reports
+    from .targets import resolve_target
+    from .views.audit_views import print_diff
+
+    reports = []
+    for text in (args.a, args.b):
+        target = resolve_target(text)
+        subject = target.spec if target.spec is not None else target.module
+        reports.append(inspect(subject, args.input, device="meta", label=target.label))
+    print_diff(diff_reports(*reports))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -98,6 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=("table", "json", "csv", "md", "html"))
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE (whole or not at all)")
     p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("audit", help="counts under named conventions, or verdicts on a claims file")
+    p.add_argument("target", nargs="?", help="variant name, spec file or path/to/file.py:NAME")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
+    p.add_argument("--input", default=None, metavar="NxCxHxW")
+    p.add_argument("--claims", default=None, metavar="FILE", help="YAML/JSON claims file to check")
+    p.add_argument("--allow-code", action="store_true",
+                   help="let claims name path/to/file.py:NAME models (imports and runs that code)")
+    p.add_argument("--no-live", action="store_true", help="do not run torchinfo and fvcore themselves")
+    p.add_argument("--format", default="table", choices=("table", "md", "json"))
+    p.add_argument("-o", "--output", default=None, metavar="FILE")
+    p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("diff", help="two networks side by side: stages and the layers that differ")
+    p.add_argument("a", help="first network (A)")
+    p.add_argument("b", help="second network (B)")
+    p.add_argument("--input", default=None, metavar="NxCxHxW")
+    p.set_defaults(func=_cmd_diff)
 
     return parser
 

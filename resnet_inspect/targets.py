@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -71,7 +72,9 @@ def load_factory(reference: str) -> nn.Module:
     user_module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = user_module
     try:
-        spec.loader.exec_module(user_module)
+        # The user's prints go to stderr so that stdout stays the report (JSON, CSV, ...).
+        with contextlib.redirect_stdout(sys.stderr):
+            spec.loader.exec_module(user_module)
     except Exception as exc:  # the user's code: report, never crash
         sys.modules.pop(module_name, None)
         raise ValueError(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from None
@@ -81,7 +84,8 @@ def load_factory(reference: str) -> nn.Module:
     if not callable(factory):
         raise ValueError(f"{path}:{attr} is not a class or function")
     try:
-        model = factory()
+        with contextlib.redirect_stdout(sys.stderr):
+            model = factory()
     except Exception as exc:
         raise ValueError(f"{path}:{attr}() failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
