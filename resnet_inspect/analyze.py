@@ -151,7 +151,8 @@ def _module_stats(model: nn.Module, modules: dict[str, nn.Module]) -> _ModuleSta
 def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | None,
                own: tuple[int, int, int, int, int], stage: str | None, block: int | None) -> LayerRow:
     params, trainable, weight, bias, buffers = own
-    ops = [OpCount(op, acc.op_class, acc.count, acc.macs, acc.flops, acc.elements) for op, acc in trace.ops.items()]
+    ops = [OpCount(op, acc.op_class, acc.count, acc.macs, acc.flops, acc.elements, acc.first, acc.inputs_from)
+           for op, acc in trace.ops.items()]
     by_class: dict[str, int] = defaultdict(int)
     for op in ops:
         by_class[op.op_class] += op.flops
@@ -162,7 +163,7 @@ def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | N
         type_path=f"{type(module).__module__}.{type(module).__qualname__}",
         depth=0 if name == "" else name.count(".") + 1, parent=parent,
         is_leaf=not module._modules, stage=stage, block=block,
-        on_shortcut=bool(parts & _SHORTCUT_PARTS), calls=trace.calls,
+        on_shortcut=bool(parts & _SHORTCUT_PARTS), input_from=trace.input_from, calls=trace.calls,
         input_shapes=trace.input_shapes, output_shapes=trace.output_shapes,
         params=params, trainable=trainable, buffers=buffers, weight_numel=weight, bias_numel=bias,
         macs=sum(op.macs for op in ops), flops=sum(op.flops for op in ops), flops_by_class=dict(by_class), ops=ops,

@@ -143,6 +143,26 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .fileio import check_writable, write_atomic
+    from .views.graphs import FORMATS, LEVELS, build_graph, render
+
+    if args.level not in LEVELS:
+        raise CliError(f"unknown level {args.level!r}; choose one of {', '.join(LEVELS)}")
+    fmt = Path(args.output).suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise CliError(f"unknown output format {'.' + fmt if fmt else '(none)'}; use one of "
+                       f"{', '.join('.' + f for f in FORMATS)}")
+    check_writable(args.output)
+    report = _analyze(args)
+    data = render(build_graph(report, args.level, collapse=args.collapse, stage=args.stage), fmt)
+    write_atomic(args.output, data)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -173,6 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=("table", "md", "json"))
     p.add_argument("-o", "--output", default=None, metavar="FILE")
     p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("graph", help="Graphviz diagram: stages, residual blocks or every layer")
+    _add_target(p)
+    p.add_argument("--level", default="block", help="stage, block or layer (default block)")
+    p.add_argument("--collapse", action="store_true", help="draw identical consecutive blocks once (xN)")
+    p.add_argument("--stage", default=None, help="draw only this stage (block and layer levels)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.dot, .svg, .png or .pdf")
+    p.add_argument("--input", default=None, metavar="NxCxHxW")
+    p.add_argument("--device", default="meta", choices=("auto", "cuda", "cpu", "meta"))
+    p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64"))
+    p.set_defaults(func=_cmd_graph)
 
     p = sub.add_parser("diff", help="two networks side by side: stages and the layers that differ")
     p.add_argument("a", help="first network (A)")

@@ -21,6 +21,8 @@ class OpCount:
     macs: int
     flops: int
     elements: int  # output elements, summed over runs
+    index: int = 0  # position of its first run among module calls and operators
+    inputs_from: list[str | None] = field(default_factory=list)  # producers (residual adds only)
 
 
 @dataclass
@@ -35,6 +37,7 @@ class LayerRow:
     stage: str | None  # "stem", "layer1".., "head"
     block: int | None
     on_shortcut: bool  # inside a projection/downsample branch
+    input_from: str | None  # leaf (or "<module>:add", or "input") that produced the first input
     calls: int
     input_shapes: list[list[int] | None]  # first tensor input of each call
     output_shapes: list[list[int] | None]

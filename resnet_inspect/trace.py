@@ -32,10 +32,12 @@ class RF:
 @dataclass
 class OpAccumulator:
     op_class: str
+    first: int  # position of its first run in the shared sequence of module calls and ops
     count: int = 0
     macs: int = 0
     flops: int = 0
     elements: int = 0
+    inputs_from: list[str | None] = field(default_factory=list)  # producers, for residual adds
 
 
 @dataclass
@@ -48,11 +50,15 @@ class ModuleTrace:
     activation_bytes: int = 0
     ops: dict[str, OpAccumulator] = field(default_factory=dict)
     rf: RF | None = None
+    input_from: str | None = None  # the leaf (or residual add) that produced the first call's input
 
 
 # The receptive field rides on each tensor as an attribute: it is freed with the tensor, and
 # an in-place op simply overwrites it.
 _RF_ATTR = "_resnet_inspect_rf"
+# Likewise the name of the leaf module (or "<module>:add") that last wrote each tensor: the
+# dataflow graph of the diagrams.
+_PRODUCER_ATTR = "_resnet_inspect_producer"
 
 
 class TraceError(RuntimeError):
@@ -98,8 +104,11 @@ class Tracer(TorchDispatchMode):
         super().__init__()
         # A module registered under two names is reported under the first.
         self.names: dict[int, str] = {}
+        self.leaves: set[str] = set()
         for name, module in model.named_modules(remove_duplicate=False):
             self.names.setdefault(id(module), name)
+            if not module._modules:
+                self.leaves.add(name)
         self.modules: dict[str, ModuleTrace] = {}
         self.stack: list[str] = []
         self._order = 0
@@ -116,6 +125,8 @@ class Tracer(TorchDispatchMode):
         trace.calls += 1
         first = _first_tensor(args)
         trace.input_shapes.append(list(first.shape) if first is not None else None)
+        if trace.calls == 1 and first is not None:
+            trace.input_from = getattr(first, _PRODUCER_ATTR, None)
         self.stack.append(name)
 
     def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
@@ -130,6 +141,8 @@ class Tracer(TorchDispatchMode):
         trace.activation_bytes += _tensor_bytes(output)
         if first is not None:
             trace.rf = getattr(first, _RF_ATTR, None)
+            if not module._modules:
+                setattr(first, _PRODUCER_ATTR, name)
 
     # -- operator level -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
@@ -147,22 +160,46 @@ class Tracer(TorchDispatchMode):
             self._propagate_rf(op, args, out, None)
             return out
         cost = rule(args, kwargs, out)
-        self._charge(trace, op, cost.op_class, cost.macs, cost.flops, output_elements(out))
+        acc = self._charge(trace, op, cost.op_class, cost.macs, cost.flops, output_elements(out))
+        self._record_dataflow(owner, op, cost.op_class, acc, args, out)
         extra = bias_flops(op, args, out)
         if extra:
             self._charge(trace, f"{op}.bias", "bias", 0, extra, extra)
         self._propagate_rf(op, args, out, cost.window)
         return out
 
-    @staticmethod
-    def _charge(trace: ModuleTrace, op: str, op_class: str, macs: int, flops: int, elements: int) -> None:
+    def _charge(self, trace: ModuleTrace, op: str, op_class: str, macs: int, flops: int,
+                elements: int) -> OpAccumulator:
         acc = trace.ops.get(op)
         if acc is None:
-            acc = trace.ops[op] = OpAccumulator(op_class)
+            acc = trace.ops[op] = OpAccumulator(op_class, self._order)
+            self._order += 1
         acc.count += 1
         acc.macs += macs
         acc.flops += flops
         acc.elements += elements
+        return acc
+
+    def _record_dataflow(self, owner: str, op: str, op_class: str, acc: OpAccumulator, args: tuple,
+                         out: Any) -> None:
+        """Which node wrote each output: a view passes its input's producer on; work done by a
+        leaf belongs to the leaf; work done directly by a container (the residual add, SE's
+        mean and multiply) is its own node ``<container>:<op>``."""
+        result = _first_tensor(out)  # batch norm returns (output, mean, invstd)
+        if result is None:
+            return
+        if op_class in ("layout", "alloc"):
+            source = _first_tensor(args)
+            if source is not None and hasattr(source, _PRODUCER_ATTR):
+                setattr(result, _PRODUCER_ATTR, getattr(source, _PRODUCER_ATTR))
+            return
+        if owner in self.leaves:
+            setattr(result, _PRODUCER_ATTR, owner)
+            return
+        if acc.count == 1:
+            acc.inputs_from = [getattr(a, _PRODUCER_ATTR, None) for a in args
+                               if isinstance(a, torch.Tensor) and a.dim() == result.dim()]
+        setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
 
     def _propagate_rf(self, op: str, args: tuple, out: Any, window: Any) -> None:
         source: RF | None = None
@@ -200,6 +237,7 @@ class Tracer(TorchDispatchMode):
     # -- driver -------------------------------------------------------------------------
     def run(self, model: nn.Module, x: torch.Tensor) -> Any:
         setattr(x, _RF_ATTR, RF())
+        setattr(x, _PRODUCER_ATTR, "input")
         pre = module_hooks.register_module_forward_pre_hook(self._pre_hook)
         post = module_hooks.register_module_forward_hook(self._post_hook)
         try:

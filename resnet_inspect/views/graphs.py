@@ -1,0 +1,359 @@
+"""Graphviz diagrams of a report at three levels: stages, residual blocks, every layer.
+
+Edges follow the real dataflow recorded in the forward pass (which module wrote each tensor),
+so shortcuts and residual additions are drawn where they happened. Building DOT needs nothing;
+SVG/PNG/PDF use Graphviz's ``dot`` binary."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+import graphviz
+
+from ..report import LayerRow, ModelReport
+from .tables import feature_map_text, si
+
+LEVELS = ("stage", "block", "layer")
+FORMATS = ("dot", "svg", "png", "pdf")
+INSTALL_DOT = "Graphviz's 'dot' is not installed; install it with: sudo apt-get install graphviz (or write .dot)"
+
+COLORS = {
+    "conv": "#cfe2f3",
+    "linear": "#d9d2e9",
+    "norm": "#fff2cc",
+    "activation": "#d9ead3",
+    "pool": "#fce5cd",
+    "residual_add": "#f4cccc",
+    "elementwise": "#eeeeee",
+    "shortcut": "#f6b26b",
+    "stage": "#e8eef7",
+    "io": "#ffffff",
+}
+LEGEND = {
+    "conv": "convolution", "norm": "normalization", "activation": "activation", "pool": "pooling",
+    "linear": "linear", "residual_add": "residual add", "elementwise": "element-wise",
+}
+_COMPUTE_CLASSES = ("conv", "linear", "norm", "activation", "pool", "residual_add", "elementwise", "uncounted")
+
+
+@dataclass
+class Node:
+    id: str
+    label: str
+    op_class: str
+    block: str | None  # "layer1.0" etc.
+    stage: str | None
+    on_shortcut: bool = False
+    inputs: list[str] = field(default_factory=list)
+    shape: list[int] | None = None  # output shape
+    input_shape: list[int] | None = None
+    members: list[str] = field(default_factory=list)  # fused layer names (block level)
+
+
+def _dot_id(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name) or "model"
+
+
+def _row_class(row: LayerRow) -> str:
+    best, best_flops = "", -1
+    for op in row.ops:
+        if op.op_class in _COMPUTE_CLASSES and op.flops > best_flops:
+            best, best_flops = op.op_class, op.flops
+    if not best:
+        return "pool" if "Pool" in row.type else ("layout" if not row.ops or all(
+            o.op_class in ("layout", "alloc") for o in row.ops) else "elementwise")
+    return best
+
+
+def _block_of(row_name: str, report: ModelReport, rows: dict[str, LayerRow]) -> str | None:
+    row = rows.get(row_name)
+    if row is None or row.stage is None or row.block is None:
+        return None
+    match = re.match(rf"^({re.escape(row.stage)}\.(?:blocks\.)?{row.block})(?:\.|$)", row_name)
+    return match.group(1) if match else None
+
+
+def _layer_label(row: LayerRow, short: str) -> str:
+    if row.type.startswith("Conv") and row.kernel:
+        k = "x".join(map(str, row.kernel)) if row.kernel[0] != row.kernel[-1] else f"{row.kernel[0]}x{row.kernel[0]}"
+        stride = f"/{row.stride[0]}" if row.stride and row.stride[0] > 1 else ""
+        groups = f", g{row.groups}" if row.groups and row.groups > 1 else ""
+        return f"{short}\n{k}{stride} conv, {row.in_channels}->{row.out_channels}{groups}"
+    if row.type == "Linear":
+        return f"{short}\nlinear {row.in_features}->{row.out_channels}"
+    if row.type == "ZeroPadShortcut":
+        return f"{short}\nzero-pad shortcut (no parameters)"
+    if "Pool" in row.type and row.kernel:
+        stride = f"/{row.stride[0]}" if row.stride and row.stride[0] > 1 else ""
+        return f"{short}\n{row.type} {row.kernel[0]}x{row.kernel[0]}{stride}"
+    return f"{short}\n{row.type}"
+
+
+def dataflow_nodes(report: ModelReport) -> list[Node]:
+    """Every leaf module and every operator a container ran itself (residual add, SE multiply),
+    in execution order, with the nodes that fed it."""
+    rows = {row.name: row for row in report.layers}
+    items: list[tuple[int, Node]] = []
+    for row in report.layers:
+        block = _block_of(row.name, report, rows)
+        if row.is_leaf and row.name:
+            if not row.ops and row.type == "Identity":
+                continue
+            short = row.name[len(block) + 1:] if block else row.name
+            node = Node(row.name, _layer_label(row, short), _row_class(row), block, row.stage, row.on_shortcut,
+                        [row.input_from] if row.input_from else [],
+                        row.output_shapes[-1] if row.output_shapes else None,
+                        row.input_shapes[0] if row.input_shapes else None, [row.name])
+            items.append((row.index, node))
+        for op in row.ops:
+            if row.is_leaf or op.op_class not in _COMPUTE_CLASSES or not op.inputs_from:
+                continue
+            owner_block = block if block else None
+            short = row.name[len(block) + 1:] if block and len(row.name) > len(block) else (row.name or "model")
+            words = {"norm": "BatchNorm", "pool": "mean" if op.op == "mean" else op.op, "elementwise": op.op}
+            label = "+" if op.op_class == "residual_add" else f"{short}\n{words.get(op.op_class, op.op)}"
+            node_id = f"{row.name}:{op.op}"
+            items.append((op.index, Node(node_id, label, op.op_class, owner_block, row.stage, False,
+                                         [p for p in op.inputs_from if p], None, None, [node_id])))
+    items.sort(key=lambda item: item[0])
+    nodes = [node for _, node in items]
+    # Skip modules that do no work (Identity, Dropout(0)): their consumers read their producer.
+    known = {n.id for n in nodes}
+    skipped = {row.name: row.input_from for row in report.layers if row.is_leaf and row.name and row.name not in known}
+    for node in nodes:
+        node.inputs = [_resolve(p, skipped) for p in node.inputs]
+    # Operator nodes get the shape of their largest input (element-wise ops broadcast to it).
+    by_id = {n.id: n for n in nodes}
+    for node in nodes:
+        if node.shape is None:
+            shapes = [by_id[p].shape for p in node.inputs if p in by_id and by_id[p].shape]
+            node.shape = max(shapes, key=lambda s: _numel(s)) if shapes else None
+    return nodes
+
+
+def _resolve(name: str, skipped: dict[str, str | None]) -> str:
+    seen = set()
+    while name in skipped and skipped[name] and name not in seen:
+        seen.add(name)
+        name = skipped[name]
+    return name
+
+
+def _numel(shape: list[int] | None) -> int:
+    total = 1
+    for d in shape or []:
+        total *= d
+    return total
+
+
+def _fuse(nodes: list[Node]) -> list[Node]:
+    """Block level: fold BN / activation / flatten into the node before them when the chain is
+    linear (one producer, one consumer, same block), e.g. "conv1 1x1 conv · BN · ReLU"."""
+    consumers: dict[str, list[str]] = {}
+    for node in nodes:
+        for p in node.inputs:
+            consumers.setdefault(p, []).append(node.id)
+    by_id = {n.id: n for n in nodes}
+    alias: dict[str, str] = {}
+    kept: list[Node] = []
+    for node in nodes:
+        producer_id = alias.get(node.inputs[0], node.inputs[0]) if len(node.inputs) == 1 else None
+        producer = by_id.get(producer_id) if producer_id else None
+        foldable = node.op_class in ("norm", "activation", "layout") and producer is not None and \
+            producer.op_class not in ("residual_add",) and producer.block == node.block and \
+            len(consumers.get(node.inputs[0], [])) == 1 and producer in kept
+        if foldable:
+            word = {"norm": "BN", "activation": node.label.split("\n")[-1], "layout": "flatten"}[node.op_class]
+            producer.label += f" · {word}"
+            producer.shape = node.shape
+            producer.members.append(node.id)
+            alias[node.id] = producer.id
+            continue
+        node.inputs = [alias.get(p, p) for p in node.inputs]
+        kept.append(node)
+    for node in kept:
+        node.inputs = [alias.get(p, p) for p in node.inputs]
+    return kept
+
+
+def _block_signature(nodes: list[Node], block: str) -> tuple:
+    return tuple((n.id[len(block):], n.label, tuple(n.shape or [])) for n in nodes if n.block == block)
+
+
+def _edge_label(producer: Node | None, consumer: Node) -> str:
+    shape = consumer.input_shape if consumer.input_shape and len(consumer.inputs) == 1 else (
+        producer.shape if producer else None)
+    return feature_map_text(shape) if shape else ""
+
+
+def build_graph(report: ModelReport, level: str = "block", collapse: bool = False,
+                stage: str | None = None) -> graphviz.Digraph:
+    """The diagram at ``level`` (stage, block or layer). ``collapse`` draws identical consecutive
+    blocks once ("x5"); ``stage`` limits the block/layer levels to one stage."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    graph = graphviz.Digraph(name=_dot_id(report.model), graph_attr={
+        "rankdir": "TB", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.25", "ranksep": "0.3",
+        "label": f"{report.model}  ({report.input_shape[0]}x{report.input_shape[1]}x{report.input_shape[2]}x"
+                 f"{report.input_shape[3]}; {report.totals.params:,} parameters, {si(report.totals.macs)} MACs)",
+        "labelloc": "t"},
+        node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "10"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555"})
+    if level == "stage":
+        _stage_graph(graph, report)
+    else:
+        _dataflow_graph(graph, report, fuse=level == "block", collapse=collapse, only_stage=stage)
+    return graph
+
+
+def _stage_graph(graph: graphviz.Digraph, report: ModelReport) -> None:
+    graph.node("input", f"input\n{feature_map_text(report.input_shape)}", fillcolor=COLORS["io"], shape="oval")
+    previous = "input"
+    previous_shape = report.input_shape
+    residual = [s.name for s in report.stages if s.name not in ("stem", "head")]
+    for stage in report.stages:
+        blocks = f"{stage.blocks} blocks\n" if stage.blocks else ""
+        # The 2015 paper names the stages conv2_x .. conv5_x (conv1 being the stem).
+        paper = f" (conv{residual.index(stage.name) + 2}_x)" if stage.name in residual else ""
+        label = (f"{stage.name}{paper}\n{blocks}out {feature_map_text(stage.output_shape)}\n"
+                 f"{stage.params:,} params\n{si(stage.macs)} MACs ({100 * stage.macs_share:.1f}%)")
+        node_id = f"stage_{_dot_id(stage.name)}"
+        graph.node(node_id, label, fillcolor=COLORS["stage"])
+        graph.edge(previous, node_id, label=feature_map_text(previous_shape))
+        previous, previous_shape = node_id, stage.output_shape
+    graph.node("output", f"output\n{feature_map_text(report.output_shape)}", fillcolor=COLORS["io"], shape="oval")
+    graph.edge(previous, "output", label=feature_map_text(previous_shape))
+
+
+def _dataflow_graph(graph: graphviz.Digraph, report: ModelReport, fuse: bool, collapse: bool,
+                    only_stage: str | None) -> None:
+    nodes = dataflow_nodes(report)
+    if fuse:
+        nodes = _fuse(nodes)
+    if only_stage is not None:
+        if only_stage not in {n.stage for n in nodes}:
+            raise ValueError(f"unknown stage {only_stage!r}; stages: {', '.join(s.name for s in report.stages)}")
+    alias: dict[str, str] = {}
+    repeat: dict[str, tuple[int, str]] = {}
+    if collapse:
+        alias, repeat = _collapse(nodes)
+    by_id = {n.id: n for n in nodes}
+    drawn = [n for n in nodes if n.id not in alias and (only_stage is None or n.stage == only_stage)]
+    drawn_ids = {n.id for n in drawn}
+    present_classes = set()
+
+    # Clusters: one per stage (layer level) holding one per block; stem and head as their own.
+    stages: dict[str, dict[str | None, list[Node]]] = {}
+    for node in drawn:
+        stages.setdefault(node.stage or "model", {}).setdefault(node.block, []).append(node)
+    for stage_name, blocks in stages.items():
+        with graph.subgraph(name=f"cluster_stage_{_dot_id(stage_name)}") as sg:
+            sg.attr(label=stage_name, style="dashed", color="#999999", fontsize="11")
+            for block, members in blocks.items():
+                if block is None:
+                    for node in members:
+                        _draw_node(sg, node)
+                        present_classes.add(node.op_class)
+                    continue
+                with sg.subgraph(name=f"cluster_{_dot_id(block)}") as bg:
+                    times, last = repeat.get(block, (1, block))
+                    title = f"{block} .. {last}  (x{times}, identical)" if times > 1 else block
+                    bg.attr(label=title, style="rounded,filled", fillcolor="#fafafa", color="#666666",
+                            fontsize="10")
+                    for node in members:
+                        _draw_node(bg, node)
+                        present_classes.add(node.op_class)
+
+    # Edges, with identity and projection shortcuts told apart at the add node.
+    entry_shape = report.input_shape
+    if only_stage is not None and drawn:
+        first = drawn[0]
+        producer = by_id.get(first.inputs[0]) if first.inputs else None
+        entry_shape = first.input_shape or (producer.shape if producer else None)
+    graph.node("input", f"{'input' if only_stage is None else only_stage + ' input'}\n{feature_map_text(entry_shape)}",
+               shape="oval", fillcolor=COLORS["io"])
+    edges = set()
+    consumers = set()
+    for node in drawn:
+        for producer_id in node.inputs:
+            source = alias.get(producer_id, producer_id)
+            if source not in drawn_ids and source != "input":
+                if only_stage is None:
+                    continue
+                source = "input"  # the stage's input
+            if source == node.id or (source, node.id) in edges:
+                continue
+            edges.add((source, node.id))
+            consumers.add(source)
+            producer = by_id.get(producer_id)
+            attrs = {"label": _edge_label(producer, node)}
+            if node.op_class == "residual_add":
+                if producer is not None and producer.on_shortcut:
+                    kind = "projection" if producer.op_class in ("conv", "norm") else "shortcut"
+                    attrs.update(color="#cc4125", penwidth="2", fontcolor="#cc4125",
+                                 label=f"{kind}\n{_edge_label(producer, node)}")
+                elif producer is None or producer.block != node.block:
+                    attrs.update(style="dashed", color="#888888", label="identity")
+            graph.edge(_dot_id(source) if source != "input" else "input", _dot_id(node.id), **attrs)
+    sinks = [n for n in drawn if n.id not in consumers]
+    graph.node("output", f"output\n{feature_map_text(report.output_shape if only_stage is None else (sinks[-1].shape if sinks else None))}",
+               shape="oval", fillcolor=COLORS["io"])
+    if sinks:
+        graph.edge(_dot_id(sinks[-1].id), "output")
+    with graph.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="legend", fontsize="10", color="#bbbbbb", style="rounded")
+        for op_class, text in LEGEND.items():
+            if op_class in present_classes:
+                legend.node(f"legend_{op_class}", text, fillcolor=COLORS[op_class], fontsize="9")
+        if any(n.on_shortcut and n.op_class == "conv" for n in drawn):
+            legend.node("legend_shortcut", "projection shortcut", fillcolor=COLORS["shortcut"], fontsize="9")
+
+
+def _draw_node(graph: graphviz.Digraph, node: Node) -> None:
+    color = COLORS["shortcut"] if node.on_shortcut and node.op_class == "conv" else COLORS.get(node.op_class, "#eeeeee")
+    if node.op_class == "residual_add":
+        graph.node(_dot_id(node.id), "+", shape="circle", fillcolor=color, width="0.35", fixedsize="true",
+                   fontsize="14")
+        return
+    graph.node(_dot_id(node.id), node.label, fillcolor=color)
+
+
+def _collapse(nodes: list[Node]) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
+    """Hide each block identical to the one before it (same nodes, labels and shapes), pointing
+    its nodes at the first block of the run."""
+    blocks: list[str] = []
+    for node in nodes:
+        if node.block and node.block not in blocks:
+            blocks.append(node.block)
+    alias: dict[str, str] = {}
+    repeat: dict[str, tuple[int, str]] = {}
+    signatures = {b: _block_signature(nodes, b) for b in blocks}
+    head = None
+    for previous, block in zip([None] + blocks, blocks):
+        same_stage = previous is not None and previous.rsplit(".", 1)[0] == block.rsplit(".", 1)[0]
+        if same_stage and signatures[block] == signatures[previous]:
+            repeat[head] = (repeat.get(head, (1, head))[0] + 1, block)
+            for node in nodes:
+                if node.block == block:
+                    alias[node.id] = head + node.id[len(block):]
+        else:
+            head = block
+    return alias, repeat
+
+
+def render(graph: graphviz.Digraph, fmt: str) -> bytes:
+    """DOT source as text for ``dot``; otherwise run Graphviz's ``dot`` to render it."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    source = graph.source
+    if fmt == "dot":
+        return source.encode()
+    if shutil.which("dot") is None:
+        raise ValueError(INSTALL_DOT)
+    result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=300)
+    if result.returncode != 0:
+        raise ValueError(f"dot failed: {result.stderr.decode(errors='replace').strip().splitlines()[0]}")
+    return result.stdout
