@@ -163,6 +163,51 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from rich.progress import track
+
+    from .registry import get_variant, variants
+    from .reports_gen import write_reports
+
+    names = list(variants()) if args.all else args.names
+    if not names:
+        raise CliError("report needs variant names or --all")
+    for name in names:
+        get_variant(name)  # every name checked before anything is written
+    written = write_reports(names, args.output, progress=lambda items: track(items, description="reports",
+                                                                             console=_stderr_console()),
+                            index=args.all)
+    print(f"wrote {len(written)} files under {args.output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_chart(args: argparse.Namespace) -> int:
+    from .fileio import check_writable, write_atomic
+    from .views import charts
+
+    if args.kind not in charts.CHARTS:
+        raise CliError(f"unknown chart {args.kind!r}; choose one of {', '.join(charts.CHARTS)}")
+    check_writable(args.output)
+    if args.kind == "variants":
+        from .analyze import inspect
+        from .registry import variants
+
+        fig = charts.variants_scatter([inspect(name, device="meta") for name in variants()])
+    else:
+        report = _analyze(args)
+        fig = {"stages": charts.stage_bars, "sunburst": charts.parameter_sunburst,
+               "shapes": charts.shape_profile}[args.kind](report)
+    write_atomic(args.output, charts.to_html(fig))
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -204,6 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="meta", choices=("auto", "cuda", "cpu", "meta"))
     p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64"))
     p.set_defaults(func=_cmd_graph)
+
+    p = sub.add_parser("report", help="Markdown report per variant (and reports/index.md with --all)")
+    p.add_argument("names", nargs="*", help="registered variant names")
+    p.add_argument("--all", action="store_true", help="every registered variant, plus index.md")
+    p.add_argument("-o", "--output", default="reports", metavar="DIR", help="output folder (default reports/)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("chart", help="Plotly chart as a self-contained HTML page")
+    p.add_argument("target", nargs="?", default="resnet50", help="variant name, spec file or file.py:NAME")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
+    p.add_argument("--kind", default="stages", help="stages, sunburst, shapes or variants")
+    p.add_argument("--input", default=None, metavar="NxCxHxW")
+    p.add_argument("--device", default="meta", choices=("auto", "cuda", "cpu", "meta"))
+    p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64"))
+    p.add_argument("-o", "--output", required=True, metavar="FILE.html")
+    p.set_defaults(func=_cmd_chart)
 
     p = sub.add_parser("diff", help="two networks side by side: stages and the layers that differ")
     p.add_argument("a", help="first network (A)")

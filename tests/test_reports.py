@@ -1,0 +1,66 @@
+"""The committed reports are what the tool generates now; exports and charts are well-formed."""
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import resnet_inspect as ri
+from resnet_inspect.views import charts
+from resnet_inspect.views.export import render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot not installed")
+def test_committed_reports_are_current(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "resnet_inspect", "report", "--all", "-o", str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    committed = ROOT / "reports"
+    assert len(fresh) == 2 * len(ri.variants()) + 1
+    stale = [str(p) for p in fresh if not (committed / p).exists() or (committed / p).read_bytes() != (tmp_path / p).read_bytes()]
+    assert not stale, f"stale reports (run: resnet-inspect report --all -o reports/): {stale[:5]}"
+
+
+def test_exports_in_every_format():
+    report = ri.inspect("resnet18", device="meta")
+    data = json.loads(render(report, "json"))
+    assert data["totals"]["params"] == 11_689_512
+    rows = list(csv.DictReader(io.StringIO(render(report, "csv", depth=None))))
+    assert len(rows) == len(report.layers) - 1 and rows[0]["name"] == "conv1"
+    md = render(report, "md")
+    assert "| layer1 | 2 | 56x56x64 |" in md and "## Totals under each convention" in md
+    html = render(report, "html")
+    assert html.startswith("<!DOCTYPE html>") and "<table>" in html
+    with pytest.raises(ValueError, match="unknown format 'xml'"):
+        render(report, "xml")
+
+
+def test_charts_are_built_from_the_report():
+    report = ri.inspect("resnet50", device="meta")
+    bars = charts.stage_bars(report)
+    assert list(bars.data[0].x) == [s.name for s in report.stages]
+    assert sum(bars.data[0].y) == report.totals.params
+    sun = charts.parameter_sunburst(report)
+    assert sun.data[0].values[0] == report.totals.params
+    shapes = charts.shape_profile(report)
+    assert max(shapes.data[1].y) == 2048 and 7 in shapes.data[0].y and shapes.data[0].y[-1] == 1  # global pool
+    scatter = charts.variants_scatter([report, ri.inspect("resnet18", device="meta")])
+    assert list(scatter.data[0].text) == ["resnet50", "resnet18"]
+    html = charts.to_html(bars)
+    assert "plotly" in html and "<script" in html and "cdn.plot.ly" not in html
+
+
+def test_chart_cli_writes_self_contained_html(tmp_path):
+    out = tmp_path / "r50.html"
+    result = subprocess.run([sys.executable, "-m", "resnet_inspect", "chart", "resnet50", "--kind", "sunburst", "-o",
+                             str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 1_000_000  # plotly.js is inlined
