@@ -1,24 +1,297 @@
-"""Streamlit front end: `streamlit run app.py`. Layout only; the logic lives in resnet_inspect."""
+"""resnet-inspect in the browser: `streamlit run app.py` (add `-- --allow-code` to inspect user code).
+
+Layout only: every number comes from the resnet_inspect package."""
+
+from __future__ import annotations
+
+import sys
 
 import streamlit as st
 
 import resnet_inspect as ri
-from resnet_inspect.views.tables import headline, stage_rows
+from resnet_inspect import webapp
+from resnet_inspect.conventions import CONVENTIONS
+from resnet_inspect.diff import diff_reports
+from resnet_inspect.views import charts, export, graphs
+from resnet_inspect.views.audit_views import verdicts_json
+from resnet_inspect.views.tables import stage_rows
 
-st.set_page_config(page_title="resnet-inspect", layout="wide")
-names = list(ri.variants())
-name = st.sidebar.selectbox("Variant", names, index=names.index("resnet50"))
-st.sidebar.caption(ri.get_variant(name).description)
+ALLOW_CODE = "--allow-code" in sys.argv[1:]
+VARIANTS = ri.variants()
+NAMES = list(VARIANTS)
+
+st.set_page_config(page_title="resnet-inspect", page_icon="🔎", layout="wide")
 
 
-@st.cache_data(show_spinner="Running the forward pass...")
-def analyze(variant: str) -> dict:
-    return ri.inspect(variant, device="meta").to_dict()
+@st.cache_data(show_spinner="Running the forward pass…", max_entries=128)
+def cached_report(key: str, shape: tuple[int, ...], device: str, label: str) -> dict:
+    return webapp.analyze(key, shape, device, label)
 
 
-report = ri.ModelReport.from_dict(analyze(name))
-st.title(name)
-for key, value in headline(report).items():
-    st.markdown(f"**{key}**: {value}")
-st.subheader("Stages")
-st.dataframe(stage_rows(report), hide_index=True)
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_svg(dot_source: str) -> bytes:
+    return graphs.render_source(dot_source, "svg")
+
+
+def report_for(spec: ri.ResNetSpec, shape: tuple[int, ...], device: str, label: str) -> ri.ModelReport:
+    return ri.ModelReport.from_dict(cached_report(webapp.spec_key(spec), shape, device, label))
+
+
+def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...] | None, str, str]:
+    """The network, input, device and convention chosen in the sidebar."""
+    bar = st.sidebar
+    bar.title("resnet-inspect")
+    modes = ["Registered variant", "Custom network"] + (["Your code (file.py:NAME)"] if ALLOW_CODE else [])
+    mode = bar.radio("Network", modes, key="mode")
+    module = None
+    if mode == "Registered variant":
+        name = bar.selectbox("Variant", NAMES, index=NAMES.index("resnet50"), key="variant",
+                             format_func=lambda n: f"{n} — {VARIANTS[n].description}")
+        bar.caption(f"Source: {VARIANTS[name].source}" + (f" · weights of `{VARIANTS[name].reference}` load unchanged"
+                                                          if VARIANTS[name].reference else ""))
+        spec, label = VARIANTS[name].spec, name
+    elif mode == "Custom network":
+        spec, label = custom_editor(bar), "custom"
+    else:
+        label = bar.text_input("path/to/file.py:NAME", key="code_target")
+        spec = None
+        if label:
+            from resnet_inspect.targets import load_factory
+
+            try:
+                module = load_factory(label)
+            except ValueError as exc:
+                bar.error(str(exc))
+    default_side = spec.image_size if spec else 224
+    side = bar.number_input("Input height = width (pixels)", min_value=1, max_value=webapp.MAX_SIDE,
+                            value=default_side, step=1, key=f"side_{default_side}")
+    batch = bar.number_input("Batch", min_value=1, max_value=webapp.MAX_BATCH, value=1, step=1, key="batch")
+    device = bar.selectbox("Device", ["auto", "cpu", "meta", "cuda"], key="device",
+                           help="auto: the GPU when there is one, else the CPU; meta: no memory, any size")
+    convention = bar.selectbox("Convention", list(CONVENTIONS), key="convention",
+                               format_func=lambda c: f"{c} — {CONVENTIONS[c].unit}")
+    bar.caption(CONVENTIONS[convention].what)
+    shape = None
+    if spec is not None:
+        try:
+            shape = webapp.input_shape(int(batch), spec, int(side))
+        except ValueError as exc:
+            bar.error(str(exc))
+    elif module is not None:
+        shape = (int(batch), 3, int(side), int(side))
+    return label, spec, module, shape, device, convention
+
+
+def custom_editor(bar) -> ri.ResNetSpec | None:
+    base_name = bar.selectbox("Start from", NAMES, index=NAMES.index("resnet50"), key="base")
+    base = VARIANTS[base_name].spec
+    with bar.expander("Edit the network", expanded=True):
+        values = {
+            "block": st.selectbox("Block", webapp.EDITOR_CHOICES["block"],
+                                  index=webapp.EDITOR_CHOICES["block"].index(base.block), key=f"block_{base_name}"),
+            "layers": st.text_input("Blocks per stage", ",".join(map(str, base.layers)), key=f"layers_{base_name}"),
+            "widths": st.text_input("Stage widths", ",".join(map(str, base.widths)), key=f"widths_{base_name}"),
+            "groups": int(st.number_input("Groups", 1, 1024, base.groups, key=f"groups_{base_name}")),
+            "width_per_group": int(st.number_input("Width per group", 1, 4096, base.width_per_group,
+                                                   key=f"wpg_{base_name}")),
+            "stem": st.selectbox("Stem", webapp.EDITOR_CHOICES["stem"],
+                                 index=webapp.EDITOR_CHOICES["stem"].index(base.stem), key=f"stem_{base_name}"),
+            "stem_width": int(st.number_input("Stem width", 1, 1024, base.stem_width, key=f"sw_{base_name}")),
+            "stem_pool": "max" if st.checkbox("Max-pool after the stem", base.stem_pool == "max",
+                                              key=f"pool_{base_name}") else "none",
+            "shortcut": st.selectbox("Shortcut", webapp.EDITOR_CHOICES["shortcut"],
+                                     index=webapp.EDITOR_CHOICES["shortcut"].index(base.shortcut),
+                                     key=f"shortcut_{base_name}"),
+            "stride_on": st.selectbox("Stride on", webapp.EDITOR_CHOICES["stride_on"],
+                                      index=webapp.EDITOR_CHOICES["stride_on"].index(base.stride_on),
+                                      key=f"stride_{base_name}", help="3x3: torchvision (v1.5); 1x1: the 2015 paper"),
+            "preact": st.checkbox("Pre-activation (ResNet v2)", base.preact, key=f"preact_{base_name}"),
+            "se": st.checkbox("Squeeze-and-excitation", base.se, key=f"se_{base_name}"),
+            "num_classes": int(st.number_input("Classes", 1, 100_000, base.num_classes, key=f"classes_{base_name}")),
+            "in_chans": int(st.number_input("Input channels", 1, 64, base.in_chans, key=f"chans_{base_name}")),
+            "image_size": base.image_size,
+        }
+    try:
+        return webapp.spec_from_editor(values)
+    except ValueError as exc:
+        bar.error(str(exc))
+        return None
+
+
+def downloads(report: ri.ModelReport, depth: int) -> None:
+    cols = st.columns(3)
+    cols[0].download_button("CSV", export.render(report, "csv", depth=None), f"{report.model}.csv", "text/csv")
+    cols[1].download_button("JSON", export.render(report, "json"), f"{report.model}.json", "application/json")
+    cols[2].download_button("Markdown", export.render(report, "md", depth=depth), f"{report.model}.md",
+                            "text/markdown")
+
+
+def layers_tab(report: ri.ModelReport) -> None:
+    max_depth = max(row.depth for row in report.layers)
+    c1, c2, c3 = st.columns([1, 2, 2])
+    depth = c1.slider("Depth", 1, max_depth, min(3, max_depth), key="depth")
+    types = c2.multiselect("Types", webapp.module_types(report), key="types")
+    search = c3.text_input("Search name or type", key="search")
+    rows = webapp.filtered_layers(report, depth, types, search)
+    st.caption(f"{len(rows)} rows. Parameters, MACs and FLOPs include everything a row contains; "
+               "click a column header to sort.")
+    st.dataframe(rows, hide_index=True, width="stretch", height=520,
+                 column_config={"params": st.column_config.NumberColumn(format="localized"),
+                                "macs": st.column_config.NumberColumn("MACs", format="localized"),
+                                "flops": st.column_config.NumberColumn("FLOPs", format="localized")})
+    downloads(report, depth)
+
+
+def graph_tab(report: ri.ModelReport) -> None:
+    c1, c2, c3 = st.columns([2, 2, 1])
+    level = c1.radio("Level", graphs.LEVELS, index=1, horizontal=True, key="level")
+    stages = [s.name for s in report.stages]
+    stage = None
+    if level != "stage":
+        residual = [s for s in stages if s not in ("stem", "head")]
+        options = ["all stages"] + stages
+        choice = c2.selectbox("Stage", options, index=options.index(residual[0]) if residual else 0,
+                              key="graph_stage", help="draw one stage expanded, or the whole network")
+        stage = None if choice == "all stages" else choice
+    collapse = c3.checkbox("Collapse identical blocks", value=stage is None, key="collapse",
+                           disabled=level == "stage")
+    graph = graphs.build_graph(report, level, collapse=collapse and level != "stage", stage=stage)
+    cols = st.columns(2)
+    cols[0].download_button("Download DOT", graph.source, f"{report.model}-{level}.dot", "text/vnd.graphviz")
+    try:
+        svg = cached_svg(graph.source)
+    except ValueError as exc:  # no Graphviz on the server: the browser lays the graph out itself
+        cols[1].caption(str(exc))
+        st.graphviz_chart(graph.source, width="content")
+        return
+    cols[1].download_button("Download SVG", svg, f"{report.model}-{level}.svg", "image/svg+xml")
+    # Laid out on the server by Graphviz (a few ms): much faster than laying it out in the browser.
+    st.image(svg.decode(), caption=f"{report.model}: {level} diagram", width="content")
+
+
+def charts_tab(report: ri.ModelReport) -> None:
+    st.plotly_chart(charts.stage_bars(report), width="stretch")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(charts.parameter_sunburst(report), width="stretch")
+    c2.plotly_chart(charts.shape_profile(report), width="stretch")
+
+
+def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device: str) -> None:
+    st.dataframe(webapp.counts_rows(report), hide_index=True, width="stretch", height=420)
+    st.markdown("**Check claims** — a YAML or JSON file of claims (see `claims/seeds.yaml`). "
+                "Claims name their model; `this` means the network on screen.")
+    upload = st.file_uploader("Claims file", type=["yaml", "yml", "json"], key="claims")
+    pasted = st.text_area("…or paste claims", key="claims_text", height=120,
+                          placeholder="claims:\n  - model: this\n    quantity: params\n    value: 25.6M")
+    if upload is None and not pasted.strip():
+        return
+    try:
+        text = upload.getvalue().decode("utf-8") if upload is not None else pasted
+    except UnicodeDecodeError:
+        st.error("the claims file is not UTF-8 text")
+        return
+
+    def reports_for(claim):
+        if claim.model == "this":
+            return report
+        claimed = ri.resolve_spec(claim.model, **claim.overrides)
+        return report_for(claimed, webapp.input_shape(1, claimed, claimed.image_size), "meta", claim.model)
+
+    try:
+        verdicts = webapp.claims_verdicts(text, report.model, reports_for)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    rows = verdicts_json(verdicts)
+    false = sum(v.is_false for v in verdicts)
+    (st.error if false else st.success)(f"{len(verdicts)} claims, {false} false")
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_order=["id", "model", "quantity", "stated", "verdict", "explanation", "source"])
+
+
+def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
+    picked = st.multiselect("Networks to compare", NAMES, default=["resnet50", "resnet50d"], key="compare")
+    if len(picked) < 2:
+        st.info("Pick two or more networks.")
+        return
+    # Same device as the main view, each network at its own default input; the network on screen
+    # is usually already in the cache.
+    reports = [report_for(VARIANTS[n].spec, webapp.input_shape(1, VARIANTS[n].spec, VARIANTS[n].spec.image_size),
+                          device, n) for n in picked]
+    numbers = {name: st.column_config.NumberColumn(format="localized")
+               for name in ("params", "MACs", "FLOPs", "activations (B)")}
+    st.dataframe(webapp.totals_rows(reports), hide_index=True, width="stretch", column_config=numbers)
+    st.dataframe(webapp.compare_rows(reports), hide_index=True, width="stretch", column_config=numbers)
+    st.plotly_chart(charts.variants_scatter(reports), width="stretch")
+    diff = diff_reports(reports[0], reports[1])
+    st.markdown(f"**Layers that differ between {reports[0].model} and {reports[1].model}** ({len(diff.layers)})")
+    st.dataframe([{"layer": c.name, "change": c.change + (f" ({', '.join(c.what)})" if c.what else ""),
+                   "A output": "x".join(map(str, c.a.output_shapes[-1])) if c.a and c.a.output_shapes[-1] else "",
+                   "B output": "x".join(map(str, c.b.output_shapes[-1])) if c.b and c.b.output_shapes[-1] else "",
+                   "A params": c.a.params if c.a else None, "B params": c.b.params if c.b else None,
+                   "A MACs": c.a.macs if c.a else None, "B MACs": c.b.macs if c.b else None} for c in diff.layers],
+                 hide_index=True, width="stretch")
+
+
+def performance_tab() -> None:
+    profiles = webapp.load_profiles("reports")
+    if not profiles:
+        st.info("No measured profiles yet: run `resnet-inspect profile resnet50 --device cpu -o reports/profiles` "
+                "(or on a GPU) and reload.")
+        return
+    options = {f"{p['model']} · {p['device_name']} · batch {p['batch']} · {p['dtype']}": p for p in profiles}
+    choice = st.selectbox("Profile", list(options), key="profile")
+    profile = options[choice]
+    st.caption(profile.get("how", ""))
+    st.dataframe([{k: v for k, v in profile.items() if not isinstance(v, (list, dict))}], hide_index=True)
+    if profile.get("layers"):
+        st.dataframe(profile["layers"], hide_index=True, width="stretch", height=400)
+    from resnet_inspect.views.profile_views import roofline_figure
+
+    st.plotly_chart(roofline_figure(profile), width="stretch")
+
+
+def main() -> None:
+    label, spec, module, shape, device, convention = sidebar()
+    if shape is None:
+        st.info("Choose a valid network and input in the sidebar.")
+        return
+    try:
+        if module is not None:
+            report = ri.inspect(module, shape, device=device, label=label)
+        else:
+            report = report_for(spec, shape, device, label)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    st.title(report.model if label != "custom" else "Custom network")
+    st.caption(f"input {'x'.join(map(str, report.input_shape))} · {report.device} · {report.dtype}")
+    for warning in report.warnings:
+        st.warning(warning)
+    tiles = webapp.headline_metrics(report, convention)
+    for start in range(0, len(tiles), 3):
+        for column, (name, value, help_text) in zip(st.columns(3), tiles[start:start + 3]):
+            column.metric(name, value, help=help_text)
+    st.subheader("Stages")
+    st.dataframe(stage_rows(report), hide_index=True, width="stretch",
+                 column_config={"params": st.column_config.NumberColumn(format="localized"),
+                                "macs": st.column_config.NumberColumn("MACs", format="localized")})
+    tabs = st.tabs(["Layers", "Graph", "Charts", "Audit", "Compare", "Performance"])
+    with tabs[0]:
+        layers_tab(report)
+    with tabs[1]:
+        graph_tab(report)
+    with tabs[2]:
+        charts_tab(report)
+    with tabs[3]:
+        audit_tab(report, spec, shape, device)
+    with tabs[4]:
+        compare_tab(report, shape, device)
+    with tabs[5]:
+        performance_tab()
+
+
+try:
+    main()
+except Exception as exc:  # the page shows a message, never a traceback
+    st.error(f"Something went wrong: {type(exc).__name__}: {exc}")

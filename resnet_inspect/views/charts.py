@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import plotly.graph_objects as go
@@ -63,10 +64,17 @@ def variants_scatter(reports: Sequence[ModelReport]) -> go.Figure:
         x=[r.totals.params for r in reports], y=[r.totals.macs for r in reports], mode="markers+text",
         text=[r.model for r in reports], textposition="top center", textfont=dict(size=9),
         hovertemplate="%{text}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>"))
-    fig.update_xaxes(title_text="parameters", type="log")
-    fig.update_yaxes(title_text="MACs (conv + linear)", type="log")
+    fig.update_xaxes(title_text="parameters", type="log", range=_log_range([r.totals.params for r in reports]))
+    fig.update_yaxes(title_text="MACs (conv + linear)", type="log", range=_log_range([r.totals.macs for r in reports]))
     fig.update_layout(title="Parameters against MACs", height=560)
     return fig
+
+
+def _log_range(values: Sequence[float]) -> list[float]:
+    """Axis range (in log10 units) with room around the points, also when they are close together."""
+    low, high = math.log10(max(min(values), 1)), math.log10(max(max(values), 1))
+    pad = max(0.15, (high - low) * 0.1)
+    return [low - pad, high + pad]
 
 
 def to_html(fig: go.Figure) -> str:

@@ -16,6 +16,8 @@ FORMATS = ("table", "json", "csv", "md", "html")
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], numeric: Sequence[str] = ()) -> str:
     def cell(row: dict[str, Any], col: str) -> str:
         value = row.get(col, "")
+        if value is None:
+            return "-"
         if col in numeric and isinstance(value, (int, float)):
             value = exact(value)
         return str(value).replace("|", "\\|")
@@ -57,7 +59,7 @@ def to_csv(report: ModelReport, depth: int | None = None) -> str:
 def to_html(report: ModelReport, depth: int | None = 3) -> str:
     def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>"
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str('-' if r.get(c) is None else r.get(c, '')))}</td>" for c in columns) + "</tr>"
                        for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 

@@ -346,9 +346,12 @@ def _collapse(nodes: list[Node]) -> tuple[dict[str, str], dict[str, tuple[int, s
 
 def render(graph: graphviz.Digraph, fmt: str) -> bytes:
     """DOT source as text for ``dot``; otherwise run Graphviz's ``dot`` to render it."""
+    return render_source(graph.source, fmt)
+
+
+def render_source(source: str, fmt: str) -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    source = graph.source
     if fmt == "dot":
         return source.encode()
     if shutil.which("dot") is None:

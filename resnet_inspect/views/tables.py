@@ -66,10 +66,10 @@ def layer_rows(report: ModelReport, depth: int | None = None, *, include_root: b
             "flops": row.total_flops,
             "rf": _rf_text(row),
             "stage": row.stage or "",
-            "block": "" if row.block is None else row.block,
+            "block": row.block,
             "kernel": "x".join(map(str, row.kernel)) if row.kernel else "",
             "stride": "x".join(map(str, row.stride)) if row.stride else "",
-            "groups": row.groups or "",
+            "groups": row.groups,
         })
     return rows
 
@@ -81,7 +81,7 @@ def stage_rows(report: ModelReport) -> list[dict[str, Any]]:
     return [
         {
             "stage": stage.name,
-            "blocks": stage.blocks,
+            "blocks": str(stage.blocks) if stage.blocks else "-",
             "output": feature_map_text(stage.output_shape),
             "params": stage.params,
             "params %": round(100 * stage.params_share, 2),

@@ -49,7 +49,7 @@ def print_summary(report: ModelReport, depth: int | None = 3, convention: str | 
     for column in ("stage", "blocks", "output (HxWxC)", "params", "params %", "MACs", "MACs %"):
         stages.add_column(column, justify="left" if column in ("stage", "output (HxWxC)") else "right")
     for row in stage_rows(report):
-        stages.add_row(row["stage"], str(row["blocks"] or "-"), row["output"], exact(row["params"]),
+        stages.add_row(row["stage"], row["blocks"], row["output"], exact(row["params"]),
                        f"{row['params %']:.2f}", exact(row["macs"]), f"{row['macs %']:.2f}")
     console.print(stages)
 

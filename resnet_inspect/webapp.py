@@ -1,0 +1,152 @@
+"""What the Streamlit page needs, as plain functions: app.py only lays out widgets and calls these."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .analyze import inspect
+from .audit import counts
+from .build import resolve_spec
+from .claims import Verdict, check_claims, parse_claims
+from .conventions import CONVENTIONS
+from .report import ModelReport
+from .spec import BLOCKS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS, ResNetSpec
+from .views.tables import feature_map_text, layer_rows, si
+
+EDITOR_CHOICES = {"block": BLOCKS, "stem": STEMS, "shortcut": SHORTCUTS, "stride_on": STRIDE_PLACEMENTS}
+MAX_BATCH = 4096
+MAX_SIDE = 8192
+
+
+def parse_int_list(text: str, field: str) -> tuple[int, ...]:
+    """"3, 4, 6, 3" -> (3, 4, 6, 3); a one-line error naming the field otherwise."""
+    try:
+        values = tuple(int(part) for part in str(text).replace(" ", "").split(",") if part != "")
+    except ValueError:
+        raise ValueError(f"invalid spec: {field}: expected comma-separated integers like 3,4,6,3, got {text!r}") from None
+    if not values:
+        raise ValueError(f"invalid spec: {field}: needs at least one value")
+    return values
+
+
+def spec_from_editor(values: dict[str, Any]) -> ResNetSpec:
+    """A spec from the custom-network editor's widget values (strings for the lists)."""
+    fields = dict(values)
+    for name in ("layers", "widths"):
+        if isinstance(fields.get(name), str):
+            fields[name] = parse_int_list(fields[name], name)
+    if "dilate" in fields and isinstance(fields["dilate"], str):
+        fields["dilate"] = tuple(p.strip().lower() in ("1", "true", "yes") for p in fields["dilate"].split(",") if p.strip())
+    return ResNetSpec.from_dict(fields)
+
+
+def spec_key(spec: ResNetSpec) -> str:
+    """A stable text key of a spec, for caching and for the URL-free state."""
+    return json.dumps(spec.to_dict(), sort_keys=True)
+
+
+def input_shape(batch: int, spec: ResNetSpec, side: int) -> tuple[int, int, int, int]:
+    if not 1 <= batch <= MAX_BATCH:
+        raise ValueError(f"batch must be between 1 and {MAX_BATCH}, got {batch}")
+    if not 1 <= side <= MAX_SIDE:
+        raise ValueError(f"input side must be between 1 and {MAX_SIDE} pixels, got {side}")
+    return (batch, spec.in_chans, side, side)
+
+
+def analyze(key: str, shape: tuple[int, ...], device: str, label: str) -> dict[str, Any]:
+    """The report of a spec (given by its key) as a plain dict, for Streamlit's cache."""
+    spec = ResNetSpec.from_dict(json.loads(key))
+    return inspect(spec, shape, device=device, label=label).to_dict()
+
+
+def headline_metrics(report: ModelReport, convention: str) -> list[tuple[str, str, str]]:
+    """(label, value, help) for the metric tiles at the top of the page."""
+    values = counts(report)
+    chosen = CONVENTIONS[convention]
+    total = chosen.compute(report)
+    tiles = [
+        ("Parameters", f"{report.totals.params:,}", f"{si(report.totals.params)}; "
+         f"{report.totals.params_without_classifier:,} without the classifier"),
+        ("MACs", si(report.totals.macs), f"{report.totals.macs:,} multiply-accumulates (conv + linear, no bias)"),
+        ("FLOPs", si(report.totals.flops), f"{report.totals.flops:,}: 2 x MACs + element-wise work"),
+        ("Paper depth", str(values["paper_depth"].value), values["paper_depth"].definition),
+        ("Activations", si(report.totals.activation_bytes, "B"), "bytes of all leaf-module outputs"),
+    ]
+    if convention not in ("macs", "flops"):
+        tiles.insert(3, (f"{chosen.unit} ({convention})", si(total), f"{total:,.0f}: {chosen.what}"))
+    return tiles
+
+
+def filtered_layers(report: ModelReport, depth: int | None, types: list[str] | None, search: str) -> list[dict]:
+    """Layer rows down to ``depth``, of the chosen module types, whose name or type contains ``search``."""
+    rows = layer_rows(report, depth)
+    for row in rows:  # one type per column for the table widget; blank where a layer has none
+        row["block"] = "" if row["block"] is None else str(row["block"])
+        row["groups"] = "" if row["groups"] is None else str(row["groups"])
+    if types:
+        rows = [r for r in rows if r["type"] in types]
+    needle = search.strip().lower()
+    if needle:
+        rows = [r for r in rows if needle in r["name"].lower() or needle in r["type"].lower()]
+    return rows
+
+
+def module_types(report: ModelReport) -> list[str]:
+    return sorted({row.type for row in report.layers if row.name})
+
+
+def counts_rows(report: ModelReport) -> list[dict[str, Any]]:
+    return [{"count": c.label, "value": str(c.value) if isinstance(c.value, list) else f"{c.value:,.0f}",
+             "definition": c.definition} for c in counts(report).values()]
+
+
+def claims_verdicts(text: str, default_model: str, reports_for: Any) -> list[Verdict]:
+    """Verdicts on an uploaded claims file (YAML/JSON text). User code is never run from here:
+    a claim naming ``file.py:NAME`` is refused."""
+    claims = parse_claims(text, "uploaded claims")
+    for claim in claims:
+        if ".py:" in claim.model:
+            raise ValueError(f"uploaded claims:{claim.line}: model {claim.model!r} is user code, which the web "
+                             "front end does not run")
+    return check_claims(claims, reports_for, path="uploaded claims")
+
+
+def compare_rows(reports: list[ModelReport]) -> list[dict[str, Any]]:
+    """One row per (stage, network) for side-by-side stage tables."""
+    rows = []
+    for report in reports:
+        for stage in report.stages:
+            shape = stage.output_shape
+            rows.append({"network": report.model, "stage": stage.name, "blocks": str(stage.blocks) if stage.blocks else "-",
+                         "output": feature_map_text(shape),
+                         "params": stage.params, "MACs": stage.macs})
+    return rows
+
+
+def totals_rows(reports: list[ModelReport]) -> list[dict[str, Any]]:
+    return [{"network": r.model, "params": r.totals.params, "MACs": r.totals.macs, "FLOPs": r.totals.flops,
+             "paper depth": counts(r)["paper_depth"].value, "activations (B)": r.totals.activation_bytes}
+            for r in reports]
+
+
+def load_profiles(folder: str | Path) -> list[dict[str, Any]]:
+    """Measured profiles (JSON written by `resnet-inspect profile`) found under ``folder``."""
+    folder = Path(folder)
+    profiles = []
+    if not folder.is_dir():
+        return profiles
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("kind") == "resnet-inspect-profile":
+            data["_path"] = str(path)
+            profiles.append(data)
+    return profiles
+
+
+def variant_spec(name: str) -> ResNetSpec:
+    return resolve_spec(name)

@@ -1,0 +1,119 @@
+"""The Streamlit page, driven by Streamlit's AppTest: every tab, the editor, bad input."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def fresh() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=180)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture(scope="module")
+def page():
+    at = fresh().run()
+    no_exception(at)
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_opens_on_resnet50_with_every_tab(page):
+    assert page.title[0].value == "resnet50"
+    assert metric(page, "Parameters") == "25,557,032"
+    assert metric(page, "Paper depth") == "50"
+    assert [t.label for t in page.tabs] == ["Layers", "Graph", "Charts", "Audit", "Compare", "Performance"]
+    assert len(page.dataframe) >= 4  # stages, layers, audit counts, compare tables
+    assert not page.error
+
+
+def test_switching_variant_and_convention():
+    at = fresh().run()
+    at.sidebar.selectbox(key="variant").set_value("resnet18").run()
+    no_exception(at)
+    assert metric(at, "Parameters") == "11,689,512"
+    at.sidebar.selectbox(key="convention").set_value("fvcore").run()
+    assert metric(at, "MACs (fvcore)") == "1.82G"
+    assert sum(m.label == "MACs" for m in at.metric) == 1
+
+
+def test_layer_filters_and_graph_levels():
+    at = fresh().run()
+    at.slider(key="depth").set_value(1).run()
+    at.text_input(key="search").set_value("layer").run()
+    no_exception(at)
+    for level in ("stage", "layer", "block"):
+        at.radio(key="level").set_value(level).run()
+        no_exception(at)
+    at.selectbox(key="graph_stage").set_value("all stages").run()
+    no_exception(at)
+    assert not at.error
+
+
+def test_custom_editor_builds_and_rejects_invalid_specs():
+    at = fresh().run()
+    at.sidebar.radio(key="mode").set_value("Custom network").run()
+    at.sidebar.text_input(key="layers_resnet50").set_value("2,2,2,2").run()
+    no_exception(at)
+    assert at.title[0].value == "Custom network"
+    at.sidebar.text_input(key="layers_resnet50").set_value("3,0,6,3").run()
+    no_exception(at)
+    assert any("layers" in e.value for e in at.error)
+    at.sidebar.text_input(key="layers_resnet50").set_value("three").run()
+    assert any("comma-separated integers" in e.value for e in at.error)
+    at.sidebar.text_input(key="layers_resnet50").set_value("3,4,6,3").run()
+    at.sidebar.selectbox(key="block_resnet50").set_value("basic").run()
+    at.sidebar.number_input(key="groups_resnet50").set_value(2).run()  # basic blocks have no groups
+    no_exception(at)
+    assert any("groups" in e.value for e in at.error)
+
+
+def test_tiny_input_and_extremes_show_messages_not_exceptions():
+    at = fresh().run()
+    at.sidebar.selectbox(key="device").set_value("meta").run()
+    at.sidebar.number_input(key="side_224").set_value(1).run()
+    no_exception(at)
+    assert any("1x1" in w.value for w in at.warning)
+    at.sidebar.number_input(key="side_224").set_value(8192).run()
+    at.sidebar.number_input(key="batch").set_value(4096).run()
+    no_exception(at)
+    assert metric(at, "Parameters") == "25,557,032"
+    at.sidebar.selectbox(key="device").set_value("cuda").run()
+    no_exception(at)
+    import torch
+
+    if not torch.cuda.is_available():
+        assert any("no CUDA GPU" in e.value for e in at.error)
+
+
+def test_claims_good_and_malformed():
+    at = fresh().run()
+    at.text_area(key="claims_text").set_value(
+        "claims:\n  - model: this\n    quantity: params\n    value: 23.5M\n"
+        "  - model: resnet101\n    quantity: layers\n    value: 101\n").run()
+    no_exception(at)
+    assert any("2 claims, 0 false" in s.value for s in at.success)
+    at.text_area(key="claims_text").set_value("claims:\n  - model: this\n    quantity: depth\n    value: 50\n").run()
+    no_exception(at)
+    assert any("unknown quantity 'depth'" in e.value for e in at.error)
+    at.text_area(key="claims_text").set_value("claims: [oops\n").run()
+    assert any("invalid YAML" in e.value for e in at.error)
+    at.text_area(key="claims_text").set_value("claims:\n  - model: evil.py:make\n    quantity: params\n    value: 1\n").run()
+    assert any("does not run" in e.value for e in at.error)
+
+
+def test_compare_tab():
+    at = fresh().run()
+    at.multiselect(key="compare").set_value(["resnet50", "resnet50_v1", "resnext50_32x4d"]).run()
+    no_exception(at)
+    at.multiselect(key="compare").set_value(["resnet50"]).run()
+    assert any("two or more" in i.value for i in at.info)

@@ -1,0 +1,29 @@
+"""End to end: the real app in a real headless Chromium."""
+
+import base64
+import shutil
+
+import pytest
+
+from browser import browser_page, choose_variant, open_tab, running_app
+
+pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+
+
+def test_select_variant_check_parameters_open_graph(tmp_path):
+    with running_app() as (url, _), browser_page() as page:
+        page.goto(url)
+        page.get_by_text("25,557,032").first.wait_for(timeout=90_000)
+        choose_variant(page, "resnet18")
+        page.get_by_text("11,689,512").first.wait_for(timeout=60_000)
+        assert page.locator("h1", has_text="resnet18").count() == 1
+        open_tab(page, "Graph")
+        image = page.locator('[data-testid="stImage"] img').first
+        image.wait_for(timeout=60_000)
+        src = image.get_attribute("src")
+        assert src.startswith("data:image/svg+xml;base64,")
+        svg = base64.b64decode(src.split(",", 1)[1]).decode()
+        assert svg.count('class="cluster"') >= 3  # resnet18's layer1: the stage and its two blocks
+        page.screenshot(path=str(tmp_path / "graph.png"), full_page=True)
+        assert (tmp_path / "graph.png").stat().st_size > 10_000
+        assert page.locator('[data-testid="stException"]').count() == 0
