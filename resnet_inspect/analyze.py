@@ -249,6 +249,8 @@ def inspect(
     if expected is not None and shape[1] != expected:
         raise AnalysisError(f"input has {shape[1]} channels but the model's first convolution expects {expected}")
     model.eval()
+    if dev != "meta":
+        _check_memory(model, shape, dev, torch_dtype)
     x = torch.randn(shape, device=dev, dtype=torch_dtype) if dev != "meta" else torch.empty(shape, device="meta",
                                                                                              dtype=torch_dtype)
     if dev == "cuda":
@@ -261,6 +263,59 @@ def inspect(
         raise _explain_failure(exc, model, shape, dev, torch_dtype) from None
     peak = int(torch.cuda.max_memory_allocated()) if dev == "cuda" else None
     return _assemble(model, tracer, label or model_name, shape, torch_dtype, dev, output, spec, peak)
+
+
+def free_memory(device: str) -> int | None:
+    """Bytes that a new allocation can use now: MemAvailable on the CPU, free device memory on CUDA."""
+    if device == "cuda":
+        return int(torch.cuda.mem_get_info()[0])
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def _check_memory(model: nn.Module, shape: tuple[int, ...], dev: str, dtype: torch.dtype) -> None:
+    """Refuse a real pass that cannot fit, before allocating anything.
+
+    A cheap bound comes first (activations of a ResNet stay within a few hundred times the input);
+    only when that bound comes near the free memory is a meta pass run for the real estimate: the
+    parameters, plus the largest layer's input and output, plus the feature map a residual block
+    keeps for its shortcut."""
+    free = free_memory(dev)
+    if free is None:
+        return
+    element = torch.empty((), dtype=dtype).element_size()
+    input_bytes = torch.Size(shape).numel() * element
+    param_bytes = sum(p.numel() for p in model.parameters()) * element
+    if input_bytes * 400 + param_bytes < free // 2:
+        return
+    meta = inspect(model, shape, device="meta", dtype=dtype)
+    largest = max((sum(_numel(s) for s in row.input_shapes[:1]) * element + row.activation_bytes // max(row.calls, 1)
+                   for row in meta.leaves()), default=0)
+    biggest_map = max((_numel(row.output_shapes[-1]) * element for row in meta.leaves() if row.output_shapes),
+                      default=0)
+    needed = param_bytes + largest + biggest_map
+    if needed > free:
+        raise AnalysisError(
+            f"a {dev} pass at {'x'.join(map(str, shape))} needs at least {_gib(needed)} (all activations: "
+            f"{_gib(meta.totals.activation_bytes)}) but only {_gib(free)} is free; use --device meta for the "
+            "same report without memory")
+
+
+def _numel(shape: list[int] | None) -> int:
+    total = 1
+    for d in shape or []:
+        total *= d
+    return total if shape else 0
 
 
 def _explain_failure(exc: TraceError, model: nn.Module, shape: tuple[int, ...], dev: str,

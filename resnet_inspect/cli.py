@@ -208,6 +208,62 @@ def _stderr_console():
     return Console(stderr=True)
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .fileio import write_atomic
+    from .profile import measure_peaks, profile_model
+    from .analyze import resolve_device, resolve_dtype
+    from .views.export import markdown_table
+    from .views.profile_views import profile_markdown, summary_rows
+
+    try:
+        batches = [int(b) for b in args.batch.split(",")]
+    except ValueError:
+        raise CliError(f"invalid --batch {args.batch!r}: expected comma-separated integers like 1,32") from None
+    if any(b < 1 for b in batches):
+        raise CliError(f"invalid --batch {args.batch!r}: every batch must be at least 1")
+    dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    for dtype in dtypes:
+        resolve_dtype(dtype)
+    device = resolve_device(args.device)
+    out = Path(args.output)
+    if not out.is_dir():
+        if not out.parent.is_dir():
+            raise CliError(f"cannot write profiles: folder {out.parent} does not exist")
+        out.mkdir()
+    from .targets import resolve_target
+
+    target = resolve_target(args.target, args.overrides)
+    subject = target.spec if target.spec is not None else target.module
+    profiles = []
+    for dtype in dtypes:
+        peaks = measure_peaks(device, resolve_dtype(dtype))
+        for batch in batches:
+            result = profile_model(subject, device, batch, dtype, args.channels_last, args.repeat,
+                                   label=target.label, peaks=peaks).to_dict()
+            stem = f"{target.label}-{device}-b{batch}-{result['dtype']}{'-cl' if args.channels_last else ''}"
+            write_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
+            write_atomic(out / f"{stem}.md", profile_markdown(result))
+            profiles.append(result)
+    table = Table(title=f"{target.label} on {profiles[0]['device_name']}", header_style="bold")
+    rows = summary_rows(profiles)
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column in ("model", "dtype", "layout") else "right")
+    for row in rows:
+        table.add_row(*[str(v) for v in row.values()])
+    Console().print(table)
+    for p in profiles:
+        for note in p["notes"]:
+            print(f"note (batch {p['batch']}, {p['dtype']}): {note}")
+    print(f"wrote {2 * len(profiles)} files under {out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -265,6 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64"))
     p.add_argument("-o", "--output", required=True, metavar="FILE.html")
     p.set_defaults(func=_cmd_chart)
+
+    p = sub.add_parser("profile", help="measured latency, memory and roofline on cpu or cuda")
+    _add_target(p)
+    p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    p.add_argument("--batch", default="1", help="comma-separated batch sizes (default 1)")
+    p.add_argument("--dtype", default="float32", help="comma-separated: float32/fp32, bfloat16/bf16, float16/fp16")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")
+    p.add_argument("--repeat", type=int, default=20, help="timed passes per measurement (default 20)")
+    p.add_argument("-o", "--output", default="reports/profiles", metavar="DIR")
+    p.set_defaults(func=_cmd_profile)
 
     p = sub.add_parser("diff", help="two networks side by side: stages and the layers that differ")
     p.add_argument("a", help="first network (A)")

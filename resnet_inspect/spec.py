@@ -113,6 +113,12 @@ class ResNetSpec:
                 fail("width_per_group", f"gives an inner width of {inner} for stage width {width}")
             if inner % self.groups:
                 fail("groups", f"{self.groups} does not divide the inner width {inner} (stage width {width})")
+        if self.shortcut == "zero_pad":
+            # Option A pads new channels with zeros; it has no way to drop channels.
+            channels = [self.stem_out_channels] + [w * self.expansion for w in self.widths]
+            for index, (before, after) in enumerate(zip(channels, channels[1:]), start=1):
+                if after < before:
+                    fail("shortcut", f"'zero_pad' cannot reduce channels, but stage {index} goes from {before} to {after}")
         if self.stem == "tiered" and self.stem_width < 4:
             fail("stem_width", "a tiered stem needs stem_width >= 4")
 
