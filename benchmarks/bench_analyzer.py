@@ -26,6 +26,7 @@ import resnet_inspect as ri  # noqa: E402
 from machine import machine_description, update_section  # noqa: E402
 
 REPEATS = 15
+ROUNDS = 60
 
 
 def median_time(fn, repeats: int = REPEATS) -> float:
@@ -57,7 +58,11 @@ import resnet_inspect as ri
 start = time.perf_counter()
 report = ri.inspect("resnet152", (64, 3, 1024, 1024), device="meta")
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+start = time.perf_counter()
+ri.inspect("resnet152", (64, 3, 1024, 1024), device="meta")
+warm = time.perf_counter() - start
+print(json.dumps({"seconds": elapsed, "warm": warm,
+                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "macs": report.totals.macs}))
 """
 
@@ -86,12 +91,18 @@ def main() -> None:
     def analysis() -> None:
         ri.inspect(model, (1, 3, 224, 224), device="cpu")
 
-    # Interleave the two cheap measurements so drift affects both alike.
-    bare_times, analysis_times = [], []
+    # Alternate the two, one run each per round, so that the machine's drift (a shared VM) hits both
+    # alike; the ratio is the median of the rounds' ratios.
     for _ in range(3):
-        bare_times.append(median_time(bare))
-        analysis_times.append(median_time(analysis))
+        bare(), analysis()
+    bare_times, analysis_times = [], []
+    for _ in range(ROUNDS):
+        for fn, times in ((bare, bare_times), (analysis, analysis_times)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
     bare_s, analysis_s = statistics.median(bare_times), statistics.median(analysis_times)
+    round_ratio = statistics.median(a / b for a, b in zip(analysis_times, bare_times))
     tools_s = median_time(lambda: three_tools(model, x), repeats=5)
     meta = [run_in_fresh_process(META_SCRIPT) for _ in range(3)]
     baseline = run_in_fresh_process(BASELINE_SCRIPT)
@@ -101,11 +112,13 @@ def main() -> None:
             "bare_forward_s": bare_s,
             "full_analysis_s": analysis_s,
             "three_tools_s": tools_s,
-            "analysis_over_bare": analysis_s / bare_s,
+            "analysis_over_bare": round_ratio,
+            "min_analysis_over_min_bare": min(analysis_times) / min(bare_times),
             "tools_over_analysis": tools_s / analysis_s,
         },
         "resnet152_meta_64x3x1024x1024": {
             "seconds_median": statistics.median(m["seconds"] for m in meta),
+            "warm_seconds_median": statistics.median(m["warm"] for m in meta),
             "peak_rss_bytes_max": max(m["peak_rss_bytes"] for m in meta),
             "import_only_peak_rss_bytes": baseline["peak_rss_bytes"],
         },
@@ -114,11 +127,15 @@ def main() -> None:
     r50, r152 = results["resnet50_cpu_1x3x224x224"], results["resnet152_meta_64x3x1024x1024"]
     ratio_ok = "met" if r50["analysis_over_bare"] <= 1.3 else "not met"
     tools_ok = "met" if r50["tools_over_analysis"] >= 4 else "not met"
-    meta_ok = "met" if r152["seconds_median"] < 1 and r152["peak_rss_bytes_max"] < 2**30 else "not met"
+    memory_ok = r152["peak_rss_bytes_max"] < 2**30
+    meta_ok = (f"first call {'met' if r152['seconds_median'] < 1 and memory_ok else 'not met'}, "
+               f"later calls {'met' if r152['warm_seconds_median'] < 1 and memory_ok else 'not met'}")
     text = f"""## Analyzer
 
-Machine: {results['machine']}. Script: `benchmarks/bench_analyzer.py` (medians of {REPEATS} runs after
-two warm-up runs; the bare/analysis pair is measured three times interleaved and the median taken).
+Machine: {results['machine']}. Script: `benchmarks/bench_analyzer.py`. The bare pass and the analysis
+alternate for {ROUNDS} rounds after warm-up; times are medians, the ratio is the median of the per-round
+ratios (the fastest analysis over the fastest bare pass: {r50['min_analysis_over_min_bare']:.2f}). The three
+tools: median of 5 runs.
 
 | ResNet-50, 1x3x224x224, CPU | seconds | ratio |
 | --- | ---: | ---: |
@@ -132,11 +149,13 @@ operators (about 20 us each) plus building the report.
 
 | ResNet-152, 64x3x1024x1024, meta | value |
 | --- | ---: |
-| time of `inspect` (median of 3 fresh processes) | {r152['seconds_median']:.3f} s |
+| time of `inspect`, first call in a fresh process (median of 3 processes) | {r152['seconds_median']:.3f} s |
+| time of `inspect`, second call in the same process (median of 3) | {r152['warm_seconds_median']:.3f} s |
 | peak RSS of the whole process (max of 3) | {r152['peak_rss_bytes_max'] / 2**20:.0f} MiB |
 | peak RSS of a process that only imports torch and resnet_inspect | {r152['import_only_peak_rss_bytes'] / 2**20:.0f} MiB |
 
-Target: under 1 s and 1 GB: **{meta_ok}**.
+Target: under 1 s and 1 GB: **{meta_ok}**. Most of a first call is torch itself: its first meta
+operators import `torch._dynamo` (about 0.7 s here), which a second call does not pay again.
 """
     update_section(ROOT / "reports" / "benchmarks.md", "Analyzer", text)
     print(text)

@@ -49,6 +49,11 @@ _ADAPTIVE_AVG = ("pooling.AdaptiveAvgPool1d", "pooling.AdaptiveAvgPool2d", "pool
 _LINEAR = ("linear.Linear",)
 
 
+def _in_module_table(row: LayerRow) -> bool:
+    """The module classes both thop and ptflops have a rule for (looked up by exact type)."""
+    return _exact(row, *_CONV, *_BN, *_RELU, *_MAXPOOL, *_AVGPOOL, *_ADAPTIVE_AVG, *_LINEAR)
+
+
 def _conv_macs_of_call(row: LayerRow, out_shape: list[int]) -> int:
     return _numel(out_shape) * (row.in_channels // row.groups) * prod(row.kernel)
 
@@ -121,11 +126,8 @@ def ptflops_macs(report: ModelReport) -> float:
     # ptflops 0.7 (pytorch backend): modules looked up by exact type, per image (divided by
     # the batch): conv MACs + bias; ReLU 1 per output element; any pool 1 per input element;
     # BatchNorm 2 per element with affine; Linear MACs + bias. Residual adds are not counted.
-    def supported(row: LayerRow) -> bool:
-        return _exact(row, *_CONV, *_BN, *_RELU, *_MAXPOOL, *_AVGPOOL, *_ADAPTIVE_AVG, *_LINEAR)
-
     total = 0
-    for row in _counted_rows(report, supported):
+    for row in _counted_rows(report, _in_module_table):
         for inp, out in _calls(row):
             if _exact(row, *_CONV):
                 total += _conv_macs_of_call(row, out) + (_numel(out) if row.bias_numel else 0)
@@ -156,11 +158,8 @@ def thop_macs(report: ModelReport) -> float:
     # thop 0.1.1 (ultralytics-thop rules): exact types; conv output x Cin/groups x kernel (no
     # bias); BatchNorm 2 per element, doubled with affine (4); ReLU and max-pool 0; AvgPool 1 per
     # output element; AdaptiveAvgPool (kernel + 1) per output element; Linear in_features per output.
-    def supported(row: LayerRow) -> bool:
-        return _exact(row, *_CONV, *_BN, *_RELU, *_MAXPOOL, *_AVGPOOL, *_ADAPTIVE_AVG, *_LINEAR)
-
     total = 0.0
-    for row in _counted_rows(report, supported):
+    for row in _counted_rows(report, _in_module_table):
         for inp, out in _calls(row):
             if _exact(row, *_CONV):
                 total += _conv_macs_of_call(row, out)

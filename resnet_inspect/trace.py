@@ -93,6 +93,10 @@ def _tensor_bytes(value: Any) -> int:
     return 0
 
 
+# aten overload -> (operator name, counting rule), filled as operators are first seen.
+_OPS: dict[Any, tuple[str, Any]] = {}
+
+
 class Tracer(TorchDispatchMode):
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -148,13 +152,16 @@ class Tracer(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        op = func._overloadpacket.__name__
+        known = _OPS.get(func)
+        if known is None:
+            name = func._overloadpacket.__name__
+            known = _OPS[func] = (name, RULES.get(name))
+        op, rule = known
         owner = self.stack[-1] if self.stack else ""
         trace = self.modules.get(owner)
         if trace is None:
             trace = self.modules[owner] = ModuleTrace(owner, self._order)
             self._order += 1
-        rule = RULES.get(op)
         if rule is None:
             self._charge(trace, op, "uncounted", 0, 0, output_elements(out))
             self._propagate_rf(op, args, out, None)

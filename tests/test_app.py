@@ -117,3 +117,12 @@ def test_compare_tab():
     no_exception(at)
     at.multiselect(key="compare").set_value(["resnet50"]).run()
     assert any("two or more" in i.value for i in at.info)
+
+
+def test_performance_tab_shows_committed_profiles():
+    at = fresh().run()
+    no_exception(at)
+    profiles = at.selectbox(key="profile")
+    assert any("resnet50" in option and "batch 32" in option for option in profiles.options)
+    profiles.set_value(next(o for o in profiles.options if "resnet152" in o)).run()
+    no_exception(at)
