@@ -198,7 +198,7 @@ def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device:
         return report_for(claimed, webapp.input_shape(1, claimed, claimed.image_size), "meta", claim.model)
 
     try:
-        verdicts = webapp.claims_verdicts(text, report.model, reports_for)
+        verdicts = webapp.claims_verdicts(text, reports_for)
     except ValueError as exc:
         st.error(str(exc))
         return

@@ -218,7 +218,6 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from .fileio import write_atomic
     from .profile import measure_peaks, profile_model
     from .analyze import resolve_device, resolve_dtype
-    from .views.export import markdown_table
     from .views.profile_views import profile_markdown, summary_rows
 
     try:

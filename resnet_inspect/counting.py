@@ -60,7 +60,7 @@ def _main_output(out: Any) -> torch.Tensor | None:
 
 def conv_rule(args: Sequence[Any], kwargs: dict, out: Any) -> OpCost:
     # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
-    x, weight, bias = args[0], args[1], args[2]
+    x, weight = args[0], args[1]  # the bias (args[2]) is counted by bias_flops
     stride, padding, dilation = args[3], args[4], args[5]
     transposed = bool(args[6]) if len(args) > 6 else False
     y = _main_output(out)

@@ -8,7 +8,6 @@ from typing import Any
 
 from .analyze import inspect
 from .audit import counts
-from .build import resolve_spec
 from .claims import Verdict, check_claims, parse_claims
 from .conventions import CONVENTIONS
 from .report import ModelReport
@@ -102,7 +101,7 @@ def counts_rows(report: ModelReport) -> list[dict[str, Any]]:
              "definition": c.definition} for c in counts(report).values()]
 
 
-def claims_verdicts(text: str, default_model: str, reports_for: Any) -> list[Verdict]:
+def claims_verdicts(text: str, reports_for: Any) -> list[Verdict]:
     """Verdicts on an uploaded claims file (YAML/JSON text). User code is never run from here:
     a claim naming ``file.py:NAME`` is refused."""
     claims = parse_claims(text, "uploaded claims")
@@ -146,7 +145,3 @@ def load_profiles(folder: str | Path) -> list[dict[str, Any]]:
             data["_path"] = str(path)
             profiles.append(data)
     return profiles
-
-
-def variant_spec(name: str) -> ResNetSpec:
-    return resolve_spec(name)

@@ -7,7 +7,6 @@ from rich.table import Table
 
 from ..audit import Count
 from ..claims import Verdict
-from ..conventions import CONVENTIONS
 from ..diff import ReportDiff
 from .export import markdown_table
 from .tables import exact, feature_map_text, si
@@ -131,7 +130,3 @@ def print_diff(diff: ReportDiff, console: Console | None = None) -> None:
         label = change.change + (f" ({', '.join(change.what)})" if change.what else "")
         layers.add_row(change.name, label, describe(change.a), describe(change.b))
     console.print(layers)
-
-
-def conventions_note() -> str:
-    return "; ".join(f"{name}: {c.what}" for name, c in CONVENTIONS.items())
