@@ -210,7 +210,7 @@ def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device:
 
 
 def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
-    picked = st.multiselect("Networks to compare", NAMES, default=["resnet50", "resnet50d"], key="compare")
+    picked = st.multiselect("Networks to compare", NAMES, default=["resnet18", "resnet50"], key="compare")
     if len(picked) < 2:
         st.info("Pick two or more networks.")
         return
@@ -233,8 +233,13 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
                  hide_index=True, width="stretch")
 
 
+@st.cache_data(show_spinner=False, ttl=60)
+def cached_profiles(folder: str) -> list[dict]:
+    return webapp.load_profiles(folder)
+
+
 def performance_tab() -> None:
-    profiles = webapp.load_profiles("reports")
+    profiles = cached_profiles("reports")
     if not profiles:
         st.info("No measured profiles yet: run `resnet-inspect profile resnet50 --device cpu -o reports/profiles` "
                 "(or on a GPU) and reload.")
@@ -275,7 +280,8 @@ def main() -> None:
     st.subheader("Stages")
     st.dataframe(stage_rows(report), hide_index=True, width="stretch",
                  column_config={"params": st.column_config.NumberColumn(format="localized"),
-                                "macs": st.column_config.NumberColumn("MACs", format="localized")})
+                                "macs": st.column_config.NumberColumn("MACs", format="localized"),
+                                "macs %": st.column_config.NumberColumn("MACs %")})
     tabs = st.tabs(["Layers", "Graph", "Charts", "Audit", "Compare", "Performance"])
     with tabs[0]:
         layers_tab(report)
