@@ -215,13 +215,12 @@ def _stage_table(layers: list[LayerRow], totals_params: int, totals_macs: int) -
         table.append(StageRow(stage, blocks, output, params, macs, flops,
                               params / totals_params if totals_params else 0.0,
                               macs / totals_macs if totals_macs else 0.0))
-    # The stem and head have no container: their output is the next stage's input / the model output.
-    for i, row in enumerate(table):
-        if row.name == "stem" and i + 1 < len(table):
-            nxt = next(r for r in layers if r.name == table[i + 1].name) if any(
-                r.name == table[i + 1].name for r in layers) else None
-            if nxt is not None and nxt.input_shapes:
-                row.output_shape = nxt.input_shapes[0]
+    # The stem has no container: its output is what the first stage receives.
+    by_name = {r.name: r for r in layers}
+    for row, following in zip(table, table[1:]):
+        first_stage = by_name.get(following.name)
+        if row.name == "stem" and first_stage is not None and first_stage.input_shapes:
+            row.output_shape = first_stage.input_shapes[0]
     return table
 
 
@@ -248,19 +247,23 @@ def inspect(
     expected = _expected_channels(model)
     if expected is not None and shape[1] != expected:
         raise AnalysisError(f"input has {shape[1]} channels but the model's first convolution expects {expected}")
+    modes = {module: module.training for module in model.modules()} if model is target else {}
     model.eval()
-    if dev != "meta":
-        _check_memory(model, shape, dev, torch_dtype)
-    x = torch.randn(shape, device=dev, dtype=torch_dtype) if dev != "meta" else torch.empty(shape, device="meta",
-                                                                                             dtype=torch_dtype)
-    if dev == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    tracer = Tracer(model)
     try:
+        if dev != "meta":
+            _check_memory(model, shape, dev, torch_dtype)
+        x = torch.randn(shape, device=dev, dtype=torch_dtype) if dev != "meta" else torch.empty(
+            shape, device="meta", dtype=torch_dtype)
+        if dev == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        tracer = Tracer(model)
         with torch.no_grad():
             output = tracer.run(model, x)
     except TraceError as exc:
         raise _explain_failure(exc, model, shape, dev, torch_dtype) from None
+    finally:
+        for module, training in modes.items():  # a caller's model keeps its train/eval state
+            module.training = training
     peak = int(torch.cuda.max_memory_allocated()) if dev == "cuda" else None
     return _assemble(model, tracer, label or model_name, shape, torch_dtype, dev, output, spec, peak)
 

@@ -149,3 +149,11 @@ def test_padding_lets_resnet50_run_on_one_pixel_with_a_warning():
 def test_tiny_input_warns_about_1x1_maps():
     report = ri.inspect("resnet50", (1, 3, 16, 16), device="meta")
     assert any("layer3" in w and "1x1" in w for w in report.warnings)
+
+
+def test_a_callers_model_is_left_as_it_was():
+    model = reference_model("torchvision:resnet18").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ri.inspect(model, (2, 3, 64, 64), device="cpu")
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics untouched
