@@ -34,11 +34,18 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32,bfloat16")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument("--summary-only", action="store_true",
+                        help="rewrite reports/gpu/README.md from the JSON files already there")
     args = parser.parse_args()
     out = ROOT / "reports" / "gpu" / args.device
     out.mkdir(parents=True, exist_ok=True)
     profiles = []
-    for dtype in args.dtype.split(","):
+    if args.summary_only:
+        order = {name: i for i, name in enumerate(args.networks.split(","))}
+        found = [json.loads(p.read_text()) for p in out.glob("*.json")]
+        profiles = sorted(found, key=lambda p: (p["dtype"] != "float32", order.get(p["model"], 99), p["batch"]))
+        args.repeat = profiles[0]["repeat"] if profiles else args.repeat
+    for dtype in ([] if args.summary_only else args.dtype.split(",")):
         peaks = measure_peaks(args.device, resolve_dtype(dtype))
         for name in args.networks.split(","):
             for batch in (int(b) for b in args.batch.split(",")):
@@ -55,7 +62,7 @@ def main() -> None:
                 print(f"{stem}: {result['end_to_end_ms']:.2f} ms", flush=True)
     gpu = torch.cuda.is_available() and args.device == "cuda"
     lead = ("Measured on the GPU named below." if gpu else
-            "**No GPU was lent to the task that produced these files**, so this folder holds the same profiles "
+            "**No GPU was available when these profiles were taken**, so this folder holds the same profiles "
             "measured on the CPU of the development machine (batches "
             f"{args.batch}, not 1 and 256: a batch of 256 through ResNet-152 takes minutes per pass on 2 cores). "
             "Run `python benchmarks/profile_suite.py --device cuda --batch 1,256` on a GPU machine to fill "
