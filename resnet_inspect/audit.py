@@ -13,7 +13,6 @@ from .report import LayerRow, ModelReport
 
 CONV_TYPES = ("Conv1d", "Conv2d", "Conv3d")
 LINEAR_TYPES = ("Linear",)
-NORM_OPS = {"norm"}
 ATTENTION_PARTS = {"se", "attn", "attention"}
 
 
@@ -120,5 +119,3 @@ def counts(report: ModelReport) -> dict[str, Count]:
         result[f"shape_{stage}"] = Count(f"shape_{stage}", f"{stage} output", "output shape (NCHW)", shape)
     return result
 
-
-COUNT_KEYS = tuple(key for key, *_ in _COUNTS)

@@ -297,10 +297,6 @@ def parse_claims_document(text: str, path: str | Path = "claims.yaml") -> tuple[
     return claims, notes
 
 
-def load_claims(path: str | Path) -> list[Claim]:
-    return load_claims_document(path)[0]
-
-
 def load_claims_document(path: str | Path) -> tuple[list[Claim], str]:
     path = Path(path)
     try:

@@ -22,10 +22,6 @@ class Convention:
     compute: Callable[[ModelReport], float]
 
 
-def _class_flops(report: ModelReport, *classes: str) -> int:
-    return sum(report.totals.flops_by_class.get(c, 0) for c in classes)
-
-
 def _op_macs(report: ModelReport, *classes: str) -> int:
     return sum(op.macs for row in report.layers for op in row.ops if op.op_class in classes)
 
@@ -211,7 +207,3 @@ def convention(name: str) -> Convention:
         return CONVENTIONS[name]
     except KeyError:
         raise ValueError(f"unknown convention {name!r}; choose one of {', '.join(CONVENTIONS)}") from None
-
-
-def all_totals(report: ModelReport) -> dict[str, float]:
-    return {name: c.compute(report) for name, c in CONVENTIONS.items()}

@@ -22,9 +22,6 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-ConvParams = tuple[int, int, int, int, int]  # kernel, stride, padding, dilation, groups
-
-
 @dataclass(frozen=True)
 class OpCost:
     op_class: str
@@ -184,10 +181,6 @@ for _name in ("view", "_unsafe_view", "reshape", "t", "transpose", "permute", "e
 for _name in ("empty", "empty_like", "zeros", "zeros_like", "ones", "ones_like", "full", "new_empty",
               "new_zeros", "empty_strided", "scalar_tensor", "_local_scalar_dense", "randn", "rand"):
     RULES[_name] = zero_cost("alloc")
-
-OP_CLASSES = ("conv", "linear", "bias", "norm", "activation", "pool", "residual_add", "elementwise", "layout",
-              "uncounted")
-
 
 def bias_flops(op: str, args: Sequence[Any], out: Any) -> int:
     """FLOPs of the bias addition folded into a conv or addmm call."""

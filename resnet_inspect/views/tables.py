@@ -74,9 +74,6 @@ def layer_rows(report: ModelReport, depth: int | None = None, *, include_root: b
     return rows
 
 
-STAGE_COLUMNS = ("stage", "blocks", "output", "params", "params %", "macs", "macs %")
-
-
 def stage_rows(report: ModelReport) -> list[dict[str, Any]]:
     return [
         {
