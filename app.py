@@ -10,8 +10,10 @@ import streamlit as st
 
 import resnet_inspect as ri
 from resnet_inspect import webapp
-from resnet_inspect.conventions import CONVENTIONS
-from resnet_inspect.diff import diff_reports
+from resnet_inspect.analysis.options import DEVICES
+from resnet_inspect.audit.conventions import CONVENTIONS
+from resnet_inspect.audit.diff import diff_reports
+from resnet_inspect.resolve import resolve_target
 from resnet_inspect.views import charts, export, graphs
 from resnet_inspect.views.audit_views import verdicts_json
 from resnet_inspect.views.tables import stage_rows
@@ -56,17 +58,15 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
         label = bar.text_input("path/to/file.py:NAME", key="code_target")
         spec = None
         if label:
-            from resnet_inspect.targets import load_factory
-
             try:
-                module = load_factory(label)
+                module = resolve_target(label, allow_code=True).module
             except ValueError as exc:
                 bar.error(str(exc))
     default_side = spec.image_size if spec else 224
     side = bar.number_input("Input height = width (pixels)", min_value=1, max_value=webapp.MAX_SIDE,
                             value=default_side, step=1, key=f"side_{default_side}")
     batch = bar.number_input("Batch", min_value=1, max_value=webapp.MAX_BATCH, value=1, step=1, key="batch")
-    device = bar.selectbox("Device", ["auto", "cpu", "meta", "cuda"], key="device",
+    device = bar.selectbox("Device", DEVICES, key="device",
                            help="auto: the GPU when there is one, else the CPU; meta: no memory, any size")
     convention = bar.selectbox("Convention", list(CONVENTIONS), key="convention",
                                format_func=lambda c: f"{c} — {CONVENTIONS[c].unit}")
@@ -194,8 +194,9 @@ def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device:
     def reports_for(claim):
         if claim.model == "this":
             return report
-        claimed = ri.resolve_spec(claim.model, **claim.overrides)
-        return report_for(claimed, webapp.input_shape(1, claimed, claimed.image_size), "meta", claim.model)
+        claimed = resolve_target(claim.model, claim.overrides, allow_code=False)
+        return report_for(claimed.spec, webapp.input_shape(1, claimed.spec, claimed.spec.image_size), "meta",
+                          claimed.label)
 
     try:
         verdicts = webapp.claims_verdicts(text, reports_for)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import resnet_inspect as ri  # noqa: E402
-from resnet_inspect.trace import Tracer  # noqa: E402
+from resnet_inspect.analysis.trace import Tracer  # noqa: E402
 from machine import machine_description, update_section  # noqa: E402
 
 REPEATS = 15

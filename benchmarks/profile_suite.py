@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import torch  # noqa: E402
 
 from machine import machine_description  # noqa: E402
-from resnet_inspect.analyze import resolve_dtype  # noqa: E402
-from resnet_inspect.profile import measure_peaks, profile_model  # noqa: E402
+from resnet_inspect.analysis.options import resolve_dtype  # noqa: E402
+from resnet_inspect.profiling.profile import measure_peaks, profile_model  # noqa: E402
 from resnet_inspect.views.export import markdown_table  # noqa: E402
 from resnet_inspect.views.profile_views import profile_markdown, summary_rows  # noqa: E402
 

@@ -9,6 +9,8 @@ import argparse
 import sys
 from typing import Sequence
 
+from .analysis.options import DEVICES, DTYPES, MEASURING_DEVICES
+
 USAGE_ERROR = 2
 
 
@@ -28,27 +30,25 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from .model.catalog import variant_rows
     from .views.terminal import print_variant_list
 
-    print_variant_list(full=args.full)
+    print_variant_list(variant_rows(), full=args.full)
     return 0
 
 
 def _analyze(args: argparse.Namespace):
-    from .analyze import inspect
-    from .targets import resolve_target
+    from .resolve import inspect_target, resolve_target
 
-    target = resolve_target(args.target, args.overrides)
-    subject = target.spec if target.spec is not None else target.module
-    return inspect(subject, args.input, device=args.device, dtype=args.dtype, label=target.label)
+    return inspect_target(resolve_target(args.target, args.overrides), args.input, args.device, args.dtype)
 
 
 def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default=None, metavar="NxCxHxW",
                         help="input size (default: the variant's own, e.g. 1x3x224x224)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu", "meta"),
+    parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="where the forward pass runs; meta needs no memory (default: auto)")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64"))
+    parser.add_argument("--dtype", default="float32", choices=DTYPES)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -62,7 +62,7 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from .conventions import convention
+    from .audit.conventions import convention
 
     if args.convention:
         convention(args.convention)  # validate before the pass
@@ -85,21 +85,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         return _audit_claims(args)
     if not args.target:
         raise CliError("audit needs a TARGET or --claims FILE")
-    from .analyze import inspect
-    from .audit import counts
-    from .targets import resolve_target
+    from .audit.counts import counts
+    from .resolve import inspect_target, resolve_target
     from .views.audit_views import print_counts
 
     target = resolve_target(args.target, args.overrides)
-    subject = target.spec if target.spec is not None else target.module
-    report = inspect(subject, args.input, device="meta", label=target.label)
+    report = inspect_target(target, args.input, device="meta")
     live = None
     if not args.no_live:
-        from .build import build
-        from .live_tools import live_totals
+        from .audit.reference_tools import live_totals
 
-        model = target.module if target.module is not None else build(target.spec)
-        live = live_totals(model, report.input_shape)
+        live = live_totals(target.build(), report.input_shape)
     values = counts(report)
     if args.format == "json":
         import json
@@ -113,7 +109,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _audit_claims(args: argparse.Namespace) -> int:
-    from .claim_runner import run_claims_file
+    from .resolve import run_claims_file
     from .views.audit_views import print_verdicts, verdicts_json, verdicts_markdown
 
     verdicts, notes = run_claims_file(args.claims, allow_code=args.allow_code)
@@ -129,16 +125,11 @@ def _audit_claims(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from .analyze import inspect
-    from .diff import diff_reports
-    from .targets import resolve_target
+    from .audit.diff import diff_reports
+    from .resolve import inspect_target, resolve_target
     from .views.audit_views import print_diff
 
-    reports = []
-    for text in (args.a, args.b):
-        target = resolve_target(text)
-        subject = target.spec if target.spec is not None else target.module
-        reports.append(inspect(subject, args.input, device="meta", label=target.label))
+    reports = [inspect_target(resolve_target(text), args.input, device="meta") for text in (args.a, args.b)]
     print_diff(diff_reports(*reports))
     return 0
 
@@ -166,8 +157,8 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from rich.progress import track
 
-    from .registry import get_variant, variants
-    from .reports_gen import write_reports
+    from .model.registry import get_variant, variants
+    from .publish import write_reports
 
     names = list(variants()) if args.all else args.names
     if not names:
@@ -189,8 +180,8 @@ def _cmd_chart(args: argparse.Namespace) -> int:
         raise CliError(f"unknown chart {args.kind!r}; choose one of {', '.join(charts.CHARTS)}")
     check_writable(args.output)
     if args.kind == "variants":
-        from .analyze import inspect
-        from .registry import variants
+        from .analysis.analyze import inspect
+        from .model.registry import variants
 
         fig = charts.variants_scatter([inspect(name, device="meta") for name in variants()])
     else:
@@ -215,9 +206,10 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from .analysis.options import resolve_device, resolve_dtype
     from .fileio import write_atomic
-    from .profile import measure_peaks, profile_model
-    from .analyze import resolve_device, resolve_dtype
+    from .profiling.profile import measure_peaks, profile_model
+    from .resolve import resolve_target
     from .views.profile_views import profile_markdown, summary_rows
 
     try:
@@ -235,15 +227,12 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         if not out.parent.is_dir():
             raise CliError(f"cannot write profiles: folder {out.parent} does not exist")
         out.mkdir()
-    from .targets import resolve_target
-
     target = resolve_target(args.target, args.overrides)
-    subject = target.spec if target.spec is not None else target.module
     profiles = []
     for dtype in dtypes:
         peaks = measure_peaks(device, resolve_dtype(dtype))
         for batch in batches:
-            result = profile_model(subject, device, batch, dtype, args.channels_last, args.repeat,
+            result = profile_model(target.subject, device, batch, dtype, args.channels_last, args.repeat,
                                    label=target.label, peaks=peaks).to_dict()
             stem = f"{target.label}-{device}-b{batch}-{result['dtype']}{'-cl' if args.channels_last else ''}"
             write_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
@@ -301,8 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", default=None, help="draw only this stage (block and layer levels)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.dot, .svg, .png or .pdf")
     p.add_argument("--input", default=None, metavar="NxCxHxW")
-    p.add_argument("--device", default="meta", choices=("auto", "cuda", "cpu", "meta"))
-    p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64"))
+    p.add_argument("--device", default="meta", choices=DEVICES)
+    p.add_argument("--dtype", default="float32", choices=DTYPES)
     p.set_defaults(func=_cmd_graph)
 
     p = sub.add_parser("report", help="Markdown report per variant (and reports/index.md with --all)")
@@ -316,14 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     p.add_argument("--kind", default="stages", help="stages, sunburst, shapes or variants")
     p.add_argument("--input", default=None, metavar="NxCxHxW")
-    p.add_argument("--device", default="meta", choices=("auto", "cuda", "cpu", "meta"))
-    p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64"))
+    p.add_argument("--device", default="meta", choices=DEVICES)
+    p.add_argument("--dtype", default="float32", choices=DTYPES)
     p.add_argument("-o", "--output", required=True, metavar="FILE.html")
     p.set_defaults(func=_cmd_chart)
 
     p = sub.add_parser("profile", help="measured latency, memory and roofline on cpu or cuda")
     _add_target(p)
-    p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    p.add_argument("--device", default="auto", choices=MEASURING_DEVICES)
     p.add_argument("--batch", default="1", help="comma-separated batch sizes (default 1)")
     p.add_argument("--dtype", default="float32", help="comma-separated: float32/fp32, bfloat16/bf16, float16/fp16")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")

@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .analyze import inspect
-from .audit import counts
-from .claims import Verdict, check_claims, parse_claims
-from .conventions import CONVENTIONS
-from .report import ModelReport
-from .spec import BLOCKS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS, ResNetSpec
+from .analysis.analyze import inspect
+from .analysis.report import ModelReport
+from .audit.claims import Verdict, check_claims, parse_claims
+from .audit.conventions import CONVENTIONS
+from .audit.counts import counts
+from .model.spec import BLOCKS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS, ResNetSpec
+from .resolve import SPEC_SUFFIXES, is_code
 from .views.tables import feature_map_text, layer_rows, si
 
 EDITOR_CHOICES = {"block": BLOCKS, "stem": STEMS, "shortcut": SHORTCUTS, "stride_on": STRIDE_PLACEMENTS}
@@ -102,13 +103,16 @@ def counts_rows(report: ModelReport) -> list[dict[str, Any]]:
 
 
 def claims_verdicts(text: str, reports_for: Any) -> list[Verdict]:
-    """Verdicts on an uploaded claims file (YAML/JSON text). User code is never run from here:
-    a claim naming ``file.py:NAME`` is refused."""
+    """Verdicts on an uploaded claims file (YAML/JSON text). Its claims are about registered
+    variants or ``this`` network: user code is never run from here and no server file is read."""
     claims = parse_claims(text, "uploaded claims")
     for claim in claims:
-        if ".py:" in claim.model:
+        if is_code(claim.model):
             raise ValueError(f"uploaded claims:{claim.line}: model {claim.model!r} is user code, which the web "
                              "front end does not run")
+        if claim.model.lower().endswith(SPEC_SUFFIXES):
+            raise ValueError(f"uploaded claims:{claim.line}: model {claim.model!r} is a file; the web front end "
+                             "checks claims about registered variants or 'this' network")
     return check_claims(claims, reports_for, path="uploaded claims")
 
 

@@ -8,8 +8,8 @@ from torch import nn
 
 import resnet_inspect as ri
 from conftest import reference_model
-from resnet_inspect.paper import TABLE1_MULT_ADDS, matches_printed
-from resnet_inspect.report import ModelReport
+from resnet_inspect.audit.published import TABLE1_MULT_ADDS, matches_printed
+from resnet_inspect.analysis.report import ModelReport
 
 ALL = list(ri.variants())
 

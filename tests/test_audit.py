@@ -9,9 +9,10 @@ import torch
 
 import resnet_inspect as ri
 from conftest import reference_model
-from resnet_inspect.audit import counts
-from resnet_inspect.claims import Claim, check_claim, parse_claims, parse_value
-from resnet_inspect.diff import diff_reports
+from resnet_inspect.audit.counts import counts
+from resnet_inspect.audit.claims import Claim, check_claim, parse_claims
+from resnet_inspect.audit.values import parse_value
+from resnet_inspect.audit.diff import diff_reports
 
 ROOT = Path(__file__).resolve().parent.parent
 

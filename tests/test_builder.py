@@ -5,7 +5,7 @@ import torch
 
 import resnet_inspect as ri
 from conftest import reference_model
-from resnet_inspect.paper import TABLE6_PARAMS, matches_printed
+from resnet_inspect.audit.published import TABLE6_PARAMS, matches_printed
 
 WITH_REFERENCE = [v for v in ri.variants().values() if v.reference]
 

@@ -7,7 +7,7 @@ import pytest
 import resnet_inspect as ri
 from conftest import reference_model
 from reference_tools import REFERENCE_TOOLS
-from resnet_inspect.conventions import CONVENTIONS
+from resnet_inspect.audit.conventions import CONVENTIONS
 
 MODELS = [
     ("resnet50", (2, 3, 96, 96)),
@@ -48,7 +48,7 @@ def test_our_own_conventions():
 
 
 def test_unknown_convention_lists_the_known_ones():
-    from resnet_inspect.conventions import convention
+    from resnet_inspect.audit.conventions import convention
 
     with pytest.raises(ValueError, match="choose one of macs, flops, torchinfo"):
         convention("gflops")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import resnet_inspect as ri
-from resnet_inspect.profile import PROFILE_KIND, profile_model
+from resnet_inspect.profiling.profile import PROFILE_KIND, profile_model
 from resnet_inspect.views.profile_views import profile_markdown, ridge_point, roofline_figure, roofline_points
 
 

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import resnet_inspect as ri
-from resnet_inspect import analyze, cli, fileio
-from resnet_inspect.spec import FIELD_NAMES
+from resnet_inspect import cli, fileio
+from resnet_inspect.analysis import memory_guard
+from resnet_inspect.model.spec import FIELD_NAMES
 
 SMALL_WIDTHS = (4, 8, 16, 32)
 
@@ -198,7 +199,7 @@ def test_existing_file_is_replaced_whole(tmp_path):
 
 # -- memory ----------------------------------------------------------------------------------
 def test_a_pass_that_cannot_fit_is_refused_before_allocating(monkeypatch):
-    monkeypatch.setattr(analyze, "free_memory", lambda device: 512 * 2**20)
+    monkeypatch.setattr(memory_guard, "free_memory", lambda device: 512 * 2**20)
     with pytest.raises(ri.AnalysisError, match=r"needs at least .* GiB .* only 0.5 GiB is free; use --device meta"):
         ri.inspect("resnet152", (64, 3, 1024, 1024), device="cpu")
     # small passes are not even estimated
@@ -206,5 +207,5 @@ def test_a_pass_that_cannot_fit_is_refused_before_allocating(monkeypatch):
 
 
 def test_meta_is_never_refused(monkeypatch):
-    monkeypatch.setattr(analyze, "free_memory", lambda device: 1)
+    monkeypatch.setattr(memory_guard, "free_memory", lambda device: 1)
     assert ri.inspect("resnet152", (64, 3, 1024, 1024), device="meta").output_shape == [64, 1000]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ..audit import Count
-from ..claims import Verdict
-from ..diff import ReportDiff
+from ..audit.claims import Verdict
+from ..audit.counts import Count
+from ..audit.diff import ReportDiff
 from .export import markdown_table
 from .tables import exact, feature_map_text, si
 

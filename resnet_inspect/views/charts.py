@@ -8,7 +8,7 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..report import ModelReport
+from ..analysis.report import ModelReport
 
 CHARTS = ("stages", "sunburst", "shapes", "variants")
 

@@ -7,7 +7,7 @@ import html
 import io
 from typing import Any, Sequence
 
-from ..report import ModelReport
+from ..analysis.report import ModelReport
 from .tables import LAYER_COLUMNS, convention_rows, exact, flop_class_rows, headline, layer_rows, stage_rows
 
 FORMATS = ("table", "json", "csv", "md", "html")

@@ -13,37 +13,36 @@ from dataclasses import dataclass, field
 
 import graphviz
 
-from ..report import LayerRow, ModelReport
+from ..analysis.report import LayerRow, ModelReport, OpClass, numel
 from .tables import feature_map_text, si
 
 LEVELS = ("stage", "block", "layer")
 FORMATS = ("dot", "svg", "png", "pdf")
 INSTALL_DOT = "Graphviz's 'dot' is not installed; install it with: sudo apt-get install graphviz (or write .dot)"
 
+# Fill colours by operator class, and for the other kinds of node.
 COLORS = {
-    "conv": "#cfe2f3",
-    "linear": "#d9d2e9",
-    "norm": "#fff2cc",
-    "activation": "#d9ead3",
-    "pool": "#fce5cd",
-    "residual_add": "#f4cccc",
-    "elementwise": "#eeeeee",
-    "shortcut": "#f6b26b",
-    "stage": "#e8eef7",
-    "io": "#ffffff",
+    OpClass.CONV: "#cfe2f3",
+    OpClass.LINEAR: "#d9d2e9",
+    OpClass.NORM: "#fff2cc",
+    OpClass.ACTIVATION: "#d9ead3",
+    OpClass.POOL: "#fce5cd",
+    OpClass.RESIDUAL_ADD: "#f4cccc",
+    OpClass.ELEMENTWISE: "#eeeeee",
 }
+SHORTCUT_COLOR, STAGE_COLOR, IO_COLOR, OTHER_COLOR = "#f6b26b", "#e8eef7", "#ffffff", "#eeeeee"
 LEGEND = {
-    "conv": "convolution", "norm": "normalization", "activation": "activation", "pool": "pooling",
-    "linear": "linear", "residual_add": "residual add", "elementwise": "element-wise",
+    OpClass.CONV: "convolution", OpClass.NORM: "normalization", OpClass.ACTIVATION: "activation",
+    OpClass.POOL: "pooling", OpClass.LINEAR: "linear", OpClass.RESIDUAL_ADD: "residual add",
+    OpClass.ELEMENTWISE: "element-wise",
 }
-_COMPUTE_CLASSES = ("conv", "linear", "norm", "activation", "pool", "residual_add", "elementwise", "uncounted")
 
 
 @dataclass
 class Node:
     id: str
     label: str
-    op_class: str
+    op_class: OpClass
     block: str | None  # "layer1.0" etc.
     stage: str | None
     on_shortcut: bool = False
@@ -57,15 +56,16 @@ def _dot_id(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name) or "model"
 
 
-def _row_class(row: LayerRow) -> str:
-    best, best_flops = "", -1
-    for op in row.ops:
-        if op.op_class in _COMPUTE_CLASSES and op.flops > best_flops:
-            best, best_flops = op.op_class, op.flops
-    if not best:
-        return "pool" if "Pool" in row.type else ("layout" if not row.ops or all(
-            o.op_class in ("layout", "alloc") for o in row.ops) else "elementwise")
-    return best
+def _row_class(row: LayerRow) -> OpClass:
+    """The class of the operator that does most of a layer's work."""
+    compute = [op for op in row.ops if op.op_class.is_compute]
+    if compute:
+        return max(compute, key=lambda op: op.flops).op_class
+    if "Pool" in row.type:
+        return OpClass.POOL
+    if all(op.op_class in (OpClass.LAYOUT, OpClass.ALLOC) for op in row.ops):
+        return OpClass.LAYOUT
+    return OpClass.ELEMENTWISE
 
 
 def _block_of(row_name: str, report: ModelReport, rows: dict[str, LayerRow]) -> str | None:
@@ -109,12 +109,12 @@ def dataflow_nodes(report: ModelReport) -> list[Node]:
                         row.input_shapes[0] if row.input_shapes else None, [row.name])
             items.append((row.index, node))
         for op in row.ops:
-            if row.is_leaf or op.op_class not in _COMPUTE_CLASSES or not op.inputs_from:
+            if row.is_leaf or not op.op_class.is_compute or not op.inputs_from:
                 continue
             owner_block = block if block else None
             short = row.name[len(block) + 1:] if block and len(row.name) > len(block) else (row.name or "model")
-            words = {"norm": "BatchNorm", "pool": "mean" if op.op == "mean" else op.op, "elementwise": op.op}
-            label = "+" if op.op_class == "residual_add" else f"{short}\n{words.get(op.op_class, op.op)}"
+            word = "BatchNorm" if op.op_class == OpClass.NORM else op.op
+            label = "+" if op.op_class == OpClass.RESIDUAL_ADD else f"{short}\n{word}"
             node_id = f"{row.name}:{op.op}"
             items.append((op.index, Node(node_id, label, op.op_class, owner_block, row.stage, False,
                                          [p for p in op.inputs_from if p], None, None, [node_id])))
@@ -130,7 +130,7 @@ def dataflow_nodes(report: ModelReport) -> list[Node]:
     for node in nodes:
         if node.shape is None:
             shapes = [by_id[p].shape for p in node.inputs if p in by_id and by_id[p].shape]
-            node.shape = max(shapes, key=lambda s: _numel(s)) if shapes else None
+            node.shape = max(shapes, key=numel) if shapes else None
     return nodes
 
 
@@ -142,11 +142,7 @@ def _resolve(name: str, skipped: dict[str, str | None]) -> str:
     return name
 
 
-def _numel(shape: list[int] | None) -> int:
-    total = 1
-    for d in shape or []:
-        total *= d
-    return total
+_FOLDABLE = (OpClass.NORM, OpClass.ACTIVATION, OpClass.LAYOUT)
 
 
 def _fuse(nodes: list[Node]) -> list[Node]:
@@ -162,11 +158,11 @@ def _fuse(nodes: list[Node]) -> list[Node]:
     for node in nodes:
         producer_id = alias.get(node.inputs[0], node.inputs[0]) if len(node.inputs) == 1 else None
         producer = by_id.get(producer_id) if producer_id else None
-        foldable = node.op_class in ("norm", "activation", "layout") and producer is not None and \
-            producer.op_class not in ("residual_add",) and producer.block == node.block and \
+        foldable = node.op_class in _FOLDABLE and producer is not None and \
+            producer.op_class != OpClass.RESIDUAL_ADD and producer.block == node.block and \
             len(consumers.get(node.inputs[0], [])) == 1 and producer in kept
         if foldable:
-            word = {"norm": "BN", "activation": node.label.split("\n")[-1], "layout": "flatten"}[node.op_class]
+            word = {OpClass.NORM: "BN", OpClass.LAYOUT: "flatten"}.get(node.op_class, node.label.split("\n")[-1])
             producer.label += f" · {word}"
             producer.shape = node.shape
             producer.members.append(node.id)
@@ -210,7 +206,7 @@ def build_graph(report: ModelReport, level: str = "block", collapse: bool = Fals
 
 
 def _stage_graph(graph: graphviz.Digraph, report: ModelReport) -> None:
-    graph.node("input", f"input\n{feature_map_text(report.input_shape)}", fillcolor=COLORS["io"], shape="oval")
+    graph.node("input", f"input\n{feature_map_text(report.input_shape)}", fillcolor=IO_COLOR, shape="oval")
     previous = "input"
     previous_shape = report.input_shape
     residual = [s.name for s in report.stages if s.name not in ("stem", "head")]
@@ -221,10 +217,10 @@ def _stage_graph(graph: graphviz.Digraph, report: ModelReport) -> None:
         label = (f"{stage.name}{paper}\n{blocks}out {feature_map_text(stage.output_shape)}\n"
                  f"{stage.params:,} params\n{si(stage.macs)} MACs ({100 * stage.macs_share:.1f}%)")
         node_id = f"stage_{_dot_id(stage.name)}"
-        graph.node(node_id, label, fillcolor=COLORS["stage"])
+        graph.node(node_id, label, fillcolor=STAGE_COLOR)
         graph.edge(previous, node_id, label=feature_map_text(previous_shape))
         previous, previous_shape = node_id, stage.output_shape
-    graph.node("output", f"output\n{feature_map_text(report.output_shape)}", fillcolor=COLORS["io"], shape="oval")
+    graph.node("output", f"output\n{feature_map_text(report.output_shape)}", fillcolor=IO_COLOR, shape="oval")
     graph.edge(previous, "output", label=feature_map_text(previous_shape))
 
 
@@ -233,19 +229,25 @@ def _dataflow_graph(graph: graphviz.Digraph, report: ModelReport, fuse: bool, co
     nodes = dataflow_nodes(report)
     if fuse:
         nodes = _fuse(nodes)
-    if only_stage is not None:
-        if only_stage not in {n.stage for n in nodes}:
-            raise ValueError(f"unknown stage {only_stage!r}; stages: {', '.join(s.name for s in report.stages)}")
-    alias: dict[str, str] = {}
-    repeat: dict[str, tuple[int, str]] = {}
-    if collapse:
-        alias, repeat = _collapse(nodes)
-    by_id = {n.id: n for n in nodes}
+    if only_stage is not None and only_stage not in {n.stage for n in nodes}:
+        raise ValueError(f"unknown stage {only_stage!r}; stages: {', '.join(s.name for s in report.stages)}")
+    alias, repeat = _collapse(nodes) if collapse else ({}, {})
     drawn = [n for n in nodes if n.id not in alias and (only_stage is None or n.stage == only_stage)]
-    drawn_ids = {n.id for n in drawn}
-    present_classes = set()
+    _draw_clusters(graph, drawn, repeat)
+    by_id = {n.id: n for n in nodes}
+    graph.node("input", f"{'input' if only_stage is None else only_stage + ' input'}\n"
+               f"{feature_map_text(_entry_shape(report, drawn, by_id, only_stage))}", shape="oval", fillcolor=IO_COLOR)
+    consumers = _draw_edges(graph, drawn, by_id, alias, whole_network=only_stage is None)
+    sinks = [n for n in drawn if n.id not in consumers]
+    exit_shape = report.output_shape if only_stage is None else (sinks[-1].shape if sinks else None)
+    graph.node("output", f"output\n{feature_map_text(exit_shape)}", shape="oval", fillcolor=IO_COLOR)
+    if sinks:
+        graph.edge(_dot_id(sinks[-1].id), "output")
+    _draw_legend(graph, drawn)
 
-    # Clusters: one per stage (layer level) holding one per block; stem and head as their own.
+
+def _draw_clusters(graph: graphviz.Digraph, drawn: list[Node], repeat: dict[str, tuple[int, str]]) -> None:
+    """One cluster per stage holding one per block; nodes outside blocks (stem, head) in their stage's."""
     stages: dict[str, dict[str | None, list[Node]]] = {}
     for node in drawn:
         stages.setdefault(node.stage or "model", {}).setdefault(node.block, []).append(node)
@@ -256,65 +258,76 @@ def _dataflow_graph(graph: graphviz.Digraph, report: ModelReport, fuse: bool, co
                 if block is None:
                     for node in members:
                         _draw_node(sg, node)
-                        present_classes.add(node.op_class)
                     continue
                 with sg.subgraph(name=f"cluster_{_dot_id(block)}") as bg:
                     times, last = repeat.get(block, (1, block))
                     title = f"{block} .. {last}  (x{times}, identical)" if times > 1 else block
-                    bg.attr(label=title, style="rounded,filled", fillcolor="#fafafa", color="#666666",
-                            fontsize="10")
+                    bg.attr(label=title, style="rounded,filled", fillcolor="#fafafa", color="#666666", fontsize="10")
                     for node in members:
                         _draw_node(bg, node)
-                        present_classes.add(node.op_class)
 
-    # Edges, with identity and projection shortcuts told apart at the add node.
-    entry_shape = report.input_shape
-    if only_stage is not None and drawn:
-        first = drawn[0]
-        producer = by_id.get(first.inputs[0]) if first.inputs else None
-        entry_shape = first.input_shape or (producer.shape if producer else None)
-    graph.node("input", f"{'input' if only_stage is None else only_stage + ' input'}\n{feature_map_text(entry_shape)}",
-               shape="oval", fillcolor=COLORS["io"])
-    edges = set()
-    consumers = set()
+
+def _entry_shape(report: ModelReport, drawn: list[Node], by_id: dict[str, Node],
+                 only_stage: str | None) -> list[int] | None:
+    if only_stage is None or not drawn:
+        return report.input_shape
+    first = drawn[0]
+    producer = by_id.get(first.inputs[0]) if first.inputs else None
+    return first.input_shape or (producer.shape if producer else None)
+
+
+def _draw_edges(graph: graphviz.Digraph, drawn: list[Node], by_id: dict[str, Node], alias: dict[str, str],
+                whole_network: bool) -> set[str]:
+    """Edges from each node's producers, identity and projection shortcuts told apart at the add
+    node; returns the nodes that feed another. Drawing one stage, what comes from outside it
+    comes from its input."""
+    drawn_ids = {n.id for n in drawn}
+    edges: set[tuple[str, str]] = set()
+    consumers: set[str] = set()
     for node in drawn:
         for producer_id in node.inputs:
             source = alias.get(producer_id, producer_id)
             if source not in drawn_ids and source != "input":
-                if only_stage is None:
+                if whole_network:
                     continue
-                source = "input"  # the stage's input
+                source = "input"
             if source == node.id or (source, node.id) in edges:
                 continue
             edges.add((source, node.id))
             consumers.add(source)
-            producer = by_id.get(producer_id)
-            attrs = {"label": _edge_label(producer, node)}
-            if node.op_class == "residual_add":
-                if producer is not None and producer.on_shortcut:
-                    kind = "projection" if producer.op_class in ("conv", "norm") else "shortcut"
-                    attrs.update(color="#cc4125", penwidth="2", fontcolor="#cc4125",
-                                 label=f"{kind}\n{_edge_label(producer, node)}")
-                elif producer is None or producer.block != node.block:
-                    attrs.update(style="dashed", color="#888888", label="identity")
-            graph.edge(_dot_id(source) if source != "input" else "input", _dot_id(node.id), **attrs)
-    sinks = [n for n in drawn if n.id not in consumers]
-    graph.node("output", f"output\n{feature_map_text(report.output_shape if only_stage is None else (sinks[-1].shape if sinks else None))}",
-               shape="oval", fillcolor=COLORS["io"])
-    if sinks:
-        graph.edge(_dot_id(sinks[-1].id), "output")
+            graph.edge(_dot_id(source) if source != "input" else "input", _dot_id(node.id),
+                       **_edge_attributes(by_id.get(producer_id), node))
+    return consumers
+
+
+def _edge_attributes(producer: Node | None, node: Node) -> dict[str, str]:
+    attrs = {"label": _edge_label(producer, node)}
+    if node.op_class == OpClass.RESIDUAL_ADD:
+        if producer is not None and producer.on_shortcut:
+            kind = "projection" if producer.op_class in (OpClass.CONV, OpClass.NORM) else "shortcut"
+            attrs.update(color="#cc4125", penwidth="2", fontcolor="#cc4125", label=f"{kind}\n{attrs['label']}")
+        elif producer is None or producer.block != node.block:
+            attrs.update(style="dashed", color="#888888", label="identity")
+    return attrs
+
+
+def _draw_legend(graph: graphviz.Digraph, drawn: list[Node]) -> None:
+    present = {n.op_class for n in drawn}
     with graph.subgraph(name="cluster_legend") as legend:
         legend.attr(label="legend", fontsize="10", color="#bbbbbb", style="rounded")
         for op_class, text in LEGEND.items():
-            if op_class in present_classes:
+            if op_class in present:
                 legend.node(f"legend_{op_class}", text, fillcolor=COLORS[op_class], fontsize="9")
-        if any(n.on_shortcut and n.op_class == "conv" for n in drawn):
-            legend.node("legend_shortcut", "projection shortcut", fillcolor=COLORS["shortcut"], fontsize="9")
+        if any(n.on_shortcut and n.op_class == OpClass.CONV for n in drawn):
+            legend.node("legend_shortcut", "projection shortcut", fillcolor=SHORTCUT_COLOR, fontsize="9")
 
 
 def _draw_node(graph: graphviz.Digraph, node: Node) -> None:
-    color = COLORS["shortcut"] if node.on_shortcut and node.op_class == "conv" else COLORS.get(node.op_class, "#eeeeee")
-    if node.op_class == "residual_add":
+    if node.on_shortcut and node.op_class == OpClass.CONV:
+        color = SHORTCUT_COLOR
+    else:
+        color = COLORS.get(node.op_class, OTHER_COLOR)
+    if node.op_class == OpClass.RESIDUAL_ADD:
         graph.node(_dot_id(node.id), "+", shape="circle", fillcolor=color, width="0.35", fixedsize="true",
                    fontsize="14")
         return

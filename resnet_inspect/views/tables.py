@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conventions import CONVENTIONS
-from ..report import LayerRow, ModelReport
+from ..analysis.report import LayerRow, ModelReport, OpClass
+from ..audit.conventions import CONVENTIONS
 
 
 def shape_text(shape: list[int] | None) -> str:
@@ -102,7 +102,7 @@ def flop_class_rows(report: ModelReport) -> list[dict[str, Any]]:
     total = report.totals.flops or 1
     rows = []
     for op_class, flops in sorted(report.totals.flops_by_class.items(), key=lambda kv: -kv[1]):
-        if op_class in ("layout", "alloc") and not flops:
+        if op_class in (OpClass.LAYOUT, OpClass.ALLOC) and not flops:
             continue
         rows.append({"op class": op_class, "flops": flops, "share %": round(100 * flops / total, 2)})
     return rows

@@ -5,19 +5,19 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ..catalog import variant_rows
-from ..report import ModelReport
+from ..analysis.report import ModelReport
+from ..model.catalog import VariantRow
 from .tables import convention_rows, exact, flop_class_rows, headline, layer_rows, si, stage_rows
 
 
-def print_variant_list(full: bool = False, console: Console | None = None) -> None:
+def print_variant_list(rows: list[VariantRow], full: bool = False, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title="Registered variants", header_style="bold")
     table.add_column("name", style="cyan", no_wrap=True)
     table.add_column("parameters", justify="right", no_wrap=True)
     table.add_column("description")
     table.add_column("source" if full else "reference", no_wrap=not full)
-    for row in variant_rows():
+    for row in rows:
         source = row.source if full else (row.reference or row.source.split(",")[0])
         table.add_row(row.name, f"{row.parameters:,}", row.description, source)
     console.print(table)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..analysis.report import LayerRow, ModelReport, OpClass
 from .conventions import CONVENTIONS
-from .report import LayerRow, ModelReport
 
 CONV_TYPES = ("Conv1d", "Conv2d", "Conv3d")
 LINEAR_TYPES = ("Linear",)
@@ -41,11 +41,7 @@ def _main_path(row: LayerRow) -> bool:
 
 
 def _norm_rows(report: ModelReport) -> list[LayerRow]:
-    return [r for r in report.layers if any(op.op_class == "norm" for op in r.ops)]
-
-
-def _op_count(report: ModelReport, op_class: str) -> int:
-    return sum(op.count for row in report.layers for op in row.ops if op.op_class == op_class)
+    return [r for r in report.layers if any(op.op_class == OpClass.NORM for op in r.ops)]
 
 
 def paper_depth(report: ModelReport) -> int:
@@ -88,9 +84,9 @@ _COUNTS: list[tuple[str, str, str, Callable[[ModelReport], Any]]] = [
     ("activation_modules", "activation modules", "activation modules (a shared one counts once)",
      lambda r: sum(1 for x in r.layers if x.is_leaf and x.type in ("ReLU", "Sigmoid", "SiLU", "GELU", "ReLU6"))),
     ("activation_calls", "activation calls", "activation operators executed (a shared ReLU counts per call)",
-     lambda r: _op_count(r, "activation")),
+     lambda r: r.op_total("count", OpClass.ACTIVATION)),
     ("residual_adds", "residual additions", "element-wise additions of two feature maps of equal shape",
-     lambda r: _op_count(r, "residual_add")),
+     lambda r: r.op_total("count", OpClass.RESIDUAL_ADD)),
     ("se_modules", "squeeze-and-excitation modules", "SE/attention branches",
      lambda r: sum(1 for x in r.layers if x.name.rsplit(".", 1)[-1] in ATTENTION_PARTS and not x.is_leaf)),
     ("stem_convs", "stem convolutions", "convolutions before the first stage",

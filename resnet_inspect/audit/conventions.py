@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from .report import LayerRow, ModelReport
+from ..analysis.report import LayerRow, ModelReport, OpClass, numel
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,6 @@ class Convention:
     what: str  # what the number counts
     why: str  # where it differs from the others
     compute: Callable[[ModelReport], float]
-
-
-def _op_macs(report: ModelReport, *classes: str) -> int:
-    return sum(op.macs for row in report.layers for op in row.ops if op.op_class in classes)
-
-
-def _numel(shape: list[int] | None) -> int:
-    return prod(shape) if shape else 0
 
 
 def _exact(row: LayerRow, *type_names: str) -> bool:
@@ -51,7 +43,7 @@ def _in_module_table(row: LayerRow) -> bool:
 
 
 def _conv_macs_of_call(row: LayerRow, out_shape: list[int]) -> int:
-    return _numel(out_shape) * (row.in_channels // row.groups) * prod(row.kernel)
+    return numel(out_shape) * (row.in_channels // row.groups) * prod(row.kernel)
 
 
 def _calls(row: LayerRow) -> list[tuple[list[int] | None, list[int] | None]]:
@@ -108,13 +100,11 @@ def fvcore_flops(report: ModelReport) -> float:
     # fvcore FlopCountAnalysis default handles: conv and linear/matmul MACs (no bias),
     # batch_norm at inference 2 per element with affine (1 without), adaptive_avg_pool2d 1 per
     # input element. ReLU, max-pool, add, mean, mul are skipped as unsupported.
-    total = _op_macs(report, "conv", "linear")
+    total = report.op_total("macs", OpClass.CONV, OpClass.LINEAR)
+    total += report.op_total("flops", OpClass.NORM)  # same rule as ours: 2 per element if affine, else 1
     for row in report.layers:
-        for op in row.ops:
-            if op.op_class == "norm":
-                total += op.flops  # same rule as ours: 2 per element if affine, else 1
         if row.type in ("AdaptiveAvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool3d"):
-            total += sum(_numel(inp) for inp, _ in _calls(row))
+            total += sum(numel(inp) for inp, _ in _calls(row))
     return total
 
 
@@ -126,22 +116,22 @@ def ptflops_macs(report: ModelReport) -> float:
     for row in _counted_rows(report, _in_module_table):
         for inp, out in _calls(row):
             if _exact(row, *_CONV):
-                total += _conv_macs_of_call(row, out) + (_numel(out) if row.bias_numel else 0)
+                total += _conv_macs_of_call(row, out) + (numel(out) if row.bias_numel else 0)
             elif _exact(row, *_RELU):
-                total += _numel(out)
+                total += numel(out)
             elif _exact(row, *_MAXPOOL, *_AVGPOOL, *_ADAPTIVE_AVG):
-                total += _numel(inp)
+                total += numel(inp)
             elif _exact(row, *_BN):
-                total += _numel(inp) * (2 if row.affine else 1)
+                total += numel(inp) * (2 if row.affine else 1)
             elif _exact(row, *_LINEAR):
-                total += _numel(out) * row.in_features + (_numel(out) if row.bias_numel else 0)
+                total += numel(out) * row.in_features + (numel(out) if row.bias_numel else 0)
     # ptflops also wraps F.relu, F.max_pool2d, F.avg_pool2d and F.adaptive_avg_pool2d and
     # counts every call, including the ones nn.ReLU / nn.MaxPool2d / ... make inside their
     # forward: those elements are counted twice.
     for row in report.layers:
         total += sum(op.elements for op in row.ops if op.op in _PTFLOPS_FUNCTIONAL_ACTS)
         if row.type in _PTFLOPS_FUNCTIONAL_POOLS:
-            total += sum(_numel(inp) for inp, _ in _calls(row))
+            total += sum(numel(inp) for inp, _ in _calls(row))
     return total / report.input_shape[0]
 
 
@@ -160,21 +150,21 @@ def thop_macs(report: ModelReport) -> float:
             if _exact(row, *_CONV):
                 total += _conv_macs_of_call(row, out)
             elif _exact(row, *_BN):
-                total += 2 * _numel(inp) * (2 if row.affine else 1)
+                total += 2 * numel(inp) * (2 if row.affine else 1)
             elif _exact(row, *_AVGPOOL):
-                total += _numel(out)
+                total += numel(out)
             elif _exact(row, *_ADAPTIVE_AVG):
                 kernel = prod(i / o for i, o in zip(inp[2:], out[2:]))
-                total += int((kernel + 1) * _numel(out))
+                total += int((kernel + 1) * numel(out))
             elif _exact(row, *_LINEAR):
-                total += row.in_features * _numel(out)
+                total += row.in_features * numel(out)
     return total
 
 
 def flop_counter_mode_flops(report: ModelReport) -> float:
     # torch.utils.flop_counter.FlopCounterMode: 2 FLOPs per multiply-accumulate of conv and
     # matmul-like operators, bias and everything else ignored.
-    return 2 * _op_macs(report, "conv", "linear")
+    return 2 * report.op_total("macs", OpClass.CONV, OpClass.LINEAR)
 
 
 CONVENTIONS: dict[str, Convention] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .report import LayerRow, ModelReport, StageRow
+from ..analysis.report import LayerRow, ModelReport, StageRow
 
 
 @dataclass

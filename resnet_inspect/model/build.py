@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from .network import build_from_spec
 from .registry import get_variant
 from .spec import ResNetSpec
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def resolve_spec(name_or_spec: str | ResNetSpec, **overrides: Any) -> ResNetSpec:
@@ -22,6 +22,8 @@ def resolve_spec(name_or_spec: str | ResNetSpec, **overrides: Any) -> ResNetSpec
     return spec.replace(**overrides) if overrides else spec
 
 
-def build(name_or_spec: str | ResNetSpec, **overrides: Any) -> nn.Module:
+def build(name_or_spec: str | ResNetSpec, **overrides: Any) -> "nn.Module":
     """Instantiate a ResNet from a registered name (see `variants()`) or a `ResNetSpec`."""
+    from .network import build_from_spec
+
     return build_from_spec(resolve_spec(name_or_spec, **overrides))

@@ -13,8 +13,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .analyze import inspect, resolve_device, resolve_dtype
-from .report import ModelReport
+from ..analysis.analyze import inspect
+from ..analysis.options import resolve_device, resolve_dtype
+from ..analysis.report import ModelReport, numel
+from ..model.build import build, resolve_spec
 
 PROFILE_KIND = "resnet-inspect-profile"
 DISAGREEMENT = 0.15  # per-layer sum vs end-to-end, beyond which the page explains the gap
@@ -194,14 +196,7 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
         raise ValueError(f"--repeat must be at least 1, got {repeat}")
     torch_dtype = resolve_dtype(dtype)
     clock = _Clock(dev)
-    from .build import build, resolve_spec
-
-    if isinstance(target, nn.Module):
-        model, name, side, chans = target, label or type(target).__name__, 224, 3
-    else:
-        spec = resolve_spec(target)
-        model, name, side, chans = build(spec), label or str(target), spec.image_size, spec.in_chans
-    shape = (batch, chans, side, side)
+    model, name, shape = _model_and_input(target, batch, label)
     report: ModelReport = inspect(model, shape, device="meta", dtype=torch_dtype, label=name)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device=dev, dtype=torch_dtype, memory_format=memory_format).eval()
@@ -209,27 +204,57 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
     if dev == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+    e2e, layer_runs = _timed_runs(model, x, clock, repeat, warmup, dev, batch, dtype)
+    peak_memory, memory_kind = _peak_memory(dev)
+    peak_flops, peak_bytes, peak_how = peaks or measure_peaks(dev, torch_dtype)
+    element = torch.empty((), dtype=torch_dtype).element_size()
+    layers = _layer_timings(report, layer_runs, element, peak_flops, peak_bytes)
+    median_e2e = statistics.median(e2e)
+    layer_sum = sum(layer.ms for layer in layers)
+    gap = (layer_sum - median_e2e) / median_e2e
+    return Profile(
+        model=name, device=dev, device_name=device_name(dev), torch_version=torch.__version__,
+        dtype=str(torch_dtype).replace("torch.", ""), batch=batch, channels_last=channels_last, repeat=repeat,
+        end_to_end_ms=median_e2e, end_to_end_ms_all=e2e, throughput_per_s=batch / (median_e2e / 1e3),
+        per_layer_sum_ms=layer_sum, per_layer_vs_end_to_end=gap, peak_memory_bytes=peak_memory,
+        memory_kind=memory_kind, peak_flops_per_s=peak_flops, peak_bytes_per_s=peak_bytes, peak_how=peak_how,
+        how=_method(dev, repeat, warmup), notes=_gap_notes(report, dev, gap, layer_sum, median_e2e), layers=layers)
+
+
+def _model_and_input(target: Any, batch: int, label: str | None) -> tuple[nn.Module, str, tuple[int, ...]]:
+    if isinstance(target, nn.Module):
+        return target, label or type(target).__name__, (batch, 3, 224, 224)
+    spec = resolve_spec(target)
+    return build(spec), label or str(target), (batch, spec.in_chans, spec.image_size, spec.image_size)
+
+
+def _timed_runs(model: nn.Module, x: torch.Tensor, clock: _Clock, repeat: int, warmup: int, dev: str, batch: int,
+                dtype: str) -> tuple[list[float], dict[str, list[float]]]:
+    """End-to-end times without hooks, then per-layer times in a second series."""
 
     def forward() -> None:
         with torch.no_grad():
             model(x)
 
     try:
-        e2e = _median_ms(forward, clock, repeat, warmup)
-        layer_runs = _leaf_timings(model, x, clock, repeat)
+        return _median_ms(forward, clock, repeat, warmup), _leaf_timings(model, x, clock, repeat)
     except RuntimeError as exc:
         message = str(exc).strip().splitlines()[0]
         if "out of memory" in message.lower():
             raise ValueError(f"out of memory on {dev} at batch {batch}; try a smaller --batch") from None
         raise ValueError(f"{dtype} on {dev} failed: {message}") from None
-    if dev == "cuda":
-        peak_memory, memory_kind = int(torch.cuda.max_memory_allocated()), "torch.cuda.max_memory_allocated"
-    else:
-        peak_memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        memory_kind = "peak RSS of the whole process (ru_maxrss), torch and all earlier runs included"
-    peak_flops, peak_bytes, peak_how = peaks or measure_peaks(dev, torch_dtype)
 
-    element = torch.empty((), dtype=torch_dtype).element_size()
+
+def _peak_memory(dev: str) -> tuple[int, str]:
+    if dev == "cuda":
+        return int(torch.cuda.max_memory_allocated()), "torch.cuda.max_memory_allocated"
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak RSS of the whole process (ru_maxrss), torch and all earlier runs included")
+
+
+def _layer_timings(report: ModelReport, layer_runs: dict[str, list[float]], element: int, peak_flops: float,
+                   peak_bytes: float) -> list[LayerTiming]:
+    """Each timed leaf with its FLOPs and bytes from the analyzer, against the device's peaks."""
     rows = {row.name: row for row in report.leaves()}
     layers = []
     for layer, runs in layer_runs.items():
@@ -237,7 +262,7 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
         if row is None:
             continue
         ms = statistics.median(runs)
-        inputs = sum(_numel(s) for s in row.input_shapes) * element
+        inputs = sum(numel(s) for s in row.input_shapes) * element
         moved = inputs + row.activation_bytes + row.params * element
         seconds = ms / 1e3 if ms > 0 else float("nan")
         flops_per_s = row.flops / seconds if row.flops else 0.0
@@ -245,41 +270,32 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
         layers.append(LayerTiming(layer, row.type, row.calls, ms, row.flops, moved,
                                   row.flops / moved if moved else 0.0, flops_per_s, bytes_per_s,
                                   flops_per_s / peak_flops, bytes_per_s / peak_bytes))
-    median_e2e = statistics.median(e2e)
-    layer_sum = sum(layer.ms for layer in layers)
-    gap = (layer_sum - median_e2e) / median_e2e
+    return layers
+
+
+def _method(dev: str, repeat: int, warmup: int) -> str:
     timer = "CUDA events, read after torch.cuda.synchronize()" if dev == "cuda" else "time.perf_counter"
-    how = (f"End to end: {warmup} warm-up passes, then the median of {repeat} timed passes without hooks "
-           f"({timer}), torch.no_grad, eval mode. Per layer: a second series of {repeat} passes with marks "
-           f"around every leaf module's calls; each layer's median. FLOPs per layer from the analyzer "
-           f"(2 x MACs + element-wise) are nominal: a convolution library that uses a fast algorithm "
-           f"(Winograd, FFT) does fewer operations, so such a layer can show more than 100% of the peak. "
-           f"Bytes = layer inputs + outputs + parameters, each once.")
-    notes = []
-    if abs(gap) > DISAGREEMENT:
+    return (f"End to end: {warmup} warm-up passes, then the median of {repeat} timed passes without hooks "
+            f"({timer}), torch.no_grad, eval mode. Per layer: a second series of {repeat} passes with marks "
+            f"around every leaf module's calls; each layer's median. FLOPs per layer from the analyzer "
+            f"(2 x MACs + element-wise) are nominal: a convolution library that uses a fast algorithm "
+            f"(Winograd, FFT) does fewer operations, so such a layer can show more than 100% of the peak. "
+            f"Bytes = layer inputs + outputs + parameters, each once.")
+
+
+def _gap_notes(report: ModelReport, dev: str, gap: float, layer_sum: float, median_e2e: float) -> list[str]:
+    """Why the per-layer times do not add up to the end-to-end time, when they differ a lot."""
+    if abs(gap) <= DISAGREEMENT:
+        return []
+    if gap < 0:
         outside = sum(op.flops for row in report.layers if not row.is_leaf for op in row.ops)
-        if gap < 0:
-            why = (f"the work outside leaf modules is in no layer: the residual additions and views, "
-                   f"{100 * outside / max(report.totals.flops, 1):.1f}% of the FLOPs but memory-bound element-wise "
-                   "passes over the largest feature maps, plus the time between one layer's end and the next "
-                   "one's start")
-        else:
-            why = ("per-layer timing pays for two hooks and two clock reads per call"
-                   + ("; a synchronize per pass keeps GPU kernels of consecutive layers from overlapping with "
-                      "Python launch work" if dev == "cuda" else ""))
-        notes.append(f"The per-layer times add up to {layer_sum:.2f} ms, {100 * gap:+.0f}% against the end-to-end "
-                     f"{median_e2e:.2f} ms: {why}. The end-to-end figure is the one to quote.")
-    return Profile(
-        model=name, device=dev, device_name=device_name(dev), torch_version=torch.__version__,
-        dtype=str(torch_dtype).replace("torch.", ""), batch=batch, channels_last=channels_last, repeat=repeat,
-        end_to_end_ms=median_e2e, end_to_end_ms_all=e2e, throughput_per_s=batch / (median_e2e / 1e3),
-        per_layer_sum_ms=layer_sum, per_layer_vs_end_to_end=gap, peak_memory_bytes=peak_memory,
-        memory_kind=memory_kind, peak_flops_per_s=peak_flops, peak_bytes_per_s=peak_bytes, peak_how=peak_how,
-        how=how, notes=notes, layers=layers)
-
-
-def _numel(shape: list[int] | None) -> int:
-    total = 1
-    for d in shape or []:
-        total *= d
-    return total if shape else 0
+        why = (f"the work outside leaf modules is in no layer: the residual additions and views, "
+               f"{100 * outside / max(report.totals.flops, 1):.1f}% of the FLOPs but memory-bound element-wise "
+               "passes over the largest feature maps, plus the time between one layer's end and the next "
+               "one's start")
+    else:
+        why = ("per-layer timing pays for two hooks and two clock reads per call"
+               + ("; a synchronize per pass keeps GPU kernels of consecutive layers from overlapping with "
+                  "Python launch work" if dev == "cuda" else ""))
+    return [f"The per-layer times add up to {layer_sum:.2f} ms, {100 * gap:+.0f}% against the end-to-end "
+            f"{median_e2e:.2f} ms: {why}. The end-to-end figure is the one to quote."]

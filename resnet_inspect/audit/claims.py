@@ -23,13 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .audit import Count, counts
-
-VALUE_FORMS = ("25,557,032", "23.5M", "2350万", "3.8×10^9", "3.8e9", "4.1 GFLOPs", "49 conv layers",
-               "56×56×256", "[3, 4, 6, 3]", "7x7x64", "yes/no")
-
-_MULTIPLIERS = {"k": 1e3, "K": 1e3, "M": 1e6, "m": 1e6, "G": 1e9, "g": 1e9, "B": 1e9, "b": 1e9, "T": 1e12,
-                "万": 1e4, "亿": 1e8, "thousand": 1e3, "million": 1e6, "billion": 1e9}
+from .counts import Count, counts
+from .values import ParsedValue, format_figure, number_matches, parse_value
 
 
 @dataclass(frozen=True)
@@ -71,115 +66,6 @@ QUANTITIES: dict[str, Quantity] = {
 
 # The paper's stage names (conv2_x ... conv5_x) and ordinal names, mapped to stage indices.
 _STAGE_ALIASES = {f"conv{i + 2}_x": i for i in range(6)} | {f"stage{i + 1}": i for i in range(6)}
-
-
-@dataclass(frozen=True)
-class ParsedValue:
-    kind: str  # number | shape | list | bool
-    value: Any
-    tolerance: float = 0.0  # absolute, for numbers
-    text: str = ""
-
-
-def _parse_error(text: str, why: str = "") -> ValueError:
-    forms = ", ".join(VALUE_FORMS)
-    return ValueError(f"cannot read value {text!r}{': ' + why if why else ''}; accepted forms: {forms}")
-
-
-def parse_value(text: Any, tolerance: Any = None) -> ParsedValue:
-    """Read a value as people write it. The default tolerance is half a unit of the last digit
-    written ("23.5M" is 23.45M..23.55M); trailing zeros before a multiplier are not significant
-    ("2350万" is 2345万..2355万); plain integers are exact."""
-    if isinstance(text, bool):
-        return ParsedValue("bool", text, text=str(text))
-    if isinstance(text, (int, float)):
-        value = ParsedValue("number", float(text), 0.0 if float(text).is_integer() else 0.0, str(text))
-        return _with_tolerance(value, tolerance)
-    if isinstance(text, list):
-        try:
-            return ParsedValue("list", [int(v) for v in text], text=str(text))
-        except (TypeError, ValueError):
-            raise _parse_error(str(text), "a list must hold integers") from None
-    if not isinstance(text, str) or not text.strip():
-        raise _parse_error(str(text))
-    raw = text.strip()
-    lowered = raw.lower()
-    if lowered in ("yes", "no", "true", "false", "present", "absent"):
-        return ParsedValue("bool", lowered in ("yes", "true", "present"), text=raw)
-    is_thousands = re.fullmatch(r"\d{1,3}(,\d{3})+", raw) is not None
-    if raw.startswith("[") or (re.fullmatch(r"\d+(\s*,\s*\d+)+", raw) and not is_thousands):
-        items = re.findall(r"-?\d+", raw)
-        if not items:
-            raise _parse_error(raw)
-        return ParsedValue("list", [int(i) for i in items], text=raw)
-    shape = re.fullmatch(r"\s*(\d+)\s*(?:[x×X*]\s*(\d+)\s*)+(?:[x×X*]\s*(\d+))?\s*", raw)
-    if shape and not re.search(r"10\s*\^", raw):
-        dims = [int(d) for d in re.findall(r"\d+", raw)]
-        return ParsedValue("shape", dims, text=raw)
-    return _with_tolerance(_parse_number(raw), tolerance)
-
-
-_NUMBER = re.compile(
-    r"""^\s*(?:about|approx\.?|~|≈|约|大约)?\s*
-        (?P<mantissa>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)
-        \s*(?:(?:[x×*]\s*10\s*\^\s*(?P<pow>-?\d+))|(?:e(?P<exp>[+-]?\d+)))?
-        \s*(?P<mult>thousand|million|billion|[kKmMgGbBT万亿](?![a-z]))?
-        (?P<rest>.*)$""",
-    re.X,
-)
-
-
-def _parse_number(raw: str) -> ParsedValue:
-    match = _NUMBER.match(raw)
-    if not match:
-        raise _parse_error(raw)
-    rest = match.group("rest").strip()
-    rest_raw = raw[match.start("rest") - 1:] if match.start("rest") > 0 else match.group("rest")
-    mult_text = match.group("mult")
-    # "4.1 GFLOPs": the multiplier is glued to the unit word.
-    if mult_text is None and rest[:1] in ("G", "M", "K", "T", "k") and rest[1:].lower().startswith(("flop", "mac")):
-        mult_text, rest, rest_raw = rest[0], rest[1:], " " + rest[1:]
-    # After the number only words may follow ("49 conv layers", "4.1 GFLOPs", "万个参数"), set off by
-    # a space or written in CJK; "23.5Q" is not a number.
-    glued_ok = rest.lower().startswith(("flop", "mac", "param")) or re.match(r"[\u4e00-\u9fff]", rest)
-    if rest and not (rest_raw[:1].isspace() or glued_ok):
-        raise _parse_error(raw, f"unexpected {rest!r} after the number")
-    if rest and not re.fullmatch(r"[A-Za-z\u4e00-\u9fff _\-/()%.]*", rest):
-        raise _parse_error(raw, f"unexpected {rest!r}")
-    mantissa_text = match.group("mantissa").replace(",", "")
-    mantissa = float(mantissa_text)
-    scale = 1.0
-    if match.group("pow"):
-        scale *= 10.0 ** int(match.group("pow"))
-    if match.group("exp"):
-        scale *= 10.0 ** int(match.group("exp"))
-    if mult_text:
-        scale *= _MULTIPLIERS[mult_text]
-    if "." in mantissa_text:
-        decimals = len(mantissa_text.split(".")[1])
-        step = 10.0 ** -decimals
-    elif scale != 1.0:
-        stripped = mantissa_text.rstrip("0") or "0"
-        step = 10.0 ** (len(mantissa_text) - len(stripped))
-    else:
-        step = 0.0  # a plain integer is exact
-    return ParsedValue("number", mantissa * scale, step * scale / 2, raw)
-
-
-def _with_tolerance(value: ParsedValue, tolerance: Any) -> ParsedValue:
-    if tolerance is None:
-        return value
-    if isinstance(tolerance, str) and tolerance.strip().endswith("%"):
-        try:
-            pct = float(tolerance.strip()[:-1])
-        except ValueError:
-            raise ValueError(f"cannot read tolerance {tolerance!r}: expected a number or a percentage like '1%'") from None
-        return ParsedValue(value.kind, value.value, abs(value.value) * pct / 100, value.text)
-    try:
-        absolute = parse_value(tolerance).value if isinstance(tolerance, str) else float(tolerance)
-    except ValueError:
-        raise ValueError(f"cannot read tolerance {tolerance!r}: expected a number or a percentage like '1%'") from None
-    return ParsedValue(value.kind, value.value, float(absolute), value.text)
 
 
 @dataclass
@@ -309,18 +195,6 @@ def load_claims_document(path: str | Path) -> tuple[list[Claim], str]:
 
 
 # -- checking ----------------------------------------------------------------------------------------
-def _fmt(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return str(value)
-
-
 def _shape_forms(shape: list[int] | None) -> list[list[int]]:
     """The ways a tensor shape gets written: NCHW, CHW, HxWxC (papers), and without the batch."""
     if not shape:
@@ -330,12 +204,6 @@ def _shape_forms(shape: list[int] | None) -> list[list[int]]:
         n, c, h, w = shape
         forms += [[h, w, c], [n, h, w, c]]
     return forms
-
-
-def _number_matches(parsed: ParsedValue, actual: Any) -> bool:
-    if not isinstance(actual, (int, float)):
-        return False
-    return abs(float(actual) - parsed.value) <= parsed.tolerance + 1e-9 * max(1.0, abs(parsed.value))
 
 
 def _stage_shape(report: Any, stage: str) -> tuple[str, list[int] | None]:
@@ -364,66 +232,83 @@ def check_claim(claim: Claim, report: Any) -> Verdict:
     """The verdict on one claim, given the report of the model it is about."""
     quantity = QUANTITIES[claim.quantity]
     parsed = parse_value(claim.value, claim.tolerance)
-    values = counts(report)
-    model = report.model
-
+    if claim.quantity == "kernel":
+        return _check_kernel(claim, parsed, report)
     if quantity.kind == "shape":
-        if claim.quantity == "stage_output":
-            stage, shape = _stage_shape(report, claim.stage)
-            subject, actual = f"the output of {stage}", shape
-        else:
-            row = _layer_row(report, claim.layer)
-            if claim.quantity == "kernel":
-                if not row.kernel:
-                    raise ValueError(f"{claim.layer} in {model} has no kernel (it is a {row.type})")
-                cin = (row.in_channels // row.groups) if row.in_channels else None
-                actual = row.kernel + ([cin] if cin else [])
-                subject = f"the kernel of {claim.layer} ({row.type}, k x k x C_in/groups)"
-                ok = parsed.value in (actual, row.kernel)
-                return Verdict(claim, "true" if ok else "false", "x".join(map(str, actual)),
-                               f"{subject} is {'x'.join(map(str, actual))}" + ("" if ok else f", not {parsed.text}"))
-            subject, actual = f"the output of {claim.layer}", row.output_shapes[-1] if row.output_shapes else None
-        ok = parsed.kind == "shape" and parsed.value in _shape_forms(actual)
-        written = "x".join(map(str, actual[2:] + actual[1:2])) if actual and len(actual) == 4 else \
-            "x".join(map(str, actual or []))
-        text = f"{subject} of {model} is {written} (HxWxC; NCHW {'x'.join(map(str, actual or []))})"
-        return Verdict(claim, "true" if ok else "false", written, text + ("" if ok else f", not {parsed.text}"))
-
-    usual: Count = values[quantity.usual]
-    if quantity.kind == "list" or parsed.kind == "list":
-        ok = parsed.kind == "list" and parsed.value == list(usual.value)
-        return Verdict(claim, "true" if ok else "false", _fmt(usual.value),
-                       f"{model} has {_fmt(usual.value)} {usual.label}" + ("" if ok else f", not {parsed.text}"))
-    if parsed.kind == "bool":
-        ok = parsed.value == bool(usual.value)
-        return Verdict(claim, "true" if ok else "false", _fmt(usual.value),
-                       f"{model} has {_fmt(usual.value)} {usual.label}" + ("" if ok else f"; the claim says {parsed.text}"))
+        return _check_shape(claim, parsed, report)
+    values = counts(report)
+    if quantity.kind == "list" or parsed.kind in ("list", "bool"):
+        return _check_list_or_bool(claim, parsed, report.model, values[quantity.usual], quantity.kind == "list")
     if parsed.kind != "number":
         raise ValueError(f"value {parsed.text!r} is a {parsed.kind}, but {claim.quantity} is a number")
+    return _check_number(claim, parsed, report.model, quantity, values)
 
+
+def _verdict(claim: Claim, ok: bool, figure: str, text: str, otherwise: str) -> Verdict:
+    return Verdict(claim, "true" if ok else "false", figure, text + ("" if ok else otherwise))
+
+
+def _check_kernel(claim: Claim, parsed: ParsedValue, report: Any) -> Verdict:
+    row = _layer_row(report, claim.layer)
+    if not row.kernel:
+        raise ValueError(f"{claim.layer} in {report.model} has no kernel (it is a {row.type})")
+    cin = (row.in_channels // row.groups) if row.in_channels else None
+    actual = row.kernel + ([cin] if cin else [])
+    written = "x".join(map(str, actual))
+    return _verdict(claim, parsed.value in (actual, row.kernel), written,
+                    f"the kernel of {claim.layer} ({row.type}, k x k x C_in/groups) is {written}", f", not {parsed.text}")
+
+
+def _check_shape(claim: Claim, parsed: ParsedValue, report: Any) -> Verdict:
+    if claim.quantity == "stage_output":
+        stage, actual = _stage_shape(report, claim.stage)
+        subject = f"the output of {stage}"
+    else:
+        row = _layer_row(report, claim.layer)
+        subject, actual = f"the output of {claim.layer}", row.output_shapes[-1] if row.output_shapes else None
+    ok = parsed.kind == "shape" and parsed.value in _shape_forms(actual)
+    nchw = "x".join(map(str, actual or []))
+    written = "x".join(map(str, actual[2:] + actual[1:2])) if actual and len(actual) == 4 else nchw
+    return _verdict(claim, ok, written, f"{subject} of {report.model} is {written} (HxWxC; NCHW {nchw})",
+                    f", not {parsed.text}")
+
+
+def _check_list_or_bool(claim: Claim, parsed: ParsedValue, model: str, usual: Count, is_list: bool) -> Verdict:
+    figure = format_figure(usual.value)
+    text = f"{model} has {figure} {usual.label}"
+    if parsed.kind == "bool" and not is_list:
+        return _verdict(claim, parsed.value == bool(usual.value), figure, text, f"; the claim says {parsed.text}")
+    return _verdict(claim, parsed.kind == "list" and parsed.value == list(usual.value), figure, text,
+                    f", not {parsed.text}")
+
+
+def _check_number(claim: Claim, parsed: ParsedValue, model: str, quantity: Quantity,
+                  values: dict[str, Count]) -> Verdict:
+    """True under the usual count, true under a named alternative, or false with what did match."""
+    usual = values[quantity.usual]
+    figure = format_figure(usual.value)
     written = parsed.text
-    if _fmt(parsed.value) != parsed.text or parsed.tolerance:
-        written += f" (read as {_fmt(parsed.value)}" + (f" ± {_fmt(parsed.tolerance)})" if parsed.tolerance else ")")
-    if _number_matches(parsed, usual.value):
-        return Verdict(claim, "true", _fmt(usual.value),
-                       f"{written} matches: {model} has {_fmt(usual.value)} {usual.label}")
+    if format_figure(parsed.value) != parsed.text or parsed.tolerance:
+        written += f" (read as {format_figure(parsed.value)}" + (
+            f" ± {format_figure(parsed.tolerance)})" if parsed.tolerance else ")")
+    if number_matches(parsed, usual.value):
+        return Verdict(claim, "true", figure, f"{written} matches: {model} has {figure} {usual.label}")
     for key in quantity.alternates:
         alt = values[key]
-        if _number_matches(parsed, alt.value):
-            return Verdict(claim, f"true under {key}", _fmt(alt.value),
-                           f"{parsed.text} matches the {alt.label} ({alt.definition}): {_fmt(alt.value)}; "
-                           f"{model} has {_fmt(usual.value)} {usual.label} in all")
-    others = "; ".join(f"{_fmt(values[k].value)} {values[k].label}" for k in quantity.alternates)
+        if number_matches(parsed, alt.value):
+            return Verdict(claim, f"true under {key}", format_figure(alt.value),
+                           f"{parsed.text} matches the {alt.label} ({alt.definition}): {format_figure(alt.value)}; "
+                           f"{model} has {figure} {usual.label} in all")
+    others = "; ".join(f"{format_figure(values[k].value)} {values[k].label}" for k in quantity.alternates)
     hint = _other_match(parsed, values, {quantity.usual, *quantity.alternates})
-    return Verdict(claim, "false", _fmt(usual.value),
-                   f"{model} has {_fmt(usual.value)} {usual.label}, not {written}"
+    return Verdict(claim, "false", figure, f"{model} has {figure} {usual.label}, not {written}"
                    + (f" (other counts: {others})" if others else "") + hint)
 
 
 def _other_match(parsed: ParsedValue, values: dict[str, Count], skip: set[str]) -> str:
     for key, count in values.items():
-        if key not in skip and _number_matches(parsed, count.value):
-            return f". Note: {_fmt(count.value)} is the {count.label} ({count.definition}), a different quantity"
+        if key not in skip and number_matches(parsed, count.value):
+            return f". Note: {format_figure(count.value)} is the {count.label} ({count.definition}), a different quantity"
     return ""
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from .network import build_from_spec
 from .registry import variants
 
 
@@ -21,6 +18,10 @@ class VariantRow:
 
 def variant_rows() -> list[VariantRow]:
     """Every registered variant with its exact parameter count (built on meta: no memory)."""
+    import torch
+
+    from .network import build_from_spec
+
     rows = []
     for variant in variants().values():
         with torch.device("meta"):

@@ -16,7 +16,8 @@ from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .counting import RULES, bias_flops, output_elements
+from .counting import RULES, main_output_shape, output_elements, shapes_of
+from .report import OpClass
 
 
 @dataclass
@@ -31,7 +32,7 @@ class RF:
 
 @dataclass
 class OpAccumulator:
-    op_class: str
+    op_class: OpClass
     first: int  # position of its first run in the shared sequence of module calls and ops
     count: int = 0
     macs: int = 0
@@ -163,19 +164,18 @@ class Tracer(TorchDispatchMode):
             trace = self.modules[owner] = ModuleTrace(owner, self._order)
             self._order += 1
         if rule is None:
-            self._charge(trace, op, "uncounted", 0, 0, output_elements(out))
+            self._charge(trace, op, OpClass.UNCOUNTED, 0, 0, output_elements(out))
             self._propagate_rf(op, args, out, None)
             return out
-        cost = rule(args, kwargs, out)
+        cost = rule(shapes_of(args), kwargs, main_output_shape(out))
         acc = self._charge(trace, op, cost.op_class, cost.macs, cost.flops, output_elements(out))
         self._record_dataflow(owner, op, cost.op_class, acc, args, out)
-        extra = bias_flops(op, args, out)
-        if extra:
-            self._charge(trace, f"{op}.bias", "bias", 0, extra, extra)
+        if cost.bias_flops:
+            self._charge(trace, f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops)
         self._propagate_rf(op, args, out, cost.window)
         return out
 
-    def _charge(self, trace: ModuleTrace, op: str, op_class: str, macs: int, flops: int,
+    def _charge(self, trace: ModuleTrace, op: str, op_class: OpClass, macs: int, flops: int,
                 elements: int) -> OpAccumulator:
         acc = trace.ops.get(op)
         if acc is None:
@@ -187,7 +187,7 @@ class Tracer(TorchDispatchMode):
         acc.elements += elements
         return acc
 
-    def _record_dataflow(self, owner: str, op: str, op_class: str, acc: OpAccumulator, args: tuple,
+    def _record_dataflow(self, owner: str, op: str, op_class: OpClass, acc: OpAccumulator, args: tuple,
                          out: Any) -> None:
         """Which node wrote each output: a view passes its input's producer on; work done by a
         leaf belongs to the leaf; work done directly by a container (the residual add, SE's
@@ -195,7 +195,7 @@ class Tracer(TorchDispatchMode):
         result = _first_tensor(out)  # batch norm returns (output, mean, invstd)
         if result is None:
             return
-        if op_class in ("layout", "alloc"):
+        if op_class in (OpClass.LAYOUT, OpClass.ALLOC):
             source = _first_tensor(args)
             if source is not None and hasattr(source, _PRODUCER_ATTR):
                 setattr(result, _PRODUCER_ATTR, getattr(source, _PRODUCER_ATTR))

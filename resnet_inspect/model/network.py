@@ -83,6 +83,19 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
     return stages
 
 
+def _feature_info(spec: ResNetSpec, stem_module: str, stage_modules: list[str]) -> list[dict]:
+    """timm's ``feature_info``: the stem's output, then each stage's (channels, total stride, module)."""
+    reduction = 1 if spec.stem == "cifar" else 2
+    info = [dict(num_chs=spec.stem_out_channels, reduction=reduction, module=stem_module)]
+    if spec.stem_pool == "max":
+        reduction *= 2
+    for index, (module, width) in enumerate(zip(stage_modules, spec.widths)):
+        if index > 0 and not spec.dilate[index - 1]:
+            reduction *= 2
+        info.append(dict(num_chs=width * spec.expansion, reduction=reduction, module=module))
+    return info
+
+
 def _init_weights(model: nn.Module, spec: ResNetSpec) -> None:
     if any(p.is_meta for p in model.parameters()):
         return  # meta tensors hold no values; initialising them only costs time
@@ -119,6 +132,7 @@ class ResNet(nn.Module):
         for index, stage in enumerate(_make_stages(spec), start=1):
             self.add_module(f"layer{index}", stage)
             self.stage_names.append(f"layer{index}")
+        self.feature_info = _feature_info(spec, "act1", self.stage_names)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
         self.fc = nn.Linear(spec.feature_channels, spec.num_classes)
@@ -165,6 +179,7 @@ class PreActResNet(nn.Module):
             stem.add_module("pool", nn.MaxPool2d(3, stride=2, padding=1))
         self.stem = stem
         self.stages = nn.Sequential(*[_Stage(blocks) for blocks in _make_stages(spec)])
+        self.feature_info = _feature_info(spec, "stem.conv", [f"stages.{i}" for i in range(len(spec.layers))])
         self.norm = BatchNormAct(spec.feature_channels)
         self.head = _ClassifierHead(spec.feature_channels, spec.num_classes)
         _init_weights(self, spec)

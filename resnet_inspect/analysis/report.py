@@ -5,10 +5,42 @@ Renderers, the audit and the app read this; nothing here touches torch."""
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from enum import Enum
+from math import prod
+from typing import Any, Iterable
 
 SCHEMA_VERSION = 1
+
+
+class OpClass(str, Enum):
+    """What kind of work an operator does; every counting rule names one."""
+
+    CONV = "conv"
+    LINEAR = "linear"
+    BIAS = "bias"  # the bias addition folded into a conv or linear call
+    NORM = "norm"
+    ACTIVATION = "activation"
+    POOL = "pool"
+    RESIDUAL_ADD = "residual_add"
+    ELEMENTWISE = "elementwise"
+    LAYOUT = "layout"  # views, copies, padding: no arithmetic
+    ALLOC = "alloc"  # tensor creation: no arithmetic
+    UNCOUNTED = "uncounted"  # an operator without a rule
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_compute(self) -> bool:
+        """Does arithmetic on feature maps (everything but layout, allocation and bias)."""
+        return self not in (OpClass.LAYOUT, OpClass.ALLOC, OpClass.BIAS)
+
+
+def numel(shape: Iterable[int] | None) -> int:
+    """Elements of a tensor of ``shape``; 0 for a missing shape."""
+    return prod(shape) if shape else 0
 
 
 @dataclass
@@ -16,7 +48,7 @@ class OpCount:
     """One operator as it ran inside one module (summed over that module's calls)."""
 
     op: str
-    op_class: str
+    op_class: OpClass
     count: int
     macs: int
     flops: int
@@ -125,6 +157,36 @@ class ModelReport:
     def leaves(self) -> list[LayerRow]:
         return [row for row in self.layers if row.is_leaf]
 
+    def ops(self) -> Iterable[tuple[LayerRow, OpCount]]:
+        """Every (module, operator) pair, in module order."""
+        return ((row, op) for row in self.layers for op in row.ops)
+
+    def op_total(self, attribute: str, *classes: OpClass) -> int:
+        """``macs``, ``flops``, ``count`` or ``elements`` summed over operators of ``classes`` (all when none)."""
+        return sum(getattr(op, attribute) for _, op in self.ops() if not classes or op.op_class in classes)
+
+    def by_op_class(self, attribute: str = "flops") -> dict[OpClass, int]:
+        """An operator attribute summed per operator class."""
+        sums: dict[OpClass, int] = defaultdict(int)
+        for _, op in self.ops():
+            sums[op.op_class] += getattr(op, attribute)
+        return dict(sums)
+
+    def by_stage(self, attribute: str = "params") -> dict[str, int]:
+        """A layer attribute (own values: ``params``, ``macs``, ``flops``) summed per stage."""
+        sums: dict[str, int] = defaultdict(int)
+        for row in self.layers:
+            if row.stage is not None:
+                sums[row.stage] += getattr(row, attribute)
+        return dict(sums)
+
+    def by_module_type(self, attribute: str = "params") -> dict[str, int]:
+        """A layer attribute summed per module class name."""
+        sums: dict[str, int] = defaultdict(int)
+        for row in self.layers:
+            sums[row.type] += getattr(row, attribute)
+        return dict(sums)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -138,14 +200,18 @@ class ModelReport:
             raise ValueError(f"report schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
         values = dict(data)
         values["layers"] = [
-            LayerRow(**{**row, "ops": [OpCount(**op) for op in row["ops"]]}) for row in data["layers"]
+            LayerRow(**{**row, "ops": [_op_count(op) for op in row["ops"]]}) for row in data["layers"]
         ]
         values["stages"] = [StageRow(**row) for row in data["stages"]]
         values["totals"] = Totals(**data["totals"])
-        values["uncounted"] = [OpCount(**op) for op in data["uncounted"]]
+        values["uncounted"] = [_op_count(op) for op in data["uncounted"]]
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
     @classmethod
     def from_json(cls, text: str) -> "ModelReport":
         return cls.from_dict(json.loads(text))
+
+
+def _op_count(data: dict[str, Any]) -> OpCount:
+    return OpCount(**{**data, "op_class": OpClass(data["op_class"])})

@@ -1,0 +1,1 @@
+"""One forward pass, watched: trace, counting rules, assembly into a `ModelReport`."""

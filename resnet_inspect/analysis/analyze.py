@@ -1,0 +1,94 @@
+"""`inspect()`: one real forward pass to a `ModelReport`."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from ..model.build import resolve_spec
+from ..model.network import build_from_spec
+from ..model.spec import ResNetSpec
+from .assemble import assemble
+from .diagnose import explain_failure
+from .memory_guard import check_memory
+from .options import AnalysisError, parse_input_size, resolve_device, resolve_dtype
+from .report import ModelReport
+from .trace import Tracer, TraceError
+
+
+def inspect(
+    target: str | ResNetSpec | nn.Module,
+    input_size: Sequence[int] | str | None = None,
+    device: str = "auto",
+    dtype: str | torch.dtype = torch.float32,
+    *,
+    label: str | None = None,
+) -> ModelReport:
+    """Run one forward pass of ``target`` and report every layer.
+
+    ``target`` is a registered name, a `ResNetSpec` or any ``nn.Module``. ``input_size``
+    defaults to 1 x in_chans x image_size x image_size for specs and 1x3x224x224 otherwise.
+    ``device="meta"`` computes the same report without allocating memory."""
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype)
+    shape = parse_input_size(input_size if input_size is not None else default_input_size(target))
+    model, model_name, spec = _prepare_model(target, dev, torch_dtype)
+    _check_channels(model, shape)
+    modes = {module: module.training for module in model.modules()} if model is target else {}
+    model.eval()
+    try:
+        if dev != "meta":
+            check_memory(model, shape, dev, torch_dtype,
+                         meta_report=lambda: inspect(model, shape, device="meta", dtype=torch_dtype))
+        tracer, output = _traced_pass(model, shape, dev, torch_dtype)
+    except TraceError as exc:
+        raise explain_failure(exc, model, shape, dev, torch_dtype) from None
+    finally:
+        for module, training in modes.items():  # a caller's model keeps its train/eval state
+            module.training = training
+    peak = int(torch.cuda.max_memory_allocated()) if dev == "cuda" else None
+    return assemble(model, tracer, label or model_name, shape, torch_dtype, dev, output, spec, peak)
+
+
+def default_input_size(target: Any) -> tuple[int, int, int, int]:
+    """One image at the network's own size: a spec says it; any other module gets 3x224x224."""
+    spec = resolve_spec(target) if isinstance(target, (str, ResNetSpec)) else getattr(target, "spec", None)
+    return (1, spec.in_chans, spec.image_size, spec.image_size) if spec else (1, 3, 224, 224)
+
+
+def _prepare_model(target: Any, device: str, dtype: torch.dtype) -> tuple[nn.Module, str, ResNetSpec | None]:
+    if isinstance(target, nn.Module):
+        model = target
+        current = next(iter(model.parameters()), None)
+        if device == "meta" or (current is not None and (current.device.type != device or current.dtype != dtype)):
+            model = copy.deepcopy(model).to(device=device, dtype=dtype)  # never move the caller's model
+        return model, type(target).__name__, getattr(target, "spec", None)
+    if isinstance(target, (str, ResNetSpec)):
+        spec = resolve_spec(target)
+        with torch.device(device):
+            model = build_from_spec(spec).to(dtype=dtype)
+        return model, target if isinstance(target, str) else "custom", spec
+    raise AnalysisError(f"cannot inspect a {type(target).__name__}: expected a variant name, a ResNetSpec or an nn.Module")
+
+
+def _check_channels(model: nn.Module, shape: tuple[int, ...]) -> None:
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first_conv is not None and shape[1] != first_conv.in_channels:
+        raise AnalysisError(f"input has {shape[1]} channels but the model's first convolution expects "
+                            f"{first_conv.in_channels}")
+
+
+def _traced_pass(model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype) -> tuple[Tracer, Any]:
+    if device == "meta":
+        x = torch.empty(shape, device="meta", dtype=dtype)
+    else:
+        x = torch.randn(shape, device=device, dtype=dtype)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    tracer = Tracer(model)
+    with torch.no_grad():
+        output = tracer.run(model, x)
+    return tracer, output

@@ -1,0 +1,220 @@
+"""From what one traced pass saw to a `ModelReport`: rows per module, stages, totals, warnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .report import LayerRow, ModelReport, OpClass, OpCount, StageRow, Totals, numel
+from .stages import StageMap, stage_modules
+from .trace import ModuleTrace, Tracer
+
+_SHORTCUT_PARTS = {"downsample", "shortcut", "proj", "skip"}
+
+
+@dataclass
+class _OwnTensors:
+    """A module's direct parameters and buffers (children excluded)."""
+
+    params: int = 0
+    trainable: int = 0
+    weight: int = 0  # elements of the parameter named exactly "weight"
+    bias: int = 0
+    buffers: int = 0
+    param_bytes: int = 0
+
+
+def own_tensors(modules: dict[str, nn.Module]) -> dict[str, _OwnTensors]:
+    """Direct parameters and buffers of every module, each shared tensor counted once (at its first owner)."""
+    seen: set[int] = set()
+    result: dict[str, _OwnTensors] = {}
+    for name, module in modules.items():
+        own = result[name] = _OwnTensors()
+        for pname, p in module._parameters.items():
+            if p is None or id(p) in seen:
+                continue
+            seen.add(id(p))
+            n = p.numel()
+            own.params += n
+            own.trainable += n if p.requires_grad else 0
+            own.param_bytes += n * p.element_size()
+            if pname == "weight":
+                own.weight += n
+            elif pname == "bias":
+                own.bias += n
+        for b in module._buffers.values():
+            if b is not None and id(b) not in seen:
+                seen.add(id(b))
+                own.buffers += b.numel()
+    return result
+
+
+def _parent(name: str, names: set[str]) -> str | None:
+    """The nearest ancestor that ran ("" is the model itself; None for the model)."""
+    if name == "":
+        return None
+    while "." in name:
+        name = name.rsplit(".", 1)[0]
+        if name in names:
+            return name
+    return ""
+
+
+def _pair(value: Any) -> list[int] | None:
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, (tuple, list)):
+        return [int(v) for v in value]
+    return [int(value), int(value)]
+
+
+def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | None, own: _OwnTensors,
+               stage: str | None, block: int | None) -> LayerRow:
+    ops = [OpCount(op, acc.op_class, acc.count, acc.macs, acc.flops, acc.elements, acc.first, acc.inputs_from)
+           for op, acc in trace.ops.items()]
+    by_class: dict[str, int] = {}
+    for op in ops:
+        by_class[op.op_class] = by_class.get(op.op_class, 0) + op.flops
+    rf = trace.rf
+    row = LayerRow(
+        index=trace.first_call, name=name, type=type(module).__name__,
+        type_path=f"{type(module).__module__}.{type(module).__qualname__}",
+        depth=0 if name == "" else name.count(".") + 1, parent=parent,
+        is_leaf=not module._modules, stage=stage, block=block,
+        on_shortcut=bool(set(name.split(".")) & _SHORTCUT_PARTS), input_from=trace.input_from, calls=trace.calls,
+        input_shapes=trace.input_shapes, output_shapes=trace.output_shapes,
+        params=own.params, trainable=own.trainable, buffers=own.buffers, weight_numel=own.weight,
+        bias_numel=own.bias, macs=sum(op.macs for op in ops), flops=sum(op.flops for op in ops),
+        flops_by_class=by_class, ops=ops, activation_bytes=trace.activation_bytes,
+        rf_size=int(rf.size) if rf else None, rf_stride=int(rf.jump) if rf else None,
+        rf_offset=float(rf.start) if rf else None, rf_global=bool(rf and rf.is_global),
+    )
+    _add_geometry(row, module)
+    return row
+
+
+def _add_geometry(row: LayerRow, module: nn.Module) -> None:
+    """Kernel, stride, channels: what a diagram, a convention or a claim reads of a layer."""
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        row.kernel, row.stride = _pair(module.kernel_size), _pair(module.stride)
+        row.padding = _pair(module.padding)
+        row.dilation = _pair(getattr(module, "dilation", 1))
+    if isinstance(module, nn.Conv2d):
+        row.groups, row.in_channels, row.out_channels = module.groups, module.in_channels, module.out_channels
+    if isinstance(module, nn.Linear):
+        row.in_features, row.out_channels = module.in_features, module.out_features
+    if isinstance(module, nn.modules.batchnorm._NormBase):
+        row.affine = bool(module.affine)
+
+
+def _layer_rows(model: nn.Module, modules: dict[str, nn.Module], owned: dict[str, _OwnTensors],
+                tracer: Tracer) -> list[LayerRow]:
+    traces = sorted(tracer.modules.values(), key=lambda t: t.first_call)
+    stages = StageMap(stage_modules(model), {t.name: t.first_call for t in traces})
+    names = set(tracer.modules)
+    rows = []
+    for trace in traces:
+        stage, block = stages.locate(trace.name, trace.first_call)
+        rows.append(_layer_row(trace.name, modules.get(trace.name, model), trace, _parent(trace.name, names),
+                               owned.get(trace.name, _OwnTensors()), stage, block))
+    _add_container_totals(rows)
+    return rows
+
+
+def _add_container_totals(rows: list[LayerRow]) -> None:
+    """Every row's own numbers added to all its ancestors."""
+    by_name = {row.name: row for row in rows}
+    for row in rows:
+        node: LayerRow | None = row
+        while node is not None:
+            node.total_params += row.params
+            node.total_macs += row.macs
+            node.total_flops += row.flops
+            node = by_name.get(node.parent) if node.parent is not None else None
+
+
+def _stage_table(report: ModelReport) -> list[StageRow]:
+    groups: dict[str, list[LayerRow]] = {}
+    for row in sorted(report.layers, key=lambda r: r.index):
+        if row.stage is not None:
+            groups.setdefault(row.stage, []).append(row)
+    params, macs, flops = report.by_stage("params"), report.by_stage("macs"), report.by_stage("flops")
+    total_params, total_macs = report.totals.params, report.totals.macs
+    table = []
+    for stage, rows in groups.items():
+        table.append(StageRow(stage, len({r.block for r in rows if r.block is not None}), _stage_output(stage, rows),
+                              params[stage], macs[stage], flops[stage],
+                              params[stage] / total_params if total_params else 0.0,
+                              macs[stage] / total_macs if total_macs else 0.0))
+    # The stem has no container: its output is what the first stage receives.
+    by_name = {r.name: r for r in report.layers}
+    for row, following in zip(table, table[1:]):
+        first_stage = by_name.get(following.name)
+        if row.name == "stem" and first_stage is not None and first_stage.input_shapes:
+            row.output_shape = first_stage.input_shapes[0]
+    return table
+
+
+def _stage_output(stage: str, rows: list[LayerRow]) -> list[int] | None:
+    container = next((r for r in rows if r.name == stage), None)
+    if container is not None:
+        return container.output_shapes[-1] if container.output_shapes else None
+    with_output = [r for r in rows if r.output_shapes and r.output_shapes[-1] is not None]
+    return with_output[-1].output_shapes[-1] if with_output else None
+
+
+def _totals(owned: dict[str, _OwnTensors], layers: list[LayerRow], shape: tuple[int, ...], dtype: torch.dtype,
+            peak: int | None) -> Totals:
+    params = sum(o.params for o in owned.values())
+    classifier = next((r for r in reversed(layers) if r.is_leaf and r.params), None)
+    return Totals(
+        params=params,
+        params_without_classifier=params - (classifier.params if classifier else 0),
+        trainable=sum(o.trainable for o in owned.values()),
+        buffers=sum(o.buffers for o in owned.values()),
+        macs=sum(r.macs for r in layers),
+        flops=sum(r.flops for r in layers),
+        flops_by_class={},  # filled from the report's operators
+        activation_bytes=sum(r.activation_bytes for r in layers if r.is_leaf),
+        input_bytes=numel(shape) * torch.empty((), dtype=dtype).element_size(),
+        param_bytes=sum(o.param_bytes for o in owned.values()),
+        peak_memory_bytes=peak,
+        classifier=classifier.name if classifier else None,
+    )
+
+
+def _warnings(report: ModelReport, model: nn.Module) -> list[str]:
+    warnings = []
+    for stage in report.stages:
+        shape = stage.output_shape
+        if stage.name not in ("stem", "head") and shape and len(shape) == 4 and shape[2] == 1 and shape[3] == 1:
+            warnings.append(f"from {stage.name} on, feature maps are 1x1: the input is too small for the "
+                            "network's downsampling to mean anything")
+            break
+    executed = {row.name for row in report.layers}
+    never_ran = [name for name, m in model.named_modules() if name not in executed and m._parameters]
+    if never_ran:
+        warnings.append(f"{len(never_ran)} module(s) with parameters never ran, e.g. {never_ran[0]}")
+    return warnings
+
+
+def assemble(model: nn.Module, tracer: Tracer, label: str, shape: tuple[int, ...], dtype: torch.dtype, device: str,
+             output: Any, spec: Any, peak: int | None) -> ModelReport:
+    """The report of one traced pass: rows and totals, then what is read from them (stages, warnings)."""
+    modules = dict(model.named_modules())
+    owned = own_tensors(modules)
+    layers = _layer_rows(model, modules, owned, tracer)
+    report = ModelReport(
+        model=label, model_type=type(model).__name__, input_shape=list(shape), dtype=str(dtype).replace("torch.", ""),
+        device=device, output_shape=list(output.shape) if isinstance(output, torch.Tensor) else None, layers=layers,
+        stages=[], totals=_totals(owned, layers, shape, dtype, peak), uncounted=[], warnings=[],
+        spec=spec.to_dict() if spec is not None else None, torch_version=torch.__version__,
+    )
+    report.totals.flops_by_class = report.by_op_class("flops")
+    report.uncounted = [op for _, op in report.ops() if op.op_class == OpClass.UNCOUNTED]
+    report.stages = _stage_table(report)
+    report.warnings = _warnings(report, model)
+    return report

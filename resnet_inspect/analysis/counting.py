@@ -1,0 +1,207 @@
+"""Counting rules, registered next to the operators they count (keyed by aten operator name).
+
+A rule is a formula over shapes: it gets the operator's arguments with every tensor replaced
+by its ``torch.Size`` and the shape of the main output, and returns an `OpCost`. Registering a
+second rule for an operator is an error, so every operator has exactly one definition.
+
+The tool's own convention, used for every MACs/FLOPs it prints without another name:
+
+* conv, linear: MACs = multiply-accumulates of the weights (bias excluded); FLOPs = 2 x MACs.
+* bias: 1 FLOP per output element of a conv/linear with a bias.
+* norm: 2 FLOPs per element at inference (statistics folded into one scale and one shift),
+  1 without affine terms.
+* activation, residual add, elementwise: 1 FLOP per output element.
+* pool: 1 FLOP per element of each window (max: comparisons; average: additions), i.e.
+  output elements x window size; a global mean is 1 per input element.
+* layout (view, slice, pad, copy) and allocation: 0 FLOPs, but known.
+An operator that has no rule is reported as uncounted, with its element count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .report import OpClass, numel
+
+Shape = torch.Size
+
+
+@dataclass(frozen=True)
+class OpCost:
+    op_class: OpClass
+    macs: int = 0
+    flops: int = 0
+    # (kernel, stride, padding, dilation) of a sliding window, or "global" for a reduction over
+    # every spatial position: what the receptive field needs to know of an operator.
+    window: tuple[int, int, int, int] | str | None = None
+    bias_flops: int = 0  # the bias addition folded into the call, charged as its own class
+
+
+Formula = Callable[[Sequence[Any], dict, "Shape | None"], OpCost]
+RULES: dict[str, Formula] = {}
+
+
+def register_rule(*ops: str) -> Callable[[Formula], Formula]:
+    """Register ``formula`` as the rule for each aten operator name in ``ops``."""
+
+    def register(formula: Formula) -> Formula:
+        for op in ops:
+            if op in RULES:
+                raise ValueError(f"a counting rule for aten operator {op!r} is already registered")
+            RULES[op] = formula
+        return formula
+
+    return register
+
+
+def register_per_element(op_class: OpClass, *ops: str) -> None:
+    """Operators that cost one FLOP per output element (activations, arithmetic)."""
+
+    def per_element(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+        return OpCost(op_class, 0, numel(out))
+
+    register_rule(*ops)(per_element)
+
+
+def register_free(op_class: OpClass, *ops: str) -> None:
+    """Operators that do no arithmetic (views, copies, allocation)."""
+    cost = OpCost(op_class)
+    register_rule(*ops)(lambda args, kwargs, out: cost)
+
+
+def shapes_of(args: Sequence[Any]) -> tuple[Any, ...]:
+    """The arguments as a rule sees them: tensors (also inside lists) replaced by their shapes."""
+    return tuple(_shape_of(a) for a in args)
+
+
+def _shape_of(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.shape
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], torch.Tensor):
+        return [v.shape if isinstance(v, torch.Tensor) else v for v in value]
+    return value
+
+
+def _first(value: Any) -> int:
+    return int(value[0]) if isinstance(value, (list, tuple)) else int(value)
+
+
+# -- weighted layers ------------------------------------------------------------------------------
+@register_rule("convolution", "_convolution", "cudnn_convolution", "mkldnn_convolution")
+def conv(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    x, weight, bias = args[0], args[1], args[2]
+    stride, padding, dilation = args[3], args[4], args[5]
+    transposed = bool(args[6]) if len(args) > 6 else False
+    # Each output element needs (in_channels / groups) x kernel multiply-accumulates:
+    # weight.shape[1:] is exactly that. A transposed conv scatters each input element instead.
+    if transposed:
+        macs = numel(x) // x[1] * weight[0] * prod(weight[2:])
+    else:
+        macs = numel(out) * prod(weight[1:])
+    kernel = int(weight[2]) if len(weight) > 2 else 1
+    window = (kernel, _first(stride), _first(padding), _first(dilation))
+    return OpCost(OpClass.CONV, macs, 2 * macs, window, numel(out) if bias is not None else 0)
+
+
+@register_rule("addmm")
+def addmm(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    # addmm(bias, mat1, mat2)
+    bias, mat1, mat2 = args[0], args[1], args[2]
+    macs = mat1[0] * mat1[1] * mat2[1]
+    return OpCost(OpClass.LINEAR, macs, 2 * macs, None, numel(out) if isinstance(bias, Shape) else 0)
+
+
+@register_rule("mm", "bmm")
+def matmul(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    a, b = args[0], args[1]
+    macs = numel(a) * b[-1]
+    return OpCost(OpClass.LINEAR, macs, 2 * macs)
+
+
+# -- normalization --------------------------------------------------------------------------------
+@register_rule("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+               "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update", "_batch_norm_no_update")
+def batch_norm(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    x, weight = args[0], args[1]
+    per_element = 2 if weight is not None else 1
+    return OpCost(OpClass.NORM, 0, per_element * numel(x))
+
+
+# -- pooling --------------------------------------------------------------------------------------
+def _sliding_pool(kind: str) -> Formula:
+    def formula(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+        # max_pool2d(_with_indices)/avg_pool2d(input, kernel, stride, padding, [dilation|ceil_mode], ...)
+        kernel = _first(args[1])
+        stride = _first(args[2]) if len(args) > 2 and args[2] else kernel
+        padding = _first(args[3]) if len(args) > 3 else 0
+        dilation = _first(args[4]) if kind == "max" and len(args) > 4 else 1
+        window = prod(args[1]) if isinstance(args[1], (list, tuple)) and len(args[1]) > 1 else kernel * kernel
+        return OpCost(OpClass.POOL, 0, numel(out) * window, (kernel, stride, padding, dilation))
+
+    return formula
+
+
+register_rule("max_pool2d_with_indices", "max_pool2d")(_sliding_pool("max"))
+register_rule("avg_pool2d")(_sliding_pool("avg"))
+
+
+@register_rule("_adaptive_avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d")
+def global_pool(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    return OpCost(OpClass.POOL, 0, numel(args[0]), "global")
+
+
+@register_rule("mean")
+def mean(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    # A mean over every spatial axis is a global average pool (SE's squeeze); others are arithmetic.
+    x = args[0]
+    dims = args[1] if len(args) > 1 else kwargs.get("dim")
+    dims = [d % len(x) for d in dims] if dims is not None else list(range(len(x)))
+    spatial = len(x) >= 3 and set(range(2, len(x))) <= set(dims)
+    return OpCost(OpClass.POOL if spatial else OpClass.ELEMENTWISE, 0, numel(x), "global" if spatial else None)
+
+
+# -- element-wise ---------------------------------------------------------------------------------
+@register_rule("add", "add_")
+def add(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    # Two feature maps of the same shape added: a residual connection (out += identity).
+    a, b = args[0], args[1] if len(args) > 1 else None
+    is_residual = isinstance(b, Shape) and len(a) == 4 and a == b
+    return OpCost(OpClass.RESIDUAL_ADD if is_residual else OpClass.ELEMENTWISE, 0, numel(out))
+
+
+register_per_element(OpClass.ACTIVATION, "relu", "relu_", "sigmoid", "sigmoid_", "hardtanh", "hardtanh_", "silu",
+                     "silu_", "gelu", "leaky_relu", "leaky_relu_", "hardsigmoid", "hardswish", "tanh", "elu",
+                     "threshold")
+register_per_element(OpClass.ELEMENTWISE, "mul", "mul_", "sub", "sub_", "div", "div_", "rsub", "neg", "sqrt",
+                     "rsqrt", "exp", "pow", "clamp", "clamp_", "softmax", "_softmax", "log_softmax", "_log_softmax",
+                     "sum")
+
+# -- no arithmetic --------------------------------------------------------------------------------
+register_free(OpClass.LAYOUT, "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "slice",
+              "select", "as_strided", "detach", "alias", "clone", "contiguous", "_to_copy", "copy_", "flatten",
+              "unsqueeze", "squeeze", "constant_pad_nd", "cat", "stack", "split", "split_with_sizes", "unbind",
+              "lift_fresh", "zero_", "fill_", "dropout", "native_dropout")
+register_free(OpClass.ALLOC, "empty", "empty_like", "zeros", "zeros_like", "ones", "ones_like", "full", "new_empty",
+              "new_zeros", "empty_strided", "scalar_tensor", "_local_scalar_dense", "randn", "rand")
+
+
+def output_elements(out: Any) -> int:
+    """Elements of every tensor an operator returned (batch norm also returns its statistics)."""
+    if isinstance(out, torch.Tensor):
+        return out.numel()
+    if isinstance(out, (list, tuple)):
+        return sum(v.numel() for v in out if isinstance(v, torch.Tensor))
+    return 0
+
+
+def main_output_shape(out: Any) -> Shape | None:
+    if isinstance(out, torch.Tensor):
+        return out.shape
+    if isinstance(out, (list, tuple)) and out and isinstance(out[0], torch.Tensor):
+        return out[0].shape
+    return None

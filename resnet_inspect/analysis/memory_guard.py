@@ -1,0 +1,58 @@
+"""Refuse a real pass that cannot fit in free memory, before anything is allocated."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .options import AnalysisError
+from .report import ModelReport, numel
+
+
+def free_memory(device: str) -> int | None:
+    """Bytes that a new allocation can use now: MemAvailable on the CPU, free device memory on CUDA."""
+    if device == "cuda":
+        return int(torch.cuda.mem_get_info()[0])
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def check_memory(model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype,
+                 meta_report: Callable[[], ModelReport]) -> None:
+    """Raise `AnalysisError` when a pass of ``model`` at ``shape`` cannot fit on ``device``.
+
+    A cheap bound comes first (activations of a ResNet stay within a few hundred times the input);
+    only when that bound comes near the free memory is ``meta_report`` asked for the real estimate:
+    the parameters, plus the largest layer's input and output, plus the feature map a residual
+    block keeps for its shortcut."""
+    free = free_memory(device)
+    if free is None:
+        return
+    element = torch.empty((), dtype=dtype).element_size()
+    input_bytes = numel(shape) * element
+    param_bytes = sum(p.numel() for p in model.parameters()) * element
+    if input_bytes * 400 + param_bytes < free // 2:
+        return
+    meta = meta_report()
+    largest = max(((numel(row.input_shapes[0]) if row.input_shapes else 0) * element
+                   + row.activation_bytes // max(row.calls, 1) for row in meta.leaves()), default=0)
+    biggest_map = max((numel(row.output_shapes[-1]) * element for row in meta.leaves() if row.output_shapes),
+                      default=0)
+    needed = param_bytes + largest + biggest_map
+    if needed > free:
+        raise AnalysisError(
+            f"a {device} pass at {'x'.join(map(str, shape))} needs at least {gib(needed)} (all activations: "
+            f"{gib(meta.totals.activation_bytes)}) but only {gib(free)} is free; use --device meta for the "
+            "same report without memory")

@@ -1,0 +1,46 @@
+"""Which stage and block each module belongs to.
+
+A network built here, and every timm model, says where its stages are: ``feature_info`` lists the
+feature maps it exposes, the stem's output first and then one container per stage (timm's
+convention). Only a foreign module without it has its stages guessed from the usual names
+(``layer1`` in torchvision, ``stages.0`` in timm's ResNetV2)."""
+
+from __future__ import annotations
+
+import re
+from torch import nn
+
+_USUAL_STAGE_NAME = re.compile(r"^(layer\d+|stages\.\d+)$")
+
+
+def stage_modules(model: nn.Module) -> list[str]:
+    """Qualified names of the stage containers, in order."""
+    modules = dict(model.named_modules())
+    declared = getattr(model, "feature_info", None)
+    if isinstance(declared, (list, tuple)) and declared and all(isinstance(f, dict) for f in declared):
+        # The first entry is the stem's output; the rest name the stage containers.
+        return [f["module"] for f in declared[1:] if f.get("module") in modules and modules[f["module"]]._modules]
+    return [name for name in modules if _USUAL_STAGE_NAME.match(name)]
+
+
+class StageMap:
+    """Assigns each module to ``stem``, a stage (with its block index), or ``head``."""
+
+    def __init__(self, stages: list[str], first_calls: dict[str, int]) -> None:
+        self.stages = stages
+        alternatives = "|".join(re.escape(s) for s in stages) or r"(?!)"
+        self._pattern = re.compile(rf"^({alternatives})(?:\.(?:blocks\.)?(\d+))?(?:\.|$)")
+        # Modules that ran before the first stage are the stem; the others outside stages, the head.
+        orders = [order for name, order in first_calls.items() if self._pattern.match(name)]
+        self.first_stage_order = min(orders) if orders else None
+
+    def locate(self, name: str, order: int) -> tuple[str | None, int | None]:
+        """(stage, block index) of the module ``name`` that first ran at position ``order``."""
+        if name == "":
+            return None, None
+        match = self._pattern.match(name)
+        if match:
+            return match.group(1), int(match.group(2)) if match.group(2) is not None else None
+        if self.first_stage_order is not None and order < self.first_stage_order:
+            return "stem", None
+        return "head", None

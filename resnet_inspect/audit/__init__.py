@@ -1,0 +1,1 @@
+"""Counts under named conventions, claims and their verdicts, differences between networks."""

@@ -1,0 +1,1 @@
+"""The network itself: its spec, its blocks, the builder and the named variants."""

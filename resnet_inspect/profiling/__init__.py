@@ -1,0 +1,1 @@
+"""Measured cost: latency, memory and the device's own peaks."""

@@ -1,0 +1,36 @@
+"""`resnet-inspect report`: write reports/ (a page and a block diagram per variant, and the index)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .analysis.analyze import inspect
+from .audit.published import reference_figures
+from .fileio import write_atomic
+from .model.registry import get_variant
+from .views.graphs import build_graph, render
+from .views.pages import index_markdown, variant_markdown
+
+
+def write_reports(names: Iterable[str], out_dir: str | Path, progress: Callable[[Iterable], Iterable] = iter,
+                  index: bool = True) -> list[Path]:
+    """Write reports/<variants>/<name>.md, its block diagram, and (optionally) index.md."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise ValueError(f"cannot write reports: folder {out} does not exist")
+    variant_dir = out / "variants"
+    variant_dir.mkdir(exist_ok=True)
+    written, entries = [], []
+    for name in progress(list(names)):
+        variant = get_variant(name)
+        report = inspect(name, device="meta")
+        diagram = f"{name}-blocks.svg"
+        svg = render(build_graph(report, "block", collapse=True), "svg")
+        written.append(write_atomic(variant_dir / diagram, svg))
+        page = variant_markdown(variant, report, reference_figures(variant, report), diagram)
+        written.append(write_atomic(variant_dir / f"{name}.md", page))
+        entries.append((variant, report))
+    if index:
+        written.append(write_atomic(out / "index.md", index_markdown(entries)))
+    return written

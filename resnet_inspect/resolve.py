@@ -1,0 +1,178 @@
+"""What a target names, resolved one way for the command line, claims files and the app.
+
+``resnet50``                  a registered variant
+``my_net.yaml`` / ``.json``   a spec file (fields of ResNetSpec)
+``path/to/file.py:factory``   a class or function in a user's file that returns an nn.Module;
+                              importing it runs the user's code, as ``python file.py`` would.
+
+Overrides (``--set layers=2,2,2,2`` on the command line, ``set:`` in a claims file) apply to
+variants and spec files, and show in the target's label: ``resnet50[layers=2,2,2,2]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+from .model.build import resolve_spec
+from .model.spec import FIELD_NAMES, ResNetSpec, load_spec_file
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .analysis.report import ModelReport
+    from .audit.claims import Claim, Verdict
+
+SPEC_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str
+    spec: ResNetSpec | None = None
+    module: "nn.Module | None" = None
+
+    @property
+    def subject(self) -> "ResNetSpec | nn.Module":
+        """What `inspect()` takes: the spec, or the user's module."""
+        return self.spec if self.spec is not None else self.module
+
+    def build(self) -> "nn.Module":
+        from .model.build import build
+
+        return self.module if self.module is not None else build(self.spec)
+
+
+def is_code(text: str) -> bool:
+    return ".py:" in text or text.endswith(".py")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``layers=2,2,2,2`` / ``se=true`` / ``stem=deep`` to a (field, value) pair."""
+    if "=" not in text:
+        raise ValueError(f"invalid override {text!r}: expected FIELD=VALUE, e.g. layers=2,2,2,2")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    if key not in FIELD_NAMES:
+        raise ValueError(f"invalid override {text!r}: unknown field {key!r}; known fields: {', '.join(FIELD_NAMES)}")
+    default = getattr(ResNetSpec(), key)
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return key, raw.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return key, int(raw)
+        if isinstance(default, tuple):
+            items = [item.strip() for item in raw.split(",") if item.strip()]
+            if key == "dilate":
+                return key, tuple(item.lower() in ("true", "1", "yes") for item in items)
+            return key, tuple(int(item) for item in items)
+    except ValueError:
+        raise ValueError(f"invalid override {text!r}: cannot read {raw!r} as {type(default).__name__}") from None
+    return key, raw
+
+
+def _override_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(_override_text(v) for v in value)
+    return str(value)
+
+
+def load_factory(reference: str) -> "nn.Module":
+    """Import ``file.py`` and call ``NAME`` in it; the user's errors come back as one line."""
+    from torch import nn
+
+    path_text, _, attr = reference.rpartition(":")
+    path = Path(path_text)
+    if not attr:
+        raise ValueError(f"{reference!r}: expected path/to/file.py:NAME")
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if path.suffix != ".py":
+        raise ValueError(f"{path}: not a Python file (expected path/to/file.py:NAME)")
+    module_name = f"resnet_inspect_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path}: cannot be imported as Python")
+    user_module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = user_module
+    try:
+        # The user's prints go to stderr so that stdout stays the report (JSON, CSV, ...).
+        with contextlib.redirect_stdout(sys.stderr):
+            spec.loader.exec_module(user_module)
+    except Exception as exc:  # the user's code: report, never crash
+        sys.modules.pop(module_name, None)
+        raise ValueError(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from None
+    if not hasattr(user_module, attr):
+        raise ValueError(f"{path}: defines no {attr!r}")
+    factory = getattr(user_module, attr)
+    if not callable(factory):
+        raise ValueError(f"{path}:{attr} is not a class or function")
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            model = factory()
+    except Exception as exc:
+        raise ValueError(f"{path}:{attr}() failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{path}:{attr}() returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def resolve_target(text: str, overrides: Iterable[str] | Mapping[str, Any] = (), *, allow_code: bool = True,
+                   base: Path | None = None) -> Target:
+    """Resolve a target. ``overrides`` are ``FIELD=VALUE`` texts or a mapping of spec fields;
+    ``base`` is the folder relative paths start from (a claims file's); ``allow_code=False``
+    refuses ``file.py:NAME``."""
+    pairs = dict(overrides) if isinstance(overrides, Mapping) else dict(parse_override(o) for o in overrides)
+    suffix = "[" + ",".join(f"{k}={_override_text(v)}" for k, v in pairs.items()) + "]" if pairs else ""
+    where = (lambda p: base / p) if base is not None else Path
+    if is_code(text):
+        if not allow_code:
+            raise ValueError(f"{text!r} is user code; running it needs --allow-code")
+        if pairs:
+            raise ValueError("overrides apply to variants and spec files, not to user code")
+        path, _, name = text.rpartition(":")
+        return Target(label=text, module=load_factory(f"{where(path)}:{name}" if path else text))
+    if text.lower().endswith(SPEC_SUFFIXES):
+        spec = load_spec_file(where(text))
+        return Target(label=Path(text).stem + suffix, spec=spec.replace(**pairs) if pairs else spec)
+    return Target(label=text + suffix, spec=resolve_spec(text, **pairs))
+
+
+def inspect_target(target: Target, input_size: Sequence[int] | str | None = None, device: str = "auto",
+                   dtype: Any = "float32") -> "ModelReport":
+    """The report of one forward pass of ``target``, labelled with its name and overrides."""
+    from .analysis.analyze import inspect
+
+    return inspect(target.subject, input_size, device=device, dtype=dtype, label=target.label)
+
+
+def claim_reports(base: Path, allow_code: bool) -> Callable[["Claim"], "ModelReport"]:
+    """A function from a claim to the (meta) report of its model, cached per (model, overrides).
+
+    Paths in claims are relative to the claims file's folder ``base``."""
+    cache: dict[Any, ModelReport] = {}
+
+    def report_for(claim: "Claim") -> "ModelReport":
+        key = (claim.model, tuple(sorted((k, str(v)) for k, v in claim.overrides.items())))
+        if key not in cache:
+            target = resolve_target(claim.model, claim.overrides, allow_code=allow_code, base=base)
+            cache[key] = inspect_target(target, device="meta")
+        return cache[key]
+
+    return report_for
+
+
+def run_claims_file(path: str | Path, allow_code: bool = False) -> tuple[list["Verdict"], str]:
+    """Verdicts on every claim of a file, and the file's notes."""
+    from .audit.claims import check_claims, load_claims_document
+
+    path = Path(path)
+    claims, notes = load_claims_document(path)
+    return check_claims(claims, claim_reports(path.parent, allow_code), path=str(path)), notes
