@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from browser import browser_page, choose_variant, open_tab, running_app  # noqa: E402
+from app_browser import browser_page, choose_variant, open_tab, running_app  # noqa: E402
 from machine import machine_description, update_section  # noqa: E402
 
 GRAPH = '[data-testid="stImage"] img'

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import resnet_inspect as ri
-from conftest import reference_model
+from references import reference_model
 from resnet_inspect.audit.published import TABLE1_MULT_ADDS, matches_printed
 from resnet_inspect.analysis.report import ModelReport
 

@@ -1,20 +1,15 @@
 """Audit counts, claim parsing and verdicts, claims files, and diffs."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 import resnet_inspect as ri
-from conftest import reference_model
-from resnet_inspect.audit.counts import counts
+from references import reference_model
 from resnet_inspect.audit.claims import Claim, check_claim, parse_claims
-from resnet_inspect.audit.values import parse_value
+from resnet_inspect.audit.counts import counts
 from resnet_inspect.audit.diff import diff_reports
-
-ROOT = Path(__file__).resolve().parent.parent
+from resnet_inspect.audit.values import parse_value
+from support import ROOT, run_cli
 
 
 @pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
@@ -119,10 +114,6 @@ def test_malformed_claims_name_line_and_field():
         parse_claims("claims:\n  - model: resnet50\n    quantity: stage_output\n    value: 7x7x2048\n")
     with pytest.raises(ValueError, match=r"claims.yaml:\d+: invalid YAML"):
         parse_claims("claims:\n  - model: [resnet50\n")
-
-
-def run_cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "resnet_inspect", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_exit_codes(tmp_path):

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from browser import browser_page, choose_variant, open_tab, running_app
+from app_browser import browser_page, choose_variant, open_tab, running_app
 
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 

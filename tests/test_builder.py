@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import resnet_inspect as ri
-from conftest import reference_model
+from references import randomize_norm_stats, reference_model
 from resnet_inspect.audit.published import TABLE6_PARAMS, matches_printed
 
 WITH_REFERENCE = [v for v in ri.variants().values() if v.reference]
@@ -26,7 +26,7 @@ def test_registry_has_the_required_names():
 
 
 @pytest.mark.parametrize("variant", WITH_REFERENCE, ids=lambda v: v.name)
-def test_state_dict_parameters_and_logits_match_reference(variant, randomize_norm_stats):
+def test_state_dict_parameters_and_logits_match_reference(variant):
     ours = ri.build(variant.name)
     ref = reference_model(variant.reference)
     ours_shapes = {k: tuple(t.shape) for k, t in ours.state_dict().items()}

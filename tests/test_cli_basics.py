@@ -1,12 +1,5 @@
-import subprocess
-import sys
-
 import resnet_inspect as ri
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "resnet_inspect", *args], capture_output=True, text=True,
-                          cwd=cwd, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+from support import run_cli
 
 
 def test_list_shows_every_variant():

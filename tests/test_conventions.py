@@ -5,8 +5,8 @@ import warnings
 import pytest
 
 import resnet_inspect as ri
-from conftest import reference_model
-from reference_tools import REFERENCE_TOOLS
+from references import reference_model
+from references import REFERENCE_TOOLS
 from resnet_inspect.audit.conventions import CONVENTIONS
 
 MODELS = [

@@ -2,14 +2,13 @@
 
 import re
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
 import resnet_inspect as ri
 from resnet_inspect.views.graphs import build_graph, dataflow_nodes, render
+from support import run_cli
 
 ALL = list(ri.variants())
 
@@ -73,8 +72,7 @@ def test_dataflow_follows_the_real_shortcut_of_preactivation_units():
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot not installed")
 def test_svg_is_valid_and_cli_writes_it(tmp_path):
     out = tmp_path / "resnet50.svg"
-    result = subprocess.run([sys.executable, "-m", "resnet_inspect", "graph", "resnet50", "--level", "block", "-o",
-                             str(out)], capture_output=True, text=True)
+    result = run_cli("graph", "resnet50", "--level", "block", "-o", str(out))
     assert result.returncode == 0, result.stderr
     root = ET.parse(out).getroot()
     assert root.tag.endswith("svg")
@@ -92,6 +90,6 @@ def test_graph_cli_bad_input(tmp_path):
         (["graph", "resnet50", "-o", str(tmp_path / "missing" / "x.svg")], "does not exist"),
     ]
     for args, message in cases:
-        result = subprocess.run([sys.executable, "-m", "resnet_inspect", *args], capture_output=True, text=True)
+        result = run_cli(*args)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1

@@ -1,8 +1,6 @@
 """Measured profiles: the CPU path end to end, the roofline arithmetic, the CLI; GPU when present."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -10,6 +8,7 @@ import torch
 import resnet_inspect as ri
 from resnet_inspect.profiling.profile import PROFILE_KIND, profile_model
 from resnet_inspect.views.profile_views import profile_markdown, ridge_point, roofline_figure, roofline_points
+from support import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +55,7 @@ def test_roofline_arithmetic():
 
 
 def test_profile_cli_writes_json_and_markdown(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "resnet_inspect", "profile", "resnet20", "--device", "cpu",
-                             "--batch", "1,4", "--repeat", "2", "-o", str(tmp_path)], capture_output=True, text=True)
+    result = run_cli("profile", "resnet20", "--device", "cpu", "--batch", "1,4", "--repeat", "2", "-o", str(tmp_path))
     assert result.returncode == 0, result.stderr
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["resnet20-cpu-b1-float32.json", "resnet20-cpu-b1-float32.md", "resnet20-cpu-b4-float32.json",
@@ -73,8 +71,7 @@ def test_profile_cli_writes_json_and_markdown(tmp_path):
     (["--device", "meta"], "invalid choice"),
 ])
 def test_profile_cli_bad_input(tmp_path, args, message):
-    result = subprocess.run([sys.executable, "-m", "resnet_inspect", "profile", "resnet20", "-o", str(tmp_path),
-                             *args], capture_output=True, text=True)
+    result = run_cli("profile", "resnet20", "-o", str(tmp_path), *args)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 

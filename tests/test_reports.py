@@ -4,23 +4,18 @@ import csv
 import io
 import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import resnet_inspect as ri
 from resnet_inspect.views import charts
 from resnet_inspect.views.export import render
-
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT, run_cli
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot not installed")
 def test_committed_reports_are_current(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "resnet_inspect", "report", "--all", "-o", str(tmp_path)],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = run_cli("report", "--all", "-o", str(tmp_path))
     assert result.returncode == 0, result.stderr
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     committed = ROOT / "reports"
@@ -60,7 +55,6 @@ def test_charts_are_built_from_the_report():
 
 def test_chart_cli_writes_self_contained_html(tmp_path):
     out = tmp_path / "r50.html"
-    result = subprocess.run([sys.executable, "-m", "resnet_inspect", "chart", "resnet50", "--kind", "sunburst", "-o",
-                             str(out)], capture_output=True, text=True)
+    result = run_cli("chart", "resnet50", "--kind", "sunburst", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 1_000_000  # plotly.js is inlined

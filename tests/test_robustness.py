@@ -94,6 +94,12 @@ def test_unknown_fields_are_named(name):
         ri.resolve_spec("resnet50", **{name: 1})
 
 
+def test_breakers_cover_every_checked_field(record_property):
+    assert set(BREAKERS) <= set(FIELD_NAMES)
+    record_property("breaker_fields", len(BREAKERS))
+    record_property("breaker_values", sum(len(v) for v in BREAKERS.values()))
+
+
 def test_structural_rules():
     with pytest.raises(ValueError, match="invalid spec: shortcut: 'zero_pad' cannot reduce channels"):
         ri.ResNetSpec(block="basic", layers=(1, 1), widths=(32, 16), shortcut="zero_pad")
@@ -138,8 +144,9 @@ def bad_cli_cases(tmp: Path) -> list[list[str]]:
     ]
 
 
-def test_cli_bad_inputs_one_line_exit_2_no_traceback(tmp_path, capsys):
+def test_cli_bad_inputs_one_line_exit_2_no_traceback(tmp_path, capsys, record_property):
     cases = bad_cli_cases(tmp_path)
+    record_property("bad_command_lines", len(cases))
     for args in cases:
         code = cli.main(args)
         captured = capsys.readouterr()

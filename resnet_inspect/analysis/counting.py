@@ -97,10 +97,11 @@ def conv(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
     x, weight, bias = args[0], args[1], args[2]
     stride, padding, dilation = args[3], args[4], args[5]
     transposed = bool(args[6]) if len(args) > 6 else False
-    # Each output element needs (in_channels / groups) x kernel multiply-accumulates:
-    # weight.shape[1:] is exactly that. A transposed conv scatters each input element instead.
+    # Each output element needs (in_channels / groups) x kernel multiply-accumulates: weight[1:]
+    # is exactly that. A transposed conv scatters each input element into (out_channels / groups)
+    # x kernel outputs, and its weight is laid out (in, out / groups, kernel): weight[1:] again.
     if transposed:
-        macs = numel(x) // x[1] * weight[0] * prod(weight[2:])
+        macs = numel(x) * prod(weight[1:])
     else:
         macs = numel(out) * prod(weight[1:])
     kernel = int(weight[2]) if len(weight) > 2 else 1

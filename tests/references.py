@@ -1,4 +1,5 @@
-"""The real counting tools, run on a model the way their users run them."""
+"""The references every figure is checked against: the real torchvision and timm models, and the
+real counting tools run on a model the way their users run them."""
 
 import contextlib
 import copy
@@ -6,6 +7,32 @@ import io
 import logging
 
 import torch
+
+
+def reference_model(reference: str) -> torch.nn.Module:
+    """Instantiate the torchvision or timm model named ``lib:name``."""
+    lib, name = reference.split(":")
+    if lib == "torchvision":
+        import torchvision
+
+        return getattr(torchvision.models, name)(weights=None)
+    import timm
+
+    return timm.create_model(name, pretrained=False)
+
+
+def randomize_norm_stats(model: torch.nn.Module, seed: int = 0) -> None:
+    """Give every BatchNorm non-trivial statistics and affine terms, so that copying weights
+    and comparing outputs tests the normalization layers too."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+                module.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                module.bias.copy_(torch.randn(n, generator=gen) * 0.1)
 
 
 def torchinfo_total(model, shape):
