@@ -23,6 +23,27 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{self.prog}: {message}")
 
 
+def _at_least(low: int):
+    """An argparse type: an integer no smaller than ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
+
+
 def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="variant name, spec file (.json/.yaml) or path/to/file.py:NAME")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
@@ -31,9 +52,13 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from .model.catalog import variant_rows
-    from .views.terminal import print_variant_list
+    from .model.registry import FAMILIES
+    from .views.terminal import variant_list_lines
 
-    print_variant_list(variant_rows(), full=args.full)
+    rows = variant_rows(args.family, args.grep)
+    if not rows:
+        raise CliError(f"no variant matches {args.grep!r}" + (f" in family {args.family}" if args.family else ""))
+    print("\n".join(variant_list_lines(rows, FAMILIES, _terminal_width(), full=args.full)))
     return 0
 
 
@@ -70,7 +95,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     if args.format == "table" and not args.output:
         from .views.terminal import print_summary
 
-        print_summary(report, depth=args.depth, convention=args.convention)
+        print_summary(report, depth=args.depth, convention=args.convention, exact=args.exact)
         return 0
     from .views.export import render
 
@@ -104,7 +129,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                           "definitions": {k: c.definition for k, c in values.items()}, "live": live}, indent=2)
               + "\n", args.output)
     else:
-        print_counts(report.model, values, live)
+        print_counts(report.model, values, live, exact_numbers=args.exact)
     return 0
 
 
@@ -130,7 +155,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     from .views.audit_views import print_diff
 
     reports = [inspect_target(resolve_target(text), args.input, device="meta") for text in (args.a, args.b)]
-    print_diff(diff_reports(*reports))
+    print_diff(diff_reports(*reports), exact_numbers=args.exact)
     return 0
 
 
@@ -201,13 +226,12 @@ def _stderr_console():
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from rich.console import Console
     from rich.table import Table
 
     from .analysis.options import resolve_device, resolve_dtype
-    from .fileio import write_atomic
+    from .fileio import ensure_folder, write_atomic
     from .profiling.profile import measure_peaks, profile_model
     from .resolve import resolve_target
     from .views.profile_views import profile_markdown, summary_rows
@@ -222,11 +246,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     for dtype in dtypes:
         resolve_dtype(dtype)
     device = resolve_device(args.device)
-    out = Path(args.output)
-    if not out.is_dir():
-        if not out.parent.is_dir():
-            raise CliError(f"cannot write profiles: folder {out.parent} does not exist")
-        out.mkdir()
+    out = ensure_folder(args.output)
     target = resolve_target(args.target, args.overrides)
     profiles = []
     for dtype in dtypes:
@@ -253,18 +273,26 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
+    parser.add_argument("--version", action="version", version=f"resnet-inspect {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("list", help="registered variants with parameters, description and source")
-    p.add_argument("--full", action="store_true", help="show the full source citation")
+    p = sub.add_parser("list", help="registered variants by family, with their parameters")
+    p.add_argument("--family", default=None, metavar="NAME",
+                   help="only this family: resnet, wide, resnext, v1, tweaks, se, preact, cifar")
+    p.add_argument("--grep", default=None, metavar="TEXT", help="only variants whose name or description has TEXT")
+    p.add_argument("--full", action="store_true", help="whole descriptions and the reference or source")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("summary", help="per-layer report of one forward pass")
     _add_target(p)
     _add_analysis_options(p)
-    p.add_argument("--depth", type=int, default=3, help="deepest module level shown (default 3)")
+    p.add_argument("--depth", type=_at_least(1), default=3, help="deepest module level shown (default 3)")
+    p.add_argument("--exact", action="store_true",
+                   help="every digit of every number, even where the terminal is too narrow for it")
     p.add_argument("--convention", default=None, metavar="NAME",
                    help="convention to highlight: macs, flops, torchinfo, fvcore, ptflops, thop, flopcounter")
     p.add_argument("--format", default="table", choices=("table", "json", "csv", "md", "html"))
@@ -279,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-code", action="store_true",
                    help="let claims name path/to/file.py:NAME models (imports and runs that code)")
     p.add_argument("--no-live", action="store_true", help="do not run torchinfo and fvcore themselves")
+    p.add_argument("--exact", action="store_true", help="every digit, even where the terminal is too narrow")
     p.add_argument("--format", default="table", choices=("table", "md", "json"))
     p.add_argument("-o", "--output", default=None, metavar="FILE")
     p.set_defaults(func=_cmd_audit)
@@ -316,13 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", default="1", help="comma-separated batch sizes (default 1)")
     p.add_argument("--dtype", default="float32", help="comma-separated: float32/fp32, bfloat16/bf16, float16/fp16")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")
-    p.add_argument("--repeat", type=int, default=20, help="timed passes per measurement (default 20)")
+    p.add_argument("--repeat", type=_at_least(1), default=20, help="timed passes per measurement (default 20)")
     p.add_argument("-o", "--output", default="reports/profiles", metavar="DIR")
     p.set_defaults(func=_cmd_profile)
 
     p = sub.add_parser("diff", help="two networks side by side: stages and the layers that differ")
     p.add_argument("a", help="first network (A)")
     p.add_argument("b", help="second network (B)")
+    p.add_argument("--exact", action="store_true", help="every digit, even where the terminal is too narrow")
     p.add_argument("--input", default=None, metavar="NxCxHxW")
     p.set_defaults(func=_cmd_diff)
 

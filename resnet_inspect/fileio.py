@@ -20,6 +20,20 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+def ensure_folder(path: str | Path) -> Path:
+    """The output folder ``path``, created (with its parents) when missing; one line when it cannot be."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ValueError(f"cannot write into {path}: it is a file, not a folder")
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create folder {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

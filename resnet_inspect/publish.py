@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 
 from .analysis.analyze import inspect
 from .audit.published import reference_figures
-from .fileio import write_atomic
+from .fileio import ensure_folder, write_atomic
 from .model.registry import get_variant
 from .views.graphs import build_graph, render
 from .views.pages import index_markdown, variant_markdown
@@ -16,11 +16,8 @@ from .views.pages import index_markdown, variant_markdown
 def write_reports(names: Iterable[str], out_dir: str | Path, progress: Callable[[Iterable], Iterable] = iter,
                   index: bool = True) -> list[Path]:
     """Write reports/<variants>/<name>.md, its block diagram, and (optionally) index.md."""
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise ValueError(f"cannot write reports: folder {out} does not exist")
-    variant_dir = out / "variants"
-    variant_dir.mkdir(exist_ok=True)
+    out = ensure_folder(out_dir)
+    variant_dir = ensure_folder(out / "variants")
     written, entries = [], []
     for name in progress(list(names)):
         variant = get_variant(name)

@@ -1,5 +1,11 @@
+import json
+import re
+
+import pytest
+
 import resnet_inspect as ri
-from support import run_cli
+from resnet_inspect.views.tables import si
+from support import ROOT, run_cli
 
 
 def test_list_shows_every_variant():
@@ -21,8 +27,6 @@ def test_user_mistakes_give_one_line_and_exit_2():
 def test_summary_json_and_meta_for_a_huge_input():
     result = run_cli("summary", "resnet152", "--device", "meta", "--input", "64x3x1024x1024", "--format", "json")
     assert result.returncode == 0, result.stderr
-    import json
-
     data = json.loads(result.stdout)
     assert data["output_shape"] == [64, 1000] and data["totals"]["params"] == 60_192_808
 
@@ -55,3 +59,58 @@ def test_summary_bad_inputs_one_line_exit_2(tmp_path):
         assert result.returncode == 2, (args, result.stdout[-300:], result.stderr)
         assert "Traceback" not in result.stderr, args
         assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+
+
+def readme_file(name):
+    """The README's example file that starts with ``# name``."""
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    return next(b for b in blocks if b.startswith(f"# {name}"))
+
+
+def test_the_readme_examples_run_and_hold(tmp_path):
+    (tmp_path / "my_net.yaml").write_text(readme_file("my_net.yaml"))
+    (tmp_path / "claims.yaml").write_text(readme_file("claims.yaml"))
+    result = run_cli("summary", str(tmp_path / "my_net.yaml"), "--device", "meta", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert f"{report['totals']['params']:,} parameters" in (ROOT / "README.md").read_text()
+    result = run_cli("audit", "--claims", str(tmp_path / "claims.yaml"), "--format", "json")
+    assert result.returncode == 0, result.stderr  # no claim is false
+    verdicts = json.loads(result.stdout)
+    assert len(verdicts) == 5 and [v["verdict"] for v in verdicts].count("true under macs") == 1
+
+
+def test_version_and_list_by_family():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"resnet-inspect {ri.__version__}"
+    result = run_cli("list", "--family", "cifar", columns=80)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("[cifar]") and len(lines) == 1 + 6
+    assert all(len(line) <= 80 for line in lines)
+    assert run_cli("list", "--grep", "squeeze").stdout.count("seresnet50") == 1
+
+
+def test_list_parameter_table_is_exact():
+    from resnet_inspect.model.catalog import counted_parameters
+    from resnet_inspect.model.param_counts import PARAMETERS
+
+    assert PARAMETERS == counted_parameters(), "run: python -m resnet_inspect.model.catalog"
+
+
+@pytest.mark.parametrize("columns", [34, 80, 120])
+def test_summary_fits_any_terminal_without_cutting_a_digit(columns):
+    report = ri.inspect("resnet50", device="meta")
+    result = run_cli("summary", "resnet50", "--device", "meta", "--depth", "2", columns=columns)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert all(len(line) <= columns for line in out.splitlines())
+    assert not re.search(r"\d…|…\d|\d,…", out)
+    compact = "compact units" in out
+    for stage in report.stages:  # every stage's parameters, whole: exact, or in compact units when said so
+        assert f" {stage.params:,} " in out or (compact and f" {si(stage.params)} " in out), stage.name
+    if columns < 120:
+        assert "left out to fit" in out
+    exact = run_cli("summary", "resnet50", "--device", "meta", "--depth", "2", "--exact", columns=columns).stdout
+    assert all(f" {stage.macs:,} " in exact for stage in report.stages)

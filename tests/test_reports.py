@@ -45,8 +45,12 @@ def test_charts_are_built_from_the_report():
     assert sum(bars.data[0].y) == report.totals.params
     sun = charts.parameter_sunburst(report)
     assert sun.data[0].values[0] == report.totals.params
-    shapes = charts.shape_profile(report)
-    assert max(shapes.data[1].y) == 2048 and 7 in shapes.data[0].y and shapes.data[0].y[-1] == 1  # global pool
+    shapes = charts.shape_profile(report)  # after the stem and each of the 16 blocks
+    assert list(shapes.data[0].x) == ["stem"] + [f"layer{i + 1}.{j}" for i, n in enumerate((3, 4, 6, 3)) for j in range(n)]
+    assert list(shapes.data[0].y) == [56, 56, 56, 56] + [28] * 4 + [14] * 6 + [7] * 3
+    assert max(shapes.data[1].y) == 2048 and shapes.data[2].y[1] == 64  # layer1.0's bottleneck is 64 wide inside
+    assert list(shapes.layout.yaxis.tickvals) == [7, 14, 28, 56]  # ticks only where the network has values
+    assert list(shapes.layout.yaxis2.ticktext) == ["64", "128", "256", "512", "1,024", "2,048"]
     scatter = charts.variants_scatter([report, ri.inspect("resnet18", device="meta")])
     assert list(scatter.data[0].text) == ["resnet50", "resnet18"]
     html = charts.to_html(bars)

@@ -138,7 +138,7 @@ def bad_cli_cases(tmp: Path) -> list[list[str]]:
         ["graph", "resnet50", "--stage", "layer9", "-o", str(tmp / "x.dot")],
         ["audit", "--claims", str(tmp / "claims.yaml")], ["audit", "--claims", str(tmp / "missing.yaml")],
         ["audit"], ["diff", "resnet50"], ["diff", "resnet50", "resnet05"],
-        ["report", "resnet05", "-o", str(tmp)], ["report"], ["report", "resnet50", "-o", str(tmp / "nowhere")],
+        ["report", "resnet05", "-o", str(tmp)], ["report"], ["report", "resnet50", "-o", str(tmp / "notpython.txt")],
         ["chart", "resnet50", "--kind", "pie", "-o", str(tmp / "c.html")],
         ["profile", "resnet20", "--batch", "x"], ["profile", "resnet20", "--repeat", "0", "-o", str(tmp)],
     ]

@@ -35,6 +35,8 @@ def inspect(
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
     shape = parse_input_size(input_size if input_size is not None else default_input_size(target))
+    if isinstance(target, (str, ResNetSpec)) and len(shape) != 4:
+        raise AnalysisError(f"invalid input size {'x'.join(map(str, shape))}: a ResNet takes 4 dimensions NxCxHxW")
     model, model_name, spec = _prepare_model(target, dev, torch_dtype)
     _check_channels(model, shape)
     modes = {module: module.training for module in model.modules()} if model is target else {}
@@ -76,7 +78,7 @@ def _prepare_model(target: Any, device: str, dtype: torch.dtype) -> tuple[nn.Mod
 
 def _check_channels(model: nn.Module, shape: tuple[int, ...]) -> None:
     first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if first_conv is not None and shape[1] != first_conv.in_channels:
+    if first_conv is not None and len(shape) == 4 and shape[1] != first_conv.in_channels:
         raise AnalysisError(f"input has {shape[1]} channels but the model's first convolution expects "
                             f"{first_conv.in_channels}")
 

@@ -194,6 +194,13 @@ def _warnings(report: ModelReport, model: nn.Module) -> list[str]:
             warnings.append(f"from {stage.name} on, feature maps are 1x1: the input is too small for the "
                             "network's downsampling to mean anything")
             break
+    uncounted: dict[str, int] = {}
+    for op in report.uncounted:
+        uncounted[op.op] = uncounted.get(op.op, 0) + op.count
+    if uncounted:
+        listed = ", ".join(f"{op} ({calls:,} call{'s' if calls > 1 else ''})" for op, calls in uncounted.items())
+        warnings.append(f"{len(uncounted)} operator(s) without a counting rule, left out of every MACs and FLOPs "
+                        f"total: {listed}")
     executed = {row.name for row in report.layers}
     never_ran = [name for name, m in model.named_modules() if name not in executed and m._parameters]
     if never_ran:

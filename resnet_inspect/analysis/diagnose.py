@@ -18,7 +18,7 @@ def explain_failure(exc: TraceError, model: nn.Module, shape: tuple[int, ...], d
     if isinstance(exc.error, torch.cuda.OutOfMemoryError) or "out of memory" in message.lower():
         return AnalysisError(f"out of memory on {device}{where} for input {'x'.join(map(str, shape))}; "
                              "try --device meta, which needs no memory")
-    if isinstance(exc.error, RuntimeError) and "size" in message.lower():
+    if isinstance(exc.error, RuntimeError) and "size" in message.lower() and len(shape) == 4:
         smallest = smallest_input(model, shape, dtype)
         if smallest is not None and min(shape[2:]) < smallest[2]:
             return AnalysisError(f"input {'x'.join(map(str, shape))} is too small: it fails{where}; "

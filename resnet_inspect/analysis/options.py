@@ -20,8 +20,12 @@ class AnalysisError(ValueError):
     """A user-facing analysis failure (bad input, a model that does not run)."""
 
 
+MAX_INPUT_RANK = 6
+
+
 def parse_input_size(text: str | Sequence[int]) -> tuple[int, ...]:
-    """``1x3x224x224`` (or a sequence) to a validated shape tuple."""
+    """``1x3x224x224`` (or a sequence) to a validated shape tuple. A ResNet takes NxCxHxW; a
+    module of another kind may take another rank (``1x197x192``: a transformer's tokens)."""
     if isinstance(text, str):
         parts = text.lower().replace("×", "x").split("x")
         try:
@@ -30,8 +34,9 @@ def parse_input_size(text: str | Sequence[int]) -> tuple[int, ...]:
             raise AnalysisError(f"invalid input size {text!r}: expected NxCxHxW, e.g. 1x3x224x224") from None
     else:
         shape = tuple(int(p) for p in text)
-    if len(shape) != 4:
-        raise AnalysisError(f"invalid input size {'x'.join(map(str, shape)) or text!r}: expected 4 dimensions NxCxHxW")
+    if not 1 <= len(shape) <= MAX_INPUT_RANK:
+        raise AnalysisError(f"invalid input size {'x'.join(map(str, shape)) or text!r}: expected 1 to "
+                            f"{MAX_INPUT_RANK} dimensions, e.g. NxCxHxW")
     if any(d <= 0 for d in shape):
         raise AnalysisError(f"invalid input size {'x'.join(map(str, shape))}: every dimension must be positive")
     return shape

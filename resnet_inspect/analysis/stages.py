@@ -1,9 +1,10 @@
 """Which stage and block each module belongs to.
 
 A network built here, and every timm model, says where its stages are: ``feature_info`` lists the
-feature maps it exposes, the stem's output first and then one container per stage (timm's
-convention). Only a foreign module without it has its stages guessed from the usual names
-(``layer1`` in torchvision, ``stages.0`` in timm's ResNetV2)."""
+feature maps it exposes, and those made by a container of blocks are its stages (the stem's
+output is a single layer's). A module without it has its stages found by the usual names
+(``layer1`` in torchvision, ``stages.0`` in timm's layout); a network with neither has none,
+and says so, rather than one made-up stage."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ def stage_modules(model: nn.Module) -> list[str]:
     modules = dict(model.named_modules())
     declared = getattr(model, "feature_info", None)
     if isinstance(declared, (list, tuple)) and declared and all(isinstance(f, dict) for f in declared):
-        # The first entry is the stem's output; the rest name the stage containers.
-        return [f["module"] for f in declared[1:] if f.get("module") in modules and modules[f["module"]]._modules]
+        return [f["module"] for f in declared if f.get("module") in modules and modules[f["module"]]._modules]
     return [name for name in modules if _USUAL_STAGE_NAME.match(name)]
 
 
@@ -41,6 +41,6 @@ class StageMap:
         match = self._pattern.match(name)
         if match:
             return match.group(1), int(match.group(2)) if match.group(2) is not None else None
-        if self.first_stage_order is not None and order < self.first_stage_order:
-            return "stem", None
-        return "head", None
+        if self.first_stage_order is None:
+            return None, None  # no stages, so no stem or head either
+        return ("stem" if order < self.first_stage_order else "head"), None

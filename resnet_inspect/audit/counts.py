@@ -112,6 +112,7 @@ def counts(report: ModelReport) -> dict[str, Count]:
         key = name if name in ("macs", "flops") else f"{conv.unit.lower()}_{name}"
         result[key] = Count(key, f"{conv.unit} ({name})", conv.what, conv.compute(report))
     for stage, shape in stage_shapes(report).items():
-        result[f"shape_{stage}"] = Count(f"shape_{stage}", f"{stage} output", "output shape (NCHW)", shape)
+        result[f"shape_{stage}"] = Count(f"shape_{stage}", f"{stage} output",
+                                         "output shape, NCHW (batch, channels, height, width)", shape)
     return result
 

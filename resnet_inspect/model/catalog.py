@@ -1,14 +1,21 @@
-"""The registry as rows of plain data (name, parameters, description, source)."""
+"""The registry as rows of plain data (family, name, parameters, description, source).
+
+Listing must not wait for torch, so the parameter counts come from a table written by building
+every variant on meta (``python -m resnet_inspect.model.catalog``); a test rebuilds them all and
+requires the table to be exact."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from .registry import variants
+from .param_counts import PARAMETERS
+from .registry import FAMILIES, variants
 
 
 @dataclass(frozen=True)
 class VariantRow:
+    family: str
     name: str
     parameters: int
     description: str
@@ -16,16 +23,44 @@ class VariantRow:
     reference: str | None
 
 
-def variant_rows() -> list[VariantRow]:
-    """Every registered variant with its exact parameter count (built on meta: no memory)."""
+def variant_rows(family: str | None = None, grep: str | None = None) -> list[VariantRow]:
+    """Registered variants grouped by family (in FAMILIES order); ``family`` keeps one family,
+    ``grep`` those whose name or description contains it (case-insensitive)."""
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    order = list(FAMILIES)
+    rows = []
+    for v in sorted(variants().values(), key=lambda v: order.index(v.family)):
+        if family is not None and v.family != family:
+            continue
+        if grep and grep.lower() not in f"{v.name} {v.description}".lower():
+            continue
+        if v.name not in PARAMETERS:
+            raise ValueError(f"no parameter count for {v.name}; run: python -m resnet_inspect.model.catalog")
+        rows.append(VariantRow(v.family, v.name, PARAMETERS[v.name], v.description, v.source, v.reference))
+    return rows
+
+
+def counted_parameters() -> dict[str, int]:
+    """Every registered variant's parameter count, from a network built on meta (no memory)."""
     import torch
 
     from .network import build_from_spec
 
-    rows = []
+    counts = {}
     for variant in variants().values():
         with torch.device("meta"):
             model = build_from_spec(variant.spec)
-        params = sum(p.numel() for p in model.parameters())
-        rows.append(VariantRow(variant.name, params, variant.description, variant.source, variant.reference))
-    return rows
+        counts[variant.name] = sum(p.numel() for p in model.parameters())
+    return counts
+
+
+def write_table(path: Path = Path(__file__).with_name("param_counts.py")) -> None:
+    lines = ['"""Parameters of every registered variant, written by `python -m resnet_inspect.model.catalog`."""',
+             "", "PARAMETERS = {"]
+    lines += [f"    {name!r}: {count}," for name, count in counted_parameters().items()]
+    path.write_text("\n".join(lines + ["}", ""]))
+
+
+if __name__ == "__main__":
+    write_table()

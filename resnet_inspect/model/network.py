@@ -179,7 +179,9 @@ class PreActResNet(nn.Module):
             stem.add_module("pool", nn.MaxPool2d(3, stride=2, padding=1))
         self.stem = stem
         self.stages = nn.Sequential(*[_Stage(blocks) for blocks in _make_stages(spec)])
-        self.feature_info = _feature_info(spec, "stem.conv", [f"stages.{i}" for i in range(len(spec.layers))])
+        # The stem's feature is its last convolution's output (a layer, not a container of blocks).
+        stem_conv = "stem.conv" if isinstance(stem.conv, nn.Conv2d) else f"stem.conv.{len(stem.conv) - 1}"
+        self.feature_info = _feature_info(spec, stem_conv, [f"stages.{i}" for i in range(len(spec.layers))])
         self.norm = BatchNormAct(spec.feature_channels)
         self.head = _ClassifierHead(spec.feature_channels, spec.num_classes)
         _init_weights(self, spec)

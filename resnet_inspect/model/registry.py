@@ -17,9 +17,23 @@ HE2019 = "He et al. 2019, Bag of Tricks for Image Classification (arXiv:1812.011
 HU2018 = "Hu et al. 2018, Squeeze-and-Excitation Networks (arXiv:1709.01507)"
 
 
+# Families as `list` groups them, with the heading it prints.
+FAMILIES = {
+    "resnet": "ResNet (torchvision layout: the stride on the bottleneck's 3x3)",
+    "wide": "Wide ResNet",
+    "resnext": "ResNeXt",
+    "v1": "ResNet as in the 2015 paper (the stride on the first 1x1)",
+    "tweaks": "ResNet-C/D/S/T and deeper (Bag of Tricks stems and shortcuts; timm layout)",
+    "se": "Squeeze-and-excitation",
+    "preact": "Pre-activation ResNet (v2)",
+    "cifar": "CIFAR-10 ResNets (option A shortcuts, 32x32)",
+}
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
+    family: str  # a key of FAMILIES
     spec: ResNetSpec
     description: str
     source: str
@@ -31,68 +45,75 @@ class Variant:
 _REGISTRY: dict[str, Variant] = {}
 
 
-def _register(name: str, description: str, source: str, reference: str | None = None, **spec: Any) -> None:
-    _REGISTRY[name] = Variant(name, ResNetSpec(**spec), description, source, reference)
+def _register(name: str, family: str, description: str, source: str, reference: str | None = None,
+              **spec: Any) -> None:
+    if family not in FAMILIES:
+        raise ValueError(f"variant {name}: unknown family {family!r}")
+    _REGISTRY[name] = Variant(name, family, ResNetSpec(**spec), description, source, reference)
 
 
 BASIC = dict(block="basic")
 DEEP_D = dict(stem="deep", stem_width=32, shortcut="avg_down")
 
 # torchvision layout (v1.5: the stride sits on the bottleneck's 3x3 conv).
-_register("resnet18", "ResNet-18, basic blocks [2,2,2,2]", HE2015, "torchvision:resnet18", layers=(2, 2, 2, 2), **BASIC)
-_register("resnet34", "ResNet-34, basic blocks [3,4,6,3]", HE2015, "torchvision:resnet34", layers=(3, 4, 6, 3), **BASIC)
-_register("resnet50", "ResNet-50 v1.5, bottlenecks [3,4,6,3], stride on the 3x3", HE2015, "torchvision:resnet50")
-_register("resnet101", "ResNet-101 v1.5, bottlenecks [3,4,23,3]", HE2015, "torchvision:resnet101", layers=(3, 4, 23, 3))
-_register("resnet152", "ResNet-152 v1.5, bottlenecks [3,8,36,3]", HE2015, "torchvision:resnet152", layers=(3, 8, 36, 3))
-_register("wide_resnet50_2", "Wide ResNet-50-2: bottleneck inner width doubled", ZAGORUYKO2016,
+_register("resnet18", "resnet", "ResNet-18, basic blocks [2,2,2,2]", HE2015, "torchvision:resnet18",
+          layers=(2, 2, 2, 2), **BASIC)
+_register("resnet34", "resnet", "ResNet-34, basic blocks [3,4,6,3]", HE2015, "torchvision:resnet34",
+          layers=(3, 4, 6, 3), **BASIC)
+_register("resnet50", "resnet", "ResNet-50 v1.5, bottlenecks [3,4,6,3], stride on the 3x3", HE2015, "torchvision:resnet50")
+_register("resnet101", "resnet", "ResNet-101 v1.5, bottlenecks [3,4,23,3]", HE2015, "torchvision:resnet101", layers=(3, 4, 23, 3))
+_register("resnet152", "resnet", "ResNet-152 v1.5, bottlenecks [3,8,36,3]", HE2015, "torchvision:resnet152", layers=(3, 8, 36, 3))
+_register("wide_resnet50_2", "wide", "Wide ResNet-50-2: bottleneck inner width doubled", ZAGORUYKO2016,
           "torchvision:wide_resnet50_2", width_per_group=128)
-_register("wide_resnet101_2", "Wide ResNet-101-2: bottleneck inner width doubled", ZAGORUYKO2016,
+_register("wide_resnet101_2", "wide", "Wide ResNet-101-2: bottleneck inner width doubled", ZAGORUYKO2016,
           "torchvision:wide_resnet101_2", layers=(3, 4, 23, 3), width_per_group=128)
-_register("resnext50_32x4d", "ResNeXt-50 32x4d: 32 groups of width 4 in each 3x3", XIE2017,
+_register("resnext50_32x4d", "resnext", "ResNeXt-50 32x4d: 32 groups of width 4 in each 3x3", XIE2017,
           "torchvision:resnext50_32x4d", groups=32, width_per_group=4)
-_register("resnext101_32x8d", "ResNeXt-101 32x8d", XIE2017, "torchvision:resnext101_32x8d",
+_register("resnext101_32x8d", "resnext", "ResNeXt-101 32x8d", XIE2017, "torchvision:resnext101_32x8d",
           layers=(3, 4, 23, 3), groups=32, width_per_group=8)
-_register("resnext101_64x4d", "ResNeXt-101 64x4d", XIE2017, "torchvision:resnext101_64x4d",
+_register("resnext101_64x4d", "resnext", "ResNeXt-101 64x4d", XIE2017, "torchvision:resnext101_64x4d",
           layers=(3, 4, 23, 3), groups=64, width_per_group=4)
 
 # The 2015 paper's layout: the stride sits on the bottleneck's first 1x1 conv.
-_register("resnet50_v1", "ResNet-50 as in the 2015 paper: stride on the first 1x1", HE2015, stride_on="1x1")
-_register("resnet101_v1", "ResNet-101 as in the 2015 paper: stride on the first 1x1", HE2015,
+_register("resnet50_v1", "v1", "ResNet-50 as in the 2015 paper: stride on the first 1x1", HE2015, stride_on="1x1")
+_register("resnet101_v1", "v1", "ResNet-101 as in the 2015 paper: stride on the first 1x1", HE2015,
           layers=(3, 4, 23, 3), stride_on="1x1")
-_register("resnet152_v1", "ResNet-152 as in the 2015 paper: stride on the first 1x1", HE2015,
+_register("resnet152_v1", "v1", "ResNet-152 as in the 2015 paper: stride on the first 1x1", HE2015,
           layers=(3, 8, 36, 3), stride_on="1x1")
 
 # timm layout: Bag of Tricks tweaks (deep stem "c", avg-pool shortcut "d", wide stem "s",
 # tiered stem "t") and more.
-_register("resnet18d", "ResNet-18-D: deep 3x3 stem, avg-pool shortcut", HE2019, "timm:resnet18d",
+_register("resnet18d", "tweaks", "ResNet-18-D: deep 3x3 stem, avg-pool shortcut", HE2019, "timm:resnet18d",
           layers=(2, 2, 2, 2), **BASIC, **DEEP_D)
-_register("resnet26", "ResNet-26: bottlenecks [2,2,2,2]", "timm", "timm:resnet26", layers=(2, 2, 2, 2))
-_register("resnet26d", "ResNet-26-D: deep stem, avg-pool shortcut", HE2019, "timm:resnet26d",
+_register("resnet26", "tweaks", "ResNet-26: bottlenecks [2,2,2,2]", "timm", "timm:resnet26", layers=(2, 2, 2, 2))
+_register("resnet26d", "tweaks", "ResNet-26-D: deep stem, avg-pool shortcut", HE2019, "timm:resnet26d",
           layers=(2, 2, 2, 2), **DEEP_D)
-_register("resnet34d", "ResNet-34-D: deep stem, avg-pool shortcut", HE2019, "timm:resnet34d",
+_register("resnet34d", "tweaks", "ResNet-34-D: deep stem, avg-pool shortcut", HE2019, "timm:resnet34d",
           layers=(3, 4, 6, 3), **BASIC, **DEEP_D)
-_register("resnet50c", "ResNet-50-C: deep 3x3 stem (32, 32, 64)", HE2019, "timm:resnet50c",
+_register("resnet50c", "tweaks", "ResNet-50-C: deep 3x3 stem (32, 32, 64)", HE2019, "timm:resnet50c",
           stem="deep", stem_width=32)
-_register("resnet50d", "ResNet-50-D: deep stem and avg-pool shortcut", HE2019, "timm:resnet50d", **DEEP_D)
-_register("resnet50s", "ResNet-50-S: deep stem of width 64 (64, 64, 128)", "timm (from the PSPNet stem)",
+_register("resnet50d", "tweaks", "ResNet-50-D: deep stem and avg-pool shortcut", HE2019, "timm:resnet50d", **DEEP_D)
+_register("resnet50s", "tweaks", "ResNet-50-S: deep stem of width 64 (64, 64, 128)", "timm (from the PSPNet stem)",
           "timm:resnet50s", stem="deep", stem_width=64)
-_register("resnet50t", "ResNet-50-T: tiered deep stem (24, 32, 64), avg-pool shortcut", "timm",
+_register("resnet50t", "tweaks", "ResNet-50-T: tiered deep stem (24, 32, 64), avg-pool shortcut", "timm",
           "timm:resnet50t", stem="tiered", stem_width=32, shortcut="avg_down")
-_register("resnet101d", "ResNet-101-D", HE2019, "timm:resnet101d", layers=(3, 4, 23, 3), **DEEP_D)
-_register("resnet152d", "ResNet-152-D", HE2019, "timm:resnet152d", layers=(3, 8, 36, 3), **DEEP_D)
-_register("resnet200", "ResNet-200: bottlenecks [3,24,36,3]", HE2016, "timm:resnet200", layers=(3, 24, 36, 3))
-_register("resnet200d", "ResNet-200-D", HE2019, "timm:resnet200d", layers=(3, 24, 36, 3), **DEEP_D)
-_register("resnext101_32x4d", "ResNeXt-101 32x4d", XIE2017, "timm:resnext101_32x4d",
+_register("resnet101d", "tweaks", "ResNet-101-D", HE2019, "timm:resnet101d", layers=(3, 4, 23, 3), **DEEP_D)
+_register("resnet152d", "tweaks", "ResNet-152-D", HE2019, "timm:resnet152d", layers=(3, 8, 36, 3), **DEEP_D)
+_register("resnet200", "tweaks", "ResNet-200: bottlenecks [3,24,36,3]", HE2016, "timm:resnet200",
+          layers=(3, 24, 36, 3))
+_register("resnet200d", "tweaks", "ResNet-200-D", HE2019, "timm:resnet200d", layers=(3, 24, 36, 3), **DEEP_D)
+_register("resnext101_32x4d", "resnext", "ResNeXt-101 32x4d", XIE2017, "timm:resnext101_32x4d",
           layers=(3, 4, 23, 3), groups=32, width_per_group=4)
-_register("seresnet50", "SE-ResNet-50: squeeze-and-excitation in every block", HU2018, "timm:seresnet50", se=True)
-_register("resnetv2_50", "ResNet-50 v2: pre-activation bottlenecks", HE2016, "timm:resnetv2_50", preact=True)
-_register("preact_resnet18", "Pre-activation ResNet-18 (basic units)", HE2016, "timm:resnetv2_18",
+_register("seresnet50", "se", "SE-ResNet-50: squeeze-and-excitation in every block", HU2018, "timm:seresnet50",
+          se=True)
+_register("resnetv2_50", "preact", "ResNet-50 v2: pre-activation bottlenecks", HE2016, "timm:resnetv2_50", preact=True)
+_register("preact_resnet18", "preact", "Pre-activation ResNet-18 (basic units)", HE2016, "timm:resnetv2_18",
           layers=(2, 2, 2, 2), preact=True, **BASIC)
 
 # CIFAR-10 networks of the 2015 paper (Sec. 4.2): 6n+2 layers, option A shortcuts, 32x32 input.
 for _depth in (20, 32, 44, 56, 110, 1202):
     _n = (_depth - 2) // 6
-    _register(f"resnet{_depth}", f"CIFAR ResNet-{_depth}: 3 stages of {_n} basic blocks, zero-pad shortcuts",
+    _register(f"resnet{_depth}", "cifar", f"CIFAR ResNet-{_depth}: 3 stages of {_n} basic blocks, zero-pad shortcuts",
               HE2015 + ", Sec. 4.2", layers=(_n, _n, _n), widths=(16, 32, 64), stem="cifar", stem_width=16,
               stem_pool="none", shortcut="zero_pad", num_classes=10, image_size=32, **BASIC)
 

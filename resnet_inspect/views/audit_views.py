@@ -9,34 +9,34 @@ from ..audit.claims import Verdict
 from ..audit.counts import Count
 from ..audit.diff import ReportDiff
 from .export import markdown_table
-from .tables import exact, feature_map_text, si
+from .fitted import Column, fitted_table
+from .tables import exact, feature_map_text, shape_text, si
+from .terminal import print_fitted
+
+
+def count_text(count: Count) -> str | int | float:
+    """A count as the audit prints it: numbers as numbers, shapes as NCHW with the papers' HxWxC."""
+    if isinstance(count.value, list) and count.key.startswith("shape_"):
+        nchw = shape_text(count.value)
+        return f"{nchw} ({feature_map_text(count.value)} as HxWxC)" if len(count.value) == 4 else nchw
+    if isinstance(count.value, list):
+        return str(count.value)
+    return count.value
 
 
 def print_counts(model: str, counts: dict[str, Count], live: dict[str, float] | None,
-                 console: Console | None = None) -> None:
+                 console: Console | None = None, exact_numbers: bool = False) -> None:
     console = console or Console()
-    table = Table(title=f"Audit of {model}", header_style="bold")
-    table.add_column("count", style="cyan", no_wrap=True)
-    table.add_column("value", justify="right", no_wrap=True)
-    table.add_column("definition")
-    for count in counts.values():
-        if isinstance(count.value, list) and count.key.startswith("shape_"):
-            value = feature_map_text(count.value) + " (HxWxC)" if len(count.value) == 4 else "x".join(
-                map(str, count.value))
-        elif isinstance(count.value, list):
-            value = str(count.value)
-        else:
-            value = exact(count.value)
-        table.add_row(count.label, value, count.definition)
-    console.print(table)
+    columns = [Column("count"), Column("value", "right", number=True), Column("definition", wrap=True, drop=1)]
+    rows = [[count.label, count_text(count), count.definition] for count in counts.values()]
+    print_fitted(console, fitted_table(f"Audit of {model}", columns, rows, console.width, exact_numbers))
     if live:
-        tools = Table(title="The tools themselves, run live (CPU pass)", header_style="bold")
-        for column in ("tool", "its total", "our preset", "equal"):
-            tools.add_column(column, justify="left" if column == "tool" else "right")
-        for tool, value in live.items():
-            preset = counts[f"macs_{tool}"].value
-            tools.add_row(tool, exact(value), exact(preset), "yes" if abs(value - preset) < 0.5 else "NO")
-        console.print(tools)
+        columns = [Column("tool"), Column("its total", "right", number=True),
+                   Column("our preset", "right", number=True), Column("equal", "right")]
+        rows = [[tool, value, counts[f"macs_{tool}"].value,
+                 "yes" if abs(value - counts[f"macs_{tool}"].value) < 0.5 else "NO"] for tool, value in live.items()]
+        print_fitted(console, fitted_table("The tools themselves, run live (CPU pass)", columns, rows, console.width,
+                                           exact_numbers))
 
 
 def _verdict_style(verdict: Verdict) -> str:
@@ -94,39 +94,42 @@ def verdicts_json(verdicts: list[Verdict]) -> list[dict]:
              "source": v.claim.source, "quote": v.claim.quote} for v in verdicts]
 
 
-def print_diff(diff: ReportDiff, console: Console | None = None) -> None:
+def print_diff(diff: ReportDiff, console: Console | None = None, exact_numbers: bool = False) -> None:
     console = console or Console()
     a, b = diff.a.model, diff.b.model
-    table = Table(title=f"Stages: {a} (A) vs {b} (B)", header_style="bold")
-    for column in ("stage", "blocks A", "blocks B", "output A", "output B", "params A", "params B", "Δ params",
-                   "MACs A", "MACs B", "Δ MACs"):
-        table.add_column(column, justify="left" if column.startswith(("stage", "output")) else "right")
+    columns = [Column("stage"), Column("blocks A", "right", drop=3), Column("blocks B", "right", drop=3),
+               Column("output A", drop=4), Column("output B", drop=4),
+               Column("params A", "right", number=True, drop=2), Column("params B", "right", number=True, drop=2),
+               Column("Δ params", "right", number=True, signed=True),
+               Column("MACs A", "right", number=True, drop=1), Column("MACs B", "right", number=True, drop=1),
+               Column("Δ MACs", "right", number=True, signed=True)]
+    rows = []
     for pair in diff.stages:
         sa, sb = pair.a, pair.b
-        table.add_row(
-            pair.name,
-            str(sa.blocks) if sa else "-", str(sb.blocks) if sb else "-",
-            feature_map_text(sa.output_shape) if sa else "-", feature_map_text(sb.output_shape) if sb else "-",
-            exact(sa.params) if sa else "-", exact(sb.params) if sb else "-",
-            f"{(sb.params if sb else 0) - (sa.params if sa else 0):+,}",
-            exact(sa.macs) if sa else "-", exact(sb.macs) if sb else "-",
-            f"{(sb.macs if sb else 0) - (sa.macs if sa else 0):+,}",
-        )
-    console.print(table)
+        rows.append([pair.name, _blocks(sa), _blocks(sb),
+                     feature_map_text(sa.output_shape) if sa else "-", feature_map_text(sb.output_shape) if sb else "-",
+                     sa.params if sa else None, sb.params if sb else None,
+                     (sb.params if sb else 0) - (sa.params if sa else 0),
+                     sa.macs if sa else None, sb.macs if sb else None, (sb.macs if sb else 0) - (sa.macs if sa else 0)])
+    print_fitted(console, fitted_table(f"Stages: {a} (A) vs {b} (B)", columns, rows, console.width, exact_numbers))
     ta, tb = diff.a.totals, diff.b.totals
     console.print(f"totals: params {ta.params:,} -> {tb.params:,} ({tb.params - ta.params:+,}); "
                   f"MACs {ta.macs:,} -> {tb.macs:,} ({tb.macs - ta.macs:+,}, {si(ta.macs)} -> {si(tb.macs)})")
-    layers = Table(title=f"Layers that differ ({len(diff.layers)})", header_style="bold")
-    for column in ("layer", "change", "A: type / output / params / MACs", "B: type / output / params / MACs"):
-        layers.add_column(column)
+    columns = [Column("layer"), Column("change", wrap=True), Column("A: type / output / params / MACs", wrap=True),
+               Column("B: type / output / params / MACs", wrap=True)]
+    rows = [[c.name, c.change + (f" ({', '.join(c.what)})" if c.what else ""), _describe(c.a), _describe(c.b)]
+            for c in diff.layers]
+    print_fitted(console, fitted_table(f"Layers that differ ({len(diff.layers)})", columns, rows, console.width,
+                                       exact_numbers))
 
-    def describe(row) -> str:
-        if row is None:
-            return "-"
-        shape = "x".join(map(str, row.output_shapes[-1])) if row.output_shapes and row.output_shapes[-1] else "-"
-        return f"{row.type} / {shape} / {row.params:,} / {row.macs:,}"
 
-    for change in diff.layers:
-        label = change.change + (f" ({', '.join(change.what)})" if change.what else "")
-        layers.add_row(change.name, label, describe(change.a), describe(change.b))
-    console.print(layers)
+def _blocks(stage) -> str:
+    """Blocks in a stage; "-" for the stem and head, which have none (as in every stage table)."""
+    return str(stage.blocks) if stage and stage.blocks else "-"
+
+
+def _describe(row) -> str:
+    if row is None:
+        return "-"
+    shape = shape_text(row.output_shapes[-1]) if row.output_shapes and row.output_shapes[-1] else "-"
+    return f"{row.type} / {shape} / {row.params:,} / {row.macs:,}"

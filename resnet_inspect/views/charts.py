@@ -1,29 +1,50 @@
-"""Plotly figures shared by the CLI (saved as self-contained HTML) and the app."""
+"""Plotly figures shared by the CLI (saved as self-contained HTML) and the app.
+
+One look for all of them: the tool's own units (K, M, G as 10^3, 10^6, 10^9), axes on
+logarithmic scales ticked only at values that occur in the network, every series named."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..analysis.report import ModelReport
+from .tables import feature_map_text, si
 
 CHARTS = ("stages", "sunburst", "shapes", "variants")
+FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
+PARAMS_COLOR, MACS_COLOR = "#3d85c6", "#e69138"
+HEIGHT_COLOR, CHANNELS_COLOR, INNER_COLOR = "#3d85c6", "#cc4125", "#cc4125"
+
+
+def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left"), font=FONT, height=height,
+                      template="plotly_white", margin=dict(t=80, b=60, l=70, r=70))
+    return fig
 
 
 def stage_bars(report: ModelReport) -> go.Figure:
-    """Parameters and MACs per stage, side by side."""
+    """Parameters and MACs per stage, side by side, each bar labelled with its value and share."""
     names = [s.name for s in report.stages]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("parameters per stage", "MACs per stage"))
-    fig.add_bar(x=names, y=[s.params for s in report.stages], name="parameters", marker_color="#6fa8dc",
-                text=[f"{100 * s.params_share:.1f}%" for s in report.stages], row=1, col=1)
-    fig.add_bar(x=names, y=[s.macs for s in report.stages], name="MACs", marker_color="#e69138",
-                text=[f"{100 * s.macs_share:.1f}%" for s in report.stages], row=1, col=2)
-    fig.update_layout(title=f"{report.model}: where the parameters and the compute are", showlegend=False,
-                      height=420, margin=dict(t=80, b=40))
-    return fig
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("parameters per stage", "MACs per stage (conv + linear)"))
+    for col, values, shares, label, color in (
+            (1, [s.params for s in report.stages], [s.params_share for s in report.stages], "parameters",
+             PARAMS_COLOR),
+            (2, [s.macs for s in report.stages], [s.macs_share for s in report.stages], "MACs", MACS_COLOR)):
+        fig.add_bar(x=names, y=values, name=label, marker_color=color, row=1, col=col,
+                    text=[f"{si(v)}<br>{100 * share:.1f}%" for v, share in zip(values, shares)],
+                    textposition="outside", cliponaxis=False,
+                    hovertemplate="%{x}<br>%{y:,} " + label + "<extra></extra>")
+        # Room above the tallest bar for its label.
+        fig.update_yaxes(range=[0, max(values + [1]) * 1.22], exponentformat="SI", row=1, col=col)
+    fig.update_yaxes(title_text="parameters", row=1, col=1)
+    fig.update_yaxes(title_text="multiply-accumulates", row=1, col=2)
+    fig.update_layout(showlegend=False)
+    return _style(fig, f"{report.model}: where the parameters and the compute are", 460)
 
 
 def parameter_sunburst(report: ModelReport) -> go.Figure:
@@ -33,41 +54,96 @@ def parameter_sunburst(report: ModelReport) -> go.Figure:
     fig = go.Figure(go.Sunburst(
         ids=[r.name or "(model)" for r in rows],
         parents=["" if r.parent is None else (r.parent or "(model)") for r in rows],
-        labels=labels, values=[r.total_params for r in rows], branchvalues="total",
-        hovertemplate="%{id}<br>%{value:,} parameters<extra></extra>", maxdepth=3))
-    fig.update_layout(title=f"{report.model}: parameters by module", height=560, margin=dict(t=60, b=10))
-    return fig
+        labels=labels, values=[r.total_params for r in rows], branchvalues="total", textinfo="label+percent root",
+        hovertemplate="%{id}<br>%{value:,} parameters (%{percentRoot:.1%})<extra></extra>", maxdepth=3))
+    return _style(fig, f"{report.model}: parameters by module (share of the whole network)", 600)
+
+
+@dataclass
+class _Point:
+    name: str
+    height: int
+    channels: int
+    inner: int | None  # the narrowest map inside a residual block (a bottleneck's inner width)
+
+
+def _block_points(report: ModelReport) -> list[_Point]:
+    """The stem's output, then each residual block's output, in order."""
+    points = []
+    stem = next((s for s in report.stages if s.name == "stem"), None)
+    if stem and stem.output_shape and len(stem.output_shape) == 4:
+        points.append(_Point("stem", stem.output_shape[2], stem.output_shape[1], None))
+    blocks: dict[tuple[str, int], list] = {}
+    for row in report.layers:
+        if row.stage not in (None, "stem", "head") and row.block is not None:
+            blocks.setdefault((row.stage, row.block), []).append(row)
+    for rows in blocks.values():
+        container = min(rows, key=lambda r: r.depth)
+        shape = container.output_shapes[-1] if container.output_shapes else None
+        if not shape or len(shape) != 4:
+            continue
+        inner = min((r.output_shapes[-1][1] for r in rows if r.is_leaf and r.output_shapes and r.output_shapes[-1]
+                     and len(r.output_shapes[-1]) == 4 and not r.on_shortcut), default=None)
+        points.append(_Point(container.name, shape[2], shape[1], inner if inner and inner < shape[1] else None))
+    return points
+
+
+def _layer_points(report: ModelReport) -> list[_Point]:
+    return [_Point(r.name, r.output_shapes[-1][2], r.output_shapes[-1][1], None) for r in report.leaves()
+            if r.output_shapes and r.output_shapes[-1] and len(r.output_shapes[-1]) == 4]
+
+
+def _log_ticks(values: Sequence[int]) -> dict:
+    """Ticks of a logarithmic axis at the values that occur (at most 8 of them), written whole."""
+    distinct = sorted(set(v for v in values if v > 0))
+    if len(distinct) > 8:
+        distinct = distinct[:: math.ceil(len(distinct) / 8)] + [distinct[-1]]
+    return dict(type="log", tickvals=distinct, ticktext=[f"{v:,}" for v in distinct])
 
 
 def shape_profile(report: ModelReport) -> go.Figure:
-    """Spatial size and channel count of each feature map, layer by layer."""
-    leaves = [r for r in report.leaves() if r.output_shapes and r.output_shapes[-1] and len(r.output_shapes[-1]) == 4]
-    names = [r.name for r in leaves]
+    """Feature-map size and channels after the stem and each residual block (each layer for a
+    network without stages): the resolution halves where the channels double."""
+    points = _block_points(report) if report.stages else []
+    per_block = bool(points)
+    points = points or _layer_points(report)
+    names = [p.name for p in points]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_scatter(x=list(range(len(leaves))), y=[r.output_shapes[-1][2] for r in leaves], name="height (pixels)",
-                    mode="lines", line=dict(color="#3d85c6", shape="hv"), customdata=names,
-                    hovertemplate="%{customdata}<br>height %{y}<extra></extra>")
-    fig.add_scatter(x=list(range(len(leaves))), y=[r.output_shapes[-1][1] for r in leaves], name="channels",
-                    mode="lines", line=dict(color="#cc4125", shape="hv"), customdata=names,
-                    hovertemplate="%{customdata}<br>%{y} channels<extra></extra>", secondary_y=True)
-    fig.update_xaxes(title_text="layer (execution order)")
-    fig.update_yaxes(title_text="height", type="log", secondary_y=False)
-    fig.update_yaxes(title_text="channels", type="log", secondary_y=True)
-    fig.update_layout(title=f"{report.model}: resolution falls as channels grow", height=420,
-                      legend=dict(orientation="h", y=-0.2))
-    return fig
+    fig.add_scatter(x=names, y=[p.height for p in points], name="height = width (pixels, left axis)",
+                    mode="lines+markers", line=dict(color=HEIGHT_COLOR, shape="hv", width=3),
+                    hovertemplate="%{x}<br>%{y} pixels<extra></extra>")
+    fig.add_scatter(x=names, y=[p.channels for p in points],
+                    name=("output channels" if per_block else "channels of each layer's output") + " (right axis)",
+                    mode="lines+markers", line=dict(color=CHANNELS_COLOR, shape="hv", width=3),
+                    hovertemplate="%{x}<br>%{y:,} channels<extra></extra>", secondary_y=True)
+    inner = [p.inner for p in points]
+    if any(inner):
+        fig.add_scatter(x=names, y=inner, name="inner width of the bottleneck (right axis)", mode="markers",
+                        marker=dict(color=INNER_COLOR, symbol="circle-open", size=8), connectgaps=False,
+                        hovertemplate="%{x}<br>%{y:,} channels inside the block<extra></extra>", secondary_y=True)
+    fig.update_xaxes(title_text="after the stem and each residual block" if per_block else "layer (execution order)",
+                     tickangle=-60 if len(points) > 12 else 0, showticklabels=len(points) <= 80)
+    fig.update_yaxes(title_text="height = width (pixels)", secondary_y=False,
+                     **_log_ticks([p.height for p in points]))
+    fig.update_yaxes(title_text="channels", secondary_y=True, showgrid=False,
+                     **_log_ticks([p.channels for p in points] + [i for i in inner if i]))
+    fig.update_layout(legend=dict(orientation="h", y=-0.35 if per_block else -0.2, x=0))
+    return _style(fig, f"{report.model}: the resolution falls as the channels grow", 520)
 
 
 def variants_scatter(reports: Sequence[ModelReport]) -> go.Figure:
     """Parameters against MACs across networks (each at its own default input)."""
     fig = go.Figure(go.Scatter(
         x=[r.totals.params for r in reports], y=[r.totals.macs for r in reports], mode="markers+text",
-        text=[r.model for r in reports], textposition="top center", textfont=dict(size=9),
-        hovertemplate="%{text}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>"))
-    fig.update_xaxes(title_text="parameters", type="log", range=_log_range([r.totals.params for r in reports]))
-    fig.update_yaxes(title_text="MACs (conv + linear)", type="log", range=_log_range([r.totals.macs for r in reports]))
-    fig.update_layout(title="Parameters against MACs", height=560)
-    return fig
+        text=[r.model for r in reports], textposition="top center", textfont=dict(size=10),
+        marker=dict(size=9, color=PARAMS_COLOR),
+        customdata=[[feature_map_text(r.input_shape)] for r in reports],
+        hovertemplate="%{text} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>"))
+    fig.update_xaxes(title_text="parameters", type="log", exponentformat="SI",
+                     range=_log_range([r.totals.params for r in reports]))
+    fig.update_yaxes(title_text="MACs (conv + linear, per image at the network's own input size)", type="log",
+                     exponentformat="SI", range=_log_range([r.totals.macs for r in reports]))
+    return _style(fig, "Parameters against MACs", 600)
 
 
 def _log_range(values: Sequence[float]) -> list[float]:

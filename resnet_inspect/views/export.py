@@ -8,7 +8,8 @@ import io
 from typing import Any, Sequence
 
 from ..analysis.report import ModelReport
-from .tables import LAYER_COLUMNS, convention_rows, exact, flop_class_rows, headline, layer_rows, stage_rows
+from .tables import (LAYER_COLUMNS, NO_STAGES, convention_rows, exact, flop_class_rows, headline, layer_rows,
+                     readable, stage_rows)
 
 FORMATS = ("table", "json", "csv", "md", "html")
 
@@ -31,9 +32,9 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], numer
 def to_markdown(report: ModelReport, depth: int | None = 3) -> str:
     parts = [f"# {report.model}", ""]
     parts += [f"- **{key}**: {value}" for key, value in headline(report).items()]
-    parts += ["", "## Stages", "", markdown_table(stage_rows(report), ["stage", "blocks", "output", "params",
-                                                                         "params %", "macs", "macs %"],
-                                                  numeric=["params", "macs"])]
+    stages = stage_rows(report)
+    parts += ["", "## Stages", "", markdown_table(stages, ["stage", "blocks", "output", "params", "params %", "macs",
+                                                           "macs %"], numeric=["params", "macs"]) if stages else NO_STAGES]
     parts += ["", "## Totals under each convention", "",
               markdown_table(convention_rows(report), ["convention", "unit", "total", "short", "what"],
                              numeric=["total"])]
@@ -59,9 +60,11 @@ def to_csv(report: ModelReport, depth: int | None = None) -> str:
 def to_html(report: ModelReport, depth: int | None = 3) -> str:
     def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str('-' if r.get(c) is None else r.get(c, '')))}</td>" for c in columns) + "</tr>"
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(readable(r.get(c)))}</td>" for c in columns) + "</tr>"
                        for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    stages = stage_rows(report)
 
     info = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in headline(report).items())
     return (
@@ -70,7 +73,8 @@ def to_html(report: ModelReport, depth: int | None = 3) -> str:
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}</style></head><body>"
         f"<h1>{html.escape(report.model)}</h1><ul>{info}</ul><h2>Stages</h2>"
-        + table(stage_rows(report), ["stage", "blocks", "output", "params", "params %", "macs", "macs %"])
+        + (table(stages, ["stage", "blocks", "output", "params", "params %", "macs", "macs %"]) if stages
+           else f"<p>{html.escape(NO_STAGES)}</p>")
         + "<h2>Totals under each convention</h2>"
         + table(convention_rows(report), ["convention", "unit", "total", "short", "what"])
         + "<h2>Layers</h2>"

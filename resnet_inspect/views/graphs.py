@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import graphviz
 
 from ..analysis.report import LayerRow, ModelReport, OpClass, numel
-from .tables import feature_map_text, si
+from .tables import feature_map_text, shape_text, si
 
 LEVELS = ("stage", "block", "layer")
 FORMATS = ("dot", "svg", "png", "pdf")
@@ -193,8 +193,8 @@ def build_graph(report: ModelReport, level: str = "block", collapse: bool = Fals
         raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     graph = graphviz.Digraph(name=_dot_id(report.model), graph_attr={
         "rankdir": "TB", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.25", "ranksep": "0.3",
-        "label": f"{report.model}  ({report.input_shape[0]}x{report.input_shape[1]}x{report.input_shape[2]}x"
-                 f"{report.input_shape[3]}; {report.totals.params:,} parameters, {si(report.totals.macs)} MACs)",
+        "label": f"{report.model}  ({shape_text(report.input_shape)}; {report.totals.params:,} parameters, "
+                 f"{si(report.totals.macs)} MACs)",
         "labelloc": "t"},
         node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "10"},
         edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555"})

@@ -31,6 +31,21 @@ def exact(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+def readable(value: Any) -> str:
+    """A cell as a person reads it: integers grouped by thousands, shares with two decimals."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int) or value.is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+NO_STAGES = ("No stages: this network declares none (no feature_info, no layer1 or stages.0 containers), "
+             "so its layers are not grouped into a stem, stages and a head.")
+
+
 LAYER_COLUMNS = ("name", "type", "depth", "calls", "input", "output", "params", "macs", "flops", "rf", "stage",
                  "block", "kernel", "stride", "groups")
 

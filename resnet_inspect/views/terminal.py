@@ -1,4 +1,4 @@
-"""Terminal tables (rich)."""
+"""Terminal output (rich): the summary of a report and the list of variants."""
 
 from __future__ import annotations
 
@@ -7,25 +7,42 @@ from rich.table import Table
 
 from ..analysis.report import ModelReport
 from ..model.catalog import VariantRow
-from .tables import convention_rows, exact, flop_class_rows, headline, layer_rows, si, stage_rows
+from .fitted import Column, Fitted, fitted_table
+from .tables import NO_STAGES, convention_rows, flop_class_rows, headline, layer_rows, si, stage_rows
 
 
-def print_variant_list(rows: list[VariantRow], full: bool = False, console: Console | None = None) -> None:
-    console = console or Console()
-    table = Table(title="Registered variants", header_style="bold")
-    table.add_column("name", style="cyan", no_wrap=True)
-    table.add_column("parameters", justify="right", no_wrap=True)
-    table.add_column("description")
-    table.add_column("source" if full else "reference", no_wrap=not full)
+def print_fitted(console: Console, fitted: Fitted) -> None:
+    """A fitted table, then its note; exact numbers wider than the terminal are printed whole."""
+    if fitted.width > console.width:  # rich never prints wider than its console: a wider one for this table
+        console = Console(file=console.file, width=fitted.width, color_system=console.color_system,
+                          force_terminal=console.is_terminal)
+    console.print(fitted.table)
+    if fitted.note:
+        console.print(f"[dim]{fitted.note}[/]")
+
+
+def variant_list_lines(rows: list[VariantRow], families: dict[str, str], width: int, full: bool = False) -> list[str]:
+    """One line per variant under its family's heading; descriptions shortened to fit ``width``."""
+    name_w = max(len(r.name) for r in rows)
+    params_w = max(len(f"{r.parameters:,}") for r in rows)
+    lines: list[str] = []
+    family = None
     for row in rows:
-        source = row.source if full else (row.reference or row.source.split(",")[0])
-        table.add_row(row.name, f"{row.parameters:,}", row.description, source)
-    console.print(table)
+        if row.family != family:
+            family = row.family
+            lines += ([""] if lines else []) + [f"{families.get(family, family)}  [{family}]"]
+        text = row.description + (f" ({row.reference or row.source})" if full else "")
+        room = max(width - (2 + name_w + 2 + params_w + 2), 10)
+        if len(text) > room and not full:
+            text = text[: room - 1] + "…"
+        lines.append(f"  {row.name:<{name_w}}  {row.parameters:>{params_w},}  {text}")
+    return lines
 
 
 def print_summary(report: ModelReport, depth: int | None = 3, convention: str | None = None,
-                  console: Console | None = None) -> None:
+                  console: Console | None = None, exact: bool = False) -> None:
     console = console or Console()
+    width = console.width
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
@@ -33,43 +50,39 @@ def print_summary(report: ModelReport, depth: int | None = 3, convention: str | 
         head.add_row(key, value)
     console.print(head)
 
-    layers = Table(title=f"Layers (depth <= {depth})" if depth is not None else "Layers", header_style="bold")
-    for column, justify in (("name", "left"), ("type", "left"), ("output", "left"), ("params", "right"),
-                            ("MACs", "right"), ("FLOPs", "right"), ("receptive field", "right")):
-        layers.add_column(column, justify=justify, no_wrap=column in ("name", "output"))
+    layer_columns = [Column("name"), Column("type", drop=3), Column("output", drop=4),
+                     Column("params", "right", number=True), Column("MACs", "right", number=True),
+                     Column("FLOPs", "right", number=True, drop=2), Column("receptive field", "right", drop=1)]
+    rows = []
     for row in layer_rows(report, depth):
         name = "  " * (row["depth"] - 1) + row["name"].rsplit(".", 1)[-1] if row["depth"] > 1 else row["name"]
         calls = f" x{row['calls']}" if row["calls"] > 1 else ""
-        layers.add_row(name, row["type"] + calls, row["output"], exact(row["params"]) if row["params"] else "-",
-                       exact(row["macs"]) if row["macs"] else "-", exact(row["flops"]) if row["flops"] else "-",
-                       row["rf"])
-    console.print(layers)
+        rows.append([name, row["type"] + calls, row["output"], row["params"] or None, row["macs"] or None,
+                     row["flops"] or None, row["rf"]])
+    title = f"Layers (depth <= {depth})" if depth is not None else "Layers"
+    print_fitted(console, fitted_table(title, layer_columns, rows, width, exact))
 
-    stages = Table(title="Stages", header_style="bold")
-    for column in ("stage", "blocks", "output (HxWxC)", "params", "params %", "MACs", "MACs %"):
-        stages.add_column(column, justify="left" if column in ("stage", "output (HxWxC)") else "right")
-    for row in stage_rows(report):
-        stages.add_row(row["stage"], row["blocks"], row["output"], exact(row["params"]),
-                       f"{row['params %']:.2f}", exact(row["macs"]), f"{row['macs %']:.2f}")
-    console.print(stages)
+    stage_columns = [Column("stage"), Column("blocks", "right", drop=3), Column("output (HxWxC)", drop=4),
+                     Column("params", "right", number=True), Column("params %", "right", drop=1),
+                     Column("MACs", "right", number=True), Column("MACs %", "right", drop=2)]
+    rows = [[r["stage"], r["blocks"], r["output"], r["params"], f"{r['params %']:.2f}", r["macs"], f"{r['macs %']:.2f}"]
+            for r in stage_rows(report)]
+    if rows:
+        print_fitted(console, fitted_table("Stages", stage_columns, rows, width, exact))
+    else:
+        console.print(NO_STAGES)
 
-    conventions = Table(title="Totals under each convention", header_style="bold")
-    for column in ("convention", "unit", "total", "", "what it counts"):
-        conventions.add_column(column, justify="right" if column in ("total", "") else "left")
-    for row in convention_rows(report):
-        style = "bold green" if row["convention"] == (convention or "macs") else None
-        conventions.add_row(row["convention"], row["unit"], exact(row["total"]), row["short"], row["what"],
-                            style=style)
-    console.print(conventions)
+    conv_columns = [Column("convention"), Column("unit"), Column("total", "right", number=True),
+                    Column("short", "right", drop=1), Column("what it counts", wrap=True, drop=2)]
+    conv_rows = convention_rows(report)
+    chosen = convention or "macs"
+    rows = [[r["convention"], r["unit"], r["total"], r["short"], r["what"]] for r in conv_rows]
+    styles = ["bold green" if r["convention"] == chosen else None for r in conv_rows]
+    print_fitted(console, fitted_table("Totals under each convention", conv_columns, rows, width, exact, styles))
 
-    classes = Table(title="FLOPs by operator class (tool convention)", header_style="bold")
-    for column in ("op class", "FLOPs", "share %"):
-        classes.add_column(column, justify="left" if column == "op class" else "right")
-    for row in flop_class_rows(report):
-        classes.add_row(row["op class"], exact(row["flops"]), f"{row['share %']:.2f}")
-    console.print(classes)
-    for op in report.uncounted:
-        console.print(f"[yellow]uncounted operator[/] {op.op}: {op.count} call(s), {op.elements:,} output elements")
+    class_columns = [Column("op class"), Column("FLOPs", "right", number=True), Column("share %", "right")]
+    rows = [[r["op class"], r["flops"], f"{r['share %']:.2f}"] for r in flop_class_rows(report)]
+    print_fitted(console, fitted_table("FLOPs by operator class (tool convention)", class_columns, rows, width, exact))
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"total activation memory {si(report.totals.activation_bytes, 'B')}; "
