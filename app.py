@@ -14,7 +14,7 @@ from resnet_inspect.analysis.options import DEVICES
 from resnet_inspect.audit.conventions import CONVENTIONS
 from resnet_inspect.audit.diff import diff_reports
 from resnet_inspect.resolve import resolve_target
-from resnet_inspect.views import charts, export, graphs
+from resnet_inspect.views import export, graphs
 from resnet_inspect.views.audit_views import verdicts_json
 from resnet_inspect.views.tables import stage_rows
 
@@ -170,6 +170,8 @@ def graph_tab(report: ri.ModelReport) -> None:
 
 
 def charts_tab(report: ri.ModelReport) -> None:
+    from resnet_inspect.views import charts
+
     st.plotly_chart(charts.stage_bars(report), width="stretch")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.parameter_sunburst(report), width="stretch")
@@ -217,6 +219,8 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
         return
     # Same device as the main view, each network at its own default input; the network on screen
     # is usually already in the cache.
+    from resnet_inspect.views import charts
+
     reports = [report_for(VARIANTS[n].spec, webapp.input_shape(1, VARIANTS[n].spec, VARIANTS[n].spec.image_size),
                           device, n) for n in picked]
     numbers = {name: st.column_config.NumberColumn(format="localized")
@@ -231,7 +235,9 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
                    "B output": "x".join(map(str, c.b.output_shapes[-1])) if c.b and c.b.output_shapes[-1] else "",
                    "A params": c.a.params if c.a else None, "B params": c.b.params if c.b else None,
                    "A MACs": c.a.macs if c.a else None, "B MACs": c.b.macs if c.b else None} for c in diff.layers],
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch",
+                 column_config={name: st.column_config.NumberColumn(format="localized")
+                                for name in ("A params", "B params", "A MACs", "B MACs")})
 
 
 @st.cache_data(show_spinner=False, ttl=60)
@@ -248,11 +254,14 @@ def performance_tab() -> None:
     options = {f"{p['model']} · {p['device_name']} · batch {p['batch']} · {p['dtype']}": p for p in profiles}
     choice = st.selectbox("Profile", list(options), key="profile")
     profile = options[choice]
+    from resnet_inspect.views.profile_views import layer_rows, roofline_figure, summary_rows
+
     st.caption(profile.get("how", ""))
-    st.dataframe([{k: v for k, v in profile.items() if not isinstance(v, (list, dict))}], hide_index=True)
+    st.caption(f"Peak memory: {profile['memory_kind']}.")
+    st.dataframe(summary_rows([profile], device_peaks=True), hide_index=True, width="stretch")
     if profile.get("layers"):
-        st.dataframe(profile["layers"], hide_index=True, width="stretch", height=400)
-    from resnet_inspect.views.profile_views import roofline_figure
+        st.dataframe(layer_rows(profile), hide_index=True, width="stretch", height=400,
+                     column_config={"FLOPs": st.column_config.NumberColumn(format="localized")})
 
     st.plotly_chart(roofline_figure(profile), width="stretch")
 
@@ -283,19 +292,19 @@ def main() -> None:
                  column_config={"params": st.column_config.NumberColumn(format="localized"),
                                 "macs": st.column_config.NumberColumn("MACs", format="localized"),
                                 "macs %": st.column_config.NumberColumn("MACs %")})
-    tabs = st.tabs(["Layers", "Graph", "Charts", "Audit", "Compare", "Performance"])
-    with tabs[0]:
-        layers_tab(report)
-    with tabs[1]:
-        graph_tab(report)
-    with tabs[2]:
-        charts_tab(report)
-    with tabs[3]:
-        audit_tab(report, spec, shape, device)
-    with tabs[4]:
-        compare_tab(report, shape, device)
-    with tabs[5]:
-        performance_tab()
+    views = {
+        "Layers": lambda: layers_tab(report),
+        "Graph": lambda: graph_tab(report),
+        "Charts": lambda: charts_tab(report),
+        "Audit": lambda: audit_tab(report, spec, shape, device),
+        "Compare": lambda: compare_tab(report, shape, device),
+        "Performance": performance_tab,
+    }
+    # Only the open tab runs: a switch of network or tab pays for one view, not six.
+    for tab, view in zip(st.tabs(list(views), key="view", on_change="rerun"), views.values()):
+        with tab:
+            if tab.open:
+                view()
 
 
 try:

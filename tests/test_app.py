@@ -27,13 +27,30 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Select a tab as a click does: only the open tab's content runs."""
+    at.session_state["view"] = label
+    return at.run()
+
+
+TABS = ["Layers", "Graph", "Charts", "Audit", "Compare", "Performance"]
+
+
 def test_opens_on_resnet50_with_every_tab(page):
     assert page.title[0].value == "resnet50"
     assert metric(page, "Parameters") == "25,557,032"
     assert metric(page, "Paper depth") == "50"
-    assert [t.label for t in page.tabs] == ["Layers", "Graph", "Charts", "Audit", "Compare", "Performance"]
-    assert len(page.dataframe) >= 4  # stages, layers, audit counts, compare tables
+    assert [t.label for t in page.tabs] == TABS
+    assert len(page.dataframe) == 2  # stages, and the layers of the open tab only
     assert not page.error
+    shown = {}
+    for label in TABS:
+        open_tab(page, label)
+        no_exception(page)
+        assert not page.error, label
+        shown[label] = (len(page.dataframe), len(page.get("plotly_chart")), len(page.get("imgs")))
+    assert shown["Charts"][1] == 3 and shown["Compare"][0] == 1 + 3 and shown["Audit"][0] == 1 + 1
+    open_tab(page, "Layers")
 
 
 def test_switching_variant_and_convention():
@@ -51,6 +68,7 @@ def test_layer_filters_and_graph_levels():
     at.slider(key="depth").set_value(1).run()
     at.text_input(key="search").set_value("layer").run()
     no_exception(at)
+    open_tab(at, "Graph")
     for level in ("stage", "layer", "block"):
         at.radio(key="level").set_value(level).run()
         no_exception(at)
@@ -96,7 +114,7 @@ def test_tiny_input_and_extremes_show_messages_not_exceptions():
 
 
 def test_claims_good_and_malformed():
-    at = fresh().run()
+    at = open_tab(fresh().run(), "Audit")
     at.text_area(key="claims_text").set_value(
         "claims:\n  - model: this\n    quantity: params\n    value: 23.5M\n"
         "  - model: resnet101\n    quantity: layers\n    value: 101\n").run()
@@ -112,7 +130,7 @@ def test_claims_good_and_malformed():
 
 
 def test_compare_tab():
-    at = fresh().run()
+    at = open_tab(fresh().run(), "Compare")
     at.multiselect(key="compare").set_value(["resnet50", "resnet50_v1", "resnext50_32x4d"]).run()
     no_exception(at)
     at.multiselect(key="compare").set_value(["resnet50"]).run()
@@ -120,7 +138,7 @@ def test_compare_tab():
 
 
 def test_performance_tab_shows_committed_profiles():
-    at = fresh().run()
+    at = open_tab(fresh().run(), "Performance")
     no_exception(at)
     profiles = at.selectbox(key="profile")
     assert any("resnet50" in option and "batch 32" in option for option in profiles.options)

@@ -74,20 +74,32 @@ def profile_markdown(profile: dict[str, Any], top: int = 15) -> str:
     ]
     for note in profile["notes"]:
         lines += ["", f"**Note.** {note}"]
-    slowest = sorted(profile["layers"], key=lambda layer: -layer["ms"])[:top]
-    rows = [{"layer": l["name"], "type": l["type"], "ms": f"{l['ms']:.3f}", "FLOPs": l["flops"],
-             "FLOP/byte": f"{l['intensity']:.2f}", "GFLOP/s": f"{l['flops_per_s'] / 1e9:.2f}",
-             "% peak FLOP/s": f"{100 * l['frac_peak_flops']:.1f}", "GB/s": f"{l['bytes_per_s'] / 1e9:.2f}",
-             "% peak GB/s": f"{100 * l['frac_peak_bytes']:.1f}"} for l in slowest]
+    rows = layer_rows(profile)[:top]
     lines += ["", f"## The {len(rows)} slowest layers", "",
-              markdown_table(rows, ["layer", "type", "ms", "FLOPs", "FLOP/byte", "GFLOP/s", "% peak FLOP/s", "GB/s",
-                                    "% peak GB/s"], numeric=["FLOPs"])]
+              markdown_table(rows, list(rows[0]) if rows else [], numeric=["FLOPs"])]
     return "\n".join(lines) + "\n"
 
 
-def summary_rows(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"model": p["model"], "batch": p["batch"], "dtype": p["dtype"],
-             "layout": "channels-last" if p["channels_last"] else "contiguous",
-             "ms / batch": f"{p['end_to_end_ms']:.2f}", "images/s": f"{p['throughput_per_s']:.1f}",
-             "layer sum vs e2e": f"{100 * p['per_layer_vs_end_to_end']:+.0f}%",
-             "peak memory": si(p["peak_memory_bytes"], "B")} for p in profiles]
+def layer_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """Timed layers, slowest first, with their measured rates as a person reads them."""
+    return [{"layer": l["name"], "type": l["type"], "ms": f"{l['ms']:.3f}", "FLOPs": l["flops"],
+             "FLOP/byte": f"{l['intensity']:.2f}", "GFLOP/s": f"{l['flops_per_s'] / 1e9:.2f}",
+             "% peak FLOP/s": f"{100 * l['frac_peak_flops']:.1f}", "GB/s": f"{l['bytes_per_s'] / 1e9:.2f}",
+             "% peak GB/s": f"{100 * l['frac_peak_bytes']:.1f}"}
+            for l in sorted(profile["layers"], key=lambda layer: -layer["ms"])]
+
+
+def summary_rows(profiles: list[dict[str, Any]], device_peaks: bool = False) -> list[dict[str, Any]]:
+    """One row per profile; ``device_peaks`` adds the device's measured compute and bandwidth."""
+    rows = []
+    for p in profiles:
+        row = {"model": p["model"], "batch": p["batch"], "dtype": p["dtype"],
+               "layout": "channels-last" if p["channels_last"] else "contiguous",
+               "ms / batch": f"{p['end_to_end_ms']:.2f}", "images/s": f"{p['throughput_per_s']:.1f}",
+               "layer sum vs e2e": f"{100 * p['per_layer_vs_end_to_end']:+.0f}%",
+               "peak memory": si(p["peak_memory_bytes"], "B")}
+        if device_peaks:
+            row |= {"device": p["device_name"], "peak compute": f"{si(p['peak_flops_per_s'])}FLOP/s",
+                    "peak bandwidth": f"{si(p['peak_bytes_per_s'], 'B')}/s", "torch": p["torch_version"]}
+        rows.append(row)
+    return rows
