@@ -288,10 +288,8 @@ def main() -> None:
         for column, (name, value, help_text) in zip(st.columns(3), tiles[start:start + 3]):
             column.metric(name, value, help=help_text)
     st.subheader("Stages")
-    st.dataframe(stage_rows(report), hide_index=True, width="stretch",
-                 column_config={"params": st.column_config.NumberColumn(format="localized"),
-                                "macs": st.column_config.NumberColumn("MACs", format="localized"),
-                                "macs %": st.column_config.NumberColumn("MACs %")})
+    # A static table: a handful of rows, drawn at once (the interactive grid is for the layers).
+    st.table(webapp.stage_table_rows(report))
     views = {
         "Layers": lambda: layers_tab(report),
         "Graph": lambda: graph_tab(report),

@@ -206,9 +206,10 @@ def _cmd_chart(args: argparse.Namespace) -> int:
     check_writable(args.output)
     if args.kind == "variants":
         from .analysis.analyze import inspect
-        from .model.registry import variants
+        from .model.registry import FAMILIES, variants
 
-        fig = charts.variants_scatter([inspect(name, device="meta") for name in variants()])
+        fig = charts.variants_scatter([inspect(name, device="meta") for name in variants()],
+                                      {v.name: FAMILIES[v.family] for v in variants().values()})
     else:
         report = _analyze(args)
         fig = {"stages": charts.stage_bars, "sunburst": charts.parameter_sunburst,

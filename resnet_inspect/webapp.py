@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .analysis.analyze import inspect
 from .analysis.report import ModelReport
 from .audit.claims import Verdict, check_claims, parse_claims
 from .audit.conventions import CONVENTIONS
 from .audit.counts import counts
 from .model.spec import BLOCKS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS, ResNetSpec
 from .resolve import SPEC_SUFFIXES, is_code
-from .views.tables import feature_map_text, layer_rows, si
+from .views.tables import feature_map_text, layer_rows, si, stage_rows
 
 EDITOR_CHOICES = {"block": BLOCKS, "stem": STEMS, "shortcut": SHORTCUTS, "stride_on": STRIDE_PLACEMENTS}
 MAX_BATCH = 4096
@@ -57,6 +56,8 @@ def input_shape(batch: int, spec: ResNetSpec, side: int) -> tuple[int, int, int,
 
 def analyze(key: str, shape: tuple[int, ...], device: str, label: str) -> dict[str, Any]:
     """The report of a spec (given by its key) as a plain dict, for Streamlit's cache."""
+    from .analysis.analyze import inspect  # torch: imported once the page has its sidebar
+
     spec = ResNetSpec.from_dict(json.loads(key))
     return inspect(spec, shape, device=device, label=label).to_dict()
 
@@ -91,6 +92,13 @@ def filtered_layers(report: ModelReport, depth: int | None, types: list[str] | N
     if needle:
         rows = [r for r in rows if needle in r["name"].lower() or needle in r["type"].lower()]
     return rows
+
+
+def stage_table_rows(report: ModelReport) -> list[dict[str, str]]:
+    """The stage table with every number written out (25,557,032; 16.33 %)."""
+    return [{"stage": r["stage"], "blocks": r["blocks"], "output (HxWxC)": r["output"], "params": f"{r['params']:,}",
+             "params %": f"{r['params %']:.2f}", "MACs": f"{r['macs']:,}", "MACs %": f"{r['macs %']:.2f}"}
+            for r in stage_rows(report)]
 
 
 def module_types(report: ModelReport) -> list[str]:

@@ -69,12 +69,19 @@ def browser_page(width: int = 1500, height: int = 1000):
             browser.close()
 
 
-def choose_variant(page, name: str) -> None:
-    """Open the sidebar's variant select box and pick ``name``."""
+def variant_option(page, name: str):
+    """Open the sidebar's variant select box, type ``name`` and return its option, ready to click."""
     box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
     box.click()
     page.keyboard.type(name)
-    page.locator('[role="option"]', has_text=f"{name} —").first.click()
+    option = page.locator('[role="option"]', has_text=f"{name} —").first
+    option.wait_for()
+    return option
+
+
+def choose_variant(page, name: str) -> None:
+    """Pick ``name`` in the sidebar's variant select box."""
+    variant_option(page, name).click()
 
 
 def open_tab(page, label: str) -> None:

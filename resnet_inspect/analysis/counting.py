@@ -19,9 +19,8 @@ An operator that has no rule is reported as uncounted, with its element count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 
@@ -30,8 +29,7 @@ from .report import OpClass, numel
 Shape = torch.Size
 
 
-@dataclass(frozen=True)
-class OpCost:
+class OpCost(NamedTuple):  # a tuple: built for every operator of a pass, so it must be cheap
     op_class: OpClass
     macs: int = 0
     flops: int = 0
@@ -43,6 +41,10 @@ class OpCost:
 
 Formula = Callable[[Sequence[Any], dict, "Shape | None"], OpCost]
 RULES: dict[str, Formula] = {}
+# The two simplest kinds of rule, also kept apart so that the tracer need not call them:
+# operators with no arithmetic (their class) and those costing one FLOP per output element.
+FREE: dict[str, OpClass] = {}
+PER_ELEMENT: dict[str, OpClass] = {}
 
 
 def register_rule(*ops: str) -> Callable[[Formula], Formula]:
@@ -65,12 +67,14 @@ def register_per_element(op_class: OpClass, *ops: str) -> None:
         return OpCost(op_class, 0, numel(out))
 
     register_rule(*ops)(per_element)
+    PER_ELEMENT.update(dict.fromkeys(ops, op_class))
 
 
 def register_free(op_class: OpClass, *ops: str) -> None:
     """Operators that do no arithmetic (views, copies, allocation)."""
     cost = OpCost(op_class)
     register_rule(*ops)(lambda args, kwargs, out: cost)
+    FREE.update(dict.fromkeys(ops, op_class))
 
 
 def shapes_of(args: Sequence[Any]) -> tuple[Any, ...]:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .counting import RULES, main_output_shape, output_elements, shapes_of
+from .counting import FREE, PER_ELEMENT, RULES, main_output_shape, output_elements, shapes_of
 from .report import OpClass
 
 
@@ -94,8 +94,16 @@ def _tensor_bytes(value: Any) -> int:
     return 0
 
 
-# aten overload -> (operator name, counting rule), filled as operators are first seen.
-_OPS: dict[Any, tuple[str, Any]] = {}
+# aten overload -> (operator name, counting rule, class of a free or per-element operator),
+# filled as operators are first seen.
+_OPS: dict[Any, tuple[str, Any, OpClass | None, bool]] = {}
+
+
+def _known(func: Any) -> tuple[str, Any, OpClass | None, bool]:
+    name = func._overloadpacket.__name__
+    simple = FREE.get(name) or PER_ELEMENT.get(name)
+    _OPS[func] = (name, RULES.get(name), simple, name in PER_ELEMENT)
+    return _OPS[func]
 
 
 class Tracer(TorchDispatchMode):
@@ -153,22 +161,25 @@ class Tracer(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        known = _OPS.get(func)
-        if known is None:
-            name = func._overloadpacket.__name__
-            known = _OPS[func] = (name, RULES.get(name))
-        op, rule = known
+        op, rule, simple, per_element = _OPS.get(func) or _known(func)
         owner = self.stack[-1] if self.stack else ""
         trace = self.modules.get(owner)
         if trace is None:
             trace = self.modules[owner] = ModuleTrace(owner, self._order)
             self._order += 1
+        elements = output_elements(out)
         if rule is None:
-            self._charge(trace, op, OpClass.UNCOUNTED, 0, 0, output_elements(out))
+            self._charge(trace, op, OpClass.UNCOUNTED, 0, 0, elements)
+            self._propagate_rf(op, args, out, None)
+            return out
+        if simple is not None:  # no formula to call: nothing, or one FLOP per output element
+            flops = (out.numel() if isinstance(out, torch.Tensor) else elements) if per_element else 0
+            acc = self._charge(trace, op, simple, 0, flops, elements)
+            self._record_dataflow(owner, op, simple, acc, args, out)
             self._propagate_rf(op, args, out, None)
             return out
         cost = rule(shapes_of(args), kwargs, main_output_shape(out))
-        acc = self._charge(trace, op, cost.op_class, cost.macs, cost.flops, output_elements(out))
+        acc = self._charge(trace, op, cost.op_class, cost.macs, cost.flops, elements)
         self._record_dataflow(owner, op, cost.op_class, acc, args, out)
         if cost.bias_flops:
             self._charge(trace, f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops)

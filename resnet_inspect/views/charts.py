@@ -131,19 +131,27 @@ def shape_profile(report: ModelReport) -> go.Figure:
     return _style(fig, f"{report.model}: the resolution falls as the channels grow", 520)
 
 
-def variants_scatter(reports: Sequence[ModelReport]) -> go.Figure:
-    """Parameters against MACs across networks (each at its own default input)."""
-    fig = go.Figure(go.Scatter(
-        x=[r.totals.params for r in reports], y=[r.totals.macs for r in reports], mode="markers+text",
-        text=[r.model for r in reports], textposition="top center", textfont=dict(size=10),
-        marker=dict(size=9, color=PARAMS_COLOR),
-        customdata=[[feature_map_text(r.input_shape)] for r in reports],
-        hovertemplate="%{text} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>"))
-    fig.update_xaxes(title_text="parameters", type="log", exponentformat="SI",
-                     range=_log_range([r.totals.params for r in reports]))
-    fig.update_yaxes(title_text="MACs (conv + linear, per image at the network's own input size)", type="log",
-                     exponentformat="SI", range=_log_range([r.totals.macs for r in reports]))
-    return _style(fig, "Parameters against MACs", 600)
+def variants_scatter(reports: Sequence[ModelReport], families: dict[str, str] | None = None) -> go.Figure:
+    """Parameters against MACs across networks (each at its own default input), one colour per
+    family when ``families`` (network name -> family) is given; names written beside a few points."""
+    groups: dict[str, list[ModelReport]] = {}
+    for report in reports:
+        groups.setdefault((families or {}).get(report.model, "networks"), []).append(report)
+    fig = go.Figure()
+    for family, members in groups.items():
+        fig.add_scatter(
+            x=[r.totals.params for r in members], y=[r.totals.macs for r in members], name=family,
+            mode="markers+text" if len(reports) <= 8 else "markers", text=[r.model for r in members],
+            textposition="top center", textfont=dict(size=11), marker=dict(size=10, opacity=0.85),
+            customdata=[[feature_map_text(r.input_shape)] for r in members],
+            hovertemplate="%{text} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>")
+    log = dict(type="log", exponentformat="SI", dtick=1)  # ticks at powers of ten only
+    fig.update_xaxes(title_text="parameters", range=_log_range([r.totals.params for r in reports]), **log)
+    fig.update_yaxes(title_text="MACs per image (conv + linear)",
+                     range=_log_range([r.totals.macs for r in reports]), **log)
+    fig.update_layout(showlegend=families is not None,
+                      legend=dict(title_text="family", orientation="h", y=-0.2, x=0))
+    return _style(fig, "Parameters against MACs, each network at its own input size", 680)
 
 
 def _log_range(values: Sequence[float]) -> list[float]:
