@@ -13,6 +13,7 @@ from resnet_inspect import webapp
 from resnet_inspect.analysis.options import DEVICES
 from resnet_inspect.audit.conventions import CONVENTIONS
 from resnet_inspect.audit.diff import diff_reports
+from resnet_inspect.limits import LIMITS
 from resnet_inspect.resolve import resolve_target
 from resnet_inspect.views import export, graphs
 from resnet_inspect.views.audit_views import verdicts_json
@@ -39,6 +40,15 @@ def report_for(spec: ri.ResNetSpec, shape: tuple[int, ...], device: str, label: 
     return ri.ModelReport.from_dict(cached_report(webapp.spec_key(spec), shape, device, label))
 
 
+PROBLEMS: list[str] = []
+
+
+def problem(bar, exc: Exception) -> None:
+    """An input the page cannot use: said next to the widget, and again at the top of the page."""
+    bar.error(str(exc))
+    PROBLEMS.append(str(exc))
+
+
 def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...] | None, str, str]:
     """The network, input, device and convention chosen in the sidebar."""
     bar = st.sidebar
@@ -61,7 +71,7 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
             try:
                 module = resolve_target(label, allow_code=True).module
             except ValueError as exc:
-                bar.error(str(exc))
+                problem(bar, exc)
     default_side = spec.image_size if spec else 224
     side = bar.number_input("Input height = width (pixels)", min_value=1, max_value=webapp.MAX_SIDE,
                             value=default_side, step=1, key=f"side_{default_side}")
@@ -76,7 +86,7 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
         try:
             shape = webapp.input_shape(int(batch), spec, int(side))
         except ValueError as exc:
-            bar.error(str(exc))
+            problem(bar, exc)
     elif module is not None:
         shape = (int(batch), 3, int(side), int(side))
     return label, spec, module, shape, device, convention
@@ -114,7 +124,7 @@ def custom_editor(bar) -> ri.ResNetSpec | None:
     try:
         return webapp.spec_from_editor(values)
     except ValueError as exc:
-        bar.error(str(exc))
+        problem(bar, exc)
         return None
 
 
@@ -267,13 +277,16 @@ def performance_tab() -> None:
 
 
 def main() -> None:
+    PROBLEMS.clear()
     label, spec, module, shape, device, convention = sidebar()
     if shape is None:
+        for message in PROBLEMS:
+            st.error(message)
         st.info("Choose a valid network and input in the sidebar.")
         return
     try:
         if module is not None:
-            report = ri.inspect(module, shape, device=device, label=label)
+            report = ri.inspect(module, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes)
         else:
             report = report_for(spec, shape, device, label)
     except ValueError as exc:

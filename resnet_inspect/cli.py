@@ -118,8 +118,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     report = inspect_target(target, args.input, device="meta")
     live = None
     if not args.no_live:
+        import torch
+
+        from .analysis.memory_guard import check_memory
         from .audit.reference_tools import live_totals
 
+        # torchinfo and fvcore run real CPU passes of their own.
+        check_memory(report.totals.params, tuple(report.input_shape), "cpu", torch.float32, lambda: report)
         live = live_totals(target.build(), report.input_shape)
     values = counts(report)
     if args.format == "json":
@@ -137,7 +142,10 @@ def _audit_claims(args: argparse.Namespace) -> int:
     from .resolve import run_claims_file
     from .views.audit_views import print_verdicts, verdicts_json, verdicts_markdown
 
-    verdicts, notes = run_claims_file(args.claims, allow_code=args.allow_code)
+    from pathlib import Path
+
+    verdicts, notes = run_claims_file(args.claims, allow_code=args.allow_code,
+                                      root=Path(args.root) if args.root else None)
     if args.format == "md":
         _emit(verdicts_markdown(verdicts, f"Audit of {args.claims}", notes), args.output)
     elif args.format == "json":
@@ -227,6 +235,7 @@ def _stderr_console():
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from rich.console import Console
     from rich.table import Table
@@ -247,7 +256,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     for dtype in dtypes:
         resolve_dtype(dtype)
     device = resolve_device(args.device)
-    out = ensure_folder(args.output)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"cannot write into {out}: it is a file, not a folder")
     target = resolve_target(args.target, args.overrides)
     profiles = []
     for dtype in dtypes:
@@ -256,6 +267,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             result = profile_model(target.subject, device, batch, dtype, args.channels_last, args.repeat,
                                    label=target.label, peaks=peaks).to_dict()
             stem = f"{target.label}-{device}-b{batch}-{result['dtype']}{'-cl' if args.channels_last else ''}"
+            ensure_folder(out)  # only once there is something to write
             write_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
             write_atomic(out / f"{stem}.md", profile_markdown(result))
             profiles.append(result)
@@ -307,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claims", default=None, metavar="FILE", help="YAML/JSON claims file to check")
     p.add_argument("--allow-code", action="store_true",
                    help="let claims name path/to/file.py:NAME models (imports and runs that code)")
+    p.add_argument("--root", default=None, metavar="DIR",
+                   help="files a claims file names must lie under DIR (default: the claims file's folder)")
     p.add_argument("--no-live", action="store_true", help="do not run torchinfo and fvcore themselves")
     p.add_argument("--exact", action="store_true", help="every digit, even where the terminal is too narrow")
     p.add_argument("--format", default="table", choices=("table", "md", "json"))

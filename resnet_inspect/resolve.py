@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from .limits import shown
 from .model.build import resolve_spec
 from .model.spec import FIELD_NAMES, ResNetSpec, load_spec_file
 
@@ -124,23 +125,44 @@ def load_factory(reference: str) -> "nn.Module":
     return model
 
 
+def confined(path_text: str, base: Path, root: Path) -> Path:
+    """``path_text`` relative to ``base``, refused unless it lies under ``root`` (links followed)."""
+    path = (base / path_text).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ValueError(f"{shown(path_text)} is outside {root}; a claims file may name files only under its own "
+                         "folder (audit --root DIR allows another)")
+    return path
+
+
 def resolve_target(text: str, overrides: Iterable[str] | Mapping[str, Any] = (), *, allow_code: bool = True,
-                   base: Path | None = None) -> Target:
+                   base: Path | None = None, root: Path | None = None) -> Target:
     """Resolve a target. ``overrides`` are ``FIELD=VALUE`` texts or a mapping of spec fields;
-    ``base`` is the folder relative paths start from (a claims file's); ``allow_code=False``
-    refuses ``file.py:NAME``."""
+    ``base`` is the folder relative paths start from (a claims file's), and files must lie under
+    ``root`` (by default ``base``); ``allow_code=False`` refuses ``file.py:NAME``."""
     pairs = dict(overrides) if isinstance(overrides, Mapping) else dict(parse_override(o) for o in overrides)
     suffix = "[" + ",".join(f"{k}={_override_text(v)}" for k, v in pairs.items()) + "]" if pairs else ""
-    where = (lambda p: base / p) if base is not None else Path
+    if base is not None:
+        def where(path_text: str) -> Path:
+            return confined(path_text, base, root or base)
+    else:
+        where = Path
     if is_code(text):
         if not allow_code:
-            raise ValueError(f"{text!r} is user code; running it needs --allow-code")
+            raise ValueError(f"{shown(text)} is user code; running it needs --allow-code")
         if pairs:
             raise ValueError("overrides apply to variants and spec files, not to user code")
         path, _, name = text.rpartition(":")
         return Target(label=text, module=load_factory(f"{where(path)}:{name}" if path else text))
     if text.lower().endswith(SPEC_SUFFIXES):
-        spec = load_spec_file(where(text))
+        path = where(text)
+        try:
+            spec = load_spec_file(path)
+        except ValueError:
+            if base is None:
+                raise
+            # A file a claims file names may not be the claims author's: say what, never what it holds.
+            raise ValueError(f"{shown(text)} is not a readable, valid spec file; see why with: "
+                             f"resnet-inspect summary {shown(text)} --device meta") from None
         return Target(label=Path(text).stem + suffix, spec=spec.replace(**pairs) if pairs else spec)
     return Target(label=text + suffix, spec=resolve_spec(text, **pairs))
 
@@ -153,26 +175,29 @@ def inspect_target(target: Target, input_size: Sequence[int] | str | None = None
     return inspect(target.subject, input_size, device=device, dtype=dtype, label=target.label)
 
 
-def claim_reports(base: Path, allow_code: bool) -> Callable[["Claim"], "ModelReport"]:
+def claim_reports(base: Path, allow_code: bool, root: Path | None = None) -> Callable[["Claim"], "ModelReport"]:
     """A function from a claim to the (meta) report of its model, cached per (model, overrides).
 
-    Paths in claims are relative to the claims file's folder ``base``."""
+    Paths in claims are relative to the claims file's folder ``base`` and must lie under ``root``
+    (by default ``base``)."""
     cache: dict[Any, ModelReport] = {}
 
     def report_for(claim: "Claim") -> "ModelReport":
         key = (claim.model, tuple(sorted((k, str(v)) for k, v in claim.overrides.items())))
         if key not in cache:
-            target = resolve_target(claim.model, claim.overrides, allow_code=allow_code, base=base)
+            target = resolve_target(claim.model, claim.overrides, allow_code=allow_code, base=base, root=root)
             cache[key] = inspect_target(target, device="meta")
         return cache[key]
 
     return report_for
 
 
-def run_claims_file(path: str | Path, allow_code: bool = False) -> tuple[list["Verdict"], str]:
-    """Verdicts on every claim of a file, and the file's notes."""
+def run_claims_file(path: str | Path, allow_code: bool = False,
+                    root: Path | None = None) -> tuple[list["Verdict"], str]:
+    """Verdicts on every claim of a file, and the file's notes. Files the claims name must lie
+    under ``root`` (by default the claims file's folder)."""
     from .audit.claims import check_claims, load_claims_document
 
     path = Path(path)
     claims, notes = load_claims_document(path)
-    return check_claims(claims, claim_reports(path.parent, allow_code), path=str(path)), notes
+    return check_claims(claims, claim_reports(path.parent, allow_code, root), path=str(path)), notes

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from math import prod
 from pathlib import Path
 from typing import Any
 
 from .analysis.report import ModelReport
+from .limits import LIMITS, over
 from .audit.claims import Verdict, check_claims, parse_claims
 from .audit.conventions import CONVENTIONS
 from .audit.counts import counts
@@ -51,7 +53,10 @@ def input_shape(batch: int, spec: ResNetSpec, side: int) -> tuple[int, int, int,
         raise ValueError(f"batch must be between 1 and {MAX_BATCH}, got {batch}")
     if not 1 <= side <= MAX_SIDE:
         raise ValueError(f"input side must be between 1 and {MAX_SIDE} pixels, got {side}")
-    return (batch, spec.in_chans, side, side)
+    shape = (batch, spec.in_chans, side, side)
+    if prod(shape) > LIMITS.max_input_elements:
+        raise ValueError("the input is too large: " + over("the number of elements", prod(shape), "max_input_elements"))
+    return shape
 
 
 def analyze(key: str, shape: tuple[int, ...], device: str, label: str) -> dict[str, Any]:
@@ -59,7 +64,7 @@ def analyze(key: str, shape: tuple[int, ...], device: str, label: str) -> dict[s
     from .analysis.analyze import inspect  # torch: imported once the page has its sidebar
 
     spec = ResNetSpec.from_dict(json.loads(key))
-    return inspect(spec, shape, device=device, label=label).to_dict()
+    return inspect(spec, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes).to_dict()
 
 
 def headline_metrics(report: ModelReport, convention: str) -> list[tuple[str, str, str]]:

@@ -104,7 +104,13 @@ def test_tiny_input_and_extremes_show_messages_not_exceptions():
     at.sidebar.number_input(key="side_224").set_value(8192).run()
     at.sidebar.number_input(key="batch").set_value(4096).run()
     no_exception(at)
+    assert any("RESNET_INSPECT_MAX_INPUT_ELEMENTS" in e.value for e in at.error)  # at the top of the page too
+    at.sidebar.number_input(key="batch").set_value(256).run()
+    no_exception(at)
     assert metric(at, "Parameters") == "25,557,032"
+    at.sidebar.selectbox(key="device").set_value("cpu").run()  # 8192x8192 for real: over the app's budget
+    no_exception(at)
+    assert any("is allowed; use --device meta" in e.value for e in at.error)
     at.sidebar.selectbox(key="device").set_value("cuda").run()
     no_exception(at)
     import torch

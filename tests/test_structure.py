@@ -11,12 +11,14 @@ from support import ROOT
 PACKAGE = ROOT / "resnet_inspect"
 # Each room may import from rooms on lower floors and from its own room.
 FLOORS = {
-    "fileio": 0, "model": 0,
-    "analysis": 1,
-    "audit": 2, "profiling": 2,
-    "views": 3,
-    "resolve": 4, "publish": 4,
-    "webapp": 5, "cli": 5, "__main__": 6,
+    "limits": 0,
+    "fileio": 1, "userfiles": 1,
+    "model": 2,
+    "analysis": 3,
+    "audit": 4, "profiling": 4,
+    "views": 5,
+    "resolve": 6, "publish": 6,
+    "webapp": 7, "cli": 7, "__main__": 8,
 }
 
 

@@ -26,25 +26,26 @@ def inspect(
     dtype: str | torch.dtype = torch.float32,
     *,
     label: str | None = None,
+    memory_budget: int | None = None,
 ) -> ModelReport:
     """Run one forward pass of ``target`` and report every layer.
 
     ``target`` is a registered name, a `ResNetSpec` or any ``nn.Module``. ``input_size``
     defaults to 1 x in_chans x image_size x image_size for specs and 1x3x224x224 otherwise.
-    ``device="meta"`` computes the same report without allocating memory."""
+    ``device="meta"`` computes the same report without allocating memory; a real pass that would
+    need more than the free memory (or ``memory_budget`` bytes) is refused before anything is built."""
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
     shape = parse_input_size(input_size if input_size is not None else default_input_size(target))
     if isinstance(target, (str, ResNetSpec)) and len(shape) != 4:
         raise AnalysisError(f"invalid input size {'x'.join(map(str, shape))}: a ResNet takes 4 dimensions NxCxHxW")
+    if dev != "meta":
+        _check_memory_before_building(target, shape, dev, torch_dtype, memory_budget)
     model, model_name, spec = _prepare_model(target, dev, torch_dtype)
     _check_channels(model, shape)
     modes = {module: module.training for module in model.modules()} if model is target else {}
     model.eval()
     try:
-        if dev != "meta":
-            check_memory(model, shape, dev, torch_dtype,
-                         meta_report=lambda: inspect(model, shape, device="meta", dtype=torch_dtype))
         tracer, output = _traced_pass(model, shape, dev, torch_dtype)
     except TraceError as exc:
         raise explain_failure(exc, model, shape, dev, torch_dtype) from None
@@ -53,6 +54,19 @@ def inspect(
             module.training = training
     peak = int(torch.cuda.max_memory_allocated()) if dev == "cuda" else None
     return assemble(model, tracer, label or model_name, shape, torch_dtype, dev, output, spec, peak)
+
+
+def _check_memory_before_building(target: Any, shape: tuple[int, ...], device: str, dtype: torch.dtype,
+                                  budget: int | None) -> None:
+    """Refuse a real pass that cannot fit before its parameters exist there: a spec is counted
+    on meta first."""
+    if isinstance(target, nn.Module):
+        model = target
+    else:
+        with torch.device("meta"):
+            model = build_from_spec(resolve_spec(target))
+    check_memory(sum(p.numel() for p in model.parameters()), shape, device, dtype,
+                 meta_report=lambda: inspect(model, shape, device="meta", dtype=dtype), budget=budget)
 
 
 def default_input_size(target: Any) -> tuple[int, int, int, int]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from torch import nn
-
 from .options import AnalysisError
 from .report import ModelReport, numel
 
@@ -29,20 +27,24 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
-def check_memory(model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype,
-                 meta_report: Callable[[], ModelReport]) -> None:
-    """Raise `AnalysisError` when a pass of ``model`` at ``shape`` cannot fit on ``device``.
+def check_memory(params: int, shape: tuple[int, ...], device: str, dtype: torch.dtype,
+                 meta_report: Callable[[], ModelReport], budget: int | None = None) -> None:
+    """Raise `AnalysisError` when a pass of a model with ``params`` parameters at ``shape`` cannot
+    fit on ``device``; run before the model or the input is allocated there.
 
     A cheap bound comes first (activations of a ResNet stay within a few hundred times the input);
     only when that bound comes near the free memory is ``meta_report`` asked for the real estimate:
     the parameters, plus the largest layer's input and output, plus the feature map a residual
     block keeps for its shortcut."""
     free = free_memory(device)
-    if free is None:
+    if free is None and budget is None:
         return
+    # A budget (the app's, per request) caps what a pass may take even where more is free.
+    limit, what = (free, "is free") if budget is None or (free is not None and free < budget) else (budget, "is allowed")
+    free = limit
     element = torch.empty((), dtype=dtype).element_size()
     input_bytes = numel(shape) * element
-    param_bytes = sum(p.numel() for p in model.parameters()) * element
+    param_bytes = params * element
     if input_bytes * 400 + param_bytes < free // 2:
         return
     meta = meta_report()
@@ -54,5 +56,5 @@ def check_memory(model: nn.Module, shape: tuple[int, ...], device: str, dtype: t
     if needed > free:
         raise AnalysisError(
             f"a {device} pass at {'x'.join(map(str, shape))} needs at least {gib(needed)} (all activations: "
-            f"{gib(meta.totals.activation_bytes)}) but only {gib(free)} is free; use --device meta for the "
+            f"{gib(meta.totals.activation_bytes)}) but only {gib(free)} {what}; use --device meta for the "
             "same report without memory")

@@ -5,7 +5,10 @@ torch; resolving a device or dtype does."""
 
 from __future__ import annotations
 
+from math import prod
 from typing import TYPE_CHECKING, Sequence
+
+from ..limits import LIMITS, over
 
 if TYPE_CHECKING:
     import torch
@@ -39,6 +42,11 @@ def parse_input_size(text: str | Sequence[int]) -> tuple[int, ...]:
                             f"{MAX_INPUT_RANK} dimensions, e.g. NxCxHxW")
     if any(d <= 0 for d in shape):
         raise AnalysisError(f"invalid input size {'x'.join(map(str, shape))}: every dimension must be positive")
+    if max(shape) > LIMITS.max_input_side:
+        raise AnalysisError("invalid input size: " + over("a dimension of", max(shape), "max_input_side"))
+    if prod(shape) > LIMITS.max_input_elements:
+        raise AnalysisError("invalid input size: " + over("the number of elements", prod(shape),
+                                                           "max_input_elements"))
     return shape
 
 

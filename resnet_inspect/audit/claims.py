@@ -17,12 +17,13 @@ right only under a convention other than the usual one."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..limits import LIMITS, over, shown
+from ..userfiles import line_numbered_loader, parse, read_text
 from .counts import Count, counts
 from .values import ParsedValue, format_figure, number_matches, parse_value
 
@@ -100,35 +101,6 @@ class Verdict:
 _CLAIM_FIELDS = {"model", "quantity", "value", "tolerance", "stage", "layer", "set", "source", "quote", "id", "note"}
 
 
-def _load_with_lines(text: str, path: Path) -> Any:
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-        return data
-    import yaml
-
-    class LineLoader(yaml.SafeLoader):
-        pass
-
-    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
-        mapping = loader.construct_mapping(node, deep=True)
-        mapping["__line__"] = node.start_mark.line + 1
-        mapping["__lines__"] = {key.value: key.start_mark.line + 1 for key, _ in node.value
-                                if isinstance(key, yaml.ScalarNode)}
-        return mapping
-
-    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    try:
-        return yaml.load(text, Loader=LineLoader)  # noqa: S506 (SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ValueError(f"{path}{where}: invalid YAML: {problem}") from None
-
-
 def parse_claims(text: str, path: str | Path = "claims.yaml") -> list[Claim]:
     """Parse and validate a claims document; errors name the line and the field."""
     return parse_claims_document(text, path)[0]
@@ -137,61 +109,66 @@ def parse_claims(text: str, path: str | Path = "claims.yaml") -> list[Claim]:
 def parse_claims_document(text: str, path: str | Path = "claims.yaml") -> tuple[list[Claim], str]:
     """The claims and the document's free-text ``notes`` (for reports)."""
     path = Path(path)
-    data = _load_with_lines(text, path)
-    notes = str(data.get("notes", "") or "") if isinstance(data, dict) else ""
+    data = parse(text, str(path), as_json=path.suffix.lower() == ".json", loader=line_numbered_loader())
+    notes = data.get("notes", "") if isinstance(data, dict) else ""
+    if not isinstance(notes, str):
+        raise ValueError(f"{path}: 'notes' must be text")
     items = data.get("claims") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a list of claims (or a mapping with a 'claims' list)")
-    claims = []
-    for index, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise ValueError(f"{path}: claim {index} must be a mapping with model, quantity and value")
-        lines = item.get("__lines__", {})
+    if len(items) > LIMITS.max_claims:
+        raise ValueError(f"{path}: " + over("the number of claims", len(items), "max_claims"))
+    return [_claim(item, index, path) for index, item in enumerate(items, start=1)], notes
 
-        def at(field_name: str | None = None) -> str:
-            # The line of the field when it is there, else the line where the claim starts.
-            return f"{path}:{lines.get(field_name, item.get('__line__', '?'))}"
 
-        fields = {k: v for k, v in item.items() if k not in ("__line__", "__lines__")}
-        unknown = sorted(set(fields) - _CLAIM_FIELDS)
-        if unknown:
-            raise ValueError(f"{at(unknown[0])}: field {unknown[0]!r} is unknown; "
+def _claim(item: Any, index: int, path: Path) -> Claim:
+    """One claim, every field checked for its type and form; errors at the field's line."""
+    if not isinstance(item, dict):
+        raise ValueError(f"{path}: claim {index} must be a mapping with model, quantity and value")
+    lines = item.get("__lines__", {})
+
+    def at(field_name: str | None = None) -> str:
+        # The line of the field when it is there, else the line where the claim starts.
+        return f"{path}:{lines.get(field_name, item.get('__line__', f'claim {index}'))}"
+
+    fields = {k: v for k, v in item.items() if k not in ("__line__", "__lines__")}
+    for name in fields:
+        if name not in _CLAIM_FIELDS:
+            raise ValueError(f"{at(name)}: field {shown(name)} is unknown; "
                              f"known fields: {', '.join(sorted(_CLAIM_FIELDS))}")
-        for required in ("model", "quantity", "value"):
-            if fields.get(required) in (None, ""):
-                raise ValueError(f"{at(required)}: field {required!r} is missing")
-        quantity = str(fields["quantity"])
-        if quantity not in QUANTITIES:
-            raise ValueError(f"{at('quantity')}: field 'quantity': unknown quantity {quantity!r}; "
-                             f"known: {', '.join(QUANTITIES)}")
-        needs = QUANTITIES[quantity].needs
-        if needs and not fields.get(needs):
-            raise ValueError(f"{at()}: field {needs!r} is required for quantity {quantity!r}")
-        try:
-            parse_value(fields["value"], fields.get("tolerance"))
-        except ValueError as exc:
-            raise ValueError(f"{at('value')}: field 'value': {exc}") from None
-        overrides = fields.get("set") or {}
-        if not isinstance(overrides, dict):
-            raise ValueError(f"{at('set')}: field 'set' must be a mapping of spec fields")
-        claims.append(Claim(model=str(fields["model"]), quantity=quantity, value=fields["value"],
-                            tolerance=fields.get("tolerance"), stage=fields.get("stage"), layer=fields.get("layer"),
-                            overrides={k: v for k, v in overrides.items() if k not in ("__line__", "__lines__")},
-                            source=str(fields.get("source", "")), quote=str(fields.get("quote", "")).strip(),
-                            id=str(fields.get("id", "")), note=str(fields.get("note", "")).strip(),
-                            line=item.get("__line__")))
-    return claims, notes
+    for required in ("model", "quantity", "value"):
+        if fields.get(required) in (None, ""):
+            raise ValueError(f"{at(required)}: field {required!r} is missing")
+    for name in ("model", "quantity", "stage", "layer"):
+        if name in fields and not isinstance(fields[name], str):
+            raise ValueError(f"{at(name)}: field {name!r} must be a name (text), got {shown(fields[name])}")
+    for name in ("source", "quote", "id", "note"):
+        if isinstance(fields.get(name), (list, dict)):
+            raise ValueError(f"{at(name)}: field {name!r} must be text")
+    quantity = fields["quantity"]
+    if quantity not in QUANTITIES:
+        raise ValueError(f"{at('quantity')}: field 'quantity': unknown quantity {shown(quantity)}; "
+                         f"known: {', '.join(QUANTITIES)}")
+    needs = QUANTITIES[quantity].needs
+    if needs and not fields.get(needs):
+        raise ValueError(f"{at()}: field {needs!r} is required for quantity {quantity!r}")
+    try:
+        parse_value(fields["value"], fields.get("tolerance"))
+    except ValueError as exc:
+        field_name = "tolerance" if str(exc).startswith("cannot read tolerance") else "value"
+        raise ValueError(f"{at(field_name)}: field {field_name!r}: {exc}") from None
+    overrides = fields.get("set") or {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{at('set')}: field 'set' must be a mapping of spec fields")
+    return Claim(model=fields["model"], quantity=quantity, value=fields["value"], tolerance=fields.get("tolerance"),
+                 stage=fields.get("stage"), layer=fields.get("layer"),
+                 overrides={k: v for k, v in overrides.items() if k not in ("__line__", "__lines__")},
+                 source=str(fields.get("source", "")), quote=str(fields.get("quote", "")).strip(),
+                 id=str(fields.get("id", "")), note=str(fields.get("note", "")).strip(), line=item.get("__line__"))
 
 
 def load_claims_document(path: str | Path) -> tuple[list[Claim], str]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read claims file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"cannot read claims file {path}: not UTF-8 text") from None
-    return parse_claims_document(text, path)
+    return parse_claims_document(read_text(path, "claims file"), path)
 
 
 # -- checking ----------------------------------------------------------------------------------------
@@ -212,10 +189,10 @@ def _stage_shape(report: Any, stage: str) -> tuple[str, list[int] | None]:
         return stage, next(s.output_shape for s in report.stages if s.name == stage)
     residual = [s for s in report.stages if s.name not in ("stem", "head")]
     index = _STAGE_ALIASES.get(stage.lower())
-    if index is None and stage.lower().startswith("layer") and stage[5:].isdigit():
-        index = int(stage[5:]) - 1
+    if index is None and stage.lower().startswith("layer") and stage[5:].isdigit() and int(stage[5:]) >= 1:
+        index = int(stage[5:]) - 1  # layer1 is the first: no index from the end
     if index is None or index >= len(residual):
-        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(names)} (or conv2_x.., stage1..)")
+        raise ValueError(f"unknown stage {shown(stage)}; stages: {', '.join(names)} (or conv2_x.., stage1..)")
     return residual[index].name, residual[index].output_shape
 
 
@@ -224,7 +201,7 @@ def _layer_row(report: Any, name: str) -> Any:
         return report.layer(name)
     except KeyError:
         close = [r.name for r in report.layers if r.name.endswith(name.rsplit(".", 1)[-1])][:4]
-        raise ValueError(f"no layer {name!r} in {report.model}" + (f"; similar: {', '.join(close)}" if close else "")) \
+        raise ValueError(f"no layer {shown(name)} in {report.model}" + (f"; similar: {', '.join(close)}" if close else "")) \
             from None
 
 

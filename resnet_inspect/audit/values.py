@@ -4,9 +4,12 @@ A value carries the tolerance its writing implies (half a unit of the last digit
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from ..limits import shown
 
 VALUE_FORMS = ("25,557,032", "23.5M", "2350万", "3.8×10^9", "3.8e9", "4.1 GFLOPs", "49 conv layers",
                "56×56×256", "[3, 4, 6, 3]", "7x7x64", "yes/no")
@@ -23,9 +26,19 @@ class ParsedValue:
     text: str = ""
 
 
+# Claims are about networks: a figure beyond this, or not finite, is a mistake, never a match.
+LARGEST = 1e18
+
+
 def _parse_error(text: str, why: str = "") -> ValueError:
     forms = ", ".join(VALUE_FORMS)
-    return ValueError(f"cannot read value {text!r}{': ' + why if why else ''}; accepted forms: {forms}")
+    return ValueError(f"cannot read value {shown(text)}{': ' + why if why else ''}; accepted forms: {forms}")
+
+
+def _sane(value: ParsedValue) -> ParsedValue:
+    if not math.isfinite(value.value) or abs(value.value) > LARGEST:
+        raise _parse_error(value.text, f"a number must be finite and within ±{LARGEST:.0e}")
+    return value
 
 
 def parse_value(text: Any, tolerance: Any = None) -> ParsedValue:
@@ -35,13 +48,15 @@ def parse_value(text: Any, tolerance: Any = None) -> ParsedValue:
     if isinstance(text, bool):
         return ParsedValue("bool", text, text=str(text))
     if isinstance(text, (int, float)):
-        value = ParsedValue("number", float(text), 0.0 if float(text).is_integer() else 0.0, str(text))
-        return _with_tolerance(value, tolerance)
-    if isinstance(text, list):
         try:
-            return ParsedValue("list", [int(v) for v in text], text=str(text))
-        except (TypeError, ValueError):
-            raise _parse_error(str(text), "a list must hold integers") from None
+            number = float(text)
+        except OverflowError:  # an integer of hundreds of digits
+            raise _parse_error(str(text), f"a number must be finite and within ±{LARGEST:.0e}") from None
+        return _with_tolerance(_sane(ParsedValue("number", number, 0.0, str(text))), tolerance)
+    if isinstance(text, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and abs(v) <= LARGEST for v in text):
+            raise _parse_error(str(text), "a list must hold integers")
+        return ParsedValue("list", list(text), text=str(text))
     if not isinstance(text, str) or not text.strip():
         raise _parse_error(str(text))
     raw = text.strip()
@@ -58,7 +73,7 @@ def parse_value(text: Any, tolerance: Any = None) -> ParsedValue:
     if shape and not re.search(r"10\s*\^", raw):
         dims = [int(d) for d in re.findall(r"\d+", raw)]
         return ParsedValue("shape", dims, text=raw)
-    return _with_tolerance(_parse_number(raw), tolerance)
+    return _with_tolerance(_sane(_parse_number(raw)), tolerance)
 
 
 _NUMBER = re.compile(
@@ -85,16 +100,18 @@ def _parse_number(raw: str) -> ParsedValue:
     # a space or written in CJK; "23.5Q" is not a number.
     glued_ok = rest.lower().startswith(("flop", "mac", "param")) or re.match(r"[\u4e00-\u9fff]", rest)
     if rest and not (rest_raw[:1].isspace() or glued_ok):
-        raise _parse_error(raw, f"unexpected {rest!r} after the number")
+        raise _parse_error(raw, f"unexpected {shown(rest)} after the number")
     if rest and not re.fullmatch(r"[A-Za-z\u4e00-\u9fff _\-/()%.]*", rest):
-        raise _parse_error(raw, f"unexpected {rest!r}")
+        raise _parse_error(raw, f"unexpected {shown(rest)}")
     mantissa_text = match.group("mantissa").replace(",", "")
     mantissa = float(mantissa_text)
     scale = 1.0
-    if match.group("pow"):
-        scale *= 10.0 ** int(match.group("pow"))
-    if match.group("exp"):
-        scale *= 10.0 ** int(match.group("exp"))
+    for group in ("pow", "exp"):
+        if match.group(group):
+            exponent = int(match.group(group))
+            if abs(exponent) > 30:  # no figure about a network needs more
+                raise _parse_error(raw, f"a number must be finite and within ±{LARGEST:.0e}")
+            scale *= 10.0 ** exponent
     if mult_text:
         scale *= _MULTIPLIERS[mult_text]
     if "." in mantissa_text:
@@ -111,16 +128,19 @@ def _parse_number(raw: str) -> ParsedValue:
 def _with_tolerance(value: ParsedValue, tolerance: Any) -> ParsedValue:
     if tolerance is None:
         return value
-    if isinstance(tolerance, str) and tolerance.strip().endswith("%"):
-        try:
-            pct = float(tolerance.strip()[:-1])
-        except ValueError:
-            raise ValueError(f"cannot read tolerance {tolerance!r}: expected a number or a percentage like '1%'") from None
-        return ParsedValue(value.kind, value.value, abs(value.value) * pct / 100, value.text)
+    problem = ValueError(f"cannot read tolerance {shown(tolerance)}: expected a number or a percentage like '1%'")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, str)):
+        raise problem
     try:
-        absolute = parse_value(tolerance).value if isinstance(tolerance, str) else float(tolerance)
-    except ValueError:
-        raise ValueError(f"cannot read tolerance {tolerance!r}: expected a number or a percentage like '1%'") from None
+        if isinstance(tolerance, str) and tolerance.strip().endswith("%"):
+            pct = float(tolerance.strip()[:-1])
+            absolute = abs(value.value) * pct / 100
+        else:
+            absolute = parse_value(tolerance).value if isinstance(tolerance, str) else float(tolerance)
+    except (ValueError, OverflowError):
+        raise problem from None
+    if not math.isfinite(absolute) or absolute < 0:
+        raise problem
     return ParsedValue(value.kind, value.value, float(absolute), value.text)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
+
+from ..limits import LIMITS, over, shown
+from ..userfiles import parse, read_text
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("classic", "deep", "tiered", "cifar")
@@ -74,12 +76,14 @@ class ResNetSpec:
 
         def check_choice(name: str, choices: tuple[str, ...]) -> None:
             value = getattr(self, name)
-            if value not in choices:
-                fail(name, f"{value!r} is not one of {', '.join(choices)}")
+            if not isinstance(value, str) or value not in choices:
+                fail(name, f"{shown(value)} is not one of {', '.join(choices)}")
 
-        def check_positive_int(name: str, value: Any) -> None:
+        def check_positive_int(name: str, value: Any, limit: str | None = "max_width") -> None:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                fail(name, f"must be a positive integer, got {value!r}")
+                fail(name, f"must be a positive integer, got {shown(value)}")
+            if limit and value > getattr(LIMITS, limit):
+                fail(name, over("value", value, limit))
 
         check_choice("block", BLOCKS)
         check_choice("stem", STEMS)
@@ -88,15 +92,20 @@ class ResNetSpec:
         check_choice("stride_on", STRIDE_PLACEMENTS)
         if not isinstance(self.layers, tuple) or not self.layers:
             fail("layers", "needs at least one stage")
+        if len(self.layers) > LIMITS.max_stages:
+            fail("layers", over("the number of stages", len(self.layers), "max_stages"))
         for count in self.layers:
             if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-                fail("layers", f"every stage needs at least one block, got {list(self.layers)}")
+                fail("layers", f"every stage needs at least one block, got {shown(list(self.layers))}")
+        if sum(self.layers) > LIMITS.max_blocks:
+            fail("layers", over("the number of blocks", sum(self.layers), "max_blocks"))
         if not isinstance(self.widths, tuple) or len(self.widths) != len(self.layers):
-            fail("widths", f"needs one width per stage ({len(self.layers)}), got {list(self.widths)}")
+            fail("widths", f"needs one width per stage ({len(self.layers)}), got {shown(self.widths)}")
         for width in self.widths:
             check_positive_int("widths", width)
-        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "image_size"):
+        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans"):
             check_positive_int(name, getattr(self, name))
+        check_positive_int("image_size", self.image_size, "max_input_side")
         for name in ("preact", "se", "zero_init_last"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, f"must be true or false, got {getattr(self, name)!r}")
@@ -111,6 +120,9 @@ class ResNetSpec:
             inner = self.inner_width(width)
             if inner <= 0:
                 fail("width_per_group", f"gives an inner width of {inner} for stage width {width}")
+            if inner > LIMITS.max_width or inner * self.expansion > LIMITS.max_width:
+                fail("widths", over(f"stage width {width} gives a layer of", max(inner, width * self.expansion),
+                                    "max_width"))
             if inner % self.groups:
                 fail("groups", f"{self.groups} does not divide the inner width {inner} (stage width {width})")
         if self.shortcut == "zero_pad":
@@ -143,9 +155,7 @@ class ResNetSpec:
         return self.widths[-1] * self.expansion
 
     def replace(self, **overrides: Any) -> "ResNetSpec":
-        unknown = sorted(set(overrides) - set(FIELD_NAMES))
-        if unknown:
-            raise ValueError(f"invalid spec: unknown field {unknown[0]!r}; known fields: {', '.join(FIELD_NAMES)}")
+        _check_field_names(overrides)
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,34 +165,23 @@ class ResNetSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> "ResNetSpec":
         if not isinstance(data, Mapping):
             raise ValueError(f"invalid spec: expected a mapping of fields, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(FIELD_NAMES))
-        if unknown:
-            raise ValueError(f"invalid spec: unknown field {unknown[0]!r}; known fields: {', '.join(FIELD_NAMES)}")
+        _check_field_names(data)
         return cls(**dict(data))
 
 
 FIELD_NAMES = tuple(f.name for f in fields(ResNetSpec))
 
 
+def _check_field_names(data: Mapping[Any, Any]) -> None:
+    for key in data:
+        if not isinstance(key, str):
+            raise ValueError(f"invalid spec: field names are text, got {shown(key)}")
+        if key not in FIELD_NAMES:
+            raise ValueError(f"invalid spec: unknown field {shown(key)}; known fields: {', '.join(FIELD_NAMES)}")
+
+
 def load_spec_file(path: str | Path) -> ResNetSpec:
     """Read a spec from a JSON or YAML file (a mapping of ResNetSpec fields)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ValueError(f"{path}: invalid YAML{where}") from None
+    data = parse(read_text(path, "spec file"), str(path), as_json=path.suffix.lower() == ".json")
     return ResNetSpec.from_dict(data)

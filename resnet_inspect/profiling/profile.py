@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..analysis.analyze import inspect
+from ..analysis.memory_guard import check_memory
 from ..analysis.options import resolve_device, resolve_dtype
 from ..analysis.report import ModelReport, numel
 from ..model.build import build, resolve_spec
@@ -196,8 +197,10 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
         raise ValueError(f"--repeat must be at least 1, got {repeat}")
     torch_dtype = resolve_dtype(dtype)
     clock = _Clock(dev)
-    model, name, shape = _model_and_input(target, batch, label)
-    report: ModelReport = inspect(model, shape, device="meta", dtype=torch_dtype, label=name)
+    subject, name, shape = _subject_and_input(target, batch, label)
+    report: ModelReport = inspect(subject, shape, device="meta", dtype=torch_dtype, label=name)
+    check_memory(report.totals.params, shape, dev, torch_dtype, lambda: report)
+    model = subject if isinstance(subject, nn.Module) else build(subject)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device=dev, dtype=torch_dtype, memory_format=memory_format).eval()
     x = torch.randn(shape, device=dev).to(dtype=torch_dtype, memory_format=memory_format)
@@ -221,11 +224,12 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
         how=_method(dev, repeat, warmup), notes=_gap_notes(report, dev, gap, layer_sum, median_e2e), layers=layers)
 
 
-def _model_and_input(target: Any, batch: int, label: str | None) -> tuple[nn.Module, str, tuple[int, ...]]:
+def _subject_and_input(target: Any, batch: int, label: str | None) -> tuple[Any, str, tuple[int, ...]]:
+    """The module or spec to profile, its label and its input (nothing is built yet)."""
     if isinstance(target, nn.Module):
         return target, label or type(target).__name__, (batch, 3, 224, 224)
     spec = resolve_spec(target)
-    return build(spec), label or str(target), (batch, spec.in_chans, spec.image_size, spec.image_size)
+    return spec, label or str(target), (batch, spec.in_chans, spec.image_size, spec.image_size)
 
 
 def _timed_runs(model: nn.Module, x: torch.Tensor, clock: _Clock, repeat: int, warmup: int, dev: str, batch: int,
