@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ["tests/test_robustness.py", "tests/test_app.py", "tests/test_browser.py"]
+SUITES = ["tests/test_robustness.py", "tests/test_hostile.py", "tests/test_app.py", "tests/test_browser.py"]
 
 
 def main() -> None:
@@ -53,10 +53,23 @@ What was tried:
 - **Files**: a rename that fails and a write interrupted halfway leave the old file (or no file) and no
   temporary; an existing report is replaced by a complete one.
 - **Memory**: a real pass that cannot fit (ResNet-152 at 64x3x1024x1024 against 0.5 GiB free) is refused before
-  allocating, with the estimate and the advice to use meta; meta is never refused.
+  allocating, with the estimate and the advice to use meta; meta is never refused. A spec's model is counted
+  on meta before it is built for real (`--set widths=64,128,256,16384 --device cpu` against 256 MiB free is
+  refused and nothing is built); `audit` checks before torchinfo's and fvcore's own CPU passes, `profile`
+  before each batch, and nothing is written when it refuses. The app allows one real pass at most
+  `RESNET_INSPECT_APP_MEMORY_BYTES` (4 GiB by default): ResNet-50 at 8192x8192 on its CPU is refused.
+- **Hostile files and claims** (`tests/test_hostile.py`): YAML alias bombs (nine levels of nine-fold aliases) in
+  a spec and in a claims file are refused at the first anchor, in well under a second; 200 levels of YAML
+  nesting, 100,000 of JSON nesting and a file over the size limit are refused; `--set` asking for 4,000
+  blocks, 40 stages, a width of 10^9 or an image side of 10^6, and an input of 10^16 pixels are refused even
+  on meta. Claims with `.inf`, `1e999`, a 400-digit value, a list or NaN for a tolerance, `stage: layer0`,
+  `stage: 3`, `layer: 5` or a number for a key are `file:line` errors. Claims that name code or spec files
+  outside their folder (relative or absolute) are refused, the code is not run, and a file's content is
+  never echoed, also where `--root` allows it. A fuzz of 300 claims files built from YAML fragments either
+  parses or fails with one `file:` line, each in under 2 s. Every case: exit 2, one `error:` line, no traceback.
 - **The web page** (AppTest and real Chromium): every tab; the custom editor with a zero block count, a
   non-numeric list and groups on basic blocks; a 1-pixel input (a warning that the maps are 1x1), an
-  8192-pixel input with batch 4096 on meta, the cuda device on a machine without one; claims that are
+  8192-pixel input with batch 4096 (over the input limit, said at the top of the page) and batch 256 on meta, the cuda device on a machine without one; claims that are
   correct, about an unknown quantity, invalid YAML, or naming user code: each shows a message, never an
   exception.
 

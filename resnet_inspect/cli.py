@@ -285,6 +285,37 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_identify(args: argparse.Namespace) -> int:
+    import json
+
+    from .views.weights_views import explanation_lines, identification_json, identification_lines, print_lines
+    from .weights.infer import identify_shapes
+    from .weights.read import read_weights
+
+    if args.against:
+        from .model.registry import get_variant
+
+        get_variant(args.against)  # an unknown name is a mistake, said before the file is read
+    weights = read_weights(args.file)
+    ident = identify_shapes(weights.network_shapes)
+    explanation = None
+    if args.against:
+        from .weights.explain import explain_file
+
+        _, explanation = explain_file(args.file, args.against)
+    if args.format == "json":
+        data = identification_json(weights, ident)
+        if explanation is not None:
+            data["against"] = {"name": explanation.against, "loads_strictly": explanation.loads_strictly,
+                               "sentences": explanation.sentences, "missing": explanation.missing,
+                               "unexpected": explanation.unexpected, "mismatched": explanation.mismatched,
+                               "partial_load": explanation.partial_load}
+        print(json.dumps(data, indent=2))
+    else:
+        print_lines(identification_lines(weights, ident) + (explanation_lines(explanation) if explanation else []))
+    return 1 if explanation is not None and not explanation.loads_strictly else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -363,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=_at_least(1), default=20, help="timed passes per measurement (default 20)")
     p.add_argument("-o", "--output", default="reports/profiles", metavar="DIR")
     p.set_defaults(func=_cmd_profile)
+
+    p = sub.add_parser("identify", help="which ResNet a weights file is, and why it does not load into another")
+    p.add_argument("file", help="a .safetensors file, or .pth/.pt/.bin/.ckpt (loaded with weights_only=True)")
+    p.add_argument("--against", default=None, metavar="NAME",
+                   help="explain how the file loads into this registered variant (exit 1 if not strictly)")
+    p.add_argument("--format", default="table", choices=("table", "json"))
+    p.set_defaults(func=_cmd_identify)
 
     p = sub.add_parser("diff", help="two networks side by side: stages and the layers that differ")
     p.add_argument("a", help="first network (A)")

@@ -14,7 +14,7 @@ FLOORS = {
     "limits": 0,
     "fileio": 1, "userfiles": 1,
     "model": 2,
-    "analysis": 3,
+    "analysis": 3, "weights": 3,
     "audit": 4, "profiling": 4,
     "views": 5,
     "resolve": 6, "publish": 6,

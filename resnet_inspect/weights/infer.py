@@ -1,0 +1,203 @@
+"""Which ResNet a state dict is, read from its tensors' names and shapes alone.
+
+The spec is inferred field by field (block, blocks per stage, widths, groups, stem, shortcut, SE,
+classes, input channels), then checked: the network built from it on meta must have exactly the
+file's tensors. Fields that leave no trace in the weights (where a bottleneck strides, whether the
+stem max-pools, dilation) are said to be unknown, never guessed silently."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from ..model.registry import variants
+from ..model.spec import ResNetSpec
+
+if TYPE_CHECKING:
+    from .read import WeightsFile
+
+# Fields the weights cannot show: networks that differ only in these have the same tensors.
+INVISIBLE = ("stride_on", "stem_pool", "dilate", "image_size", "zero_init_last")
+Shapes = dict[str, tuple[int, ...]]
+
+
+@dataclass
+class Identification:
+    spec: ResNetSpec | None  # None when the tensors are not a ResNet this tool builds
+    headless: bool  # no classifier in the file
+    matches: list[str]  # registered variants with exactly these tensors
+    closest: str | None = None  # the nearest registered variant when none matches
+    differences: list[str] = field(default_factory=list)  # how the file differs from ``closest``
+    unknown: list[str] = field(default_factory=list)  # what the weights cannot tell
+    problem: str | None = None  # why no spec could be inferred
+
+
+@lru_cache(maxsize=None)
+def expected_shapes(spec: ResNetSpec) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Names and shapes of the state dict of the network ``spec`` describes (built on meta)."""
+    import torch
+
+    from ..model.network import build_from_spec
+
+    with torch.device("meta"):
+        model = build_from_spec(spec)
+    return tuple((name, tuple(t.shape)) for name, t in model.state_dict().items())
+
+
+def _classifier_keys(shapes: Shapes) -> list[str]:
+    return [k for k in shapes if k.startswith(("fc.", "head.fc."))]
+
+
+def _stage_blocks(shapes: Shapes, pattern: str) -> dict[int, set[int]]:
+    stages: dict[int, set[int]] = {}
+    for name in shapes:
+        match = re.match(pattern, name)
+        if match:
+            stages.setdefault(int(match.group(1)), set()).add(int(match.group(2)))
+    return stages
+
+
+def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
+    """The spec of a state dict, and whether it has no classifier; ValueError when it is not a ResNet."""
+    preact = any(name.startswith("stages.") for name in shapes)
+    block_pattern = r"^stages\.(\d+)\.blocks\.(\d+)\." if preact else r"^layer(\d+)\.(\d+)\."
+    stages = _stage_blocks(shapes, block_pattern)
+    if not stages:
+        raise ValueError("no residual stages (layer1.0.* or stages.0.blocks.0.*) among its tensors")
+    order = sorted(stages)
+    if order != list(range(order[0], order[0] + len(order))) or any(
+            sorted(b) != list(range(len(b))) for b in stages.values()):
+        raise ValueError("its stages or blocks are not numbered consecutively")
+
+    def block(stage: int, index: int) -> str:
+        return f"stages.{stage}.blocks.{index}." if preact else f"layer{stage}.{index}."
+
+    def shape(name: str) -> tuple[int, ...]:
+        if name not in shapes:
+            raise ValueError(f"it has no {name} although the rest looks like a ResNet")
+        return shapes[name]
+
+    bottleneck = block(order[0], 0) + "conv3.weight" in shapes
+    widths = []
+    for stage in order:
+        out = shape(block(stage, 0) + ("conv3.weight" if bottleneck else "conv2.weight"))[0]
+        widths.append(out // 4 if bottleneck else out)
+    fields: dict = dict(block="bottleneck" if bottleneck else "basic", layers=tuple(len(stages[s]) for s in order),
+                        widths=tuple(widths), preact=preact)
+    if bottleneck:
+        conv2 = shape(block(order[0], 0) + "conv2.weight")
+        inner, groups = conv2[0], conv2[0] // conv2[1]
+        fields.update(groups=groups, width_per_group=inner // groups * 64 // widths[0])
+    fields.update(_stem(shapes, preact))
+    fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], preact)
+    fields["se"] = block(order[0], 0) + "se.fc1.weight" in shapes
+    classifier = _classifier_keys(shapes)
+    weight = next((k for k in classifier if k.endswith("weight")), None)
+    if weight is not None:
+        fields["num_classes"] = shapes[weight][0]
+    if fields.get("stem") == "cifar":
+        fields.update(stem_pool="none", image_size=32)
+    return ResNetSpec(**fields), weight is None
+
+
+def _stem(shapes: Shapes, preact: bool) -> dict:
+    conv = "stem.conv" if preact else "conv1"
+    if f"{conv}.weight" in shapes:
+        out, in_chans, kernel = shapes[f"{conv}.weight"][:3]
+        return dict(stem="classic" if kernel == 7 else "cifar", stem_width=out, in_chans=in_chans)
+    first, second = shapes.get(f"{conv}.0.weight"), shapes.get(f"{conv}.3.weight")
+    if first is None or second is None:
+        raise ValueError(f"it has no stem convolution ({conv}.weight or {conv}.0.weight)")
+    return dict(stem="deep" if first[0] == second[0] else "tiered", stem_width=second[0], in_chans=first[1])
+
+
+def _shortcut(shapes: Shapes, first_blocks: list[str], preact: bool) -> str:
+    for prefix in first_blocks:
+        if preact and f"{prefix}downsample.conv.weight" in shapes:
+            return "projection"  # an average pool before it has no weights: see `unknown`
+        if f"{prefix}downsample.0.weight" in shapes and len(shapes[f"{prefix}downsample.0.weight"]) == 4:
+            return "projection"
+        if f"{prefix}downsample.1.weight" in shapes and len(shapes[f"{prefix}downsample.1.weight"]) == 4:
+            return "avg_down"
+    return "zero_pad"
+
+
+def _visible(spec: ResNetSpec) -> dict:
+    return {k: v for k, v in spec.to_dict().items() if k not in INVISIBLE}
+
+
+def same_tensors(spec: ResNetSpec, shapes: Shapes, headless: bool) -> bool:
+    expected = dict(expected_shapes(spec))
+    if headless:
+        expected = {k: v for k, v in expected.items() if k not in _classifier_keys(expected)}
+    return expected == shapes
+
+
+def describe_differences(spec: ResNetSpec, other: ResNetSpec) -> list[str]:
+    """How a network ``spec`` differs from the registered ``other``, in words."""
+    words = {"num_classes": "classes", "in_chans": "input channels", "layers": "blocks per stage",
+             "widths": "stage widths", "width_per_group": "width per group", "stem_width": "stem width"}
+    out = []
+    for key, value in _visible(spec).items():
+        theirs = getattr(other, key)
+        if value != (list(theirs) if isinstance(theirs, tuple) else theirs):
+            if key == "stem":
+                out.append(f"the stem is {value} ({_STEMS[value]}), not {theirs}")
+            else:
+                out.append(f"{words.get(key, key)} {_text(value)} instead of {_text(theirs)}")
+    return out
+
+
+_STEMS = {"classic": "one 7x7 conv", "deep": "three 3x3 convs", "tiered": "three 3x3 convs, the first narrower",
+          "cifar": "one 3x3 conv"}
+
+
+def _text(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value).lower()
+
+
+def identify_shapes(shapes: Shapes) -> Identification:
+    """Infer the spec of ``shapes`` and name the registered variants it matches, or the closest."""
+    try:
+        spec, headless = infer_spec(shapes)
+    except ValueError as exc:
+        return Identification(None, False, [], problem=f"not a ResNet this tool knows: {exc}")
+    if not same_tensors(spec, shapes, headless):
+        return Identification(None, headless, [], problem="not a ResNet this tool builds: a network from the "
+                              "inferred spec would have other tensors (" + _first_gap(spec, shapes, headless) + ")")
+    unknown = ["where a bottleneck strides (the first 1x1 as in the 2015 paper, or the 3x3 as in torchvision)"
+               if spec.block == "bottleneck" else None,
+               "whether the stem max-pools (a pool has no weights)", "dilation",
+               "whether the projection shortcuts average-pool first (ResNet-D; a pool has no weights)"
+               if spec.preact and spec.shortcut == "projection" else None]
+    registry = variants()
+    matches = [v.name for v in registry.values()
+               if _visible(v.spec) == _visible(spec.replace(num_classes=v.spec.num_classes) if headless else spec)
+               and same_tensors(v.spec, shapes, headless)]
+    result = Identification(spec, headless, matches, unknown=[u for u in unknown if u])
+    if not matches:
+        closest = min(registry.values(), key=lambda v: len(describe_differences(spec, v.spec)))
+        result.closest = closest.name
+        result.differences = describe_differences(spec, closest.spec)
+    return result
+
+
+def identify_file(path: str) -> tuple["WeightsFile", Identification]:
+    """Read a weights file (headers only where the format allows) and identify it."""
+    from .read import read_weights
+
+    weights = read_weights(path)
+    return weights, identify_shapes(weights.network_shapes)
+
+
+def _first_gap(spec: ResNetSpec, shapes: Shapes, headless: bool) -> str:
+    expected = dict(expected_shapes(spec))
+    missing = [k for k in expected if k not in shapes and not (headless and k in _classifier_keys(expected))]
+    extra = [k for k in shapes if k not in expected]
+    wrong = [k for k in shapes if k in expected and expected[k] != shapes[k]]
+    parts = [f"{len(missing)} missing, e.g. {missing[0]}" if missing else "",
+             f"{len(extra)} more, e.g. {extra[0]}" if extra else "",
+             f"{len(wrong)} of other shapes, e.g. {wrong[0]}" if wrong else ""]
+    return "; ".join(p for p in parts if p)

@@ -1,0 +1,151 @@
+"""Weights files: read without running anything, identified from names and shapes, and the reasons a
+load fails, checked on checkpoints made from the real torchvision and timm models."""
+
+import time
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import resnet_inspect as ri
+from references import reference_model
+from resnet_inspect import cli
+from resnet_inspect.weights.explain import explain_file
+from resnet_inspect.weights.infer import expected_shapes, identify_file, identify_shapes
+from resnet_inspect.weights.read import read_weights
+
+
+@pytest.mark.parametrize("name", list(ri.variants()))
+def test_every_registered_variant_is_identified_from_its_tensors(name):
+    ident = identify_shapes(dict(expected_shapes(ri.get_variant(name).spec)))
+    assert name in ident.matches and ident.problem is None
+    if name in ("resnet50", "resnet50_v1"):  # the same tensors: said, not guessed
+        assert ident.matches == ["resnet50", "resnet50_v1"]
+        assert any("strides" in u for u in ident.unknown)
+    if len(ident.matches) == 1:
+        assert ident.spec.to_dict() | {"stride_on": "3x3"} == ri.get_variant(name).spec.to_dict() | {"stride_on": "3x3"}
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return reference_model("torchvision:resnet18").state_dict()
+
+
+LAYOUTS = [  # how people save: (suffix, wrap the state dict)
+    (".safetensors", lambda sd: sd),
+    (".pth", lambda sd: sd),
+    (".pt", lambda sd: {"state_dict": sd}),
+    (".bin", lambda sd: {"model": sd}),
+    (".pth", lambda sd: {"model_state_dict": sd, "optimizer": {"lr": 0.1}, "epoch": 7}),
+    (".ckpt", lambda sd: {"state_dict": {f"model.{k}": v for k, v in sd.items()}, "epoch": 3, "global_step": 9,
+                          "pytorch-lightning_version": "2.4.0"}),
+    (".pth", lambda sd: {f"module.{k}": v for k, v in sd.items()}),
+    (".pth", lambda sd: {"model": {f"backbone.{k}": v for k, v in sd.items()}}),
+    (".safetensors", lambda sd: {f"encoder.{k}": v for k, v in sd.items()}),
+]
+
+
+@pytest.mark.parametrize("suffix, wrap", LAYOUTS)
+def test_every_layout_and_prefix(tmp_path, resnet18, suffix, wrap):
+    path = tmp_path / f"weights{suffix}"
+    data = wrap(resnet18)
+    save_file(data, str(path)) if suffix == ".safetensors" else torch.save(data, path)
+    weights, ident = identify_file(str(path))
+    assert ident.matches == ["resnet18"] and not ident.headless
+    assert weights.shapes == {k: tuple(v.shape) for k, v in resnet18.items()}
+    name = next(iter(data))
+    if name.startswith(("model.", "module.", "backbone.", "encoder.")) or isinstance(data.get(name), dict):
+        assert weights.prefix or weights.container
+
+
+def test_timm_finetuned_headless_and_one_channel(tmp_path):
+    tuned = reference_model("timm:resnet18d")
+    tuned.reset_classifier(10)
+    path = tmp_path / "tuned.pth"
+    torch.save({"model": {f"model.{k}": v for k, v in tuned.state_dict().items()}}, path)
+    weights, ident = identify_file(str(path))
+    assert weights.prefix == "model." and not ident.matches
+    assert ident.closest == "resnet18d" and ident.differences == ["classes 10 instead of 1000"]
+
+    backbone = {k: v for k, v in reference_model("torchvision:resnet50").state_dict().items() if not k.startswith("fc.")}
+    save_file(backbone, str(tmp_path / "backbone.safetensors"))
+    _, ident = identify_file(str(tmp_path / "backbone.safetensors"))
+    assert ident.headless and ident.matches == ["resnet50", "resnet50_v1"]
+    _, why = explain_file(str(tmp_path / "backbone.safetensors"), "resnet50")
+    assert "no classifier" in why.sentences[0] and "loads 318 of the 320" in why.partial_load
+
+    gray = ri.build("resnet18", in_chans=1).state_dict()
+    save_file(gray, str(tmp_path / "gray.safetensors"))
+    _, why = explain_file(str(tmp_path / "gray.safetensors"), "resnet18")
+    assert any("1 input channel(s), not 3" in s for s in why.sentences)
+
+
+def test_explanations_name_what_differs_and_the_load_that_works(tmp_path, resnet18):
+    ema = dict(resnet18) | {f"ema.{k}": v.clone() for k, v in list(resnet18.items())[:5]}
+    save_file(ema, str(tmp_path / "ema.safetensors"))
+    weights, why = explain_file(str(tmp_path / "ema.safetensors"), "resnet18")
+    assert weights.extra == {} and any("exponential-moving-average" in s for s in why.sentences)
+    model = reference_model("torchvision:resnet34")
+    shallow, why = explain_file(str(tmp_path / "ema.safetensors"), "resnet34")
+    assert "layer3 has 2 blocks in the file, 6 in resnet34" in why.sentences
+    # The suggested load is the one that works: strict=False loads exactly what it says.
+    result = model.load_state_dict(ema, strict=False)
+    assert f"loads {len(model.state_dict()) - len(result.missing_keys)} of" in why.partial_load
+
+    _, why = explain_file(str(tmp_path / "ema.safetensors"), "resnet50d")
+    assert why.sentences[0].startswith("the file's network is not resnet50d:")
+    assert "the stem is classic" in why.sentences[0] and "block basic instead of bottleneck" in why.sentences[0]
+
+
+def run(capsys, args):
+    code = cli.main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_exit_codes_and_bad_files(tmp_path, capsys, resnet18):
+    good = tmp_path / "r18.safetensors"
+    save_file(resnet18, str(good))
+    code, out, _ = run(capsys, ["identify", str(good)])
+    assert code == 0 and "it is resnet18" in out
+    code, out, _ = run(capsys, ["identify", str(good), "--against", "resnet34"])
+    assert code == 1 and "layer2 has 2 blocks" in out
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"state_dict": resnet18, "hook": Evil()}, tmp_path / "evil.pth")
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    (tmp_path / "truncated.safetensors").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (tmp_path / "garbage.safetensors").write_bytes(b"\xff" * 64)
+    (tmp_path / "huge-header.safetensors").write_bytes((2**62).to_bytes(8, "little") + b"{}")
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    (tmp_path / "truncated.pth").write_bytes(b"PK\x03\x04" + b"\x00" * 20)
+    long_key = {"k" * 100_000: torch.zeros(1)}
+    save_file(long_key, str(tmp_path / "longkey.safetensors"))
+    for name, message in (("evil.pth", "refused"), ("empty.safetensors", "empty"), ("truncated.safetensors", "truncated"),
+                          ("garbage.safetensors", "not a safetensors file"), ("huge-header.safetensors", "truncated"),
+                          ("list.pth", "holds no state dict"), ("truncated.pth", "not a readable"),
+                          ("missing.safetensors", "no such file")):
+        code, out, err = run(capsys, ["identify", str(tmp_path / name)])
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (name, err)
+        assert "Traceback" not in err
+    assert not marker.exists()
+    code, out, err = run(capsys, ["identify", str(tmp_path / "longkey.safetensors")])
+    assert code == 0 and "not a ResNet" in out and len(out) < 2_000
+    code, out, err = run(capsys, ["identify", str(good), "--against", "resnet05"])
+    assert code == 2 and "unknown variant" in err
+
+
+def test_reading_a_header_is_fast_and_loads_no_tensor(tmp_path):
+    sd = {k: torch.zeros(v) for k, v in expected_shapes(ri.get_variant("resnet152").spec)}
+    path = tmp_path / "r152.safetensors"
+    save_file(sd, str(path))
+    start = time.perf_counter()
+    weights = read_weights(path)
+    assert time.perf_counter() - start < 1.0 and len(weights.tensors) == len(sd)
+    assert "resnet152" in identify_shapes(weights.shapes).matches
