@@ -17,7 +17,7 @@ from resnet_inspect.limits import LIMITS
 from resnet_inspect.resolve import resolve_target
 from resnet_inspect.views import export, graphs
 from resnet_inspect.views.audit_views import verdicts_json
-from resnet_inspect.views.tables import stage_rows
+from resnet_inspect.views.tables import weights_lines
 
 ALLOW_CODE = "--allow-code" in sys.argv[1:]
 VARIANTS = ri.variants()
@@ -41,6 +41,7 @@ def report_for(spec: ri.ResNetSpec, shape: tuple[int, ...], device: str, label: 
 
 
 PROBLEMS: list[str] = []
+UPLOAD: dict = {}  # the weights file of this run, if one was uploaded
 
 
 def problem(bar, exc: Exception) -> None:
@@ -53,7 +54,8 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
     """The network, input, device and convention chosen in the sidebar."""
     bar = st.sidebar
     bar.title("resnet-inspect")
-    modes = ["Registered variant", "Custom network"] + (["Your code (file.py:NAME)"] if ALLOW_CODE else [])
+    modes = ["Registered variant", "Custom network", "Weights file (.safetensors)"] + (
+        ["Your code (file.py:NAME)"] if ALLOW_CODE else [])
     mode = bar.radio("Network", modes, key="mode")
     module = None
     if mode == "Registered variant":
@@ -64,6 +66,8 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
         spec, label = VARIANTS[name].spec, name
     elif mode == "Custom network":
         spec, label = custom_editor(bar), "custom"
+    elif mode.startswith("Weights"):
+        spec, label = weights_upload(bar)
     else:
         label = bar.text_input("path/to/file.py:NAME", key="code_target")
         spec = None
@@ -90,6 +94,30 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
     elif module is not None:
         shape = (int(batch), 3, int(side), int(side))
     return label, spec, module, shape, device, convention
+
+
+@st.cache_data(show_spinner="Reading the weights…", max_entries=8)
+def cached_identity(data: bytes, filename: str) -> dict:
+    return webapp.identify_upload(data, filename)
+
+
+@st.cache_data(show_spinner="Running the forward pass with the file's weights…", max_entries=8)
+def cached_weights_report(data: bytes, filename: str, shape: tuple[int, ...], device: str) -> dict:
+    return webapp.analyze_upload(data, filename, shape, device)
+
+
+def weights_upload(bar) -> tuple[ri.ResNetSpec | None, str]:
+    """A .safetensors upload: the network its tensors say (never a pickle: nothing in it can run)."""
+    upload = bar.file_uploader("A .safetensors file", type=["safetensors"], key="weights")
+    if upload is None:
+        return None, "weights"
+    try:
+        identity = cached_identity(upload.getvalue(), upload.name)
+    except ValueError as exc:
+        problem(bar, exc)
+        return None, "weights"
+    UPLOAD.update(data=upload.getvalue(), name=upload.name)
+    return ri.ResNetSpec.from_dict(identity["spec"]), identity["label"]
 
 
 def custom_editor(bar) -> ri.ResNetSpec | None:
@@ -278,6 +306,7 @@ def performance_tab() -> None:
 
 def main() -> None:
     PROBLEMS.clear()
+    UPLOAD.clear()
     label, spec, module, shape, device, convention = sidebar()
     if shape is None:
         for message in PROBLEMS:
@@ -287,6 +316,8 @@ def main() -> None:
     try:
         if module is not None:
             report = ri.inspect(module, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes)
+        elif UPLOAD:
+            report = ri.ModelReport.from_dict(cached_weights_report(UPLOAD["data"], UPLOAD["name"], shape, device))
         else:
             report = report_for(spec, shape, device, label)
     except ValueError as exc:
@@ -296,6 +327,8 @@ def main() -> None:
     st.caption(f"input {'x'.join(map(str, report.input_shape))} · {report.device} · {report.dtype}")
     for warning in report.warnings:
         st.warning(warning)
+    if report.weights:
+        st.info("\n\n".join(weights_lines(report.weights)))
     tiles = webapp.headline_metrics(report, convention)
     for start in range(0, len(tiles), 3):
         for column, (name, value, help_text) in zip(st.columns(3), tiles[start:start + 3]):

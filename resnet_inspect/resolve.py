@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .limits import shown
+from .weights.read import is_weights_file
 from .model.build import resolve_spec
 from .model.spec import FIELD_NAMES, ResNetSpec, load_spec_file
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     from .analysis.report import ModelReport
     from .audit.claims import Claim, Verdict
+    from .weights.infer import Identification
 
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -36,6 +38,8 @@ class Target:
     label: str
     spec: ResNetSpec | None = None
     module: "nn.Module | None" = None
+    weights: str | None = None  # a weights file whose tensors the network carries
+    identity: "Identification | None" = None  # what the file's tensors say the network is
 
     @property
     def subject(self) -> "ResNetSpec | nn.Module":
@@ -153,6 +157,8 @@ def resolve_target(text: str, overrides: Iterable[str] | Mapping[str, Any] = (),
             raise ValueError("overrides apply to variants and spec files, not to user code")
         path, _, name = text.rpartition(":")
         return Target(label=text, module=load_factory(f"{where(path)}:{name}" if path else text))
+    if is_weights_file(text):
+        return _weights_target(where(text), suffix, pairs)
     if text.lower().endswith(SPEC_SUFFIXES):
         path = where(text)
         try:
@@ -167,12 +173,64 @@ def resolve_target(text: str, overrides: Iterable[str] | Mapping[str, Any] = (),
     return Target(label=text + suffix, spec=resolve_spec(text, **pairs))
 
 
-def inspect_target(target: Target, input_size: Sequence[int] | str | None = None, device: str = "auto",
-                   dtype: Any = "float32") -> "ModelReport":
-    """The report of one forward pass of ``target``, labelled with its name and overrides."""
-    from .analysis.analyze import inspect
+def _weights_target(path: Path, suffix: str, pairs: dict[str, Any]) -> Target:
+    """A weights file as a target: the network its tensors say, carrying them."""
+    from .weights.infer import identify_file
 
-    return inspect(target.subject, input_size, device=device, dtype=dtype, label=target.label)
+    weights, ident = identify_file(str(path))
+    if ident.spec is None:
+        raise ValueError(f"{path}: {ident.problem}")
+    spec = ident.spec.replace(**pairs) if pairs else ident.spec
+    return Target(label=path.stem + suffix, spec=spec, weights=str(path), identity=ident)
+
+
+def inspect_target(target: Target, input_size: Sequence[int] | str | None = None, device: str = "auto",
+                   dtype: Any = "float32", memory_budget: int | None = None) -> "ModelReport":
+    """The report of one forward pass of ``target``, labelled with its name and overrides; a weights
+    file's tensors are loaded into the network and their statistics added to the report."""
+    from .analysis.analyze import inspect
+    from .analysis.options import resolve_device
+
+    if target.weights is None:
+        return inspect(target.subject, input_size, device=device, dtype=dtype, label=target.label,
+                       memory_budget=memory_budget)
+    from .weights.read import read_weights
+    from .weights.stats import load_tensors, summarize
+
+    weights = read_weights(target.weights)
+    names = set(weights.network_shapes)
+    dev = resolve_device(device)
+    subject: Any = target.spec
+    if dev != "meta":
+        from .analysis.analyze import default_input_size
+        from .analysis.memory_guard import check_memory
+        from .analysis.options import parse_input_size, resolve_dtype
+
+        shape = parse_input_size(input_size if input_size is not None else default_input_size(target.spec))
+        # The file's tensors come on top of the network's own.
+        check_memory(2 * sum(_numel(s) for s in weights.network_shapes.values()), shape, dev, resolve_dtype(dtype),
+                     lambda: inspect(target.spec, shape, device="meta", dtype=dtype), budget=memory_budget)
+        subject = target.build()
+        subject.load_state_dict(load_tensors(target.weights, names, weights.prefix, weights.container),
+                                strict=not target.identity.headless)
+    report = inspect(subject, input_size, device=device, dtype=dtype, label=target.label, memory_budget=memory_budget)
+    summary = summarize(weights, load_tensors(target.weights, names, weights.prefix, weights.container))
+    report.weights = summary.to_dict() | {"identified_as": target.identity.matches,
+                                          "closest": target.identity.closest,
+                                          "differences": target.identity.differences,
+                                          "cannot_show": target.identity.unknown}
+    if target.identity.headless:
+        report.warnings.insert(0, "the weights file has no classifier: the report's classifier is the one a "
+                                  "1000-class network would have, with random weights")
+    report.spec = target.spec.to_dict()
+    return report
+
+
+def _numel(shape: Sequence[int]) -> int:
+    total = 1
+    for d in shape:
+        total *= d
+    return total
 
 
 def claim_reports(base: Path, allow_code: bool, root: Path | None = None) -> Callable[["Claim"], "ModelReport"]:

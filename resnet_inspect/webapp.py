@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from contextlib import contextmanager
 from math import prod
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .analysis.report import ModelReport
 from .limits import LIMITS, over
@@ -41,6 +43,36 @@ def spec_from_editor(values: dict[str, Any]) -> ResNetSpec:
     if "dilate" in fields and isinstance(fields["dilate"], str):
         fields["dilate"] = tuple(p.strip().lower() in ("1", "true", "yes") for p in fields["dilate"].split(",") if p.strip())
     return ResNetSpec.from_dict(fields)
+
+
+def identify_upload(data: bytes, filename: str) -> dict[str, Any]:
+    """The spec and identity of an uploaded .safetensors file (never a pickle), as plain data."""
+    with _uploaded(data, filename) as path:
+        from .resolve import resolve_target
+
+        target = resolve_target(str(path))
+        return {"spec": target.spec.to_dict(), "label": target.label}
+
+
+def analyze_upload(data: bytes, filename: str, shape: tuple[int, ...], device: str) -> dict[str, Any]:
+    """The report of an uploaded .safetensors file's network, carrying its weights, as a plain dict."""
+    with _uploaded(data, filename) as path:
+        from .resolve import inspect_target, resolve_target
+
+        report = inspect_target(resolve_target(str(path)), shape, device=device,
+                                memory_budget=LIMITS.app_memory_bytes)
+    report.weights["file"] = filename
+    return report.to_dict()
+
+
+@contextmanager
+def _uploaded(data: bytes, filename: str) -> Iterator[Path]:
+    if not filename.lower().endswith(".safetensors"):
+        raise ValueError("the page reads .safetensors files only (a pickle could run code)")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(filename).name
+        path.write_bytes(data)
+        yield path
 
 
 def spec_key(spec: ResNetSpec) -> str:

@@ -27,3 +27,22 @@ def test_select_variant_check_parameters_open_graph(tmp_path):
         page.screenshot(path=str(tmp_path / "graph.png"), full_page=True)
         assert (tmp_path / "graph.png").stat().st_size > 10_000
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_upload_a_safetensors_file(tmp_path):
+    from safetensors.torch import save_file
+
+    import resnet_inspect as ri
+
+    path = tmp_path / "cifar_net.safetensors"
+    save_file(ri.build("resnet20").state_dict(), str(path))
+    with running_app() as (url, _), browser_page() as page:
+        page.goto(url)
+        page.get_by_text("25,557,032").first.wait_for(timeout=90_000)
+        page.get_by_text("Weights file (.safetensors)").click()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+        page.get_by_text("identified as resnet20").first.wait_for(timeout=60_000)
+        assert page.locator("h1", has_text="cifar_net").count() == 1
+        page.get_by_text("269,722").first.wait_for(timeout=10_000)
+        page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+        assert page.locator('[data-testid="stException"]').count() == 0

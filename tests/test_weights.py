@@ -149,3 +149,42 @@ def test_reading_a_header_is_fast_and_loads_no_tensor(tmp_path):
     weights = read_weights(path)
     assert time.perf_counter() - start < 1.0 and len(weights.tensors) == len(sd)
     assert "resnet152" in identify_shapes(weights.shapes).matches
+
+
+def test_a_weights_file_as_the_target_of_summary_audit_and_graph(tmp_path, capsys):
+    model = reference_model("torchvision:resnet18")
+    state = model.state_dict()
+    with torch.no_grad():
+        state["layer1.0.bn2.weight"][:5] = 0  # five dead channels
+    save_file(state, str(tmp_path / "r18.safetensors"))
+    from resnet_inspect.resolve import inspect_target, resolve_target
+
+    target = resolve_target(str(tmp_path / "r18.safetensors"))
+    report = inspect_target(target, device="cpu")
+    assert report.totals.params == 11_689_512 and report.weights["identified_as"] == ["resnet18"]
+    assert report.weights["dead_channels"] == 5 and report.weights["bytes_in_memory"] == sum(
+        t.numel() * t.element_size() for t in state.values())
+    conv1 = next(t for t in report.weights["tensors"] if t["name"] == "conv1.weight")
+    assert conv1["norm"] == pytest.approx(float(state["conv1.weight"].norm()), rel=1e-6)
+    assert conv1["std"] == pytest.approx(float(state["conv1.weight"].std()), rel=1e-6)
+    assert ri.ModelReport.from_json(report.to_json()).weights == report.weights
+    for args in (["summary", str(tmp_path / "r18.safetensors"), "--device", "meta"],
+                 ["audit", str(tmp_path / "r18.safetensors"), "--no-live"],
+                 ["graph", str(tmp_path / "r18.safetensors"), "-o", str(tmp_path / "g.dot")]):
+        code, out, err = run(capsys, args)
+        assert code == 0, (args, err)
+    code, out, _ = run(capsys, ["summary", str(tmp_path / "r18.safetensors"), "--device", "meta", "--depth", "1"])
+    assert "identified as resnet18" in out and "dead BatchNorm channels (|scale| < 0.001): 5" in out
+
+
+def test_the_app_reads_uploaded_safetensors_only(tmp_path):
+    from resnet_inspect import webapp
+
+    data = (tmp_path / "w.safetensors")
+    save_file(ri.build("resnet20").state_dict(), str(data))
+    identity = webapp.identify_upload(data.read_bytes(), "w.safetensors")
+    assert identity["spec"]["layers"] == [3, 3, 3] and identity["label"] == "w"
+    report = webapp.analyze_upload(data.read_bytes(), "w.safetensors", (1, 3, 32, 32), "cpu")
+    assert report["weights"]["identified_as"] == ["resnet20"] and report["weights"]["file"] == "w.safetensors"
+    with pytest.raises(ValueError, match="safetensors files only"):
+        webapp.identify_upload(b"\x80\x04...", "evil.pth")

@@ -145,6 +145,7 @@ class ModelReport:
     warnings: list[str]
     spec: dict[str, Any] | None = None
     torch_version: str = ""
+    weights: dict[str, Any] | None = None  # statistics of the real weights the report was made with
     schema_version: int = SCHEMA_VERSION
 
     # Lookups used by every renderer.

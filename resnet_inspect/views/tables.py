@@ -135,3 +135,23 @@ def headline(report: ModelReport) -> dict[str, str]:
         "FLOPs (2xMACs + element-wise)": f"{t.flops:,} ({si(t.flops)})",
         "activations (leaf outputs)": f"{t.activation_bytes:,} B ({si(t.activation_bytes, 'B')})",
     }
+
+
+def weights_lines(weights: dict | None) -> list[str]:
+    """The real weights a report was made with, in a few lines (nothing when it had none)."""
+    if not weights:
+        return []
+    dtypes = ", ".join(f"{dtype} x{count}" for dtype, count in weights["dtypes"].items())
+    lines = [f"weights: {weights['file']} ({weights['format']}): {si(weights['bytes_on_disk'], 'B')} on disk, "
+             f"{si(weights['bytes_in_memory'], 'B')} of the network's tensors in memory; {dtypes}"]
+    if weights.get("identified_as"):
+        lines.append(f"  identified as {' and '.join(weights['identified_as'])}")
+    elif weights.get("closest"):
+        lines.append(f"  closest registered variant: {weights['closest']} ({'; '.join(weights['differences'])})")
+    if weights.get("cannot_show"):
+        lines.append(f"  the weights cannot show: {'; '.join(weights['cannot_show'])}")
+    kernels = [t for t in weights["tensors"] if len(t["shape"]) > 1]  # conv and linear weights
+    zeros = sorted(kernels, key=lambda t: -t["zeros"])[:3]
+    lines.append(f"  dead BatchNorm channels (|scale| < 0.001): {weights['dead_channels']:,}; most zeros: "
+                 + ", ".join(f"{t['name']} {100 * t['zeros']:.1f}%" for t in zeros))
+    return lines

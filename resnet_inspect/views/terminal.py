@@ -8,7 +8,7 @@ from rich.table import Table
 from ..analysis.report import ModelReport
 from ..model.catalog import VariantRow
 from .fitted import Column, Fitted, fitted_table
-from .tables import NO_STAGES, convention_rows, flop_class_rows, headline, layer_rows, si, stage_rows
+from .tables import NO_STAGES, convention_rows, flop_class_rows, headline, layer_rows, si, stage_rows, weights_lines
 
 
 def print_fitted(console: Console, fitted: Fitted) -> None:
@@ -83,6 +83,8 @@ def print_summary(report: ModelReport, depth: int | None = 3, convention: str | 
     class_columns = [Column("op class"), Column("FLOPs", "right", number=True), Column("share %", "right")]
     rows = [[r["op class"], r["flops"], f"{r['share %']:.2f}"] for r in flop_class_rows(report)]
     print_fitted(console, fitted_table("FLOPs by operator class (tool convention)", class_columns, rows, width, exact))
+    for line in weights_lines(report.weights):
+        console.print(line, markup=False, highlight=False)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"total activation memory {si(report.totals.activation_bytes, 'B')}; "
