@@ -110,6 +110,59 @@ _register("resnetv2_50", "preact", "ResNet-50 v2: pre-activation bottlenecks", H
 _register("preact_resnet18", "preact", "Pre-activation ResNet-18 (basic units)", HE2016, "timm:resnetv2_18",
           layers=(2, 2, 2, 2), preact=True, **BASIC)
 
+# More of timm's ResNets: Bag-of-Tricks stems and shortcuts at other depths, wider ResNeXts, and
+# squeeze-and-excitation on every kind of block (timm's seresnet*/seresnext*).
+TIERED_D = dict(stem="tiered", stem_width=32, shortcut="avg_down")
+DEEP_C = dict(stem="deep", stem_width=32)
+_register("resnet10t", "tweaks", "ResNet-10-T: basic blocks [1,1,1,1], tiered stem, avg-pool shortcut", "timm",
+          "timm:resnet10t", layers=(1, 1, 1, 1), **BASIC, **TIERED_D)
+_register("resnet14t", "tweaks", "ResNet-14-T: bottlenecks [1,1,1,1], tiered stem, avg-pool shortcut", "timm",
+          "timm:resnet14t", layers=(1, 1, 1, 1), **TIERED_D)
+_register("resnet26t", "tweaks", "ResNet-26-T: bottlenecks [2,2,2,2], tiered stem, avg-pool shortcut", "timm",
+          "timm:resnet26t", layers=(2, 2, 2, 2), **TIERED_D)
+_register("resnet101c", "tweaks", "ResNet-101-C: deep 3x3 stem (32, 32, 64)", HE2019, "timm:resnet101c",
+          layers=(3, 4, 23, 3), **DEEP_C)
+_register("resnet101s", "tweaks", "ResNet-101-S: deep stem of width 64", "timm (from the PSPNet stem)",
+          "timm:resnet101s", layers=(3, 4, 23, 3), stem="deep")
+_register("resnet152c", "tweaks", "ResNet-152-C: deep 3x3 stem (32, 32, 64)", HE2019, "timm:resnet152c",
+          layers=(3, 8, 36, 3), **DEEP_C)
+_register("resnet152s", "tweaks", "ResNet-152-S: deep stem of width 64", "timm (from the PSPNet stem)",
+          "timm:resnet152s", layers=(3, 8, 36, 3), stem="deep")
+_register("resnext50d_32x4d", "resnext", "ResNeXt-50-D 32x4d: deep stem, avg-pool shortcut", XIE2017,
+          "timm:resnext50d_32x4d", groups=32, width_per_group=4, **DEEP_D)
+_register("resnext101_32x16d", "resnext", "ResNeXt-101 32x16d", XIE2017, "timm:resnext101_32x16d",
+          layers=(3, 4, 23, 3), groups=32, width_per_group=16)
+_register("resnext101_32x32d", "resnext", "ResNeXt-101 32x32d", XIE2017, "timm:resnext101_32x32d",
+          layers=(3, 4, 23, 3), groups=32, width_per_group=32)
+_register("seresnet18", "se", "SE-ResNet-18: basic blocks with squeeze-and-excitation", HU2018, "timm:seresnet18",
+          layers=(2, 2, 2, 2), se=True, **BASIC)
+_register("seresnet34", "se", "SE-ResNet-34: basic blocks with squeeze-and-excitation", HU2018, "timm:seresnet34",
+          se=True, **BASIC)
+_register("seresnet50t", "se", "SE-ResNet-50-T: tiered stem, avg-pool shortcut", HU2018, "timm:seresnet50t",
+          se=True, **TIERED_D)
+_register("seresnet101", "se", "SE-ResNet-101", HU2018, "timm:seresnet101", layers=(3, 4, 23, 3), se=True)
+_register("seresnet152", "se", "SE-ResNet-152", HU2018, "timm:seresnet152", layers=(3, 8, 36, 3), se=True)
+_register("seresnet152d", "se", "SE-ResNet-152-D: deep stem, avg-pool shortcut", HU2018, "timm:seresnet152d",
+          layers=(3, 8, 36, 3), se=True, **DEEP_D)
+_register("seresnet200d", "se", "SE-ResNet-200-D", HU2018, "timm:seresnet200d", layers=(3, 24, 36, 3), se=True,
+          **DEEP_D)
+_register("seresnet269d", "se", "SE-ResNet-269-D: bottlenecks [3,30,48,8]", HU2018, "timm:seresnet269d",
+          layers=(3, 30, 48, 8), se=True, **DEEP_D)
+_register("seresnext26d_32x4d", "se", "SE-ResNeXt-26-D 32x4d", HU2018, "timm:seresnext26d_32x4d",
+          layers=(2, 2, 2, 2), groups=32, width_per_group=4, se=True, **DEEP_D)
+_register("seresnext26t_32x4d", "se", "SE-ResNeXt-26-T 32x4d: tiered stem", HU2018, "timm:seresnext26t_32x4d",
+          layers=(2, 2, 2, 2), groups=32, width_per_group=4, se=True, **TIERED_D)
+_register("seresnext50_32x4d", "se", "SE-ResNeXt-50 32x4d", HU2018, "timm:seresnext50_32x4d", groups=32,
+          width_per_group=4, se=True)
+_register("seresnext101_32x4d", "se", "SE-ResNeXt-101 32x4d", HU2018, "timm:seresnext101_32x4d",
+          layers=(3, 4, 23, 3), groups=32, width_per_group=4, se=True)
+_register("seresnext101_32x8d", "se", "SE-ResNeXt-101 32x8d", HU2018, "timm:seresnext101_32x8d",
+          layers=(3, 4, 23, 3), groups=32, width_per_group=8, se=True)
+_register("seresnext101_64x4d", "se", "SE-ResNeXt-101 64x4d", HU2018, "timm:seresnext101_64x4d",
+          layers=(3, 4, 23, 3), groups=64, width_per_group=4, se=True)
+_register("seresnext101d_32x8d", "se", "SE-ResNeXt-101-D 32x8d: deep stem, avg-pool shortcut", HU2018,
+          "timm:seresnext101d_32x8d", layers=(3, 4, 23, 3), groups=32, width_per_group=8, se=True, **DEEP_D)
+
 # CIFAR-10 networks of the 2015 paper (Sec. 4.2): 6n+2 layers, option A shortcuts, 32x32 input.
 for _depth in (20, 32, 44, 56, 110, 1202):
     _n = (_depth - 2) // 6

@@ -164,12 +164,17 @@ def identify_shapes(shapes: Shapes) -> Identification:
         spec, headless = infer_spec(shapes)
     except ValueError as exc:
         return Identification(None, False, [], problem=f"not a ResNet this tool knows: {exc}")
+    except (ArithmeticError, IndexError, TypeError):  # shapes no ResNet has (a zero or missing dimension)
+        return Identification(None, False, [], problem="not a ResNet this tool knows: its tensors' shapes do not "
+                                                       "fit together as a ResNet's")
     if not same_tensors(spec, shapes, headless):
         return Identification(None, headless, [], problem="not a ResNet this tool builds: a network from the "
                               "inferred spec would have other tensors (" + _first_gap(spec, shapes, headless) + ")")
     unknown = ["where a bottleneck strides (the first 1x1 as in the 2015 paper, or the 3x3 as in torchvision)"
                if spec.block == "bottleneck" else None,
                "whether the stem max-pools (a pool has no weights)", "dilation",
+               "whether strided blocks blur or average-pool first (anti-aliasing, as timm's resnetblur* and "
+               "resnetaa* do; those layers have no weights)",
                "whether the projection shortcuts average-pool first (ResNet-D; a pool has no weights)"
                if spec.preact and spec.shortcut == "projection" else None]
     registry = variants()
