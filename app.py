@@ -315,7 +315,8 @@ def main() -> None:
         return
     try:
         if module is not None:
-            report = ri.inspect(module, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes)
+            report = ri.inspect(module, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes,
+                                time_budget=LIMITS.app_seconds)
         elif UPLOAD:
             report = ri.ModelReport.from_dict(cached_weights_report(UPLOAD["data"], UPLOAD["name"], shape, device))
         else:

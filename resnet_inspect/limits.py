@@ -19,6 +19,7 @@ class Limits:
     max_yaml_depth: int = 32  # nesting of lists and mappings in a spec or claims file
     max_claims: int = 10_000
     app_memory_bytes: int = 4 * 2**30  # what one real pass in the web app may take
+    app_seconds: int = 120  # how long one forward pass in the web app may run
 
     @classmethod
     def from_environment(cls) -> "Limits":

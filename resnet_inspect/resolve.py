@@ -185,7 +185,8 @@ def _weights_target(path: Path, suffix: str, pairs: dict[str, Any]) -> Target:
 
 
 def inspect_target(target: Target, input_size: Sequence[int] | str | None = None, device: str = "auto",
-                   dtype: Any = "float32", memory_budget: int | None = None) -> "ModelReport":
+                   dtype: Any = "float32", memory_budget: int | None = None,
+                   time_budget: float | None = None) -> "ModelReport":
     """The report of one forward pass of ``target``, labelled with its name and overrides; a weights
     file's tensors are loaded into the network and their statistics added to the report."""
     from .analysis.analyze import inspect
@@ -193,7 +194,7 @@ def inspect_target(target: Target, input_size: Sequence[int] | str | None = None
 
     if target.weights is None:
         return inspect(target.subject, input_size, device=device, dtype=dtype, label=target.label,
-                       memory_budget=memory_budget)
+                       memory_budget=memory_budget, time_budget=time_budget)
     from .weights.read import read_weights
     from .weights.stats import load_tensors, summarize
 
@@ -211,9 +212,14 @@ def inspect_target(target: Target, input_size: Sequence[int] | str | None = None
         check_memory(2 * sum(_numel(s) for s in weights.network_shapes.values()), shape, dev, resolve_dtype(dtype),
                      lambda: inspect(target.spec, shape, device="meta", dtype=dtype), budget=memory_budget)
         subject = target.build()
-        subject.load_state_dict(load_tensors(target.weights, names, weights.prefix, weights.container),
-                                strict=not target.identity.headless)
-    report = inspect(subject, input_size, device=device, dtype=dtype, label=target.label, memory_budget=memory_budget)
+        renamed = target.identity.renamed_classifier
+        tensors = load_tensors(target.weights, names, weights.prefix, weights.container)
+        if renamed:  # the file's "classifier.weight" is the network's "fc.weight"
+            tensors = {("fc." + k[len(renamed) + 1:] if k.startswith(renamed + ".") else k): v
+                       for k, v in tensors.items()}
+        subject.load_state_dict(tensors, strict=not target.identity.headless)
+    report = inspect(subject, input_size, device=device, dtype=dtype, label=target.label, memory_budget=memory_budget,
+                     time_budget=time_budget)
     summary = summarize(weights, load_tensors(target.weights, names, weights.prefix, weights.container))
     report.weights = summary.to_dict() | {"identified_as": target.identity.matches,
                                           "closest": target.identity.closest,

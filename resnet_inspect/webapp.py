@@ -60,7 +60,7 @@ def analyze_upload(data: bytes, filename: str, shape: tuple[int, ...], device: s
         from .resolve import inspect_target, resolve_target
 
         report = inspect_target(resolve_target(str(path)), shape, device=device,
-                                memory_budget=LIMITS.app_memory_bytes)
+                                memory_budget=LIMITS.app_memory_bytes, time_budget=LIMITS.app_seconds)
     report.weights["file"] = filename
     return report.to_dict()
 
@@ -96,7 +96,8 @@ def analyze(key: str, shape: tuple[int, ...], device: str, label: str) -> dict[s
     from .analysis.analyze import inspect  # torch: imported once the page has its sidebar
 
     spec = ResNetSpec.from_dict(json.loads(key))
-    return inspect(spec, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes).to_dict()
+    return inspect(spec, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes,
+                   time_budget=LIMITS.app_seconds).to_dict()
 
 
 def headline_metrics(report: ModelReport, convention: str) -> list[tuple[str, str, str]]:
@@ -132,8 +133,9 @@ def filtered_layers(report: ModelReport, depth: int | None, types: list[str] | N
 
 
 def stage_table_rows(report: ModelReport) -> list[dict[str, str]]:
-    """The stage table with every number written out (25,557,032; 16.33 %)."""
-    return [{"stage": r["stage"], "blocks": r["blocks"], "output (HxWxC)": r["output"], "params": f"{r['params']:,}",
+    """The stage table with every number written out (25,557,032; 16.33 %); cells are Markdown there,
+    so "no blocks" is a dash that cannot turn into a bullet."""
+    return [{"stage": r["stage"], "blocks": r["blocks"].replace("-", "–"), "output (HxWxC)": r["output"], "params": f"{r['params']:,}",
              "params %": f"{r['params %']:.2f}", "MACs": f"{r['macs']:,}", "MACs %": f"{r['macs %']:.2f}"}
             for r in stage_rows(report)]
 

@@ -143,3 +143,12 @@ def test_fuzzed_claims_files_parse_or_fail_in_one_line(parts):
     except ValueError as exc:
         assert "\n" not in str(exc).strip() and str(exc).startswith("fuzz.yaml")
     assert time.perf_counter() - start < 2
+
+
+def test_a_pass_past_its_time_budget_is_stopped():
+    import resnet_inspect as ri
+
+    start = time.perf_counter()
+    with pytest.raises(ri.AnalysisError, match="ran past its time budget .*RESNET_INSPECT_APP_SECONDS"):
+        ri.inspect("resnet1202", device="cpu", time_budget=0.05)
+    assert time.perf_counter() - start < 5

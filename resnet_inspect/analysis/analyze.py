@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any, Sequence
 
 import torch
@@ -27,13 +28,15 @@ def inspect(
     *,
     label: str | None = None,
     memory_budget: int | None = None,
+    time_budget: float | None = None,
 ) -> ModelReport:
     """Run one forward pass of ``target`` and report every layer.
 
     ``target`` is a registered name, a `ResNetSpec` or any ``nn.Module``. ``input_size``
     defaults to 1 x in_chans x image_size x image_size for specs and 1x3x224x224 otherwise.
     ``device="meta"`` computes the same report without allocating memory; a real pass that would
-    need more than the free memory (or ``memory_budget`` bytes) is refused before anything is built."""
+    need more than the free memory (or ``memory_budget`` bytes) is refused before anything is built,
+    and a pass that runs longer than ``time_budget`` seconds is stopped."""
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
     shape = parse_input_size(input_size if input_size is not None else default_input_size(target))
@@ -46,7 +49,8 @@ def inspect(
     modes = {module: module.training for module in model.modules()} if model is target else {}
     model.eval()
     try:
-        tracer, output = _traced_pass(model, shape, dev, torch_dtype)
+        deadline = time.monotonic() + time_budget if time_budget is not None else None
+        tracer, output = _traced_pass(model, shape, dev, torch_dtype, deadline)
     except TraceError as exc:
         raise explain_failure(exc, model, shape, dev, torch_dtype) from None
     finally:
@@ -97,14 +101,15 @@ def _check_channels(model: nn.Module, shape: tuple[int, ...]) -> None:
                             f"{first_conv.in_channels}")
 
 
-def _traced_pass(model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype) -> tuple[Tracer, Any]:
+def _traced_pass(model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype,
+                 deadline: float | None) -> tuple[Tracer, Any]:
     if device == "meta":
         x = torch.empty(shape, device="meta", dtype=dtype)
     else:
         x = torch.randn(shape, device=device, dtype=dtype)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    tracer = Tracer(model)
+    tracer = Tracer(model, deadline)
     with torch.no_grad():
         output = tracer.run(model, x)
     return tracer, output

@@ -15,6 +15,9 @@ def explain_failure(exc: TraceError, model: nn.Module, shape: tuple[int, ...], d
                     dtype: torch.dtype) -> AnalysisError:
     message = str(exc.error).strip().splitlines()[0] if str(exc.error).strip() else type(exc.error).__name__
     where = f" in {exc.module}" if exc.module else ""
+    if isinstance(exc.error, TimeoutError):
+        return AnalysisError(f"the pass was stopped{where}: it ran past its time budget (setting "
+                             "RESNET_INSPECT_APP_SECONDS); try a smaller input, or --device meta")
     if isinstance(exc.error, torch.cuda.OutOfMemoryError) or "out of memory" in message.lower():
         return AnalysisError(f"out of memory on {device}{where} for input {'x'.join(map(str, shape))}; "
                              "try --device meta, which needs no memory")

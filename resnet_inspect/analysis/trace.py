@@ -8,6 +8,7 @@ The receptive field travels with the tensors through the same operators."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,8 +114,9 @@ class Tracer(TorchDispatchMode):
         # torch._dynamo (about a second) on the first pass of a process.
         return False
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, deadline: float | None = None) -> None:
         super().__init__()
+        self.deadline = deadline  # time.monotonic() after which the pass is stopped
         # A module registered under two names is reported under the first.
         self.names: dict[int, str] = {}
         self.leaves: set[str] = set()
@@ -160,6 +162,8 @@ class Tracer(TorchDispatchMode):
     # -- operator level -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeoutError("the pass ran past its time budget")
         out = func(*args, **kwargs)
         op, rule, simple, per_element = _OPS.get(func) or _known(func)
         owner = self.stack[-1] if self.stack else ""

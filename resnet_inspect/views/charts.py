@@ -122,7 +122,7 @@ def shape_profile(report: ModelReport) -> go.Figure:
                         marker=dict(color=INNER_COLOR, symbol="circle-open", size=8), connectgaps=False,
                         hovertemplate="%{x}<br>%{y:,} channels inside the block<extra></extra>", secondary_y=True)
     fig.update_xaxes(title_text="after the stem and each residual block" if per_block else "layer (execution order)",
-                     tickangle=-60 if len(points) > 12 else 0, showticklabels=len(points) <= 80)
+                     tickangle=-60 if len(points) > 6 else 0, showticklabels=len(points) <= 80)
     fig.update_yaxes(title_text="height = width (pixels)", secondary_y=False,
                      **_log_ticks([p.height for p in points]))
     fig.update_yaxes(title_text="channels", secondary_y=True, showgrid=False,

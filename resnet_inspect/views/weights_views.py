@@ -29,6 +29,9 @@ def identification_lines(weights: Any, ident: Any) -> list[str]:
     if ident.spec is None:
         lines.append(ident.problem)
         return lines
+    if ident.renamed_classifier:
+        lines.append(f"its classifier is named '{ident.renamed_classifier}' (fc in the network): rename its two "
+                     f"tensors to load it")
     if ident.matches:
         names = " and ".join(ident.matches)
         lines.append(f"it is {names}" + (" (headless: no classifier)" if ident.headless else ""))
@@ -56,7 +59,7 @@ def identification_json(weights: Any, ident: Any) -> dict:
             "tensors": len(weights.tensors), "set_aside": sorted(weights.extra), "bytes_on_disk": weights.bytes_on_disk,
             "spec": ident.spec.to_dict() if ident.spec else None, "headless": ident.headless,
             "matches": ident.matches, "closest": ident.closest, "differences": ident.differences,
-            "unknown": ident.unknown, "problem": ident.problem}
+            "unknown": ident.unknown, "problem": ident.problem, "renamed_classifier": ident.renamed_classifier}
 
 
 def print_lines(lines: list[str], console: Console | None = None) -> None:

@@ -32,6 +32,7 @@ class Identification:
     differences: list[str] = field(default_factory=list)  # how the file differs from ``closest``
     unknown: list[str] = field(default_factory=list)  # what the weights cannot tell
     problem: str | None = None  # why no spec could be inferred
+    renamed_classifier: str | None = None  # the classifier's name when it is not fc (a fine-tune's "classifier")
 
 
 @lru_cache(maxsize=None)
@@ -158,8 +159,29 @@ def _text(value: object) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value).lower()
 
 
+_NETWORK_PARTS = ("conv1", "bn1", "layer", "stem", "stages", "norm.", "fc.", "head.")
+
+
+def _renamed_classifier(shapes: Shapes) -> str | None:
+    """The prefix of a lone linear layer outside the network's own names, when there is no fc: a
+    classifier a fine-tune gave another name ("classifier", "head", "linear")."""
+    if any(k.startswith(("fc.", "head.fc.")) for k in shapes):
+        return None
+    outside = [k for k in shapes if not k.startswith(_NETWORK_PARTS)]
+    weights = [k[: -len(".weight")] for k in outside if k.endswith(".weight") and len(shapes[k]) == 2]
+    if len(weights) != 1 or not set(outside) <= {f"{weights[0]}.weight", f"{weights[0]}.bias"}:
+        return None
+    return weights[0]
+
+
 def identify_shapes(shapes: Shapes) -> Identification:
     """Infer the spec of ``shapes`` and name the registered variants it matches, or the closest."""
+    renamed = _renamed_classifier(shapes)
+    if renamed is not None:
+        result = identify_shapes({(f"fc.{k[len(renamed) + 1:]}" if k.startswith(renamed + ".") else k): v
+                                  for k, v in shapes.items()})
+        result.renamed_classifier = renamed
+        return result
     try:
         spec, headless = infer_spec(shapes)
     except ValueError as exc:

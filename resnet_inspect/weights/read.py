@@ -22,6 +22,7 @@ PREFIXES = ("module.", "model.", "backbone.", "encoder.", "net.", "network.", "b
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
                "F8_E4M3": 1, "F8_E5M2": 1}
 MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own limit
+MAX_NAME = 1_000  # characters of a tensor's name: a network's are under a hundred
 # Tensors that travel with a network's in one state dict without being part of it.
 RIDERS = ("ema.", "model_ema.", "ema_model.", "module_ema.", "fpn.", "rpn.", "roi_heads.", "decode_head.",
           "aux_head.", "neck.", "bbox_head.", "mask_head.")
@@ -73,6 +74,10 @@ def read_weights(path: str | Path) -> WeightsFile:
     else:
         raw, fmt = _pickled(path), "pickle (weights_only)"
     container, state = _find_state_dict(raw, path)
+    longest = max(state, key=len)
+    if len(longest) > MAX_NAME:
+        raise ValueError(f"{path}: malformed: a tensor name of {len(longest):,} characters "
+                         f"(a network's are under {MAX_NAME:,})")
     prefix, tensors, extra = _strip_prefix(state)
     return WeightsFile(str(path), fmt, container, prefix, tensors, extra, size)
 
