@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from .analysis.report import numel
 from .limits import shown
 from .weights.read import is_weights_file
 from .model.build import resolve_spec
@@ -209,7 +210,7 @@ def inspect_target(target: Target, input_size: Sequence[int] | str | None = None
 
         shape = parse_input_size(input_size if input_size is not None else default_input_size(target.spec))
         # The file's tensors come on top of the network's own.
-        check_memory(2 * sum(_numel(s) for s in weights.network_shapes.values()), shape, dev, resolve_dtype(dtype),
+        check_memory(2 * sum(numel(s) for s in weights.network_shapes.values()), shape, dev, resolve_dtype(dtype),
                      lambda: inspect(target.spec, shape, device="meta", dtype=dtype), budget=memory_budget)
         subject = target.build()
         renamed = target.identity.renamed_classifier
@@ -231,12 +232,6 @@ def inspect_target(target: Target, input_size: Sequence[int] | str | None = None
     report.spec = target.spec.to_dict()
     return report
 
-
-def _numel(shape: Sequence[int]) -> int:
-    total = 1
-    for d in shape:
-        total *= d
-    return total
 
 
 def claim_reports(base: Path, allow_code: bool, root: Path | None = None) -> Callable[["Claim"], "ModelReport"]:

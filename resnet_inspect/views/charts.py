@@ -145,13 +145,31 @@ def variants_scatter(reports: Sequence[ModelReport], families: dict[str, str] | 
             textposition="top center", textfont=dict(size=11), marker=dict(size=10, opacity=0.85),
             customdata=[[feature_map_text(r.input_shape)] for r in members],
             hovertemplate="%{text} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>")
-    log = dict(type="log", exponentformat="SI", dtick=1)  # ticks at powers of ten only
-    fig.update_xaxes(title_text="parameters", range=_log_range([r.totals.params for r in reports]), **log)
-    fig.update_yaxes(title_text="MACs per image (conv + linear)",
-                     range=_log_range([r.totals.macs for r in reports]), **log)
+    fig.update_xaxes(title_text="parameters", **_log_axis([r.totals.params for r in reports]))
+    fig.update_yaxes(title_text="MACs per image (conv + linear)", **_log_axis([r.totals.macs for r in reports]))
     fig.update_layout(showlegend=families is not None,
                       legend=dict(title_text="family", orientation="h", y=-0.2, x=0))
     return _style(fig, "Parameters against MACs, each network at its own input size", 680)
+
+
+def _log_axis(values: Sequence[float]) -> dict:
+    """A logarithmic axis around ``values``, ticked at 1, 2 and 5 times powers of ten (only the powers of
+    ten when that gives enough ticks), written in the tool's units (25M, 4G)."""
+    low, high = _log_range(values)
+    decades = range(math.floor(low), math.ceil(high) + 1)
+    for mantissas in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7)):
+        ticks = [m * 10**e for e in decades for m in mantissas if low <= math.log10(m * 10**e) <= high]
+        if len(ticks) >= 3:
+            break
+    return dict(type="log", range=[low, high], tickvals=ticks, ticktext=[_tick(t) for t in ticks])
+
+
+def _tick(value: float) -> str:
+    """25M, 1.5G, 300K: a tick label, no trailing zeros."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if value >= factor:
+            return f"{value / factor:g}{prefix}"
+    return f"{value:g}"
 
 
 def _log_range(values: Sequence[float]) -> list[float]:
