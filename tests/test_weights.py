@@ -131,11 +131,13 @@ def test_cli_exit_codes_and_bad_files(tmp_path, capsys, resnet18):
     (tmp_path / "huge-header.safetensors").write_bytes((2**62).to_bytes(8, "little") + b"{}")
     torch.save([1, 2, 3], tmp_path / "list.pth")
     (tmp_path / "truncated.pth").write_bytes(b"PK\x03\x04" + b"\x00" * 20)
+    (tmp_path / "random.pth").write_bytes(bytes(range(256)) * 4)
     long_key = {"k" * 100_000: torch.zeros(1)}
     save_file(long_key, str(tmp_path / "longkey.safetensors"))
     for name, message in (("evil.pth", "refused"), ("empty.safetensors", "empty"), ("truncated.safetensors", "truncated"),
                           ("garbage.safetensors", "not a safetensors file"), ("huge-header.safetensors", "truncated"),
                           ("list.pth", "holds no state dict"), ("truncated.pth", "not a readable"),
+                          ("random.pth", "not a readable"),
                           ("missing.safetensors", "no such file")):
         code, out, err = run(capsys, ["identify", str(tmp_path / name)])
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (name, err)

@@ -102,9 +102,8 @@ def explain(shapes: Shapes, expected: Shapes, against: str, structure: list[str]
                                + (f"; {len(missing):,} stay as initialised" if missing else "")
                                + (f"; {len(unexpected):,} of the file's are ignored" if unexpected else ""))
     else:
-        result.partial_load = (f"after dropping the {len(mismatched):,} tensor(s) of other shapes "
-                               f"(state_dict = {{k: v for k, v in state_dict.items() if k not in {{{_few(mismatched, 2)}}}}}), "
-                               f"model.load_state_dict(state_dict, strict=False) loads "
+        result.partial_load = (f"drop the {len(mismatched):,} tensor(s) of other shapes ({_few(mismatched, 2)}) "
+                               f"from the state dict; then model.load_state_dict(state_dict, strict=False) loads "
                                f"{len(expected) - len(missing) - len(mismatched):,} of the {len(expected):,} tensors")
     return result
 

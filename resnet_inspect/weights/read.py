@@ -126,18 +126,19 @@ def _dtype_name(code: str) -> str:
 
 def _pickled(path: Path) -> Any:
     import pickle
-    import zipfile
 
     import torch
 
     try:
         return torch.load(path, map_location="meta", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:
+        # An object beyond tensors and plain data names the class or function that would build it.
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        culprit = f" (it asks for {found.group(1)})" if found else ""
-        raise ValueError(f"{path}: refused: it holds more than tensors, and loading it would build arbitrary "
-                         f"objects or run code{culprit}; nothing in it was run") from None
-    except (EOFError, zipfile.BadZipFile, RuntimeError, OSError) as exc:
+        if found:
+            raise ValueError(f"{path}: refused: it holds more than tensors, and loading it would build arbitrary "
+                             f"objects or run code (it asks for {found.group(1)}); nothing in it was run") from None
+        raise ValueError(f"{path}: not a readable PyTorch weights file (not a pickle of tensors)") from None
+    except Exception as exc:  # truncated zip, bad magic, a storage that does not match: never a traceback
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{path}: not a readable PyTorch weights file (truncated or corrupt?): {reason[:160]}") from None
 
