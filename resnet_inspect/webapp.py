@@ -14,11 +14,12 @@ from .limits import LIMITS, over
 from .audit.claims import Verdict, check_claims, parse_claims
 from .audit.conventions import CONVENTIONS
 from .audit.counts import counts
-from .model.spec import BLOCKS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS, ResNetSpec
+from .model.spec import ANTI_ALIASING, BLOCKS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS, ResNetSpec
 from .resolve import SPEC_SUFFIXES, is_code
 from .views.tables import feature_map_text, layer_rows, si, stage_rows
 
-EDITOR_CHOICES = {"block": BLOCKS, "stem": STEMS, "shortcut": SHORTCUTS, "stride_on": STRIDE_PLACEMENTS}
+EDITOR_CHOICES = {"block": BLOCKS, "stem": STEMS, "shortcut": SHORTCUTS, "stride_on": STRIDE_PLACEMENTS,
+                  "aa": ANTI_ALIASING}
 MAX_BATCH = 4096
 MAX_SIDE = 8192
 

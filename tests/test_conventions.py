@@ -16,6 +16,8 @@ MODELS = [
     ("resnetv2_50", (1, 3, 64, 64)),
     ("resnext50_32x4d", (1, 3, 64, 64)),
     ("resnet20", (1, 3, 32, 32)),
+    ("resnetblur18", (1, 3, 64, 64)),
+    ("resnetaa50d", (1, 3, 64, 64)),
     ("torchvision:resnet50", (1, 3, 224, 224)),
     ("timm:resnet50d", (1, 3, 96, 96)),
 ]

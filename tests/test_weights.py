@@ -11,7 +11,7 @@ import resnet_inspect as ri
 from references import reference_model
 from resnet_inspect import cli
 from resnet_inspect.weights.explain import explain_file
-from resnet_inspect.weights.infer import expected_shapes, identify_file, identify_shapes
+from resnet_inspect.weights.infer import INVISIBLE, expected_shapes, identify_file, identify_shapes
 from resnet_inspect.weights.read import read_weights
 
 
@@ -20,10 +20,11 @@ def test_every_registered_variant_is_identified_from_its_tensors(name):
     ident = identify_shapes(dict(expected_shapes(ri.get_variant(name).spec)))
     assert name in ident.matches and ident.problem is None
     if name in ("resnet50", "resnet50_v1"):  # the same tensors: said, not guessed
-        assert ident.matches == ["resnet50", "resnet50_v1"]
-        assert any("strides" in u for u in ident.unknown)
-    if len(ident.matches) == 1:
-        assert ident.spec.to_dict() | {"stride_on": "3x3"} == ri.get_variant(name).spec.to_dict() | {"stride_on": "3x3"}
+        assert ident.matches == ["resnet50", "resnet50_v1", "resnetblur50", "resnetaa50"]
+        assert any("strides" in u for u in ident.unknown) and any("anti-aliasing" in u for u in ident.unknown)
+    if len(ident.matches) == 1:  # the inferred spec is the variant's in everything weights can show
+        visible = {k: v for k, v in ri.get_variant(name).spec.to_dict().items() if k not in INVISIBLE}
+        assert {k: v for k, v in ident.spec.to_dict().items() if k not in INVISIBLE} == visible
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_every_layout_and_prefix(tmp_path, resnet18, suffix, wrap):
     data = wrap(resnet18)
     save_file(data, str(path)) if suffix == ".safetensors" else torch.save(data, path)
     weights, ident = identify_file(str(path))
-    assert ident.matches == ["resnet18"] and not ident.headless
+    assert ident.matches == ["resnet18", "resnetblur18"] and not ident.headless  # the same tensors
     assert weights.shapes == {k: tuple(v.shape) for k, v in resnet18.items()}
     name = next(iter(data))
     if name.startswith(("model.", "module.", "backbone.", "encoder.")) or isinstance(data.get(name), dict):
@@ -70,7 +71,7 @@ def test_timm_finetuned_headless_and_one_channel(tmp_path):
     backbone = {k: v for k, v in reference_model("torchvision:resnet50").state_dict().items() if not k.startswith("fc.")}
     save_file(backbone, str(tmp_path / "backbone.safetensors"))
     _, ident = identify_file(str(tmp_path / "backbone.safetensors"))
-    assert ident.headless and ident.matches == ["resnet50", "resnet50_v1"]
+    assert ident.headless and ident.matches[:2] == ["resnet50", "resnet50_v1"]
     _, why = explain_file(str(tmp_path / "backbone.safetensors"), "resnet50")
     assert "no classifier" in why.sentences[0] and "loads 318 of the 320" in why.partial_load
 
@@ -169,7 +170,7 @@ def test_a_weights_file_as_the_target_of_summary_audit_and_graph(tmp_path, capsy
 
     target = resolve_target(str(tmp_path / "r18.safetensors"))
     report = inspect_target(target, device="cpu")
-    assert report.totals.params == 11_689_512 and report.weights["identified_as"] == ["resnet18"]
+    assert report.totals.params == 11_689_512 and report.weights["identified_as"] == ["resnet18", "resnetblur18"]
     assert report.weights["dead_channels"] == 5 and report.weights["bytes_in_memory"] == sum(
         t.numel() * t.element_size() for t in state.values())
     conv1 = next(t for t in report.weights["tensors"] if t["name"] == "conv1.weight")

@@ -189,7 +189,7 @@ register_per_element(OpClass.ELEMENTWISE, "mul", "mul_", "sub", "sub_", "div", "
 # -- no arithmetic --------------------------------------------------------------------------------
 register_free(OpClass.LAYOUT, "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "slice",
               "select", "as_strided", "detach", "alias", "clone", "contiguous", "_to_copy", "copy_", "flatten",
-              "unsqueeze", "squeeze", "constant_pad_nd", "cat", "stack", "split", "split_with_sizes", "unbind",
+              "unsqueeze", "squeeze", "constant_pad_nd", "reflection_pad2d", "replication_pad2d", "cat", "stack", "split", "split_with_sizes", "unbind",
               "lift_fresh", "zero_", "fill_", "dropout", "native_dropout")
 register_free(OpClass.ALLOC, "empty", "empty_like", "zeros", "zeros_like", "ones", "ones_like", "full", "new_empty",
               "new_zeros", "empty_strided", "scalar_tensor", "_local_scalar_dense", "randn", "rand")

@@ -38,6 +38,31 @@ class SqueezeExcite(nn.Module):
         return x * scale
 
 
+class BlurPool2d(nn.Module):
+    """Blur then subsample (Zhang 2019, "Making Convolutional Networks Shift-Invariant Again"): a fixed
+    binomial 3x3 filter per channel, reflect-padded, at stride 2. The filter is not a parameter."""
+
+    def __init__(self, channels: int, stride: int = 2) -> None:
+        super().__init__()
+        self.channels, self.stride = channels, stride
+        taps = torch.tensor([1.0, 2.0, 1.0]) / 4
+        self.register_buffer("filt", (taps[:, None] * taps[None, :]).expand(channels, 1, 3, 3).clone(),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=self.stride, groups=self.channels)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, stride={self.stride}"
+
+
+def make_aa(kind: str, channels: int, stride: int, enable: bool) -> nn.Module | None:
+    """The anti-aliasing step of a strided block (timm's ``aa``): none, an average pool, or a blur pool."""
+    if kind == "none" or not enable:
+        return None  # no module at all, so plain networks keep torchvision's module tree
+    return nn.AvgPool2d(stride) if kind == "avg" else BlurPool2d(channels, stride)
+
+
 class ZeroPadShortcut(nn.Module):
     """CIFAR option A: subsample by the stride, pad the new channels with zeros; no parameters."""
 
@@ -119,12 +144,15 @@ class BasicBlock(nn.Module):
         dilation: int = 1,
         first_dilation: int = 1,
         se: bool = False,
+        aa: str = "none",
         **_: object,
     ) -> None:
         super().__init__()
-        self.conv1 = conv3x3(in_chs, width, stride, dilation=first_dilation)
+        use_aa = aa != "none" and (stride == 2 or first_dilation != dilation)
+        self.conv1 = conv3x3(in_chs, width, 1 if use_aa else stride, dilation=first_dilation)
         self.bn1 = nn.BatchNorm2d(width)
         self.act1 = nn.ReLU(inplace=True)
+        self.aa = make_aa(aa, width, stride, use_aa)
         self.conv2 = conv3x3(width, width, dilation=dilation)
         self.bn2 = nn.BatchNorm2d(width)
         self.se = SqueezeExcite(width) if se else None
@@ -136,6 +164,8 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
+        if self.aa is not None:
+            out = self.aa(out)
         out = self.bn2(self.conv2(out))
         if self.se is not None:
             out = self.se(out)
@@ -164,17 +194,20 @@ class Bottleneck(nn.Module):
         first_dilation: int = 1,
         stride_on: str = "3x3",
         se: bool = False,
+        aa: str = "none",
     ) -> None:
         super().__init__()
         inner = inner or width
         out_chs = width * self.expansion
         stride_1x1, stride_3x3 = (stride, 1) if stride_on == "1x1" else (1, stride)
+        use_aa = aa != "none" and (stride == 2 or first_dilation != dilation)
         self.conv1 = conv1x1(in_chs, inner, stride_1x1)
         self.bn1 = nn.BatchNorm2d(inner)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = conv3x3(inner, inner, stride_3x3, groups, first_dilation)
+        self.conv2 = conv3x3(inner, inner, 1 if use_aa else stride_3x3, groups, first_dilation)
         self.bn2 = nn.BatchNorm2d(inner)
         self.act2 = nn.ReLU(inplace=True)
+        self.aa = make_aa(aa, inner, stride, use_aa)
         self.conv3 = conv1x1(inner, out_chs)
         self.bn3 = nn.BatchNorm2d(out_chs)
         self.se = SqueezeExcite(out_chs) if se else None
@@ -187,6 +220,8 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.act2(self.bn2(self.conv2(out)))
+        if self.aa is not None:
+            out = self.aa(out)
         out = self.bn3(self.conv3(out))
         if self.se is not None:
             out = self.se(out)
@@ -248,6 +283,7 @@ class PreActBottleneck(nn.Module):
         first_dilation: int = 1,
         stride_on: str = "3x3",
         se: bool = False,
+        **_: object,
     ) -> None:
         super().__init__()
         inner = inner or width

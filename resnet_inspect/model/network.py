@@ -12,6 +12,7 @@ from torch import nn
 
 from .blocks import (
     BasicBlock,
+    BlurPool2d,
     BatchNormAct,
     Bottleneck,
     PreActBasicBlock,
@@ -40,6 +41,17 @@ def _stem_convs(spec: ResNetSpec) -> nn.Module:
         nn.ReLU(inplace=True),
         nn.Conv2d(second, out_chs, 3, stride=1, padding=1, bias=False),
     )
+
+
+def _stem_pool(spec: ResNetSpec) -> nn.Module:
+    """The stem's pooling: a 3x3 max-pool at stride 2, or its anti-aliased form (timm's layout)."""
+    if spec.stem_pool == "none":
+        return nn.Identity()
+    if spec.aa == "avg":
+        return nn.AvgPool2d(2)
+    if spec.aa == "blur":
+        return nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), BlurPool2d(spec.stem_out_channels, 2))
+    return nn.MaxPool2d(3, stride=2, padding=1)
 
 
 def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
@@ -76,6 +88,7 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
                     first_dilation=previous_dilation if block_index == 0 else dilation,
                     stride_on=spec.stride_on,
                     se=spec.se,
+                    aa=spec.aa,
                 )
             )
             in_chs = out_chs
@@ -127,7 +140,7 @@ class ResNet(nn.Module):
         self.conv1 = _stem_convs(spec)
         self.bn1 = nn.BatchNorm2d(spec.stem_out_channels)
         self.act1 = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if spec.stem_pool == "max" else nn.Identity()
+        self.maxpool = _stem_pool(spec)
         self.stage_names = []
         for index, stage in enumerate(_make_stages(spec), start=1):
             self.add_module(f"layer{index}", stage)

@@ -26,6 +26,7 @@ FAMILIES = {
     "tweaks": "ResNet-C/D/S/T and deeper (Bag of Tricks stems and shortcuts; timm layout)",
     "se": "Squeeze-and-excitation",
     "preact": "Pre-activation ResNet (v2)",
+    "aa": "Anti-aliased ResNets (a blur or average pool in each strided block)",
     "cifar": "CIFAR-10 ResNets (option A shortcuts, 32x32)",
 }
 
@@ -162,6 +163,32 @@ _register("seresnext101_64x4d", "se", "SE-ResNeXt-101 64x4d", HU2018, "timm:sere
           layers=(3, 4, 23, 3), groups=64, width_per_group=4, se=True)
 _register("seresnext101d_32x8d", "se", "SE-ResNeXt-101-D 32x8d: deep stem, avg-pool shortcut", HU2018,
           "timm:seresnext101d_32x8d", layers=(3, 4, 23, 3), groups=32, width_per_group=8, se=True, **DEEP_D)
+
+# Anti-aliased downsampling (timm's resnetblur*, resnetaa*): the same tensors as the plain networks,
+# other logits.
+ZHANG2019 = "Zhang 2019, Making Convolutional Networks Shift-Invariant Again (arXiv:1904.11486)"
+_register("resnetblur18", "aa", "ResNet-18 with blur-pool anti-aliasing", ZHANG2019, "timm:resnetblur18",
+          layers=(2, 2, 2, 2), aa="blur", **BASIC)
+_register("resnetblur50", "aa", "ResNet-50 with blur-pool anti-aliasing", ZHANG2019, "timm:resnetblur50", aa="blur")
+_register("resnetblur50d", "aa", "ResNet-50-D with blur-pool anti-aliasing", ZHANG2019, "timm:resnetblur50d",
+          aa="blur", **DEEP_D)
+_register("resnetblur101d", "aa", "ResNet-101-D with blur-pool anti-aliasing", ZHANG2019, "timm:resnetblur101d",
+          layers=(3, 4, 23, 3), aa="blur", **DEEP_D)
+_register("resnetaa34d", "aa", "ResNet-34-D with average-pool anti-aliasing", ZHANG2019, "timm:resnetaa34d",
+          aa="avg", **BASIC, **DEEP_D)
+_register("resnetaa50", "aa", "ResNet-50 with average-pool anti-aliasing", ZHANG2019, "timm:resnetaa50", aa="avg")
+_register("resnetaa50d", "aa", "ResNet-50-D with average-pool anti-aliasing", ZHANG2019, "timm:resnetaa50d",
+          aa="avg", **DEEP_D)
+_register("resnetaa101d", "aa", "ResNet-101-D with average-pool anti-aliasing", ZHANG2019, "timm:resnetaa101d",
+          layers=(3, 4, 23, 3), aa="avg", **DEEP_D)
+_register("seresnetaa50d", "aa", "SE-ResNet-50-D with average-pool anti-aliasing", ZHANG2019,
+          "timm:seresnetaa50d", aa="avg", se=True, **DEEP_D)
+_register("seresnextaa101d_32x8d", "aa", "SE-ResNeXt-101-D 32x8d with average-pool anti-aliasing", ZHANG2019,
+          "timm:seresnextaa101d_32x8d", layers=(3, 4, 23, 3), groups=32, width_per_group=8, aa="avg", se=True,
+          **DEEP_D)
+_register("seresnextaa201d_32x8d", "aa", "SE-ResNeXt-201-D 32x8d with average-pool anti-aliasing, stem width 64",
+          ZHANG2019, "timm:seresnextaa201d_32x8d", layers=(3, 24, 36, 4), groups=32, width_per_group=8, aa="avg",
+          se=True, stem="deep", stem_width=64, shortcut="avg_down")
 
 # CIFAR-10 networks of the 2015 paper (Sec. 4.2): 6n+2 layers, option A shortcuts, 32x32 input.
 for _depth in (20, 32, 44, 56, 110, 1202):

@@ -15,6 +15,7 @@ STEMS = ("classic", "deep", "tiered", "cifar")
 STEM_POOLS = ("max", "none")
 SHORTCUTS = ("projection", "avg_down", "zero_pad")
 STRIDE_PLACEMENTS = ("3x3", "1x1")
+ANTI_ALIASING = ("none", "avg", "blur")
 
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
@@ -40,6 +41,9 @@ class ResNetSpec:
     * ``preact``: pre-activation units (ResNet v2, BN-ReLU before each conv).
     * ``se``: squeeze-and-excitation after the last BN of each block (reduction 16).
     * ``dilate``: per stage after the first, use dilation instead of stride.
+    * ``aa``: anti-aliased downsampling (Zhang 2019; timm's resnetaa*/resnetblur*): a strided block
+      convolves at stride 1, then ``avg`` average-pools or ``blur`` blurs (binomial 3x3) at stride 2;
+      the stem's max-pool becomes the same.
     """
 
     block: str = "bottleneck"
@@ -59,6 +63,7 @@ class ResNetSpec:
     in_chans: int = 3
     image_size: int = 224
     zero_init_last: bool = False
+    aa: str = "none"
 
     def __post_init__(self) -> None:
         # Accept lists from JSON/YAML/CLI and store tuples so the spec stays hashable.
@@ -90,6 +95,7 @@ class ResNetSpec:
         check_choice("stem_pool", STEM_POOLS)
         check_choice("shortcut", SHORTCUTS)
         check_choice("stride_on", STRIDE_PLACEMENTS)
+        check_choice("aa", ANTI_ALIASING)
         if not isinstance(self.layers, tuple) or not self.layers:
             fail("layers", "needs at least one stage")
         if len(self.layers) > LIMITS.max_stages:
@@ -131,6 +137,9 @@ class ResNetSpec:
             for index, (before, after) in enumerate(zip(channels, channels[1:]), start=1):
                 if after < before:
                     fail("shortcut", f"'zero_pad' cannot reduce channels, but stage {index} goes from {before} to {after}")
+        if self.aa != "none" and (self.preact or self.stride_on != "3x3"):
+            fail("aa", "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride "
+                       "on the 3x3")
         if self.stem == "tiered" and self.stem_width < 4:
             fail("stem_width", "a tiered stem needs stem_width >= 4")
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .read import WeightsFile
 
 # Fields the weights cannot show: networks that differ only in these have the same tensors.
-INVISIBLE = ("stride_on", "stem_pool", "dilate", "image_size", "zero_init_last")
+INVISIBLE = ("stride_on", "stem_pool", "dilate", "image_size", "zero_init_last", "aa")
 Shapes = dict[str, tuple[int, ...]]
 
 
