@@ -281,6 +281,75 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
                                 for name in ("A params", "B params", "A MACs", "B MACs")})
 
 
+@st.cache_data(show_spinner="Simulating the allocator on meta…", max_entries=64)
+def cached_memory(key: str, side: int, batch: int, train: bool, optimizer: str, precision: str, device: str,
+                  budget: int, label: str) -> dict:
+    return webapp.memory_view(key, side, batch, train, optimizer, precision, device, budget, label)
+
+
+def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
+    from resnet_inspect.memory.plan import OPTIMIZERS, PRECISIONS
+    from resnet_inspect.memory.report import CONVENTIONS as MEMORY_CONVENTIONS, CurvePoint, Fit, MemoryReport
+    from resnet_inspect.views import memory_views
+
+    if spec is None:
+        st.info("The memory estimate needs a registered, custom or uploaded network; for your own code use "
+                "`resnet-inspect memory path/to/file.py:NAME`.")
+        return
+    c1, c2, c3, c4, c5 = st.columns(5)
+    train = c1.toggle("Training step", value=True, key="mem_train")
+    optimizer = c2.selectbox("Optimizer", list(OPTIMIZERS), index=3, key="mem_optimizer",
+                             help="; ".join(f"{k}: {v}" for k, v in OPTIMIZERS.items()), disabled=not train)
+    precision = c3.selectbox("Precision", list(PRECISIONS), key="mem_precision",
+                             help="; ".join(f"{k}: {v}" for k, v in PRECISIONS.items()))
+    allocator = c4.selectbox("Allocator", ["cuda", "cpu"], key="mem_allocator",
+                             help="cuda: 512-byte blocks of the caching allocator; cpu: exact sizes and the "
+                                  "oneDNN convolution's buffers")
+    gigabytes = c5.number_input("Device memory (GB = 10^9 B)", min_value=0.1, max_value=100_000.0, value=24.0,
+                                step=1.0, key="mem_budget")
+    budget = int(gigabytes * 10**9)
+    try:
+        data = cached_memory(webapp.spec_key(spec), shape[-1], shape[0], train, optimizer, precision, allocator,
+                             budget, label)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    report = MemoryReport.from_dict(data["report"])
+    fit = Fit(**data["fit"])
+    curve = [CurvePoint(**p) for p in data["curve"]]
+    tiles = [("Inference peak", memory_views.gib(report.inference.total), MEMORY_CONVENTIONS["inference peak"])]
+    if report.training:
+        tiles.append(("Training step peak", memory_views.gib(report.training.total),
+                      MEMORY_CONVENTIONS["training peak"]))
+    tiles.append(("Largest batch that fits", f"{fit.training_batch if train else fit.inference_batch:,}",
+                  f"within {memory_views.both(budget)}: inference {fit.inference_batch:,}"
+                  + (f", training {fit.training_batch:,}" if train else "")))
+    for column, (name, value, help_text) in zip(st.columns(len(tiles)), tiles):
+        column.metric(name, value, help=help_text)
+    st.caption(report.plan)
+    if (fit.training_batch if train else fit.inference_batch) == 0:
+        st.warning(f"Not even batch 1 {'of a training step ' if train else ''}fits in {memory_views.both(budget)}: "
+                   f"the parameters, buffers{' and optimizer state' if train else ''} alone take "
+                   f"{memory_views.both(fit.floor)}.")
+    numbers = {name: st.column_config.NumberColumn(name + " (B)", format="localized")
+               for name in ("inference", "training step")}
+    st.dataframe(webapp.memory_breakdown_rows(report), hide_index=True, width="stretch", column_config=numbers)
+    st.caption(f"Inference peak reached in {report.inference.where} ({report.inference.phase})"
+               + (f"; training peak in {report.training.where} ({report.training.phase})" if report.training else "")
+               + ".")
+    if curve:
+        st.plotly_chart(memory_views.curve_figure(curve, report.model, budget), width="stretch")
+    if report.training:
+        st.plotly_chart(memory_views.saved_figure(report), width="stretch")
+    with st.expander("Per layer"):
+        st.dataframe([{"layer": r.name or "(model)", "type": r.type, "output (B)": r.output_bytes,
+                       "live after, inference (B)": r.live_after, "saved for backward (B)": r.saved_bytes}
+                      for r in report.layers], hide_index=True, width="stretch", height=400,
+                     column_config={c: st.column_config.NumberColumn(format="localized")
+                                    for c in ("output (B)", "live after, inference (B)", "saved for backward (B)")})
+    st.caption(" · ".join(f"{k}: {v}" for k, v in MEMORY_CONVENTIONS.items()))
+
+
 @st.cache_data(show_spinner=False, ttl=60)
 def cached_profiles(folder: str) -> list[dict]:
     return webapp.load_profiles(folder)
@@ -345,6 +414,7 @@ def main() -> None:
         "Graph": lambda: graph_tab(report),
         "Charts": lambda: charts_tab(report),
         "Audit": lambda: audit_tab(report, spec, shape, device),
+        "Memory": lambda: memory_tab(spec, shape, label),
         "Compare": lambda: compare_tab(report, shape, device),
         "Performance": performance_tab,
     }

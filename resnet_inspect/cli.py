@@ -38,6 +38,13 @@ def _at_least(low: int):
     return parse
 
 
+def _precision(text: str) -> str:
+    names = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "fp16"}
+    if text.lower() not in names:
+        raise argparse.ArgumentTypeError(f"expected fp32, bf16 or fp16, got {text!r}")
+    return names[text.lower()]
+
+
 def _terminal_width() -> int:
     import shutil
 
@@ -233,6 +240,106 @@ def _stderr_console():
     return Console(stderr=True)
 
 
+def _cmd_memory(args: argparse.Namespace) -> int:
+    from .memory.plan import MemoryPlan, parse_bytes
+    from .resolve import resolve_target
+
+    budget = parse_bytes(args.fit) if args.fit else None
+    suffix = args.output.rsplit(".", 1)[-1].lower() if args.output else None
+    if args.output and suffix not in ("html", "json", "md"):
+        raise CliError(f"cannot write {args.output!r}: the memory report is written as .html, .json or .md")
+    target = resolve_target(args.target, args.overrides)
+    from .memory.estimate import Simulator, default_image, memory_curve
+
+    image = default_image(target.subject)
+    if args.resolution:
+        image = (*image[:-2], args.resolution, args.resolution)
+    plan = MemoryPlan(args.batch, image, args.train, args.optimizer, args.dtype, args.device)
+    simulator = Simulator(target.subject, target.label)
+    report = simulator.report(plan)
+    fit = None
+    curve: list = []
+    if budget is not None:
+        fit = simulator.fit(plan, budget)
+        if fit.floor > budget or fit.inference_batch == 0:
+            from .views.memory_views import both
+
+            raise CliError(f"--fit {args.fit}: {both(budget)} is below what one "
+                           f"{'training step' if args.train else 'pass'} needs before any batch "
+                           f"({both(fit.floor)} for parameters, buffers and state) or at batch 1 "
+                           f"({both(fit.training_peak if args.train else fit.inference_peak)})")
+        if suffix == "html" or args.format == "json":
+            curve = memory_curve(simulator, plan, fit)
+    measured = _measure_memory(target, plan, report) if args.measure else None
+    if args.output or args.format == "json":
+        from .views import memory_views
+
+        if suffix == "html":
+            text = memory_views.to_html(report, fit, curve, budget)
+        elif suffix == "md":
+            text = memory_views.to_markdown(report, fit)
+        else:
+            import json
+            from dataclasses import asdict
+
+            data = {"report": asdict(report), "fit": asdict(fit) if fit else None,
+                    "curve": [asdict(p) for p in curve], "measured": asdict(measured) if measured else None}
+            text = json.dumps(data, indent=2) + "\n"
+        _emit(text, args.output)
+        return 0
+    _print_memory(report, fit, measured, args)
+    return 0
+
+
+def _measure_memory(target, plan, report):
+    """The same step run for real on the plan's device, refused when its estimate cannot fit."""
+    from .analysis.memory_guard import free_memory, gib
+    from .memory.measure import measure
+
+    needed = report.training.total if report.training else report.inference.total
+    free = free_memory(plan.device) if plan.device == "cpu" or _cuda() else None
+    if plan.device == "cuda" and free is None:
+        raise CliError("--measure --device cuda: no CUDA device is available here")
+    if free is not None and needed > free:
+        raise CliError(f"--measure would need about {gib(needed)} on {plan.device} but only {gib(free)} is free; "
+                       "drop --measure for the estimate alone")
+    return measure(target.subject, plan, plan.device)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _print_memory(report, fit, measured, args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from .views.memory_views import both, breakdown_table, conventions_lines, fit_lines, layer_table, summary_lines
+    from .views.terminal import print_fitted
+
+    console = Console(width=_terminal_width(), highlight=False)
+    console.print(f"[bold]{report.model}[/]: {report.plan}")
+    print_fitted(console, breakdown_table(report, console.width, args.exact))
+    for line in summary_lines(report):
+        console.print(line)
+    if measured is not None:
+        for name, estimated, real in (("inference", report.inference.total, measured.inference_peak),
+                                      ("training", report.training.total if report.training else None,
+                                       measured.training_peak)):
+            if estimated is not None and real:
+                console.print(f"measured {name} peak on {measured.device}: {both(real)} "
+                              f"(estimate {100 * (estimated / real - 1):+.1f}%)")
+        console.print(f"[dim]measured with {measured.how}[/]")
+    if fit is not None:
+        for line in fit_lines(fit, report.training is not None):
+            console.print(line)
+    if args.layers:
+        print_fitted(console, layer_table(report, console.width, args.exact))
+    for line in conventions_lines(report):
+        console.print(f"[dim]{line}[/]")
+
+
 def _cmd_profile(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -394,6 +501,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=_at_least(1), default=20, help="timed passes per measurement (default 20)")
     p.add_argument("-o", "--output", default="reports/profiles", metavar="DIR")
     p.set_defaults(func=_cmd_profile)
+
+    p = sub.add_parser("memory", help="memory to run and to train: peaks, what is kept, the largest batch that fits")
+    _add_target(p)
+    p.add_argument("--batch", type=_at_least(1), default=1, help="images per step (default 1)")
+    p.add_argument("--resolution", type=_at_least(1), default=None, metavar="SIDE",
+                   help="square input side in pixels (default: the variant's own)")
+    p.add_argument("--train", action="store_true", help="also a training step (forward, backward, optimizer)")
+    p.add_argument("--optimizer", default="adamw", choices=("sgd", "momentum", "adam", "adamw"),
+                   help="optimizer of the training step (default adamw)")
+    p.add_argument("--dtype", default="fp32", type=_precision, help="fp32, bf16 or fp16 (mixed: fp32 master weights)")
+    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
+                   help="whose allocator: cuda (512-byte blocks) or cpu (default cuda); estimated on meta either way")
+    p.add_argument("--fit", default=None, metavar="SIZE",
+                   help="largest batch within SIZE, e.g. 24GB (10^9) or 24GiB (2^30); with -o FILE.html, the curves")
+    p.add_argument("--measure", action="store_true", help="also run the step for real on --device and compare")
+    p.add_argument("--layers", action="store_true", help="per-layer table: outputs, live bytes, saved for backward")
+    p.add_argument("--exact", action="store_true", help="every digit, even where the terminal is too narrow")
+    p.add_argument("--format", default="table", choices=("table", "json"))
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="FILE.html (with curves), .json or .md")
+    p.set_defaults(func=_cmd_memory)
 
     p = sub.add_parser("identify", help="which ResNet a weights file is, and why it does not load into another")
     p.add_argument("file", help="a .safetensors file, or .pth/.pt/.bin/.ckpt (loaded with weights_only=True)")

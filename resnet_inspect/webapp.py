@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 from .analysis.report import ModelReport
 from .limits import LIMITS, over
+from .memory.report import CATEGORIES, MemoryReport
 from .audit.claims import Verdict, check_claims, parse_claims
 from .audit.conventions import CONVENTIONS
 from .audit.counts import counts
@@ -101,6 +102,35 @@ def analyze(key: str, shape: tuple[int, ...], device: str, label: str) -> dict[s
                    time_budget=LIMITS.app_seconds).to_dict()
 
 
+def memory_view(key: str, side: int, batch: int, train: bool, optimizer: str, precision: str, device: str,
+                budget: int, label: str) -> dict[str, Any]:
+    """The Memory tab's data for a spec (by its key): the report, the largest batch within ``budget``
+    and the curves, as plain dicts for Streamlit's cache. Estimated on meta, within the app's time budget."""
+    from dataclasses import asdict
+
+    from .memory.estimate import Simulator, memory_curve
+    from .memory.plan import MemoryPlan
+
+    spec = ResNetSpec.from_dict(json.loads(key))
+    simulator = Simulator(spec, label, time_budget=LIMITS.app_seconds)
+    plan = MemoryPlan(batch, (spec.in_chans, side, side), train, optimizer, precision, device)
+    report = simulator.report(plan)
+    fit = simulator.fit(plan, budget)
+    curve = memory_curve(simulator, plan, fit) if fit.inference_batch else []
+    return {"report": asdict(report), "fit": asdict(fit), "curve": [asdict(p) for p in curve]}
+
+
+def memory_breakdown_rows(report: MemoryReport) -> list[dict[str, Any]]:
+    peaks = [("inference", report.inference)] + ([("training step", report.training)] if report.training else [])
+    rows = [{"bytes alive at the peak": "total", **{name: p.total for name, p in peaks},
+             "what": "the most bytes alive at once"}]
+    for category, meaning in CATEGORIES.items():
+        if any(p.breakdown.get(category) for _, p in peaks):
+            rows.append({"bytes alive at the peak": category.replace("_", " "),
+                         **{name: p.breakdown.get(category, 0) for name, p in peaks}, "what": meaning})
+    return rows
+
+
 def headline_metrics(report: ModelReport, convention: str) -> list[tuple[str, str, str]]:
     """(label, value, help) for the metric tiles at the top of the page."""
     values = counts(report)
@@ -112,7 +142,8 @@ def headline_metrics(report: ModelReport, convention: str) -> list[tuple[str, st
         ("MACs", si(report.totals.macs), f"{report.totals.macs:,} multiply-accumulates (conv + linear, no bias)"),
         ("FLOPs", si(report.totals.flops), f"{report.totals.flops:,}: 2 x MACs + element-wise work"),
         ("Paper depth", str(values["paper_depth"].value), values["paper_depth"].definition),
-        ("Activations", si(report.totals.activation_bytes, "B"), "bytes of all leaf-module outputs"),
+        ("Sum of layer outputs", si(report.totals.activation_bytes, "B"),
+         "bytes of all leaf-module outputs added up: not what a run needs (the Memory tab has the peaks)"),
     ]
     if convention not in ("macs", "flops"):
         tiles.insert(3, (f"{chosen.unit} ({convention})", si(total), f"{total:,.0f}: {chosen.what}"))

@@ -33,7 +33,7 @@ def open_tab(at: AppTest, label: str) -> AppTest:
     return at.run()
 
 
-TABS = ["Layers", "Graph", "Charts", "Audit", "Compare", "Performance"]
+TABS = ["Layers", "Graph", "Charts", "Audit", "Memory", "Compare", "Performance"]
 
 
 def test_opens_on_resnet50_with_every_tab(page):
@@ -50,6 +50,7 @@ def test_opens_on_resnet50_with_every_tab(page):
         assert not page.error, label
         shown[label] = (len(page.dataframe), len(page.get("plotly_chart")), len(page.get("imgs")))
     assert shown["Charts"][1] == 3 and shown["Compare"][0] == 3 and shown["Audit"][0] == 1
+    assert shown["Memory"][1] == 2  # the curves and the saved-tensor bars
     open_tab(page, "Layers")
 
 
@@ -141,6 +142,27 @@ def test_compare_tab():
     no_exception(at)
     at.multiselect(key="compare").set_value(["resnet50"]).run()
     assert any("two or more" in i.value for i in at.info)
+
+
+def test_memory_tab_matches_the_estimate_and_refuses_a_tiny_budget():
+    from resnet_inspect.memory.estimate import Simulator
+    from resnet_inspect.memory.plan import MemoryPlan
+
+    at = fresh().run()
+    at.sidebar.selectbox(key="variant").set_value("resnet18").run()
+    open_tab(at, "Memory")
+    at.selectbox(key="mem_precision").set_value("bf16").run()
+    no_exception(at)
+    simulator = Simulator("resnet18")
+    plan = MemoryPlan(1, (3, 224, 224), optimizer="adamw", precision="bf16", device="cuda")
+    fit = simulator.fit(plan, 24 * 10**9)
+    assert metric(at, "Largest batch that fits") == f"{fit.training_batch:,}"
+    at.toggle(key="mem_train").set_value(False).run()
+    assert metric(at, "Largest batch that fits") == f"{fit.inference_batch:,}"
+    at.number_input(key="mem_budget").set_value(0.1).run()  # 100 MB: below batch 1 of a training step
+    at.toggle(key="mem_train").set_value(True).run()
+    no_exception(at)
+    assert any("Not even batch 1" in w.value for w in at.warning)
 
 
 def test_performance_tab_shows_committed_profiles():

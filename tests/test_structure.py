@@ -15,10 +15,11 @@ FLOORS = {
     "fileio": 1, "userfiles": 1,
     "model": 2,
     "analysis": 3, "weights": 3,
-    "audit": 4, "profiling": 4,
-    "views": 5,
-    "resolve": 6, "publish": 6,
-    "webapp": 7, "cli": 7, "__main__": 8,
+    "audit": 4, "memory": 4,
+    "profiling": 5,
+    "views": 6,
+    "resolve": 7, "publish": 7,
+    "webapp": 8, "cli": 8, "__main__": 9,
 }
 
 

@@ -4,7 +4,6 @@ device's own measured peaks (a roofline). Every number here comes from a timed r
 from __future__ import annotations
 
 import platform
-import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from ..analysis.analyze import inspect
 from ..analysis.memory_guard import check_memory
 from ..analysis.options import resolve_device, resolve_dtype
 from ..analysis.report import ModelReport, numel
+from ..memory.measure import cpu_peak_during, storage_bytes
 from ..model.build import build, resolve_spec
 
 PROFILE_KIND = "resnet-inspect-profile"
@@ -208,7 +208,7 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     e2e, layer_runs = _timed_runs(model, x, clock, repeat, warmup, dev, batch, dtype)
-    peak_memory, memory_kind = _peak_memory(dev)
+    peak_memory, memory_kind = _peak_memory(dev, model, x)
     peak_flops, peak_bytes, peak_how = peaks or measure_peaks(dev, torch_dtype)
     element = torch.empty((), dtype=torch_dtype).element_size()
     layers = _layer_timings(report, layer_runs, element, peak_flops, peak_bytes)
@@ -249,11 +249,18 @@ def _timed_runs(model: nn.Module, x: torch.Tensor, clock: _Clock, repeat: int, w
         raise ValueError(f"{dtype} on {dev} failed: {message}") from None
 
 
-def _peak_memory(dev: str) -> tuple[int, str]:
+def _peak_memory(dev: str, model: nn.Module, x: torch.Tensor) -> tuple[int, str]:
     if dev == "cuda":
         return int(torch.cuda.max_memory_allocated()), "torch.cuda.max_memory_allocated"
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "peak RSS of the whole process (ru_maxrss), torch and all earlier runs included")
+    resident = storage_bytes(list(model.parameters()) + list(model.buffers()) + [x])
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    return (resident + cpu_peak_during(forward),
+            "the model's own peak in one forward pass: parameters, buffers and input, plus the most the CPU "
+            "allocator held beyond them (torch.profiler's allocation records)")
 
 
 def _layer_timings(report: ModelReport, layer_runs: dict[str, list[float]], element: int, peak_flops: float,

@@ -133,7 +133,7 @@ def headline(report: ModelReport) -> dict[str, str]:
         "without classifier": f"{t.params_without_classifier:,}" + (f" (excludes {t.classifier})" if t.classifier else ""),
         "MACs (conv+linear, no bias)": f"{t.macs:,} ({si(t.macs)})",
         "FLOPs (2xMACs + element-wise)": f"{t.flops:,} ({si(t.flops)})",
-        "activations (leaf outputs)": f"{t.activation_bytes:,} B ({si(t.activation_bytes, 'B')})",
+        "layer outputs added up (not a peak)": f"{t.activation_bytes:,} B ({si(t.activation_bytes, 'B')})",
     }
 
 

@@ -87,5 +87,6 @@ def print_summary(report: ModelReport, depth: int | None = 3, convention: str | 
         console.print(line, markup=False, highlight=False)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    console.print(f"total activation memory {si(report.totals.activation_bytes, 'B')}; "
-                  f"parameters {si(report.totals.param_bytes, 'B')}")
+    console.print(f"parameters {si(report.totals.param_bytes, 'B')}; layer outputs added up "
+                  f"{si(report.totals.activation_bytes, 'B')} (not a peak: `resnet-inspect memory` gives the "
+                  "inference and training peaks)")
