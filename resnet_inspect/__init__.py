@@ -21,6 +21,9 @@ _EXPORTS = {
     "variants": ".model.registry",
     "ResNetSpec": ".model.spec",
     "load_spec_file": ".model.spec",
+    "MemoryPlan": ".memory.plan",
+    "Simulator": ".memory.estimate",
+    "estimate_memory": ".memory.estimate",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -250,6 +250,9 @@ def estimate(target: str | ResNetSpec | nn.Module, plan: MemoryPlan, label: str 
     return Simulator(target, label).report(plan)
 
 
+estimate_memory = estimate
+
+
 def default_image(target: str | ResNetSpec | nn.Module) -> tuple[int, int, int]:
     spec = resolve_spec(target) if isinstance(target, (str, ResNetSpec)) else getattr(target, "spec", None)
     return (spec.in_chans, spec.image_size, spec.image_size) if spec else (3, 224, 224)
