@@ -432,8 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("list", help="registered variants by family, with their parameters")
-    p.add_argument("--family", default=None, metavar="NAME",
-                   help="only this family: resnet, wide, resnext, v1, tweaks, se, preact, cifar")
+    from .model.registry import FAMILIES
+
+    p.add_argument("--family", default=None, metavar="NAME", help=f"only this family: {', '.join(FAMILIES)}")
     p.add_argument("--grep", default=None, metavar="TEXT", help="only variants whose name or description has TEXT")
     p.add_argument("--full", action="store_true", help="whole descriptions and the reference or source")
     p.set_defaults(func=_cmd_list)

@@ -58,10 +58,14 @@ def is_code(text: str) -> bool:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``layers=2,2,2,2`` / ``se=true`` / ``stem=deep`` to a (field, value) pair."""
+    """``layers=2,2,2,2`` / ``attn=se`` / ``stem=deep`` to a (field, value) pair."""
     if "=" not in text:
         raise ValueError(f"invalid override {text!r}: expected FIELD=VALUE, e.g. layers=2,2,2,2")
     key, raw = (part.strip() for part in text.split("=", 1))
+    if key == "se":  # the older spelling of attn=se
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"invalid override {text!r}: se takes true or false (or use attn=se)")
+        return "attn", "se" if raw.lower() in ("true", "1", "yes") else "none"
     if key not in FIELD_NAMES:
         raise ValueError(f"invalid override {text!r}: unknown field {key!r}; known fields: {', '.join(FIELD_NAMES)}")
     default = getattr(ResNetSpec(), key)

@@ -157,3 +157,11 @@ def test_a_callers_model_is_left_as_it_was():
     ri.inspect(model, (2, 3, 64, 64), device="cpu")
     assert model.training and all(m.training for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics untouched
+
+
+@pytest.mark.parametrize("name", ["resnet50", "ecaresnet26t", "resnet50_gn", "resnetrs50", "resnetv2_50"])
+def test_meta_and_cpu_reports_are_identical_field_for_field(name):
+    meta = ri.inspect(name, (1, 3, 64, 64), device="meta").to_dict()
+    cpu = ri.inspect(name, (1, 3, 64, 64), device="cpu").to_dict()
+    meta.pop("device"), cpu.pop("device")
+    assert meta == cpu

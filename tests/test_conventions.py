@@ -18,6 +18,9 @@ MODELS = [
     ("resnet20", (1, 3, 32, 32)),
     ("resnetblur18", (1, 3, 64, 64)),
     ("resnetaa50d", (1, 3, 64, 64)),
+    ("ecaresnet26t", (1, 3, 64, 64)),
+    ("resnetrs50", (1, 3, 64, 64)),
+    ("resnet50_gn", (1, 3, 64, 64)),
     ("torchvision:resnet50", (1, 3, 224, 224)),
     ("timm:resnet50d", (1, 3, 96, 96)),
 ]

@@ -34,7 +34,8 @@ def valid_specs(draw):
     else:
         widths = tuple(draw(st.lists(st.sampled_from(SMALL_WIDTHS), min_size=stages, max_size=stages)))
     fields = dict(block=block, layers=layers, widths=widths, stem=stem, stem_width=stem_width, shortcut=shortcut,
-                  stem_pool=draw(st.sampled_from(["max", "none"])), preact=draw(st.booleans()), se=draw(st.booleans()),
+                  stem_pool=draw(st.sampled_from(["max", "none"])), preact=draw(st.booleans()),
+                  attn=draw(st.sampled_from(["none", "se", "eca"])),
                   dilate=tuple(draw(st.lists(st.booleans(), min_size=stages - 1, max_size=stages - 1))),
                   num_classes=draw(st.integers(1, 20)), in_chans=draw(st.integers(1, 4)), image_size=32)
     if block == "bottleneck":
@@ -72,7 +73,9 @@ BREAKERS = {
     "in_chans": [0, -3],
     "image_size": [0],
     "preact": ["yes", 1],
-    "se": ["no", 0],
+    "attn": ["squeeze", 0, True],
+    "attn_reduction": [0, -4, 2.5],
+    "norm": ["layer", None],
     "zero_init_last": ["true"],
     "dilate": [(True, True, True, True, True, True)],
 }
@@ -131,7 +134,7 @@ def bad_cli_cases(tmp: Path) -> list[list[str]]:
         ["summary", str(tmp / "badspec.json")], ["summary", str(tmp / "missing.yaml")],
         ["summary", str(tmp / "binary.yaml")],
         ["summary", "resnet50", "--set", "layers=3,0,6,3"], ["summary", "resnet50", "--set", "colour=red"],
-        ["summary", "resnet50", "--set", "se=maybe"], ["summary", "resnet50", "--set", "layers"],
+        ["summary", "resnet50", "--set", "se=maybe"], ["summary", "resnet50", "--set", "attn=cbam"], ["summary", "resnet50", "--set", "layers"],
         ["summary", "resnet50", "--format", "json", "-o", str(tmp / "no" / "dir" / "x.json")],
         ["graph", "resnet50", "--level", "cells", "-o", str(tmp / "x.svg")],
         ["graph", "resnet50", "-o", str(tmp / "x.gif")], ["graph", "resnet50"],

@@ -98,15 +98,15 @@ def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | N
 
 def _add_geometry(row: LayerRow, module: nn.Module) -> None:
     """Kernel, stride, channels: what a diagram, a convention or a claim reads of a layer."""
-    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+    if isinstance(module, (nn.modules.conv._ConvNd, nn.MaxPool2d, nn.AvgPool2d)):
         row.kernel, row.stride = _pair(module.kernel_size), _pair(module.stride)
         row.padding = _pair(module.padding)
         row.dilation = _pair(getattr(module, "dilation", 1))
-    if isinstance(module, nn.Conv2d):
+    if isinstance(module, nn.modules.conv._ConvNd):
         row.groups, row.in_channels, row.out_channels = module.groups, module.in_channels, module.out_channels
     if isinstance(module, nn.Linear):
         row.in_features, row.out_channels = module.in_features, module.out_features
-    if isinstance(module, nn.modules.batchnorm._NormBase):
+    if isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm)):
         row.affine = bool(module.affine)
 
 

@@ -8,8 +8,9 @@ The tool's own convention, used for every MACs/FLOPs it prints without another n
 
 * conv, linear: MACs = multiply-accumulates of the weights (bias excluded); FLOPs = 2 x MACs.
 * bias: 1 FLOP per output element of a conv/linear with a bias.
-* norm: 2 FLOPs per element at inference (statistics folded into one scale and one shift),
-  1 without affine terms.
+* norm: batch norm 2 FLOPs per element at inference (statistics folded into one scale and one
+  shift), 1 without affine terms; group norm, whose statistics come from each input, 5 per element
+  (4 without affine terms), fvcore's figure.
 * activation, residual add, elementwise: 1 FLOP per output element.
 * pool: 1 FLOP per element of each window (max: comparisons; average: additions), i.e.
   output elements x window size; a global mean is 1 per input element.
@@ -137,6 +138,12 @@ def batch_norm(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
     return OpCost(OpClass.NORM, 0, per_element * numel(x))
 
 
+@register_rule("native_group_norm")
+def group_norm(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    x, weight = args[0], args[1] if len(args) > 1 else None
+    return OpCost(OpClass.NORM, 0, (5 if weight is not None else 4) * numel(x))
+
+
 # -- pooling --------------------------------------------------------------------------------------
 def _sliding_pool(kind: str) -> Formula:
     def formula(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
@@ -196,7 +203,7 @@ register_free(OpClass.ALLOC, "empty", "empty_like", "zeros", "zeros_like", "ones
 
 
 def output_elements(out: Any) -> int:
-    """Elements of every tensor an operator returned (batch norm also returns its statistics)."""
+    """Elements of every tensor an operator returned (a norm's are set to its main output by the tracer)."""
     if isinstance(out, torch.Tensor):
         return out.numel()
     if isinstance(out, (list, tuple)):

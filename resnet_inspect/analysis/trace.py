@@ -182,7 +182,12 @@ class Tracer(TorchDispatchMode):
             self._record_dataflow(owner, op, simple, acc, args, out)
             self._propagate_rf(op, args, out, None)
             return out
-        cost = rule(shapes_of(args), kwargs, main_output_shape(out))
+        main = main_output_shape(out)
+        cost = rule(shapes_of(args), kwargs, main)
+        if cost.op_class is OpClass.NORM and main is not None:
+            # Only the normalized output: the statistics a norm also returns exist on some devices
+            # and not others (batch norm at inference: empty on the CPU, per channel on meta).
+            elements = main.numel()
         acc = self._charge(trace, op, cost.op_class, cost.macs, cost.flops, elements)
         self._record_dataflow(owner, op, cost.op_class, acc, args, out)
         if cost.bias_flops:
@@ -219,8 +224,10 @@ class Tracer(TorchDispatchMode):
             setattr(result, _PRODUCER_ATTR, owner)
             return
         if acc.count == 1:
-            acc.inputs_from = [getattr(a, _PRODUCER_ATTR, None) for a in args
-                               if isinstance(a, torch.Tensor) and a.dim() == result.dim()]
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            # The feature maps it combines (not a broadcast scale); a reduction (ECA's mean) has only one.
+            same_rank = [a for a in tensors if a.dim() == result.dim()] or tensors[:1]
+            acc.inputs_from = [getattr(a, _PRODUCER_ATTR, None) for a in same_rank]
         setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
 
     def _propagate_rf(self, op: str, args: tuple, out: Any, window: Any) -> None:

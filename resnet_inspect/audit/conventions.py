@@ -37,6 +37,14 @@ _ADAPTIVE_AVG = ("pooling.AdaptiveAvgPool1d", "pooling.AdaptiveAvgPool2d", "pool
 _LINEAR = ("linear.Linear",)
 
 
+_GN = ("normalization.GroupNorm",)
+
+
+def _in_ptflops_table(row: LayerRow) -> bool:
+    """ptflops also has a rule for GroupNorm (its BatchNorm rule); thop has none."""
+    return _in_module_table(row) or _exact(row, *_GN)
+
+
 def _in_module_table(row: LayerRow) -> bool:
     """The module classes both thop and ptflops have a rule for (looked up by exact type)."""
     return _exact(row, *_CONV, *_BN, *_RELU, *_MAXPOOL, *_AVGPOOL, *_ADAPTIVE_AVG, *_LINEAR)
@@ -111,9 +119,9 @@ def fvcore_flops(report: ModelReport) -> float:
 def ptflops_macs(report: ModelReport) -> float:
     # ptflops 0.7 (pytorch backend): modules looked up by exact type, per image (divided by
     # the batch): conv MACs + bias; ReLU 1 per output element; any pool 1 per input element;
-    # BatchNorm 2 per element with affine; Linear MACs + bias. Residual adds are not counted.
+    # BatchNorm and GroupNorm 2 per element with affine; Linear MACs + bias. Residual adds are not counted.
     total = 0
-    for row in _counted_rows(report, _in_module_table):
+    for row in _counted_rows(report, _in_ptflops_table):
         for inp, out in _calls(row):
             if _exact(row, *_CONV):
                 total += _conv_macs_of_call(row, out) + (numel(out) if row.bias_numel else 0)
@@ -121,7 +129,7 @@ def ptflops_macs(report: ModelReport) -> float:
                 total += numel(out)
             elif _exact(row, *_MAXPOOL, *_AVGPOOL, *_ADAPTIVE_AVG):
                 total += numel(inp)
-            elif _exact(row, *_BN):
+            elif _exact(row, *_BN, *_GN):
                 total += numel(inp) * (2 if row.affine else 1)
             elif _exact(row, *_LINEAR):
                 total += numel(out) * row.in_features + (numel(out) if row.bias_numel else 0)

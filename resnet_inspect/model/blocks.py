@@ -3,9 +3,13 @@ state_dicts load into them unchanged."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .spec import GROUPS_OF_GROUP_NORM
 
 
 def conv3x3(in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -36,6 +40,40 @@ class SqueezeExcite(nn.Module):
         scale = x.mean((2, 3), keepdim=True)
         scale = self.gate(self.fc2(self.act(self.fc1(scale))))
         return x * scale
+
+
+class EfficientChannelAttention(nn.Module):
+    """ECA (Wang et al. 2020): global mean, a 1-D conv across neighbouring channels, sigmoid gate.
+    The kernel grows with log2(channels) (odd, at least 3); no reduction, no bias (timm's EcaModule)."""
+
+    def __init__(self, channels: int, gamma: int = 2, beta: int = 1) -> None:
+        super().__init__()
+        t = int(abs(math.log(channels, 2) + beta) / gamma)
+        kernel = max(t if t % 2 else t + 1, 3)
+        self.conv = nn.Conv1d(1, 1, kernel, padding=(kernel - 1) // 2, bias=False)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.mean((2, 3)).view(x.shape[0], 1, -1)
+        scale = self.gate(self.conv(scale)).view(x.shape[0], -1, 1, 1)
+        return x * scale.expand_as(x)
+
+
+def make_attention(kind: str, channels: int, reduction: int = 16) -> nn.Module | None:
+    """The attention step at the end of a block's residual branch: none, SE or ECA."""
+    if kind == "se":
+        return SqueezeExcite(channels, reduction)
+    if kind == "eca":
+        return EfficientChannelAttention(channels)
+    return None
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    """BatchNorm, or GroupNorm over 32 groups (timm's ``groupnorm``); both name their affine terms
+    ``weight`` and ``bias``."""
+    if kind == "group":
+        return nn.GroupNorm(GROUPS_OF_GROUP_NORM, channels)
+    return nn.BatchNorm2d(channels)
 
 
 class BlurPool2d(nn.Module):
@@ -94,7 +132,8 @@ class BatchNormAct(nn.BatchNorm2d):
         return self.act(super().forward(x))
 
 
-def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_norm: bool) -> nn.Module:
+def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_norm: bool,
+                  norm: str = "batch") -> nn.Module:
     """The shortcut of a block whose input and output differ in shape.
 
     ``with_norm`` is False in pre-activation blocks, where the input is already normalized.
@@ -110,8 +149,8 @@ def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_nor
     if not with_norm:
         return PreActProjection(conv, pool if kind == "avg_down" else None)
     if kind == "avg_down":
-        return nn.Sequential(pool, conv, nn.BatchNorm2d(out_chs))
-    return nn.Sequential(conv, nn.BatchNorm2d(out_chs))
+        return nn.Sequential(pool, conv, make_norm(norm, out_chs))
+    return nn.Sequential(conv, make_norm(norm, out_chs))
 
 
 class PreActProjection(nn.Module):
@@ -143,23 +182,25 @@ class BasicBlock(nn.Module):
         shortcut: nn.Module | None = None,
         dilation: int = 1,
         first_dilation: int = 1,
-        se: bool = False,
+        attn: str = "none",
+        attn_reduction: int = 16,
+        norm: str = "batch",
         aa: str = "none",
         **_: object,
     ) -> None:
         super().__init__()
         use_aa = aa != "none" and (stride == 2 or first_dilation != dilation)
         self.conv1 = conv3x3(in_chs, width, 1 if use_aa else stride, dilation=first_dilation)
-        self.bn1 = nn.BatchNorm2d(width)
+        self.bn1 = make_norm(norm, width)
         self.act1 = nn.ReLU(inplace=True)
         self.aa = make_aa(aa, width, stride, use_aa)
         self.conv2 = conv3x3(width, width, dilation=dilation)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.se = SqueezeExcite(width) if se else None
+        self.bn2 = make_norm(norm, width)
+        self.se = make_attention(attn, width, attn_reduction)
         self.downsample = shortcut
         self.act2 = nn.ReLU(inplace=True)
 
-    def last_norm(self) -> nn.BatchNorm2d:
+    def last_norm(self) -> nn.Module:
         return self.bn2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,7 +234,9 @@ class Bottleneck(nn.Module):
         dilation: int = 1,
         first_dilation: int = 1,
         stride_on: str = "3x3",
-        se: bool = False,
+        attn: str = "none",
+        attn_reduction: int = 16,
+        norm: str = "batch",
         aa: str = "none",
     ) -> None:
         super().__init__()
@@ -202,19 +245,19 @@ class Bottleneck(nn.Module):
         stride_1x1, stride_3x3 = (stride, 1) if stride_on == "1x1" else (1, stride)
         use_aa = aa != "none" and (stride == 2 or first_dilation != dilation)
         self.conv1 = conv1x1(in_chs, inner, stride_1x1)
-        self.bn1 = nn.BatchNorm2d(inner)
+        self.bn1 = make_norm(norm, inner)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(inner, inner, 1 if use_aa else stride_3x3, groups, first_dilation)
-        self.bn2 = nn.BatchNorm2d(inner)
+        self.bn2 = make_norm(norm, inner)
         self.act2 = nn.ReLU(inplace=True)
         self.aa = make_aa(aa, inner, stride, use_aa)
         self.conv3 = conv1x1(inner, out_chs)
-        self.bn3 = nn.BatchNorm2d(out_chs)
-        self.se = SqueezeExcite(out_chs) if se else None
+        self.bn3 = make_norm(norm, out_chs)
+        self.se = make_attention(attn, out_chs, attn_reduction)
         self.downsample = shortcut
         self.act3 = nn.ReLU(inplace=True)
 
-    def last_norm(self) -> nn.BatchNorm2d:
+    def last_norm(self) -> nn.Module:
         return self.bn3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -244,7 +287,8 @@ class PreActBasicBlock(nn.Module):
         shortcut: nn.Module | None = None,
         dilation: int = 1,
         first_dilation: int = 1,
-        se: bool = False,
+        attn: str = "none",
+        attn_reduction: int = 16,
         **_: object,
     ) -> None:
         super().__init__()
@@ -253,7 +297,7 @@ class PreActBasicBlock(nn.Module):
         self.conv1 = conv3x3(in_chs, width, stride, dilation=first_dilation)
         self.norm2 = BatchNormAct(width)
         self.conv2 = conv3x3(width, width, dilation=dilation)
-        self.se = SqueezeExcite(width) if se else None
+        self.se = make_attention(attn, width, attn_reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         preact = self.norm1(x)
@@ -282,7 +326,8 @@ class PreActBottleneck(nn.Module):
         dilation: int = 1,
         first_dilation: int = 1,
         stride_on: str = "3x3",
-        se: bool = False,
+        attn: str = "none",
+        attn_reduction: int = 16,
         **_: object,
     ) -> None:
         super().__init__()
@@ -296,7 +341,7 @@ class PreActBottleneck(nn.Module):
         self.conv2 = conv3x3(inner, inner, stride_3x3, groups, first_dilation)
         self.norm3 = BatchNormAct(inner)
         self.conv3 = conv1x1(inner, out_chs)
-        self.se = SqueezeExcite(out_chs) if se else None
+        self.se = make_attention(attn, out_chs, attn_reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         preact = self.norm1(x)

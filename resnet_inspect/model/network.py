@@ -17,6 +17,7 @@ from .blocks import (
     Bottleneck,
     PreActBasicBlock,
     PreActBottleneck,
+    make_norm,
     make_shortcut,
 )
 from .spec import ResNetSpec
@@ -34,19 +35,24 @@ def _stem_convs(spec: ResNetSpec) -> nn.Module:
         first = 3 * (spec.stem_width // 4)
     return nn.Sequential(
         nn.Conv2d(spec.in_chans, first, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(first),
+        make_norm(spec.norm, first),
         nn.ReLU(inplace=True),
         nn.Conv2d(first, second, 3, stride=1, padding=1, bias=False),
-        nn.BatchNorm2d(second),
+        make_norm(spec.norm, second),
         nn.ReLU(inplace=True),
         nn.Conv2d(second, out_chs, 3, stride=1, padding=1, bias=False),
     )
 
 
 def _stem_pool(spec: ResNetSpec) -> nn.Module:
-    """The stem's pooling: a 3x3 max-pool at stride 2, or its anti-aliased form (timm's layout)."""
+    """The stem's pooling: a 3x3 max-pool at stride 2, its anti-aliased form, or (ResNet-RS) a strided
+    3x3 conv with its norm and ReLU (timm's layout)."""
     if spec.stem_pool == "none":
         return nn.Identity()
+    if spec.stem_pool == "conv":
+        channels = spec.stem_out_channels
+        return nn.Sequential(nn.Conv2d(channels, channels, 3, stride=2, padding=1, bias=False),
+                             make_norm(spec.norm, channels), nn.ReLU(inplace=True))
     if spec.aa == "avg":
         return nn.AvgPool2d(2)
     if spec.aa == "blur":
@@ -75,7 +81,8 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
             block_stride = stride if block_index == 0 else 1
             shortcut = None
             if block_stride != 1 or in_chs != out_chs:
-                shortcut = make_shortcut(spec.shortcut, in_chs, out_chs, block_stride, with_norm=not spec.preact)
+                shortcut = make_shortcut(spec.shortcut, in_chs, out_chs, block_stride, with_norm=not spec.preact,
+                                         norm=spec.norm)
             blocks.append(
                 block_cls(
                     in_chs,
@@ -87,7 +94,9 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
                     dilation=dilation,
                     first_dilation=previous_dilation if block_index == 0 else dilation,
                     stride_on=spec.stride_on,
-                    se=spec.se,
+                    attn=spec.attn,
+                    attn_reduction=spec.attn_reduction,
+                    norm=spec.norm,
                     aa=spec.aa,
                 )
             )
@@ -100,7 +109,7 @@ def _feature_info(spec: ResNetSpec, stem_module: str, stage_modules: list[str]) 
     """timm's ``feature_info``: the stem's output, then each stage's (channels, total stride, module)."""
     reduction = 1 if spec.stem == "cifar" else 2
     info = [dict(num_chs=spec.stem_out_channels, reduction=reduction, module=stem_module)]
-    if spec.stem_pool == "max":
+    if spec.stem_pool != "none":
         reduction *= 2
     for index, (module, width) in enumerate(zip(stage_modules, spec.widths)):
         if index > 0 and not spec.dilate[index - 1]:
@@ -117,7 +126,7 @@ def _init_weights(model: nn.Module, spec: ResNetSpec) -> None:
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
     if spec.zero_init_last:
@@ -138,7 +147,7 @@ class ResNet(nn.Module):
         super().__init__()
         self.spec = spec
         self.conv1 = _stem_convs(spec)
-        self.bn1 = nn.BatchNorm2d(spec.stem_out_channels)
+        self.bn1 = make_norm(spec.norm, spec.stem_out_channels)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool = _stem_pool(spec)
         self.stage_names = []

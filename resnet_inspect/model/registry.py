@@ -15,6 +15,9 @@ XIE2017 = "Xie et al. 2017, Aggregated Residual Transformations (ResNeXt, arXiv:
 ZAGORUYKO2016 = "Zagoruyko & Komodakis 2016, Wide Residual Networks (arXiv:1605.07146)"
 HE2019 = "He et al. 2019, Bag of Tricks for Image Classification (arXiv:1812.01187)"
 HU2018 = "Hu et al. 2018, Squeeze-and-Excitation Networks (arXiv:1709.01507)"
+WANG2020 = "Wang et al. 2020, ECA-Net: Efficient Channel Attention (arXiv:1910.03151)"
+BELLO2021 = "Bello et al. 2021, Revisiting ResNets: Improved Training and Scaling Strategies (arXiv:2103.07579)"
+WU2018 = "Wu & He 2018, Group Normalization (arXiv:1803.08494)"
 
 
 # Families as `list` groups them, with the heading it prints.
@@ -25,6 +28,9 @@ FAMILIES = {
     "v1": "ResNet as in the 2015 paper (the stride on the first 1x1)",
     "tweaks": "ResNet-C/D/S/T and deeper (Bag of Tricks stems and shortcuts; timm layout)",
     "se": "Squeeze-and-excitation",
+    "eca": "Efficient channel attention (ECA)",
+    "rs": "ResNet-RS (SE with reduction 4, deep stem, a strided conv for the stem's pool)",
+    "norm": "Other normalizations",
     "preact": "Pre-activation ResNet (v2)",
     "aa": "Anti-aliased ResNets (a blur or average pool in each strided block)",
     "cifar": "CIFAR-10 ResNets (option A shortcuts, 32x32)",
@@ -106,7 +112,7 @@ _register("resnet200d", "tweaks", "ResNet-200-D", HE2019, "timm:resnet200d", lay
 _register("resnext101_32x4d", "resnext", "ResNeXt-101 32x4d", XIE2017, "timm:resnext101_32x4d",
           layers=(3, 4, 23, 3), groups=32, width_per_group=4)
 _register("seresnet50", "se", "SE-ResNet-50: squeeze-and-excitation in every block", HU2018, "timm:seresnet50",
-          se=True)
+          attn="se")
 _register("resnetv2_50", "preact", "ResNet-50 v2: pre-activation bottlenecks", HE2016, "timm:resnetv2_50", preact=True)
 _register("preact_resnet18", "preact", "Pre-activation ResNet-18 (basic units)", HE2016, "timm:resnetv2_18",
           layers=(2, 2, 2, 2), preact=True, **BASIC)
@@ -136,33 +142,33 @@ _register("resnext101_32x16d", "resnext", "ResNeXt-101 32x16d", XIE2017, "timm:r
 _register("resnext101_32x32d", "resnext", "ResNeXt-101 32x32d", XIE2017, "timm:resnext101_32x32d",
           layers=(3, 4, 23, 3), groups=32, width_per_group=32)
 _register("seresnet18", "se", "SE-ResNet-18: basic blocks with squeeze-and-excitation", HU2018, "timm:seresnet18",
-          layers=(2, 2, 2, 2), se=True, **BASIC)
+          layers=(2, 2, 2, 2), attn="se", **BASIC)
 _register("seresnet34", "se", "SE-ResNet-34: basic blocks with squeeze-and-excitation", HU2018, "timm:seresnet34",
-          se=True, **BASIC)
+          attn="se", **BASIC)
 _register("seresnet50t", "se", "SE-ResNet-50-T: tiered stem, avg-pool shortcut", HU2018, "timm:seresnet50t",
-          se=True, **TIERED_D)
-_register("seresnet101", "se", "SE-ResNet-101", HU2018, "timm:seresnet101", layers=(3, 4, 23, 3), se=True)
-_register("seresnet152", "se", "SE-ResNet-152", HU2018, "timm:seresnet152", layers=(3, 8, 36, 3), se=True)
+          attn="se", **TIERED_D)
+_register("seresnet101", "se", "SE-ResNet-101", HU2018, "timm:seresnet101", layers=(3, 4, 23, 3), attn="se")
+_register("seresnet152", "se", "SE-ResNet-152", HU2018, "timm:seresnet152", layers=(3, 8, 36, 3), attn="se")
 _register("seresnet152d", "se", "SE-ResNet-152-D: deep stem, avg-pool shortcut", HU2018, "timm:seresnet152d",
-          layers=(3, 8, 36, 3), se=True, **DEEP_D)
-_register("seresnet200d", "se", "SE-ResNet-200-D", HU2018, "timm:seresnet200d", layers=(3, 24, 36, 3), se=True,
+          layers=(3, 8, 36, 3), attn="se", **DEEP_D)
+_register("seresnet200d", "se", "SE-ResNet-200-D", HU2018, "timm:seresnet200d", layers=(3, 24, 36, 3), attn="se",
           **DEEP_D)
 _register("seresnet269d", "se", "SE-ResNet-269-D: bottlenecks [3,30,48,8]", HU2018, "timm:seresnet269d",
-          layers=(3, 30, 48, 8), se=True, **DEEP_D)
+          layers=(3, 30, 48, 8), attn="se", **DEEP_D)
 _register("seresnext26d_32x4d", "se", "SE-ResNeXt-26-D 32x4d", HU2018, "timm:seresnext26d_32x4d",
-          layers=(2, 2, 2, 2), groups=32, width_per_group=4, se=True, **DEEP_D)
+          layers=(2, 2, 2, 2), groups=32, width_per_group=4, attn="se", **DEEP_D)
 _register("seresnext26t_32x4d", "se", "SE-ResNeXt-26-T 32x4d: tiered stem", HU2018, "timm:seresnext26t_32x4d",
-          layers=(2, 2, 2, 2), groups=32, width_per_group=4, se=True, **TIERED_D)
+          layers=(2, 2, 2, 2), groups=32, width_per_group=4, attn="se", **TIERED_D)
 _register("seresnext50_32x4d", "se", "SE-ResNeXt-50 32x4d", HU2018, "timm:seresnext50_32x4d", groups=32,
-          width_per_group=4, se=True)
+          width_per_group=4, attn="se")
 _register("seresnext101_32x4d", "se", "SE-ResNeXt-101 32x4d", HU2018, "timm:seresnext101_32x4d",
-          layers=(3, 4, 23, 3), groups=32, width_per_group=4, se=True)
+          layers=(3, 4, 23, 3), groups=32, width_per_group=4, attn="se")
 _register("seresnext101_32x8d", "se", "SE-ResNeXt-101 32x8d", HU2018, "timm:seresnext101_32x8d",
-          layers=(3, 4, 23, 3), groups=32, width_per_group=8, se=True)
+          layers=(3, 4, 23, 3), groups=32, width_per_group=8, attn="se")
 _register("seresnext101_64x4d", "se", "SE-ResNeXt-101 64x4d", HU2018, "timm:seresnext101_64x4d",
-          layers=(3, 4, 23, 3), groups=64, width_per_group=4, se=True)
+          layers=(3, 4, 23, 3), groups=64, width_per_group=4, attn="se")
 _register("seresnext101d_32x8d", "se", "SE-ResNeXt-101-D 32x8d: deep stem, avg-pool shortcut", HU2018,
-          "timm:seresnext101d_32x8d", layers=(3, 4, 23, 3), groups=32, width_per_group=8, se=True, **DEEP_D)
+          "timm:seresnext101d_32x8d", layers=(3, 4, 23, 3), groups=32, width_per_group=8, attn="se", **DEEP_D)
 
 # Anti-aliased downsampling (timm's resnetblur*, resnetaa*): the same tensors as the plain networks,
 # other logits.
@@ -182,13 +188,46 @@ _register("resnetaa50d", "aa", "ResNet-50-D with average-pool anti-aliasing", ZH
 _register("resnetaa101d", "aa", "ResNet-101-D with average-pool anti-aliasing", ZHANG2019, "timm:resnetaa101d",
           layers=(3, 4, 23, 3), aa="avg", **DEEP_D)
 _register("seresnetaa50d", "aa", "SE-ResNet-50-D with average-pool anti-aliasing", ZHANG2019,
-          "timm:seresnetaa50d", aa="avg", se=True, **DEEP_D)
+          "timm:seresnetaa50d", aa="avg", attn="se", **DEEP_D)
 _register("seresnextaa101d_32x8d", "aa", "SE-ResNeXt-101-D 32x8d with average-pool anti-aliasing", ZHANG2019,
-          "timm:seresnextaa101d_32x8d", layers=(3, 4, 23, 3), groups=32, width_per_group=8, aa="avg", se=True,
+          "timm:seresnextaa101d_32x8d", layers=(3, 4, 23, 3), groups=32, width_per_group=8, aa="avg", attn="se",
           **DEEP_D)
 _register("seresnextaa201d_32x8d", "aa", "SE-ResNeXt-201-D 32x8d with average-pool anti-aliasing, stem width 64",
           ZHANG2019, "timm:seresnextaa201d_32x8d", layers=(3, 24, 36, 4), groups=32, width_per_group=8, aa="avg",
-          se=True, stem="deep", stem_width=64, shortcut="avg_down")
+          attn="se", stem="deep", stem_width=64, shortcut="avg_down")
+
+# Efficient channel attention in every block (timm's ecaresnet*).
+ECA = dict(attn="eca")
+_register("ecaresnet26t", "eca", "ECA-ResNet-26-T: tiered stem, avg-pool shortcut", WANG2020, "timm:ecaresnet26t",
+          layers=(2, 2, 2, 2), **ECA, **TIERED_D)
+_register("ecaresnet50d", "eca", "ECA-ResNet-50-D: deep stem, avg-pool shortcut", WANG2020, "timm:ecaresnet50d",
+          **ECA, **DEEP_D)
+_register("ecaresnet50t", "eca", "ECA-ResNet-50-T: tiered stem, avg-pool shortcut", WANG2020, "timm:ecaresnet50t",
+          **ECA, **TIERED_D)
+_register("ecaresnetlight", "eca", "ECA-ResNet-light: bottlenecks [1,1,11,3], avg-pool shortcut", WANG2020,
+          "timm:ecaresnetlight", layers=(1, 1, 11, 3), shortcut="avg_down", **ECA)
+_register("ecaresnet101d", "eca", "ECA-ResNet-101-D", WANG2020, "timm:ecaresnet101d", layers=(3, 4, 23, 3),
+          **ECA, **DEEP_D)
+_register("ecaresnet200d", "eca", "ECA-ResNet-200-D", WANG2020, "timm:ecaresnet200d", layers=(3, 24, 36, 3),
+          **ECA, **DEEP_D)
+_register("ecaresnet269d", "eca", "ECA-ResNet-269-D: bottlenecks [3,30,48,8]", WANG2020, "timm:ecaresnet269d",
+          layers=(3, 30, 48, 8), **ECA, **DEEP_D)
+_register("ecaresnext26t_32x4d", "eca", "ECA-ResNeXt-26-T 32x4d: tiered stem", WANG2020, "timm:ecaresnext26t_32x4d",
+          layers=(2, 2, 2, 2), groups=32, width_per_group=4, **ECA, **TIERED_D)
+_register("ecaresnext50t_32x4d", "eca", "ECA-ResNeXt-50-T 32x4d: tiered stem", WANG2020, "timm:ecaresnext50t_32x4d",
+          groups=32, width_per_group=4, **ECA, **TIERED_D)
+
+# ResNet-RS: SE (reduction 4) in every block, deep stem, a strided 3x3 conv in place of the max-pool.
+RS = dict(attn="se", attn_reduction=4, stem_pool="conv", **DEEP_D)
+for _name, _layers, _size in (("resnetrs50", (3, 4, 6, 3), 160), ("resnetrs101", (3, 4, 23, 3), 192),
+                              ("resnetrs152", (3, 8, 36, 3), 256), ("resnetrs200", (3, 24, 36, 3), 256),
+                              ("resnetrs270", (4, 29, 53, 4), 256), ("resnetrs350", (4, 36, 72, 4), 288),
+                              ("resnetrs420", (4, 44, 87, 4), 320)):
+    _register(_name, "rs", f"ResNet-RS-{_name[8:]}: bottlenecks [{','.join(map(str, _layers))}], trained at "
+              f"{_size}x{_size}", BELLO2021, f"timm:{_name}", layers=_layers, image_size=_size, **RS)
+
+_register("resnet50_gn", "norm", "ResNet-50 with GroupNorm (32 groups) in place of BatchNorm", WU2018,
+          "timm:resnet50_gn", norm="group")
 
 # CIFAR-10 networks of the 2015 paper (Sec. 4.2): 6n+2 layers, option A shortcuts, 32x32 input.
 for _depth in (20, 32, 44, 56, 110, 1202):

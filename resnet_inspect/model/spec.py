@@ -12,10 +12,13 @@ from ..userfiles import parse, read_text
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("classic", "deep", "tiered", "cifar")
-STEM_POOLS = ("max", "none")
+STEM_POOLS = ("max", "conv", "none")
 SHORTCUTS = ("projection", "avg_down", "zero_pad")
 STRIDE_PLACEMENTS = ("3x3", "1x1")
 ANTI_ALIASING = ("none", "avg", "blur")
+ATTENTION = ("none", "se", "eca")
+NORMS = ("batch", "group")
+GROUPS_OF_GROUP_NORM = 32  # timm's GroupNorm default, used by resnet50_gn
 
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
@@ -38,8 +41,14 @@ class ResNetSpec:
       channel zero padding (CIFAR option A).
     * ``stride_on``: where a bottleneck downsamples: ``1x1`` (the 2015 paper, "v1") or
       ``3x3`` (torchvision, "v1.5").
+    * ``stem_pool``: after the stem, ``max`` a 3x3/2 max-pool, ``conv`` a 3x3/2 conv + norm + ReLU
+      (ResNet-RS), ``none`` nothing.
     * ``preact``: pre-activation units (ResNet v2, BN-ReLU before each conv).
-    * ``se``: squeeze-and-excitation after the last BN of each block (reduction 16).
+    * ``attn``: the attention module after the last norm of each block (timm names it ``se``):
+      ``se`` squeeze-and-excitation (Hu et al. 2018) with reduction ``attn_reduction`` (16; ResNet-RS
+      uses 4), ``eca`` efficient channel attention (Wang et al. 2020: a 1-D conv across channels
+      whose kernel size follows the channel count).
+    * ``norm``: ``batch`` (BatchNorm) or ``group`` (GroupNorm with 32 groups, timm's resnet50_gn).
     * ``dilate``: per stage after the first, use dilation instead of stride.
     * ``aa``: anti-aliased downsampling (Zhang 2019; timm's resnetaa*/resnetblur*): a strided block
       convolves at stride 1, then ``avg`` average-pools or ``blur`` blurs (binomial 3x3) at stride 2;
@@ -57,7 +66,9 @@ class ResNetSpec:
     shortcut: str = "projection"
     stride_on: str = "3x3"
     preact: bool = False
-    se: bool = False
+    attn: str = "none"
+    attn_reduction: int = 16
+    norm: str = "batch"
     dilate: tuple[bool, ...] = field(default=())
     num_classes: int = 1000
     in_chans: int = 3
@@ -96,6 +107,8 @@ class ResNetSpec:
         check_choice("shortcut", SHORTCUTS)
         check_choice("stride_on", STRIDE_PLACEMENTS)
         check_choice("aa", ANTI_ALIASING)
+        check_choice("attn", ATTENTION)
+        check_choice("norm", NORMS)
         if not isinstance(self.layers, tuple) or not self.layers:
             fail("layers", "needs at least one stage")
         if len(self.layers) > LIMITS.max_stages:
@@ -109,10 +122,10 @@ class ResNetSpec:
             fail("widths", f"needs one width per stage ({len(self.layers)}), got {shown(self.widths)}")
         for width in self.widths:
             check_positive_int("widths", width)
-        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans"):
+        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "attn_reduction"):
             check_positive_int(name, getattr(self, name))
         check_positive_int("image_size", self.image_size, "max_input_side")
-        for name in ("preact", "se", "zero_init_last"):
+        for name in ("preact", "zero_init_last"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, f"must be true or false, got {getattr(self, name)!r}")
         if len(self.dilate) != len(self.layers) - 1 or not all(isinstance(d, bool) for d in self.dilate):
@@ -140,6 +153,19 @@ class ResNetSpec:
         if self.aa != "none" and (self.preact or self.stride_on != "3x3"):
             fail("aa", "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride "
                        "on the 3x3")
+        if self.norm == "group":
+            if self.preact:
+                fail("norm", "group norm is built for post-activation blocks (preact: false)")
+            channels = {self.stem_out_channels, self.stem_width} | {w * self.expansion for w in self.widths} \
+                | {self.inner_width(w) for w in self.widths}
+            if self.stem == "tiered":
+                channels.add(3 * (self.stem_width // 4))
+            odd = sorted(c for c in channels if c % GROUPS_OF_GROUP_NORM)
+            if odd:
+                fail("norm", f"group norm splits channels into {GROUPS_OF_GROUP_NORM} groups, but the network has "
+                             f"{odd[0]} channels somewhere")
+        if self.stem_pool == "conv" and (self.stem == "cifar" or self.preact or self.aa != "none"):
+            fail("stem_pool", "'conv' (ResNet-RS) follows a post-activation ImageNet stem without anti-aliasing")
         if self.stem == "tiered" and self.stem_width < 4:
             fail("stem_width", "a tiered stem needs stem_width >= 4")
 
@@ -174,11 +200,23 @@ class ResNetSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> "ResNetSpec":
         if not isinstance(data, Mapping):
             raise ValueError(f"invalid spec: expected a mapping of fields, got {type(data).__name__}")
+        data = legacy_fields(data)
         _check_field_names(data)
         return cls(**dict(data))
 
 
 FIELD_NAMES = tuple(f.name for f in fields(ResNetSpec))
+
+
+def legacy_fields(data: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Spec files written before ``attn`` existed said ``se: true``; read them as ``attn: se``."""
+    data = dict(data)
+    if "se" in data and "attn" not in data:
+        value = data.pop("se")
+        if not isinstance(value, bool):
+            raise ValueError(f"invalid spec: se: must be true or false, got {shown(value)} (or use attn: se)")
+        data["attn"] = "se" if value else "none"
+    return data
 
 
 def _check_field_names(data: Mapping[Any, Any]) -> None:

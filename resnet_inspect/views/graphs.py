@@ -78,7 +78,10 @@ def _block_of(row_name: str, report: ModelReport, rows: dict[str, LayerRow]) -> 
 
 def _layer_label(row: LayerRow, short: str) -> str:
     if row.type.startswith("Conv") and row.kernel:
-        k = "x".join(map(str, row.kernel)) if row.kernel[0] != row.kernel[-1] else f"{row.kernel[0]}x{row.kernel[0]}"
+        if len(row.kernel) == 1:  # a 1-D conv (ECA's, across channels)
+            k = f"1-D k={row.kernel[0]}"
+        else:
+            k = "x".join(map(str, row.kernel)) if row.kernel[0] != row.kernel[-1] else f"{row.kernel[0]}x{row.kernel[0]}"
         stride = f"/{row.stride[0]}" if row.stride and row.stride[0] > 1 else ""
         groups = f", g{row.groups}" if row.groups and row.groups > 1 else ""
         return f"{short}\n{k}{stride} conv, {row.in_channels}->{row.out_channels}{groups}"

@@ -46,7 +46,7 @@ def identification_lines(weights: Any, ident: Any) -> list[str]:
                  + (f", {spec.groups} groups x width {spec.width_per_group}"
                     if spec.block == "bottleneck" and (spec.groups, spec.width_per_group) != (1, 64) else "")
                  + f", {spec.stem} stem (width {spec.stem_width}), {spec.shortcut} shortcuts"
-                 + (", pre-activation" if spec.preact else "") + (", SE" if spec.se else "")
+                 + (", pre-activation" if spec.preact else "") + ({"se": ", SE", "eca": ", ECA"}.get(spec.attn, "")) + (", GroupNorm" if spec.norm == "group" else "")
                  + (f", {spec.num_classes:,} classes" if not ident.headless else "")
                  + f", {spec.in_chans} input channel(s)")
     if ident.unknown:

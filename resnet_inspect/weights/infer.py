@@ -93,7 +93,12 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
         fields.update(groups=groups, width_per_group=inner // groups * 64 // widths[0])
     fields.update(_stem(shapes, preact))
     fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], preact)
-    fields["se"] = block(order[0], 0) + "se.fc1.weight" in shapes
+    fields.update(_attention(shapes, block(order[0], 0)))
+    if not preact and block(order[0], 0) + "bn1.weight" in shapes \
+            and block(order[0], 0) + "bn1.running_mean" not in shapes:
+        fields["norm"] = "group"  # a norm with affine terms and no running statistics
+    if not preact and "maxpool.0.weight" in shapes:
+        fields["stem_pool"] = "conv"
     classifier = _classifier_keys(shapes)
     weight = next((k for k in classifier if k.endswith("weight")), None)
     if weight is not None:
@@ -101,6 +106,21 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
     if fields.get("stem") == "cifar":
         fields.update(stem_pool="none", image_size=32)
     return ResNetSpec(**fields), weight is None
+
+
+def _attention(shapes: Shapes, first_block: str) -> dict:
+    """SE (``se.fc1``, with the reduction its reduced width implies) or ECA (``se.conv``)."""
+    if f"{first_block}se.conv.weight" in shapes:
+        return dict(attn="eca")
+    fc1 = shapes.get(f"{first_block}se.fc1.weight")
+    if fc1 is None:
+        return dict(attn="none")
+    reduced, channels = fc1[0], fc1[1]
+    for reduction in (16, 4, 8, 2, 32):
+        if max(8, int(channels / reduction + 4) // 8 * 8) == reduced:
+            return dict(attn="se", attn_reduction=reduction)
+    raise ValueError(f"its squeeze-and-excitation reduces {channels} channels to {reduced}, which no reduction "
+                     "ratio of 2 to 32 gives")
 
 
 def _stem(shapes: Shapes, preact: bool) -> dict:
