@@ -128,7 +128,10 @@ def test_zero_init_last_zeroes_the_last_norm_of_every_block():
         ({"attn_reduction": 0}, "attn_reduction"),
         ({"norm": "layer"}, "norm"),
         ({"norm": "group", "stem_width": 24}, "norm"),  # 24 channels cannot form 32 groups
-        ({"norm": "group", "preact": True}, "norm"),
+        ({"std_conv": True}, "std_conv"),  # BiT's: pre-activation only
+        ({"stem_pool": "fixed"}, "stem_pool"),
+        ({"block": "res2net", "preact": True}, "block"),
+        ({"block": "res2net", "scales": 0}, "scales"),
         ({"stem_pool": "conv", "preact": True}, "stem_pool"),
     ],
 )
@@ -142,13 +145,7 @@ def test_invalid_specs_name_the_field(overrides, field):
 NOT_YET = {
     "ecaresnet50d_pruned", "ecaresnet101d_pruned",  # per-block widths from timm's pruning tables
     "senet154",  # 3x3 projection shortcuts and a halved first conv
-    "resnetv2_18", "resnetv2_18d", "resnetv2_34", "resnetv2_34d", "resnetv2_50d", "resnetv2_50t",
-    "resnetv2_101", "resnetv2_101d", "resnetv2_152", "resnetv2_152d",
-    "resnetv2_50d_evos", "resnetv2_50d_frn", "resnetv2_50d_gn",  # EvoNorm, filter response norm, GroupNorm
-    "resnetv2_50x1_bit", "resnetv2_50x3_bit", "resnetv2_101x1_bit", "resnetv2_101x3_bit", "resnetv2_152x2_bit",
-    "resnetv2_152x4_bit",  # BiT: weight-standardized convs with GroupNorm
-    "res2net50_14w_8s", "res2net50_26w_4s", "res2net50_26w_6s", "res2net50_26w_8s", "res2net50_48w_2s",
-    "res2net50d", "res2net101_26w_4s", "res2net101d", "res2next50",  # Res2Net's multi-scale bottleneck
+    "resnetv2_50d_evos", "resnetv2_50d_frn",  # EvoNorm, filter response norm
     "resnest14d", "resnest26d", "resnest50d", "resnest50d_1s4x24d", "resnest50d_4s2x40d", "resnest101e",
     "resnest200e", "resnest269e",  # ResNeSt's split attention
     "skresnet18", "skresnet34", "skresnet50", "skresnet50d", "skresnext50_32x4d",  # selective kernels

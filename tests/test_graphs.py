@@ -27,7 +27,7 @@ def test_block_diagram_structure_for_every_variant(name):
     source = build_graph(report, "block").source
     blocks = sum(s.blocks for s in report.stages)
     assert len(block_clusters(source)) == blocks
-    projections = sum(1 for r in report.leaves() if r.on_shortcut and r.type == "Conv2d")
+    projections = sum(1 for r in report.leaves() if r.on_shortcut and r.type.endswith("Conv2d"))  # StdConv2d too
     assert len(projection_edges(source)) == projections
     adds = source.count('label="+"')
     assert adds == blocks  # one residual add per block

@@ -74,7 +74,7 @@ def _pair(value: Any) -> list[int] | None:
 def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | None, own: _OwnTensors,
                stage: str | None, block: int | None) -> LayerRow:
     ops = [OpCount(op, acc.op_class, acc.count, acc.macs, acc.flops, acc.elements, acc.first, acc.inputs_from)
-           for op, acc in trace.ops.items()]
+           for (op, _), acc in trace.ops.items()]
     by_class: dict[str, int] = {}
     for op in ops:
         by_class[op.op_class] = by_class.get(op.op_class, 0) + op.flops
@@ -84,7 +84,7 @@ def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | N
         type_path=f"{type(module).__module__}.{type(module).__qualname__}",
         depth=0 if name == "" else name.count(".") + 1, parent=parent,
         is_leaf=not module._modules, stage=stage, block=block,
-        on_shortcut=bool(set(name.split(".")) & _SHORTCUT_PARTS), input_from=trace.input_from, calls=trace.calls,
+        on_shortcut=bool(set(name.split(".")) & _SHORTCUT_PARTS), input_from=trace.input_from, inputs_from=trace.inputs_from, calls=trace.calls,
         input_shapes=trace.input_shapes, output_shapes=trace.output_shapes,
         params=own.params, trainable=own.trainable, buffers=own.buffers, weight_numel=own.weight,
         bias_numel=own.bias, macs=sum(op.macs for op in ops), flops=sum(op.flops for op in ops),

@@ -100,6 +100,8 @@ class LayerRow:
     total_params: int = 0
     total_macs: int = 0
     total_flops: int = 0
+    # Producers of every tensor input of the first call, when there are several (a concatenation).
+    inputs_from: list[str | None] = field(default_factory=list)
 
 
 @dataclass

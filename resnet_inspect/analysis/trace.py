@@ -50,9 +50,10 @@ class ModuleTrace:
     input_shapes: list[list[int] | None] = field(default_factory=list)
     output_shapes: list[list[int] | None] = field(default_factory=list)
     activation_bytes: int = 0
-    ops: dict[str, OpAccumulator] = field(default_factory=dict)
+    ops: dict[tuple[str, OpClass], OpAccumulator] = field(default_factory=dict)  # one operator may do two jobs
     rf: RF | None = None
     input_from: str | None = None  # the leaf (or residual add) that produced the first call's input
+    inputs_from: list[str | None] = field(default_factory=list)  # every input's, when there are several
 
 
 # The receptive field rides on each tensor as an attribute: it is freed with the tensor, and
@@ -61,6 +62,8 @@ _RF_ATTR = "_resnet_inspect_rf"
 # Likewise the name of the leaf module (or "<module>:add") that last wrote each tensor: the
 # dataflow graph of the diagrams.
 _PRODUCER_ATTR = "_resnet_inspect_producer"
+# Child modules that carry a block's shortcut (torchvision/timm: downsample; others: shortcut, skip).
+_SHORTCUT_NAMES = {"downsample", "shortcut", "skip"}
 
 
 class TraceError(RuntimeError):
@@ -83,6 +86,14 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
     if isinstance(value, dict):
         return _first_tensor(list(value.values()))
     return None
+
+
+def _tensors_in(value: Any):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors_in(item)
 
 
 def _tensor_bytes(value: Any) -> int:
@@ -142,6 +153,9 @@ class Tracer(TorchDispatchMode):
         trace.input_shapes.append(list(first.shape) if first is not None else None)
         if trace.calls == 1 and first is not None:
             trace.input_from = getattr(first, _PRODUCER_ATTR, None)
+            tensors = list(_tensors_in(args))
+            if len(tensors) > 1:
+                trace.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in tensors]
         self.stack.append(name)
 
     def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
@@ -188,8 +202,11 @@ class Tracer(TorchDispatchMode):
             # Only the normalized output: the statistics a norm also returns exist on some devices
             # and not others (batch norm at inference: empty on the CPU, per channel on meta).
             elements = main.numel()
-        acc = self._charge(trace, op, cost.op_class, cost.macs, cost.flops, elements)
-        self._record_dataflow(owner, op, cost.op_class, acc, args, out)
+        op_class = cost.op_class
+        if op_class is OpClass.RESIDUAL_ADD and not self._adds_a_shortcut(owner, args):
+            op_class = OpClass.ELEMENTWISE  # two maps of one branch (Res2Net's hierarchical adds)
+        acc = self._charge(trace, op, op_class, cost.macs, cost.flops, elements)
+        self._record_dataflow(owner, op, op_class, acc, args, out)
         if cost.bias_flops:
             self._charge(trace, f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops)
         self._propagate_rf(op, args, out, cost.window)
@@ -197,15 +214,31 @@ class Tracer(TorchDispatchMode):
 
     def _charge(self, trace: ModuleTrace, op: str, op_class: OpClass, macs: int, flops: int,
                 elements: int) -> OpAccumulator:
-        acc = trace.ops.get(op)
+        acc = trace.ops.get((op, op_class))
         if acc is None:
-            acc = trace.ops[op] = OpAccumulator(op_class, self._order)
+            acc = trace.ops[(op, op_class)] = OpAccumulator(op_class, self._order)
             self._order += 1
         acc.count += 1
         acc.macs += macs
         acc.flops += flops
         acc.elements += elements
         return acc
+
+    def _adds_a_shortcut(self, owner: str, args: tuple) -> bool:
+        """A residual add brings in a map from outside the module doing the add (its input), or from
+        its shortcut branch; an add of two maps made inside one branch is plain arithmetic."""
+        if owner in self.leaves:  # an add module: judged in the block that calls it
+            owner = self.stack[-2] if len(self.stack) > 1 else ""
+            if not owner:
+                return True
+        for arg in args:
+            producer = getattr(arg, _PRODUCER_ATTR, None) if isinstance(arg, torch.Tensor) else None
+            if producer is None:
+                return True
+            inside = producer == owner or producer.startswith((owner + ".", owner + ":")) or not owner
+            if not inside or any(part in _SHORTCUT_NAMES for part in producer[len(owner):].split(".")):
+                return True
+        return False
 
     def _record_dataflow(self, owner: str, op: str, op_class: OpClass, acc: OpAccumulator, args: tuple,
                          out: Any) -> None:
@@ -215,10 +248,19 @@ class Tracer(TorchDispatchMode):
         result = _first_tensor(out)  # batch norm returns (output, mean, invstd)
         if result is None:
             return
+        joined = args[0] if op == "cat" and args and isinstance(args[0], (list, tuple)) else ()
+        if len({getattr(t, _PRODUCER_ATTR, None) for t in joined}) > 1 and owner not in self.leaves:
+            # A concatenation of several branches (Res2Net's scales) is a node that joins them.
+            if acc.count == 1:
+                acc.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in joined]
+            setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
+            return
         if op_class in (OpClass.LAYOUT, OpClass.ALLOC):
             source = _first_tensor(args)
             if source is not None and hasattr(source, _PRODUCER_ATTR):
-                setattr(result, _PRODUCER_ATTR, getattr(source, _PRODUCER_ATTR))
+                for piece in (out if isinstance(out, (list, tuple)) else (out,)):  # every piece of a split
+                    if isinstance(piece, torch.Tensor):
+                        setattr(piece, _PRODUCER_ATTR, getattr(source, _PRODUCER_ATTR))
             return
         if owner in self.leaves:
             setattr(result, _PRODUCER_ATTR, owner)

@@ -12,12 +12,28 @@ from torch import nn
 from .spec import GROUPS_OF_GROUP_NORM
 
 
-def conv3x3(in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=dilation, groups=groups, bias=False, dilation=dilation)
+class StdConv2d(nn.Conv2d):
+    """A convolution whose weight is standardized (zero mean, unit variance per output channel) at
+    every call: weight standardization (Qiao et al. 2019), as BiT uses it (timm's StdConv2d, eps 1e-8)."""
+
+    def __init__(self, *args: object, eps: float = 1e-8, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
+                              momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
-def conv1x1(in_chs: int, out_chs: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False)
+def conv3x3(in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, dilation: int = 1,
+            std: bool = False) -> nn.Conv2d:
+    return (StdConv2d if std else nn.Conv2d)(in_chs, out_chs, 3, stride=stride, padding=dilation, groups=groups,
+                                             bias=False, dilation=dilation)
+
+
+def conv1x1(in_chs: int, out_chs: int, stride: int = 1, std: bool = False) -> nn.Conv2d:
+    return (StdConv2d if std else nn.Conv2d)(in_chs, out_chs, 1, stride=stride, bias=False)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -132,8 +148,24 @@ class BatchNormAct(nn.BatchNorm2d):
         return self.act(super().forward(x))
 
 
+class GroupNormAct(nn.GroupNorm):
+    """GroupNorm (32 groups) followed by ReLU in one module (timm's GroupNormAct)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(GROUPS_OF_GROUP_NORM, channels)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(super().forward(x))
+
+
+def make_norm_act(kind: str, channels: int) -> nn.Module:
+    """A pre-activation unit's norm and ReLU: BatchNormAct or GroupNormAct."""
+    return GroupNormAct(channels) if kind == "group" else BatchNormAct(channels)
+
+
 def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_norm: bool,
-                  norm: str = "batch") -> nn.Module:
+                  norm: str = "batch", std_conv: bool = False) -> nn.Module:
     """The shortcut of a block whose input and output differ in shape.
 
     ``with_norm`` is False in pre-activation blocks, where the input is already normalized.
@@ -145,7 +177,7 @@ def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_nor
     if kind == "avg_down" and stride > 1:
         pool = nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
         stride = 1
-    conv = conv1x1(in_chs, out_chs, stride)
+    conv = conv1x1(in_chs, out_chs, stride, std=std_conv)
     if not with_norm:
         return PreActProjection(conv, pool if kind == "avg_down" else None)
     if kind == "avg_down":
@@ -238,6 +270,7 @@ class Bottleneck(nn.Module):
         attn_reduction: int = 16,
         norm: str = "batch",
         aa: str = "none",
+        **_: object,
     ) -> None:
         super().__init__()
         inner = inner or width
@@ -273,6 +306,92 @@ class Bottleneck(nn.Module):
         return self.act3(out)
 
 
+class Add(nn.Module):
+    """``a + b`` as a module, so that a diagram shows each addition of a block as its own node."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
+class Concat(nn.Module):
+    """Concatenation along the channels, as a module (a node that joins branches in a diagram)."""
+
+    def forward(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(tensors, 1)
+
+
+class Res2NetBottleneck(nn.Module):
+    """Res2Net's multi-scale bottleneck (Gao et al. 2019; timm's Bottle2neck): the 1x1 conv's output is
+    split into ``scales`` groups of channels; each group but the last goes through its own 3x3 conv, and
+    from the second on it first adds the previous group's output, so the receptive fields grow inside the
+    block. In a block that strides or projects, every group takes its own split and the last one is
+    average-pooled instead."""
+
+    expansion = 4
+
+    def __init__(
+        self,
+        in_chs: int,
+        width: int,
+        stride: int = 1,
+        *,
+        shortcut: nn.Module | None = None,
+        inner: int | None = None,
+        groups: int = 1,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        attn: str = "none",
+        attn_reduction: int = 16,
+        norm: str = "batch",
+        scales: int = 4,
+        **_: object,
+    ) -> None:
+        super().__init__()
+        self.width = inner or width  # channels of one scale
+        self.scales = scales
+        self.is_first = stride > 1 or shortcut is not None
+        out_chs = width * self.expansion
+        self.conv1 = conv1x1(in_chs, self.width * scales)
+        self.bn1 = make_norm(norm, self.width * scales)
+        self.convs = nn.ModuleList(
+            nn.Conv2d(self.width, self.width, 3, stride=stride, padding=first_dilation, dilation=first_dilation,
+                      groups=groups, bias=False) for _ in range(max(1, scales - 1)))
+        self.bns = nn.ModuleList(make_norm(norm, self.width) for _ in range(max(1, scales - 1)))
+        self.pool = nn.AvgPool2d(3, stride=stride, padding=1) if self.is_first else None
+        self.conv3 = conv1x1(self.width * scales, out_chs)
+        self.bn3 = make_norm(norm, out_chs)
+        self.se = make_attention(attn, out_chs, attn_reduction)
+        # timm calls one ReLU module everywhere and adds and concatenates in its forward; a module per
+        # use (none holds a tensor, so the state_dict is the same) keeps the diagram's branches apart.
+        self.act1 = nn.ReLU(inplace=True)
+        self.acts = nn.ModuleList(nn.ReLU(inplace=True) for _ in range(max(1, scales - 1)))
+        self.adds = nn.ModuleList(Add() for _ in range(max(1, scales - 1) - 1))
+        self.merge = Concat()
+        self.act3 = nn.ReLU(inplace=True)
+        self.downsample = shortcut
+
+    def last_norm(self) -> nn.Module:
+        return self.bn3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        splits = torch.split(out, self.width, 1)
+        outputs = []
+        current = splits[0]
+        for index, (conv, bn, act) in enumerate(zip(self.convs, self.bns, self.acts)):
+            current = splits[index] if index == 0 or self.is_first else self.adds[index - 1](current, splits[index])
+            current = act(bn(conv(current)))
+            outputs.append(current)
+        if self.scales > 1:
+            outputs.append(self.pool(splits[-1]) if self.pool is not None else splits[-1])
+        out = self.bn3(self.conv3(self.merge(outputs)))
+        if self.se is not None:
+            out = self.se(out)
+        identity = x if self.downsample is None else self.downsample(x)
+        out = out + identity
+        return self.act3(out)
+
+
 class PreActBasicBlock(nn.Module):
     """Pre-activation basic unit (He et al. 2016, "Identity Mappings"): BN-ReLU-conv twice."""
 
@@ -289,14 +408,16 @@ class PreActBasicBlock(nn.Module):
         first_dilation: int = 1,
         attn: str = "none",
         attn_reduction: int = 16,
+        norm: str = "batch",
+        std_conv: bool = False,
         **_: object,
     ) -> None:
         super().__init__()
         self.downsample = shortcut
-        self.norm1 = BatchNormAct(in_chs)
-        self.conv1 = conv3x3(in_chs, width, stride, dilation=first_dilation)
-        self.norm2 = BatchNormAct(width)
-        self.conv2 = conv3x3(width, width, dilation=dilation)
+        self.norm1 = make_norm_act(norm, in_chs)
+        self.conv1 = conv3x3(in_chs, width, stride, dilation=first_dilation, std=std_conv)
+        self.norm2 = make_norm_act(norm, width)
+        self.conv2 = conv3x3(width, width, dilation=dilation, std=std_conv)
         self.se = make_attention(attn, width, attn_reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -328,6 +449,8 @@ class PreActBottleneck(nn.Module):
         stride_on: str = "3x3",
         attn: str = "none",
         attn_reduction: int = 16,
+        norm: str = "batch",
+        std_conv: bool = False,
         **_: object,
     ) -> None:
         super().__init__()
@@ -335,12 +458,12 @@ class PreActBottleneck(nn.Module):
         out_chs = width * self.expansion
         stride_1x1, stride_3x3 = (stride, 1) if stride_on == "1x1" else (1, stride)
         self.downsample = shortcut
-        self.norm1 = BatchNormAct(in_chs)
-        self.conv1 = conv1x1(in_chs, inner, stride_1x1)
-        self.norm2 = BatchNormAct(inner)
-        self.conv2 = conv3x3(inner, inner, stride_3x3, groups, first_dilation)
-        self.norm3 = BatchNormAct(inner)
-        self.conv3 = conv1x1(inner, out_chs)
+        self.norm1 = make_norm_act(norm, in_chs)
+        self.conv1 = conv1x1(in_chs, inner, stride_1x1, std=std_conv)
+        self.norm2 = make_norm_act(norm, inner)
+        self.conv2 = conv3x3(inner, inner, stride_3x3, groups, first_dilation, std=std_conv)
+        self.norm3 = make_norm_act(norm, inner)
+        self.conv3 = conv1x1(inner, out_chs, std=std_conv)
         self.se = make_attention(attn, out_chs, attn_reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,11 @@ from .blocks import (
     Bottleneck,
     PreActBasicBlock,
     PreActBottleneck,
+    Res2NetBottleneck,
+    StdConv2d,
+    conv3x3,
     make_norm,
+    make_norm_act,
     make_shortcut,
 )
 from .spec import ResNetSpec
@@ -65,7 +69,7 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
     if spec.preact:
         block_cls = PreActBasicBlock if spec.block == "basic" else PreActBottleneck
     else:
-        block_cls = BasicBlock if spec.block == "basic" else Bottleneck
+        block_cls = {"basic": BasicBlock, "bottleneck": Bottleneck, "res2net": Res2NetBottleneck}[spec.block]
     in_chs = spec.stem_out_channels
     dilation = 1
     stages = []
@@ -82,7 +86,7 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
             shortcut = None
             if block_stride != 1 or in_chs != out_chs:
                 shortcut = make_shortcut(spec.shortcut, in_chs, out_chs, block_stride, with_norm=not spec.preact,
-                                         norm=spec.norm)
+                                         norm=spec.norm, std_conv=spec.std_conv)
             blocks.append(
                 block_cls(
                     in_chs,
@@ -97,6 +101,8 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
                     attn=spec.attn,
                     attn_reduction=spec.attn_reduction,
                     norm=spec.norm,
+                    std_conv=spec.std_conv,
+                    scales=spec.scales,
                     aa=spec.aa,
                 )
             )
@@ -126,13 +132,13 @@ def _init_weights(model: nn.Module, spec: ResNetSpec) -> None:
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+        elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)) and module.affine:
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
     if spec.zero_init_last:
         # Each residual branch starts as zero, so every block starts as the identity (Goyal et al. 2017).
         for module in model.modules():
-            if isinstance(module, (BasicBlock, Bottleneck)):
+            if isinstance(module, (BasicBlock, Bottleneck, Res2NetBottleneck)):
                 nn.init.zeros_(module.last_norm().weight)
             elif isinstance(module, PreActBasicBlock):
                 nn.init.zeros_(module.conv2.weight)
@@ -167,6 +173,30 @@ class ResNet(nn.Module):
         return self.fc(self.flatten(self.avgpool(x)))
 
 
+def _preact_stem(spec: ResNetSpec) -> nn.Sequential:
+    """timm ResNetV2's stem: ``conv`` (7x7), or ``conv1``/``norm1``/``conv2``/``norm2``/``conv3`` (deep,
+    tiered), then the pool: ``max`` padded as usual, ``fixed`` (BiT) zero-padded by one pixel first."""
+    std = spec.std_conv
+    stem = nn.Sequential()
+    if spec.stem in ("classic", "cifar"):
+        stem.add_module("conv", _stem_convs(spec) if not std else StdConv2d(
+            spec.in_chans, spec.stem_out_channels, 7 if spec.stem == "classic" else 3,
+            stride=2 if spec.stem == "classic" else 1, padding=3 if spec.stem == "classic" else 1, bias=False))
+    else:
+        first = 3 * (spec.stem_width // 4) if spec.stem == "tiered" else spec.stem_width
+        stem.add_module("conv1", conv3x3(spec.in_chans, first, 2, std=std))
+        stem.add_module("norm1", make_norm_act(spec.norm, first))
+        stem.add_module("conv2", conv3x3(first, spec.stem_width, std=std))
+        stem.add_module("norm2", make_norm_act(spec.norm, spec.stem_width))
+        stem.add_module("conv3", conv3x3(spec.stem_width, spec.stem_out_channels, std=std))
+    if spec.stem_pool == "fixed":
+        stem.add_module("pad", nn.ConstantPad2d(1, 0.0))
+        stem.add_module("pool", nn.MaxPool2d(3, stride=2, padding=0))
+    elif spec.stem_pool == "max":
+        stem.add_module("pool", nn.MaxPool2d(3, stride=2, padding=1))
+    return stem
+
+
 class _Stage(nn.Module):
     def __init__(self, blocks: nn.Sequential) -> None:
         super().__init__()
@@ -195,16 +225,12 @@ class PreActResNet(nn.Module):
     def __init__(self, spec: ResNetSpec) -> None:
         super().__init__()
         self.spec = spec
-        stem = nn.Sequential()
-        stem.add_module("conv", _stem_convs(spec))
-        if spec.stem_pool == "max":
-            stem.add_module("pool", nn.MaxPool2d(3, stride=2, padding=1))
-        self.stem = stem
+        self.stem = _preact_stem(spec)
         self.stages = nn.Sequential(*[_Stage(blocks) for blocks in _make_stages(spec)])
         # The stem's feature is its last convolution's output (a layer, not a container of blocks).
-        stem_conv = "stem.conv" if isinstance(stem.conv, nn.Conv2d) else f"stem.conv.{len(stem.conv) - 1}"
+        stem_conv = "stem.conv" if hasattr(self.stem, "conv") else "stem.conv3"
         self.feature_info = _feature_info(spec, stem_conv, [f"stages.{i}" for i in range(len(spec.layers))])
-        self.norm = BatchNormAct(spec.feature_channels)
+        self.norm = make_norm_act(spec.norm, spec.feature_channels)
         self.head = _ClassifierHead(spec.feature_channels, spec.num_classes)
         _init_weights(self, spec)
 

@@ -18,6 +18,8 @@ HU2018 = "Hu et al. 2018, Squeeze-and-Excitation Networks (arXiv:1709.01507)"
 WANG2020 = "Wang et al. 2020, ECA-Net: Efficient Channel Attention (arXiv:1910.03151)"
 BELLO2021 = "Bello et al. 2021, Revisiting ResNets: Improved Training and Scaling Strategies (arXiv:2103.07579)"
 WU2018 = "Wu & He 2018, Group Normalization (arXiv:1803.08494)"
+GAO2019 = "Gao et al. 2019, Res2Net: A New Multi-scale Backbone Architecture (arXiv:1904.01169)"
+KOLESNIKOV2020 = "Kolesnikov et al. 2020, Big Transfer (BiT): General Visual Representation Learning (arXiv:1912.11370)"
 
 
 # Families as `list` groups them, with the heading it prints.
@@ -32,6 +34,8 @@ FAMILIES = {
     "rs": "ResNet-RS (SE with reduction 4, deep stem, a strided conv for the stem's pool)",
     "norm": "Other normalizations",
     "preact": "Pre-activation ResNet (v2)",
+    "res2net": "Res2Net (multi-scale bottlenecks)",
+    "bit": "BiT: pre-activation, weight-standardized convolutions, GroupNorm",
     "aa": "Anti-aliased ResNets (a blur or average pool in each strided block)",
     "cifar": "CIFAR-10 ResNets (option A shortcuts, 32x32)",
 }
@@ -195,6 +199,55 @@ _register("seresnextaa101d_32x8d", "aa", "SE-ResNeXt-101-D 32x8d with average-po
 _register("seresnextaa201d_32x8d", "aa", "SE-ResNeXt-201-D 32x8d with average-pool anti-aliasing, stem width 64",
           ZHANG2019, "timm:seresnextaa201d_32x8d", layers=(3, 24, 36, 4), groups=32, width_per_group=8, aa="avg",
           attn="se", stem="deep", stem_width=64, shortcut="avg_down")
+
+# timm's ResNetV2: pre-activation units; "d": deep stem and avg-pool shortcuts, "t": tiered stem.
+V2 = dict(preact=True)
+V2_D = dict(preact=True, stem="deep", stem_width=32, shortcut="avg_down")
+V2_T = dict(preact=True, stem="tiered", stem_width=32, shortcut="avg_down")
+_register("resnetv2_18", "preact", "ResNet-18 v2: pre-activation basic units", HE2016, "timm:resnetv2_18",
+          layers=(2, 2, 2, 2), **BASIC, **V2)
+_register("resnetv2_18d", "preact", "ResNet-18-D v2: deep stem, avg-pool shortcut", HE2016, "timm:resnetv2_18d",
+          layers=(2, 2, 2, 2), **BASIC, **V2_D)
+_register("resnetv2_34", "preact", "ResNet-34 v2: pre-activation basic units", HE2016, "timm:resnetv2_34",
+          **BASIC, **V2)
+_register("resnetv2_34d", "preact", "ResNet-34-D v2: deep stem, avg-pool shortcut", HE2016, "timm:resnetv2_34d",
+          **BASIC, **V2_D)
+_register("resnetv2_50d", "preact", "ResNet-50-D v2: deep stem, avg-pool shortcut", HE2016, "timm:resnetv2_50d",
+          **V2_D)
+_register("resnetv2_50t", "preact", "ResNet-50-T v2: tiered stem, avg-pool shortcut", HE2016, "timm:resnetv2_50t",
+          **V2_T)
+_register("resnetv2_101", "preact", "ResNet-101 v2: pre-activation bottlenecks", HE2016, "timm:resnetv2_101",
+          layers=(3, 4, 23, 3), **V2)
+_register("resnetv2_101d", "preact", "ResNet-101-D v2", HE2016, "timm:resnetv2_101d", layers=(3, 4, 23, 3), **V2_D)
+_register("resnetv2_152", "preact", "ResNet-152 v2: pre-activation bottlenecks", HE2016, "timm:resnetv2_152",
+          layers=(3, 8, 36, 3), **V2)
+_register("resnetv2_152d", "preact", "ResNet-152-D v2", HE2016, "timm:resnetv2_152d", layers=(3, 8, 36, 3), **V2_D)
+_register("resnetv2_50d_gn", "preact", "ResNet-50-D v2 with GroupNorm (32 groups)", WU2018, "timm:resnetv2_50d_gn",
+          norm="group", **V2_D)
+
+# BiT (Big Transfer): pre-activation, weight-standardized convs, GroupNorm, BiT's zero-padded stem pool;
+# "xN" multiplies every width.
+BIT = dict(preact=True, std_conv=True, norm="group", stem_pool="fixed")
+for _depth, _layers, _factors in ((50, (3, 4, 6, 3), (1, 3)), (101, (3, 4, 23, 3), (1, 3)),
+                                  (152, (3, 8, 36, 3), (2, 4))):
+    for _wf in _factors:
+        _register(f"resnetv2_{_depth}x{_wf}_bit", "bit", f"BiT ResNet-{_depth}x{_wf}: widths x{_wf}", KOLESNIKOV2020,
+                  f"timm:resnetv2_{_depth}x{_wf}_bit", layers=_layers, widths=tuple(w * _wf for w in (64, 128, 256, 512)),
+                  stem_width=64 * _wf, **BIT)
+
+# Res2Net: "26w_4s" is 26 channels per scale (per 64 of stage width) and 4 scales.
+R2 = dict(block="res2net")
+for _name, _layers, _wpg, _scales in (("res2net50_26w_4s", (3, 4, 6, 3), 26, 4), ("res2net50_26w_6s", (3, 4, 6, 3), 26, 6),
+                                      ("res2net50_26w_8s", (3, 4, 6, 3), 26, 8), ("res2net50_48w_2s", (3, 4, 6, 3), 48, 2),
+                                      ("res2net50_14w_8s", (3, 4, 6, 3), 14, 8), ("res2net101_26w_4s", (3, 4, 23, 3), 26, 4)):
+    _register(_name, "res2net", f"Res2Net-{50 if _layers[2] == 6 else 101}: {_scales} scales of {_wpg} channels",
+              GAO2019, f"timm:{_name}", layers=_layers, width_per_group=_wpg, scales=_scales, **R2)
+_register("res2next50", "res2net", "Res2NeXt-50: 4 scales, 8 groups of 4 channels", GAO2019, "timm:res2next50",
+          width_per_group=4, groups=8, scales=4, **R2)
+_register("res2net50d", "res2net", "Res2Net-50-D: deep stem, avg-pool shortcut", GAO2019, "timm:res2net50d",
+          width_per_group=26, scales=4, **R2, **DEEP_D)
+_register("res2net101d", "res2net", "Res2Net-101-D: deep stem, avg-pool shortcut", GAO2019, "timm:res2net101d",
+          layers=(3, 4, 23, 3), width_per_group=26, scales=4, **R2, **DEEP_D)
 
 # Efficient channel attention in every block (timm's ecaresnet*).
 ECA = dict(attn="eca")

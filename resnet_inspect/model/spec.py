@@ -10,9 +10,9 @@ from typing import Any, Mapping
 from ..limits import LIMITS, over, shown
 from ..userfiles import parse, read_text
 
-BLOCKS = ("basic", "bottleneck")
+BLOCKS = ("basic", "bottleneck", "res2net")
 STEMS = ("classic", "deep", "tiered", "cifar")
-STEM_POOLS = ("max", "conv", "none")
+STEM_POOLS = ("max", "fixed", "conv", "none")
 SHORTCUTS = ("projection", "avg_down", "zero_pad")
 STRIDE_PLACEMENTS = ("3x3", "1x1")
 ANTI_ALIASING = ("none", "avg", "blur")
@@ -20,7 +20,7 @@ ATTENTION = ("none", "se", "eca")
 NORMS = ("batch", "group")
 GROUPS_OF_GROUP_NORM = 32  # timm's GroupNorm default, used by resnet50_gn
 
-EXPANSION = {"basic": 1, "bottleneck": 4}
+EXPANSION = {"basic": 1, "bottleneck": 4, "res2net": 4}
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,9 @@ class ResNetSpec:
 
     Field names follow the vocabulary of the papers and of torchvision/timm:
 
-    * ``block``: ``basic`` (two 3x3 convs) or ``bottleneck`` (1x1, 3x3, 1x1, expansion 4).
+    * ``block``: ``basic`` (two 3x3 convs), ``bottleneck`` (1x1, 3x3, 1x1, expansion 4) or ``res2net``
+      (Res2Net's multi-scale bottleneck: ``scales`` groups of channels, each with its own 3x3 conv; the
+      inner width is one scale's, e.g. 26 channels per 64 of stage width for res2net50_26w_4s).
     * ``layers``: residual blocks per stage, any number of stages.
     * ``widths``: base width ("planes") of each stage; a bottleneck's output is 4x this.
     * ``groups`` / ``width_per_group``: ResNeXt cardinality and width; a bottleneck's inner
@@ -41,14 +43,15 @@ class ResNetSpec:
       channel zero padding (CIFAR option A).
     * ``stride_on``: where a bottleneck downsamples: ``1x1`` (the 2015 paper, "v1") or
       ``3x3`` (torchvision, "v1.5").
-    * ``stem_pool``: after the stem, ``max`` a 3x3/2 max-pool, ``conv`` a 3x3/2 conv + norm + ReLU
-      (ResNet-RS), ``none`` nothing.
+    * ``stem_pool``: after the stem, ``max`` a 3x3/2 max-pool, ``fixed`` the same after zero-padding
+      one pixel (BiT), ``conv`` a 3x3/2 conv + norm + ReLU (ResNet-RS), ``none`` nothing.
+    * ``std_conv``: weight-standardized convolutions (BiT; pre-activation networks).
     * ``preact``: pre-activation units (ResNet v2, BN-ReLU before each conv).
     * ``attn``: the attention module after the last norm of each block (timm names it ``se``):
       ``se`` squeeze-and-excitation (Hu et al. 2018) with reduction ``attn_reduction`` (16; ResNet-RS
       uses 4), ``eca`` efficient channel attention (Wang et al. 2020: a 1-D conv across channels
       whose kernel size follows the channel count).
-    * ``norm``: ``batch`` (BatchNorm) or ``group`` (GroupNorm with 32 groups, timm's resnet50_gn).
+    * ``norm``: ``batch`` (BatchNorm) or ``group`` (GroupNorm with 32 groups: timm's resnet50_gn, BiT).
     * ``dilate``: per stage after the first, use dilation instead of stride.
     * ``aa``: anti-aliased downsampling (Zhang 2019; timm's resnetaa*/resnetblur*): a strided block
       convolves at stride 1, then ``avg`` average-pools or ``blur`` blurs (binomial 3x3) at stride 2;
@@ -69,6 +72,8 @@ class ResNetSpec:
     attn: str = "none"
     attn_reduction: int = 16
     norm: str = "batch"
+    std_conv: bool = False
+    scales: int = 4
     dilate: tuple[bool, ...] = field(default=())
     num_classes: int = 1000
     in_chans: int = 3
@@ -122,10 +127,10 @@ class ResNetSpec:
             fail("widths", f"needs one width per stage ({len(self.layers)}), got {shown(self.widths)}")
         for width in self.widths:
             check_positive_int("widths", width)
-        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "attn_reduction"):
+        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "attn_reduction", "scales"):
             check_positive_int(name, getattr(self, name))
         check_positive_int("image_size", self.image_size, "max_input_side")
-        for name in ("preact", "zero_init_last"):
+        for name in ("preact", "zero_init_last", "std_conv"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, f"must be true or false, got {getattr(self, name)!r}")
         if len(self.dilate) != len(self.layers) - 1 or not all(isinstance(d, bool) for d in self.dilate):
@@ -154,8 +159,6 @@ class ResNetSpec:
             fail("aa", "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride "
                        "on the 3x3")
         if self.norm == "group":
-            if self.preact:
-                fail("norm", "group norm is built for post-activation blocks (preact: false)")
             channels = {self.stem_out_channels, self.stem_width} | {w * self.expansion for w in self.widths} \
                 | {self.inner_width(w) for w in self.widths}
             if self.stem == "tiered":
@@ -164,6 +167,12 @@ class ResNetSpec:
             if odd:
                 fail("norm", f"group norm splits channels into {GROUPS_OF_GROUP_NORM} groups, but the network has "
                              f"{odd[0]} channels somewhere")
+        if self.block == "res2net" and (self.preact or self.stride_on != "3x3" or self.aa != "none"):
+            fail("block", "res2net blocks are post-activation, stride on their 3x3 convs and have no anti-aliasing")
+        if self.std_conv and not self.preact:
+            fail("std_conv", "weight-standardized convolutions are built for pre-activation networks (BiT)")
+        if self.stem_pool == "fixed" and not self.preact:
+            fail("stem_pool", "'fixed' is BiT's pre-activation stem pool; post-activation networks use 'max'")
         if self.stem_pool == "conv" and (self.stem == "cifar" or self.preact or self.aa != "none"):
             fail("stem_pool", "'conv' (ResNet-RS) follows a post-activation ImageNet stem without anti-aliasing")
         if self.stem == "tiered" and self.stem_width < 4:

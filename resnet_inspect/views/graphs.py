@@ -107,7 +107,7 @@ def dataflow_nodes(report: ModelReport) -> list[Node]:
                 continue
             short = row.name[len(block) + 1:] if block else row.name
             node = Node(row.name, _layer_label(row, short), _row_class(row), block, row.stage, row.on_shortcut,
-                        [row.input_from] if row.input_from else [],
+                        [p for p in row.inputs_from if p] or ([row.input_from] if row.input_from else []),
                         row.output_shapes[-1] if row.output_shapes else None,
                         row.input_shapes[0] if row.input_shapes else None, [row.name])
             items.append((row.index, node))

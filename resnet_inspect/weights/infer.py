@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .read import WeightsFile
 
 # Fields the weights cannot show: networks that differ only in these have the same tensors.
-INVISIBLE = ("stride_on", "stem_pool", "dilate", "image_size", "zero_init_last", "aa")
+INVISIBLE = ("stride_on", "stem_pool", "dilate", "image_size", "zero_init_last", "aa", "std_conv")
 Shapes = dict[str, tuple[int, ...]]
 
 
@@ -81,6 +81,8 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
         return shapes[name]
 
     bottleneck = block(order[0], 0) + "conv3.weight" in shapes
+    if block(order[0], 0) + "convs.0.weight" in shapes:
+        return _res2net_spec(shapes, stages, order, block)
     widths = []
     for stage in order:
         out = shape(block(stage, 0) + ("conv3.weight" if bottleneck else "conv2.weight"))[0]
@@ -94,8 +96,8 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
     fields.update(_stem(shapes, preact))
     fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], preact)
     fields.update(_attention(shapes, block(order[0], 0)))
-    if not preact and block(order[0], 0) + "bn1.weight" in shapes \
-            and block(order[0], 0) + "bn1.running_mean" not in shapes:
+    first_norm = block(order[0], 0) + ("norm1" if preact else "bn1")
+    if f"{first_norm}.weight" in shapes and f"{first_norm}.running_mean" not in shapes:
         fields["norm"] = "group"  # a norm with affine terms and no running statistics
     if not preact and "maxpool.0.weight" in shapes:
         fields["stem_pool"] = "conv"
@@ -105,6 +107,25 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
         fields["num_classes"] = shapes[weight][0]
     if fields.get("stem") == "cifar":
         fields.update(stem_pool="none", image_size=32)
+    return ResNetSpec(**fields), weight is None
+
+
+def _res2net_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tuple[ResNetSpec, bool]:
+    """Res2Net: ``convs.N`` hold one scale each (the last scale has no conv)."""
+    first = block(order[0], 0)
+    widths = [shapes[block(stage, 0) + "conv3.weight"][0] // 4 for stage in order]
+    conv = shapes[first + "convs.0.weight"]
+    inner, groups = conv[0], conv[0] // conv[1]
+    scales = 1 + sum(1 for name in shapes if name.startswith(first + "convs.") and name.endswith(".weight"))
+    fields: dict = dict(block="res2net", layers=tuple(len(stages[s]) for s in order), widths=tuple(widths),
+                        groups=groups, width_per_group=inner // groups * 64 // widths[0], scales=scales)
+    fields.update(_stem(shapes, False))
+    fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], False)
+    fields.update(_attention(shapes, first))
+    classifier = _classifier_keys(shapes)
+    weight = next((k for k in classifier if k.endswith("weight")), None)
+    if weight is not None:
+        fields["num_classes"] = shapes[weight][0]
     return ResNetSpec(**fields), weight is None
 
 
@@ -128,9 +149,10 @@ def _stem(shapes: Shapes, preact: bool) -> dict:
     if f"{conv}.weight" in shapes:
         out, in_chans, kernel = shapes[f"{conv}.weight"][:3]
         return dict(stem="classic" if kernel == 7 else "cifar", stem_width=out, in_chans=in_chans)
-    first, second = shapes.get(f"{conv}.0.weight"), shapes.get(f"{conv}.3.weight")
+    first, second = ((shapes.get("stem.conv1.weight"), shapes.get("stem.conv2.weight")) if preact
+                     else (shapes.get(f"{conv}.0.weight"), shapes.get(f"{conv}.3.weight")))
     if first is None or second is None:
-        raise ValueError(f"it has no stem convolution ({conv}.weight or {conv}.0.weight)")
+        raise ValueError(f"it has no stem convolution ({conv}.weight, {conv}.0.weight or stem.conv1.weight)")
     return dict(stem="deep" if first[0] == second[0] else "tiered", stem_width=second[0], in_chans=first[1])
 
 
@@ -145,8 +167,12 @@ def _shortcut(shapes: Shapes, first_blocks: list[str], preact: bool) -> str:
     return "zero_pad"
 
 
-def _visible(spec: ResNetSpec) -> dict:
-    return {k: v for k, v in spec.to_dict().items() if k not in INVISIBLE}
+def visible_fields(spec: ResNetSpec) -> dict:
+    """The fields a spec's tensors show (what a weights file can tell)."""
+    visible = {k: v for k, v in spec.to_dict().items() if k not in INVISIBLE}
+    if spec.preact and spec.shortcut == "avg_down":
+        visible["shortcut"] = "projection"  # a pre-activation projection has no norm: its pool leaves no trace
+    return visible
 
 
 def same_tensors(spec: ResNetSpec, shapes: Shapes, headless: bool) -> bool:
@@ -161,7 +187,7 @@ def describe_differences(spec: ResNetSpec, other: ResNetSpec) -> list[str]:
     words = {"num_classes": "classes", "in_chans": "input channels", "layers": "blocks per stage",
              "widths": "stage widths", "width_per_group": "width per group", "stem_width": "stem width"}
     out = []
-    for key, value in _visible(spec).items():
+    for key, value in visible_fields(spec).items():
         theirs = getattr(other, key)
         if value != (list(theirs) if isinstance(theirs, tuple) else theirs):
             if key == "stem":
@@ -218,10 +244,13 @@ def identify_shapes(shapes: Shapes) -> Identification:
                "whether strided blocks blur or average-pool first (anti-aliasing, as timm's resnetblur* and "
                "resnetaa* do; those layers have no weights)",
                "whether the projection shortcuts average-pool first (ResNet-D; a pool has no weights)"
-               if spec.preact and spec.shortcut == "projection" else None]
+               if spec.preact and spec.shortcut == "projection" else None,
+               "whether the convolutions standardize their weights (BiT; that has no weights either)"
+               if spec.preact and spec.norm == "group" else None]
     registry = variants()
     matches = [v.name for v in registry.values()
-               if _visible(v.spec) == _visible(spec.replace(num_classes=v.spec.num_classes) if headless else spec)
+               if visible_fields(v.spec) == visible_fields(spec.replace(num_classes=v.spec.num_classes) if headless
+                                                           else spec)
                and same_tensors(v.spec, shapes, headless)]
     result = Identification(spec, headless, matches, unknown=[u for u in unknown if u])
     if not matches:
