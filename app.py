@@ -14,6 +14,7 @@ from resnet_inspect.analysis.options import DEVICES
 from resnet_inspect.audit.conventions import CONVENTIONS
 from resnet_inspect.audit.diff import diff_reports
 from resnet_inspect.limits import LIMITS
+from resnet_inspect.model.registry import FAMILIES
 from resnet_inspect.resolve import resolve_target
 from resnet_inspect.views import export, graphs
 from resnet_inspect.views.audit_views import verdicts_json
@@ -59,8 +60,12 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
     mode = bar.radio("Network", modes, key="mode")
     module = None
     if mode == "Registered variant":
-        name = bar.selectbox("Variant", NAMES, index=NAMES.index("resnet50"), key="variant",
-                             format_func=lambda n: f"{n} — {VARIANTS[n].description}")
+        family = bar.selectbox("Family", ["all"] + list(FAMILIES), key="family",
+                               format_func=lambda f: "all families" if f == "all" else FAMILIES[f])
+        names = [n for n in NAMES if family == "all" or VARIANTS[n].family == family]
+        name = bar.selectbox("Variant", names, index=names.index("resnet50") if "resnet50" in names else 0,
+                             key="variant", format_func=lambda n: f"{n} — {VARIANTS[n].description}",
+                             help="type to search by name or description")
         bar.caption(f"Source: {VARIANTS[name].source}" + (f" · weights of `{VARIANTS[name].reference}` load unchanged"
                                                           if VARIANTS[name].reference else ""))
         spec, label = VARIANTS[name].spec, name
@@ -157,6 +162,18 @@ def custom_editor(bar) -> ri.ResNetSpec | None:
             "aa": st.selectbox("Anti-aliasing", webapp.EDITOR_CHOICES["aa"],
                                index=webapp.EDITOR_CHOICES["aa"].index(base.aa), key=f"aa_{base_name}",
                                help="avg / blur: a strided block pools or blurs after its 3x3 conv (resnetaa, resnetblur)"),
+            "std_conv": st.checkbox("Weight-standardized convs (BiT; pre-activation)", base.std_conv,
+                                    key=f"std_{base_name}"),
+            "scales": int(st.number_input("Res2Net scales", 1, 64, base.scales, key=f"scales_{base_name}",
+                                          help="used by block res2net")),
+            "radix": int(st.number_input("ResNeSt radix", 1, 16, base.radix, key=f"radix_{base_name}",
+                                         help="used by block resnest")),
+            "avd_first": st.checkbox("ResNeSt: pool before the 3x3", base.avd_first, key=f"avd_{base_name}"),
+            "sk": st.selectbox("Selective kernels", webapp.EDITOR_CHOICES["sk"],
+                               index=webapp.EDITOR_CHOICES["sk"].index(base.sk), key=f"sk_{base_name}",
+                               help="SKNet: split gives each path half the input channels, whole all of them"),
+            "sk_reduction": base.sk_reduction,
+            "sk_divisor": base.sk_divisor,
             "num_classes": int(st.number_input("Classes", 1, 100_000, base.num_classes, key=f"classes_{base_name}")),
             "in_chans": int(st.number_input("Input channels", 1, 64, base.in_chans, key=f"chans_{base_name}")),
             "image_size": base.image_size,

@@ -15,13 +15,14 @@ from .memory.report import CATEGORIES, MemoryReport
 from .audit.claims import Verdict, check_claims, parse_claims
 from .audit.conventions import CONVENTIONS
 from .audit.counts import counts
-from .model.spec import (ANTI_ALIASING, ATTENTION, BLOCKS, NORMS, SHORTCUTS, STEM_POOLS, STEMS, STRIDE_PLACEMENTS,
-                         ResNetSpec)
+from .model.spec import (ANTI_ALIASING, ATTENTION, BLOCKS, NORMS, SELECTIVE_KERNELS, SHORTCUTS, STEM_POOLS, STEMS,
+                         STRIDE_PLACEMENTS, ResNetSpec)
 from .resolve import SPEC_SUFFIXES, is_code
 from .views.tables import feature_map_text, layer_rows, si, stage_rows
 
 EDITOR_CHOICES = {"block": BLOCKS, "stem": STEMS, "shortcut": SHORTCUTS, "stride_on": STRIDE_PLACEMENTS,
-                  "aa": ANTI_ALIASING, "attn": ATTENTION, "norm": NORMS, "stem_pool": STEM_POOLS}
+                  "aa": ANTI_ALIASING, "attn": ATTENTION, "norm": NORMS, "stem_pool": STEM_POOLS,
+                  "sk": SELECTIVE_KERNELS}
 MAX_BATCH = 4096
 MAX_SIDE = 8192
 

@@ -71,7 +71,7 @@ def browser_page(width: int = 1500, height: int = 1000):
 
 def variant_option(page, name: str):
     """Open the sidebar's variant select box, type ``name`` and return its option, ready to click."""
-    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Variant").first
     box.click()
     page.keyboard.type(name)
     option = page.locator('[role="option"]', has_text=f"{name} —").first

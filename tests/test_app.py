@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import resnet_inspect as ri
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
@@ -94,6 +96,16 @@ def test_custom_editor_builds_and_rejects_invalid_specs():
     at.sidebar.number_input(key="groups_resnet50").set_value(2).run()  # basic blocks have no groups
     no_exception(at)
     assert any("groups" in e.value for e in at.error)
+    # the newer choices combine in the editor: Res2Net blocks with 6 scales and ECA
+    at.sidebar.number_input(key="groups_resnet50").set_value(1).run()
+    at.sidebar.selectbox(key="block_resnet50").set_value("res2net").run()
+    at.sidebar.number_input(key="wpg_resnet50").set_value(26).run()
+    at.sidebar.number_input(key="scales_resnet50").set_value(6).run()
+    at.sidebar.selectbox(key="attn_resnet50").set_value("eca").run()
+    no_exception(at)
+    assert not at.error
+    expected = ri.inspect(ri.ResNetSpec(block="res2net", width_per_group=26, scales=6, attn="eca"), device="meta")
+    assert metric(at, "Parameters") == f"{expected.totals.params:,}"
 
 
 def test_tiny_input_and_extremes_show_messages_not_exceptions():

@@ -146,9 +146,6 @@ NOT_YET = {
     "ecaresnet50d_pruned", "ecaresnet101d_pruned",  # per-block widths from timm's pruning tables
     "senet154",  # 3x3 projection shortcuts and a halved first conv
     "resnetv2_50d_evos", "resnetv2_50d_frn",  # EvoNorm, filter response norm
-    "resnest14d", "resnest26d", "resnest50d", "resnest50d_1s4x24d", "resnest50d_4s2x40d", "resnest101e",
-    "resnest200e", "resnest269e",  # ResNeSt's split attention
-    "skresnet18", "skresnet34", "skresnet50", "skresnet50d", "skresnext50_32x4d",  # selective kernels
 }
 
 

@@ -21,6 +21,10 @@ MODELS = [
     ("ecaresnet26t", (1, 3, 64, 64)),
     ("resnetrs50", (1, 3, 64, 64)),
     ("resnet50_gn", (1, 3, 64, 64)),
+    ("res2net50_26w_4s", (1, 3, 64, 64)),
+    ("resnest14d", (1, 3, 64, 64)),
+    ("skresnet18", (1, 3, 64, 64)),
+    ("resnetv2_50x1_bit", (1, 3, 64, 64)),
     ("torchvision:resnet50", (1, 3, 224, 224)),
     ("timm:resnet50d", (1, 3, 96, 96)),
 ]

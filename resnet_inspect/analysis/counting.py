@@ -9,8 +9,9 @@ The tool's own convention, used for every MACs/FLOPs it prints without another n
 * conv, linear: MACs = multiply-accumulates of the weights (bias excluded); FLOPs = 2 x MACs.
 * bias: 1 FLOP per output element of a conv/linear with a bias.
 * norm: batch norm 2 FLOPs per element at inference (statistics folded into one scale and one
-  shift), 1 without affine terms; group norm, whose statistics come from each input, 5 per element
-  (4 without affine terms), fvcore's figure.
+  shift), 1 without affine terms; a norm whose statistics come from its input (group norm, batch
+  norm in training mode, the weight standardization of BiT's convolutions) 5 per element, 4 without
+  affine terms (fvcore's figure).
 * activation, residual add, elementwise: 1 FLOP per output element.
 * pool: 1 FLOP per element of each window (max: comparisons; average: additions), i.e.
   output elements x window size; a global mean is 1 per input element.
@@ -131,17 +132,31 @@ def matmul(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
 
 # -- normalization --------------------------------------------------------------------------------
 @register_rule("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-               "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update", "_batch_norm_no_update")
+               "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_no_update")
 def batch_norm(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
-    x, weight = args[0], args[1]
-    per_element = 2 if weight is not None else 1
-    return OpCost(OpClass.NORM, 0, per_element * numel(x))
+    # The first true/false argument is ``training`` in every overload that has one; without it the
+    # statistics are the running ones (inference).
+    training = next((a for a in args if isinstance(a, bool)), kwargs.get("training", False))
+    return _norm(args[0], args[1], training)
+
+
+@register_rule("_batch_norm_with_update")
+def batch_norm_with_update(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    return _norm(args[0], args[1], statistics_from_input=True)
 
 
 @register_rule("native_group_norm")
 def group_norm(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
-    x, weight = args[0], args[1] if len(args) > 1 else None
-    return OpCost(OpClass.NORM, 0, (5 if weight is not None else 4) * numel(x))
+    return _norm(args[0], args[1] if len(args) > 1 else None, statistics_from_input=True)
+
+
+def _norm(x: Shape, weight: Shape | None, statistics_from_input: bool) -> OpCost:
+    """Folded running statistics: a scale and a shift (2 per element, 1 without affine terms);
+    statistics computed from the input (group norm, batch norm in training, weight standardization):
+    5 per element, 4 without affine terms (fvcore's figure)."""
+    if statistics_from_input:
+        return OpCost(OpClass.NORM, 0, (5 if weight is not None else 4) * numel(x))
+    return OpCost(OpClass.NORM, 0, (2 if weight is not None else 1) * numel(x))
 
 
 # -- pooling --------------------------------------------------------------------------------------

@@ -248,9 +248,9 @@ class Tracer(TorchDispatchMode):
         result = _first_tensor(out)  # batch norm returns (output, mean, invstd)
         if result is None:
             return
-        joined = args[0] if op == "cat" and args and isinstance(args[0], (list, tuple)) else ()
+        joined = args[0] if op in ("cat", "stack") and args and isinstance(args[0], (list, tuple)) else ()
         if len({getattr(t, _PRODUCER_ATTR, None) for t in joined}) > 1 and owner not in self.leaves:
-            # A concatenation of several branches (Res2Net's scales) is a node that joins them.
+            # A concatenation or stack of several branches (Res2Net's scales, SK's paths) joins them.
             if acc.count == 1:
                 acc.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in joined]
             setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")

@@ -105,11 +105,11 @@ def torchinfo_mult_adds(report: ModelReport) -> float:
 
 
 def fvcore_flops(report: ModelReport) -> float:
-    # fvcore FlopCountAnalysis default handles: conv and linear/matmul MACs (no bias),
-    # batch_norm at inference 2 per element with affine (1 without), adaptive_avg_pool2d 1 per
-    # input element. ReLU, max-pool, add, mean, mul are skipped as unsupported.
+    # fvcore FlopCountAnalysis default handles: conv and linear/matmul MACs (no bias), batch_norm at
+    # inference 2 per element with affine (1 without), group_norm and batch_norm in training 5 (4),
+    # adaptive_avg_pool2d 1 per input element. ReLU, max-pool, add, mean, mul are skipped as unsupported.
     total = report.op_total("macs", OpClass.CONV, OpClass.LINEAR)
-    total += report.op_total("flops", OpClass.NORM)  # same rule as ours: 2 per element if affine, else 1
+    total += report.op_total("flops", OpClass.NORM)  # the same rules as ours
     for row in report.layers:
         if row.type in ("AdaptiveAvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool3d"):
             total += sum(numel(inp) for inp, _ in _calls(row))
@@ -143,7 +143,9 @@ def ptflops_macs(report: ModelReport) -> float:
     return total / report.input_shape[0]
 
 
-_PTFLOPS_FUNCTIONAL_ACTS = ("relu", "relu_", "elu", "elu_", "gelu")
+# (F.softmax is wrapped too; torch.softmax and Tensor.softmax are not, and reach the same operator:
+# the preset counts every softmax, as it is called in this tool's blocks.)
+_PTFLOPS_FUNCTIONAL_ACTS = ("relu", "relu_", "elu", "elu_", "gelu", "_softmax", "softmax")
 _PTFLOPS_FUNCTIONAL_POOLS = ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
                              "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
 

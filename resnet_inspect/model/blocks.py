@@ -392,6 +392,234 @@ class Res2NetBottleneck(nn.Module):
         return self.act3(out)
 
 
+def _divisible(value: float, divisor: int = 8, minimum: int | None = None, round_limit: float = 0.9) -> int:
+    """timm's make_divisible: the nearest multiple of ``divisor``, never more than 10% below ``value``."""
+    new = max(minimum or divisor, int(value + divisor / 2) // divisor * divisor)
+    return new + divisor if new < round_limit * value else new
+
+
+class RadixSoftmax(nn.Module):
+    """Softmax across the ``radix`` splits of each group (a sigmoid gate when there is one split)."""
+
+    def __init__(self, radix: int, groups: int) -> None:
+        super().__init__()
+        self.radix, self.groups = radix, groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = x.size(0)
+        if self.radix > 1:
+            x = x.view(batch, self.groups, self.radix, -1).transpose(1, 2)
+            return F.softmax(x, dim=1).reshape(batch, -1)
+        return torch.sigmoid(x)
+
+
+class SplitAttention(nn.Module):
+    """ResNeSt's split-attention 3x3 conv (Zhang et al. 2020; timm's SplitAttn): one grouped conv makes
+    ``radix`` versions of the map; their sum, pooled, gives per-channel weights (softmax across the
+    versions) with which they are added up."""
+
+    def __init__(self, channels: int, stride: int = 1, dilation: int = 1, groups: int = 1, radix: int = 2,
+                 norm: str = "batch") -> None:
+        super().__init__()
+        self.radix = radix
+        mid = channels * radix
+        attn = _divisible(channels * radix * 0.25, 8, minimum=32)
+        self.conv = nn.Conv2d(channels, mid, 3, stride, dilation, dilation, groups=groups * radix, bias=False)
+        self.bn0 = make_norm(norm, mid)
+        self.act0 = nn.ReLU(inplace=True)
+        self.fc1 = nn.Conv2d(channels, attn, 1, groups=groups)
+        self.bn1 = make_norm(norm, attn)
+        self.act1 = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(attn, mid, 1, groups=groups)
+        self.rsoftmax = RadixSoftmax(radix, groups)
+        self.combine = RadixCombine(radix)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act0(self.bn0(self.conv(x)))
+        batch, channels, height, width = x.shape
+        if self.radix > 1:
+            x = x.reshape((batch, self.radix, channels // self.radix, height, width))
+            gap = x.sum(dim=1)
+        else:
+            gap = x
+        gap = self.act1(self.bn1(self.fc1(gap.mean((2, 3), keepdim=True))))
+        return self.combine(x, self.rsoftmax(self.fc2(gap)).view(batch, -1, 1, 1))
+
+
+class RadixCombine(nn.Module):
+    """The splits weighed by their attention and added up (a module: its own node in a diagram)."""
+
+    def __init__(self, radix: int) -> None:
+        super().__init__()
+        self.radix = radix
+
+    def forward(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+        if self.radix > 1:
+            batch, radix, channels = x.shape[:3]
+            out = (x * attn.reshape((batch, radix, channels, 1, 1))).sum(dim=1)
+        else:
+            out = x * attn
+        return out.contiguous()
+
+
+class ResNeStBottleneck(nn.Module):
+    """ResNeSt's bottleneck (Zhang et al. 2020; timm's ResNestBottleneck): the 3x3 conv is a split-attention
+    conv, and a strided block average-pools (3x3) after it, or before it with ``avd_first``."""
+
+    expansion = 4
+
+    def __init__(
+        self,
+        in_chs: int,
+        width: int,
+        stride: int = 1,
+        *,
+        shortcut: nn.Module | None = None,
+        inner: int | None = None,
+        groups: int = 1,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        norm: str = "batch",
+        radix: int = 2,
+        avd_first: bool = False,
+        **_: object,
+    ) -> None:
+        super().__init__()
+        inner = inner or width
+        pool_stride, stride = (stride, 1) if stride > 1 else (0, stride)
+        self.conv1 = conv1x1(in_chs, inner)
+        self.bn1 = make_norm(norm, inner)
+        self.act1 = nn.ReLU(inplace=True)
+        self.avd_first = nn.AvgPool2d(3, pool_stride, padding=1) if pool_stride and avd_first else None
+        self.conv2 = SplitAttention(inner, stride, first_dilation, groups, radix, norm)
+        self.avd_last = nn.AvgPool2d(3, pool_stride, padding=1) if pool_stride and not avd_first else None
+        self.conv3 = conv1x1(inner, width * self.expansion)
+        self.bn3 = make_norm(norm, width * self.expansion)
+        self.act3 = nn.ReLU(inplace=True)
+        self.downsample = shortcut
+
+    def last_norm(self) -> nn.Module:
+        return self.bn3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        if self.avd_first is not None:
+            out = self.avd_first(out)
+        out = self.conv2(out)
+        if self.avd_last is not None:
+            out = self.avd_last(out)
+        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        out = out + identity
+        return self.act3(out)
+
+
+class ConvNormAct(nn.Module):
+    """conv, then norm (with ReLU unless ``act`` is off), named ``conv`` and ``bn`` as timm's ConvNormAct."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel: int, stride: int = 1, dilation: int = 1, groups: int = 1,
+                 act: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel, stride, dilation * (kernel - 1) // 2, dilation, groups,
+                              bias=False)
+        self.bn = BatchNormAct(out_chs) if act else nn.BatchNorm2d(out_chs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
+class SelectiveKernelAttention(nn.Module):
+    """The selection of a selective-kernel conv: pooled sum of the paths, reduce, expand to one weight
+    per path and channel, softmax across the paths."""
+
+    def __init__(self, channels: int, paths: int, reduced: int) -> None:
+        super().__init__()
+        self.paths = paths
+        self.fc_reduce = nn.Conv2d(channels, reduced, 1, bias=False)
+        self.bn = BatchNormAct(reduced)
+        self.fc_select = nn.Conv2d(reduced, channels * paths, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.fc_reduce(x.sum(1).mean((2, 3), keepdim=True)))
+        x = self.fc_select(x)
+        batch, channels, height, width = x.shape
+        return F.softmax(x.view(batch, self.paths, channels // self.paths, height, width), dim=1)
+
+
+class SelectiveKernelConv(nn.Module):
+    """A selective-kernel 3x3 conv (Li et al. 2019, as timm builds it): two paths, a 3x3 conv and a 3x3
+    conv dilated 2 (a 5x5's field); with ``split`` each reads half the input channels. Attention over
+    the paths picks, per channel, how much of each to keep."""
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, dilation: int = 1, groups: int = 1,
+                 split: bool = True, reduction: int = 16, divisor: int = 8) -> None:
+        super().__init__()
+        self.in_chs, self.split = in_chs, split
+        path_in = in_chs // 2 if split else in_chs
+        self.paths = nn.ModuleList(ConvNormAct(path_in, out_chs, 3, stride, dilation * d, min(out_chs, groups))
+                                   for d in (1, 2))
+        self.attn = SelectiveKernelAttention(out_chs, 2, _divisible(out_chs / reduction, divisor))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.split:
+            pieces = torch.split(x, self.in_chs // 2, 1)
+            outputs = [path(pieces[i]) for i, path in enumerate(self.paths)]
+        else:
+            outputs = [path(x) for path in self.paths]
+        x = torch.stack(outputs, dim=1)
+        return torch.sum(x * self.attn(x), dim=1)
+
+
+class SelectiveKernelBasic(nn.Module):
+    """SKNet's basic block: a selective-kernel 3x3, then a 3x3 conv (timm's SelectiveKernelBasic)."""
+
+    expansion = 1
+
+    def __init__(self, in_chs: int, width: int, stride: int = 1, *, shortcut: nn.Module | None = None,
+                 dilation: int = 1, first_dilation: int = 1, sk: str = "split", sk_reduction: int = 16,
+                 sk_divisor: int = 8, **_: object) -> None:
+        super().__init__()
+        self.conv1 = SelectiveKernelConv(in_chs, width, stride, first_dilation, 1, sk == "split", sk_reduction,
+                                         sk_divisor)
+        self.conv2 = ConvNormAct(width, width, 3, dilation=dilation, act=False)
+        self.act = nn.ReLU(inplace=True)
+        self.downsample = shortcut
+
+    def last_norm(self) -> nn.Module:
+        return self.conv2.bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.conv1(x))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.act(out + identity)
+
+
+class SelectiveKernelBottleneck(nn.Module):
+    """SKNet's bottleneck: 1x1, a selective-kernel 3x3, 1x1 (timm's SelectiveKernelBottleneck)."""
+
+    expansion = 4
+
+    def __init__(self, in_chs: int, width: int, stride: int = 1, *, shortcut: nn.Module | None = None,
+                 inner: int | None = None, groups: int = 1, dilation: int = 1, first_dilation: int = 1,
+                 sk: str = "split", sk_reduction: int = 16, sk_divisor: int = 8, **_: object) -> None:
+        super().__init__()
+        inner = inner or width
+        self.conv1 = ConvNormAct(in_chs, inner, 1)
+        self.conv2 = SelectiveKernelConv(inner, inner, stride, first_dilation, groups, sk == "split", sk_reduction,
+                                         sk_divisor)
+        self.conv3 = ConvNormAct(inner, width * self.expansion, 1, act=False)
+        self.act = nn.ReLU(inplace=True)
+        self.downsample = shortcut
+
+    def last_norm(self) -> nn.Module:
+        return self.conv3.bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv3(self.conv2(self.conv1(x)))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.act(out + identity)
+
+
 class PreActBasicBlock(nn.Module):
     """Pre-activation basic unit (He et al. 2016, "Identity Mappings"): BN-ReLU-conv twice."""
 

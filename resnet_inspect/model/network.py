@@ -18,6 +18,9 @@ from .blocks import (
     PreActBasicBlock,
     PreActBottleneck,
     Res2NetBottleneck,
+    ResNeStBottleneck,
+    SelectiveKernelBasic,
+    SelectiveKernelBottleneck,
     StdConv2d,
     conv3x3,
     make_norm,
@@ -69,7 +72,10 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
     if spec.preact:
         block_cls = PreActBasicBlock if spec.block == "basic" else PreActBottleneck
     else:
-        block_cls = {"basic": BasicBlock, "bottleneck": Bottleneck, "res2net": Res2NetBottleneck}[spec.block]
+        block_cls = {"basic": BasicBlock, "bottleneck": Bottleneck, "res2net": Res2NetBottleneck,
+                     "resnest": ResNeStBottleneck}[spec.block]
+        if spec.sk != "none":
+            block_cls = SelectiveKernelBasic if spec.block == "basic" else SelectiveKernelBottleneck
     in_chs = spec.stem_out_channels
     dilation = 1
     stages = []
@@ -103,6 +109,11 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
                     norm=spec.norm,
                     std_conv=spec.std_conv,
                     scales=spec.scales,
+                    radix=spec.radix,
+                    avd_first=spec.avd_first,
+                    sk=spec.sk,
+                    sk_reduction=spec.sk_reduction,
+                    sk_divisor=spec.sk_divisor,
                     aa=spec.aa,
                 )
             )
@@ -138,7 +149,8 @@ def _init_weights(model: nn.Module, spec: ResNetSpec) -> None:
     if spec.zero_init_last:
         # Each residual branch starts as zero, so every block starts as the identity (Goyal et al. 2017).
         for module in model.modules():
-            if isinstance(module, (BasicBlock, Bottleneck, Res2NetBottleneck)):
+            if isinstance(module, (BasicBlock, Bottleneck, Res2NetBottleneck, ResNeStBottleneck, SelectiveKernelBasic,
+                                   SelectiveKernelBottleneck)):
                 nn.init.zeros_(module.last_norm().weight)
             elif isinstance(module, PreActBasicBlock):
                 nn.init.zeros_(module.conv2.weight)

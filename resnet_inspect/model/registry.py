@@ -19,6 +19,8 @@ WANG2020 = "Wang et al. 2020, ECA-Net: Efficient Channel Attention (arXiv:1910.0
 BELLO2021 = "Bello et al. 2021, Revisiting ResNets: Improved Training and Scaling Strategies (arXiv:2103.07579)"
 WU2018 = "Wu & He 2018, Group Normalization (arXiv:1803.08494)"
 GAO2019 = "Gao et al. 2019, Res2Net: A New Multi-scale Backbone Architecture (arXiv:1904.01169)"
+ZHANG2020 = "Zhang et al. 2020, ResNeSt: Split-Attention Networks (arXiv:2004.08955)"
+LI2019 = "Li et al. 2019, Selective Kernel Networks (arXiv:1903.06586)"
 KOLESNIKOV2020 = "Kolesnikov et al. 2020, Big Transfer (BiT): General Visual Representation Learning (arXiv:1912.11370)"
 
 
@@ -35,6 +37,8 @@ FAMILIES = {
     "norm": "Other normalizations",
     "preact": "Pre-activation ResNet (v2)",
     "res2net": "Res2Net (multi-scale bottlenecks)",
+    "resnest": "ResNeSt (split-attention bottlenecks)",
+    "sknet": "SKNet (selective-kernel convolutions)",
     "bit": "BiT: pre-activation, weight-standardized convolutions, GroupNorm",
     "aa": "Anti-aliased ResNets (a blur or average pool in each strided block)",
     "cifar": "CIFAR-10 ResNets (option A shortcuts, 32x32)",
@@ -248,6 +252,29 @@ _register("res2net50d", "res2net", "Res2Net-50-D: deep stem, avg-pool shortcut",
           width_per_group=26, scales=4, **R2, **DEEP_D)
 _register("res2net101d", "res2net", "Res2Net-101-D: deep stem, avg-pool shortcut", GAO2019, "timm:res2net101d",
           layers=(3, 4, 23, 3), width_per_group=26, scales=4, **R2, **DEEP_D)
+
+# ResNeSt: "d" deep stem of 32, "e" of 64, avg-pool shortcuts; "4s2x40d": radix 4, 2 groups of 40.
+NEST = dict(block="resnest", stem="deep", shortcut="avg_down")
+for _name, _layers, _stem in (("resnest14d", (1, 1, 1, 1), 32), ("resnest26d", (2, 2, 2, 2), 32),
+                              ("resnest50d", (3, 4, 6, 3), 32), ("resnest101e", (3, 4, 23, 3), 64),
+                              ("resnest200e", (3, 24, 36, 3), 64), ("resnest269e", (3, 30, 48, 8), 64)):
+    _register(_name, "resnest", f"ResNeSt-{_name[7:-1]}: radix 2, stem width {_stem}", ZHANG2020, f"timm:{_name}",
+              layers=_layers, stem_width=_stem, **NEST)
+_register("resnest50d_4s2x40d", "resnest", "ResNeSt-50: radix 4, 2 groups of 40, pool before the 3x3", ZHANG2020,
+          "timm:resnest50d_4s2x40d", stem_width=32, radix=4, groups=2, width_per_group=40, avd_first=True, **NEST)
+_register("resnest50d_1s4x24d", "resnest", "ResNeSt-50: radix 1, 4 groups of 24, pool before the 3x3", ZHANG2020,
+          "timm:resnest50d_1s4x24d", stem_width=32, radix=1, groups=4, width_per_group=24, avd_first=True, **NEST)
+
+# SKNet as timm builds it: the selective-kernel conv replaces each block's 3x3.
+SK_BASIC = dict(sk="split", sk_reduction=8, sk_divisor=16, **BASIC)
+_register("skresnet18", "sknet", "SK-ResNet-18: selective-kernel basic blocks", LI2019, "timm:skresnet18",
+          layers=(2, 2, 2, 2), **SK_BASIC)
+_register("skresnet34", "sknet", "SK-ResNet-34: selective-kernel basic blocks", LI2019, "timm:skresnet34", **SK_BASIC)
+_register("skresnet50", "sknet", "SK-ResNet-50: selective-kernel bottlenecks", LI2019, "timm:skresnet50", sk="split")
+_register("skresnet50d", "sknet", "SK-ResNet-50-D: deep stem, avg-pool shortcut", LI2019, "timm:skresnet50d",
+          sk="split", **DEEP_D)
+_register("skresnext50_32x4d", "sknet", "SK-ResNeXt-50 32x4d: paths read every input channel", LI2019,
+          "timm:skresnext50_32x4d", groups=32, width_per_group=4, sk="whole", sk_divisor=32)
 
 # Efficient channel attention in every block (timm's ecaresnet*).
 ECA = dict(attn="eca")

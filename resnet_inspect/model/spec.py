@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from ..limits import LIMITS, over, shown
 from ..userfiles import parse, read_text
 
-BLOCKS = ("basic", "bottleneck", "res2net")
+BLOCKS = ("basic", "bottleneck", "res2net", "resnest")
 STEMS = ("classic", "deep", "tiered", "cifar")
 STEM_POOLS = ("max", "fixed", "conv", "none")
 SHORTCUTS = ("projection", "avg_down", "zero_pad")
@@ -18,9 +18,10 @@ STRIDE_PLACEMENTS = ("3x3", "1x1")
 ANTI_ALIASING = ("none", "avg", "blur")
 ATTENTION = ("none", "se", "eca")
 NORMS = ("batch", "group")
+SELECTIVE_KERNELS = ("none", "split", "whole")
 GROUPS_OF_GROUP_NORM = 32  # timm's GroupNorm default, used by resnet50_gn
 
-EXPANSION = {"basic": 1, "bottleneck": 4, "res2net": 4}
+EXPANSION = {"basic": 1, "bottleneck": 4, "res2net": 4, "resnest": 4}
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class ResNetSpec:
 
     * ``block``: ``basic`` (two 3x3 convs), ``bottleneck`` (1x1, 3x3, 1x1, expansion 4) or ``res2net``
       (Res2Net's multi-scale bottleneck: ``scales`` groups of channels, each with its own 3x3 conv; the
-      inner width is one scale's, e.g. 26 channels per 64 of stage width for res2net50_26w_4s).
+      inner width is one scale's, e.g. 26 channels per 64 of stage width for res2net50_26w_4s) or
+      ``resnest`` (ResNeSt's: a split-attention 3x3 conv over ``radix`` splits, and a strided block
+      average-pools after that conv, or before it with ``avd_first``).
     * ``layers``: residual blocks per stage, any number of stages.
     * ``widths``: base width ("planes") of each stage; a bottleneck's output is 4x this.
     * ``groups`` / ``width_per_group``: ResNeXt cardinality and width; a bottleneck's inner
@@ -46,6 +49,9 @@ class ResNetSpec:
     * ``stem_pool``: after the stem, ``max`` a 3x3/2 max-pool, ``fixed`` the same after zero-padding
       one pixel (BiT), ``conv`` a 3x3/2 conv + norm + ReLU (ResNet-RS), ``none`` nothing.
     * ``std_conv``: weight-standardized convolutions (BiT; pre-activation networks).
+    * ``sk``: selective-kernel 3x3 convs (SKNet, Li et al. 2019, as timm builds them): two paths (3x3 and
+      3x3 dilated 2) weighed by attention; ``split`` gives each path half the input channels, ``whole``
+      all of them. The attention reduces by ``sk_reduction`` to a multiple of ``sk_divisor``.
     * ``preact``: pre-activation units (ResNet v2, BN-ReLU before each conv).
     * ``attn``: the attention module after the last norm of each block (timm names it ``se``):
       ``se`` squeeze-and-excitation (Hu et al. 2018) with reduction ``attn_reduction`` (16; ResNet-RS
@@ -74,6 +80,11 @@ class ResNetSpec:
     norm: str = "batch"
     std_conv: bool = False
     scales: int = 4
+    radix: int = 2
+    avd_first: bool = False
+    sk: str = "none"
+    sk_reduction: int = 16
+    sk_divisor: int = 8
     dilate: tuple[bool, ...] = field(default=())
     num_classes: int = 1000
     in_chans: int = 3
@@ -114,6 +125,7 @@ class ResNetSpec:
         check_choice("aa", ANTI_ALIASING)
         check_choice("attn", ATTENTION)
         check_choice("norm", NORMS)
+        check_choice("sk", SELECTIVE_KERNELS)
         if not isinstance(self.layers, tuple) or not self.layers:
             fail("layers", "needs at least one stage")
         if len(self.layers) > LIMITS.max_stages:
@@ -127,10 +139,11 @@ class ResNetSpec:
             fail("widths", f"needs one width per stage ({len(self.layers)}), got {shown(self.widths)}")
         for width in self.widths:
             check_positive_int("widths", width)
-        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "attn_reduction", "scales"):
+        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "attn_reduction", "scales", "radix",
+                     "sk_reduction", "sk_divisor"):
             check_positive_int(name, getattr(self, name))
         check_positive_int("image_size", self.image_size, "max_input_side")
-        for name in ("preact", "zero_init_last", "std_conv"):
+        for name in ("preact", "zero_init_last", "std_conv", "avd_first"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, f"must be true or false, got {getattr(self, name)!r}")
         if len(self.dilate) != len(self.layers) - 1 or not all(isinstance(d, bool) for d in self.dilate):
@@ -167,8 +180,15 @@ class ResNetSpec:
             if odd:
                 fail("norm", f"group norm splits channels into {GROUPS_OF_GROUP_NORM} groups, but the network has "
                              f"{odd[0]} channels somewhere")
-        if self.block == "res2net" and (self.preact or self.stride_on != "3x3" or self.aa != "none"):
-            fail("block", "res2net blocks are post-activation, stride on their 3x3 convs and have no anti-aliasing")
+        if self.block in ("res2net", "resnest") and (self.preact or self.stride_on != "3x3" or self.aa != "none"):
+            fail("block", f"{self.block} blocks are post-activation, stride on their 3x3 convs and have no "
+                          "anti-aliasing")
+        if self.sk != "none" and (self.block not in ("basic", "bottleneck") or self.preact or self.attn != "none"
+                                  or self.aa != "none" or self.norm != "batch" or self.stride_on != "3x3"):
+            fail("sk", "selective kernels replace the 3x3 conv of plain post-activation basic or bottleneck blocks "
+                       "(no attention, anti-aliasing or group norm besides)")
+        if self.block == "resnest" and self.attn != "none":
+            fail("attn", "a resnest block's split attention is its attention; it takes no other")
         if self.std_conv and not self.preact:
             fail("std_conv", "weight-standardized convolutions are built for pre-activation networks (BiT)")
         if self.stem_pool == "fixed" and not self.preact:

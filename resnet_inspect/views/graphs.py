@@ -112,7 +112,8 @@ def dataflow_nodes(report: ModelReport) -> list[Node]:
                         row.input_shapes[0] if row.input_shapes else None, [row.name])
             items.append((row.index, node))
         for op in row.ops:
-            if row.is_leaf or not op.op_class.is_compute or not op.inputs_from:
+            joins = op.op_class == OpClass.LAYOUT and len(op.inputs_from) > 1  # a concatenation of branches
+            if row.is_leaf or not op.inputs_from or not (op.op_class.is_compute or joins):
                 continue
             owner_block = block if block else None
             short = row.name[len(block) + 1:] if block and len(row.name) > len(block) else (row.name or "model")

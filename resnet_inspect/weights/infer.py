@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .read import WeightsFile
 
 # Fields the weights cannot show: networks that differ only in these have the same tensors.
-INVISIBLE = ("stride_on", "stem_pool", "dilate", "image_size", "zero_init_last", "aa", "std_conv")
+INVISIBLE = ("stride_on", "stem_pool", "dilate", "image_size", "zero_init_last", "aa", "std_conv", "avd_first")
 Shapes = dict[str, tuple[int, ...]]
 
 
@@ -83,6 +83,9 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
     bottleneck = block(order[0], 0) + "conv3.weight" in shapes
     if block(order[0], 0) + "convs.0.weight" in shapes:
         return _res2net_spec(shapes, stages, order, block)
+    if not preact and (block(order[0], 0) + "conv2.fc1.weight" in shapes
+                       or any(block(order[0], 0) + f"conv{i}.paths.0.conv.weight" in shapes for i in (1, 2))):
+        return _branchy_spec(shapes, stages, order, block)
     widths = []
     for stage in order:
         out = shape(block(stage, 0) + ("conv3.weight" if bottleneck else "conv2.weight"))[0]
@@ -107,6 +110,48 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
         fields["num_classes"] = shapes[weight][0]
     if fields.get("stem") == "cifar":
         fields.update(stem_pool="none", image_size=32)
+    return ResNetSpec(**fields), weight is None
+
+
+def _branchy_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tuple[ResNetSpec, bool]:
+    """ResNeSt (``conv2.conv`` + ``conv2.fc1``: split attention) and SKNet (``paths``: selective kernels)."""
+    first = block(order[0], 0)
+    fields: dict = dict(layers=tuple(len(stages[s]) for s in order))
+    if first + "conv2.fc1.weight" in shapes:
+        inner = shapes[first + "conv1.weight"][0]
+        widths = [shapes[block(s, 0) + "conv3.weight"][0] // 4 for s in order]
+        groups = inner // shapes[first + "conv2.fc1.weight"][1]
+        fields.update(block="resnest", radix=shapes[first + "conv2.conv.weight"][0] // inner, groups=groups,
+                      width_per_group=inner // groups * 64 // widths[0])
+    else:
+        basic = first + "conv1.paths.0.conv.weight" in shapes
+        sk_conv = "conv1" if basic else "conv2"
+        path = shapes[f"{first}{sk_conv}.paths.0.conv.weight"]
+        out_key = "conv2.conv.weight" if basic else "conv3.conv.weight"
+        widths = [shapes[block(s, 0) + out_key][0] // (1 if basic else 4) for s in order]
+        stem = _stem(shapes, False)
+        # What the selective-kernel conv reads: the block's input (basic) or its 1x1's output.
+        in_chs = (stem["stem_width"] * (2 if stem["stem"] in ("deep", "tiered") else 1) if basic
+                  else shapes[first + "conv1.conv.weight"][0])
+        split = path[1] * 2 == in_chs
+        groups = 1 if split else in_chs // path[1]
+        fields.update(block="basic" if basic else "bottleneck", sk="split" if split else "whole", groups=groups)
+        if not basic:
+            fields["width_per_group"] = path[0] // groups * 64 // widths[0]
+        reduced = {shapes[f"{block(s, 0)}{sk_conv}.attn.fc_reduce.weight"][:2] for s in order}
+        for reduction, divisor in ((16, 8), (8, 16), (16, 32)):
+            if all(r == max(divisor, int(c / reduction + divisor / 2) // divisor * divisor) for r, c in reduced):
+                fields.update(sk_reduction=reduction, sk_divisor=divisor)
+                break
+        else:
+            raise ValueError("its selective-kernel attention reduces channels in a way no known SKNet does")
+    fields["widths"] = tuple(widths)
+    fields.update(_stem(shapes, False))
+    fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], False)
+    classifier = _classifier_keys(shapes)
+    weight = next((k for k in classifier if k.endswith("weight")), None)
+    if weight is not None:
+        fields["num_classes"] = shapes[weight][0]
     return ResNetSpec(**fields), weight is None
 
 
