@@ -36,10 +36,12 @@ def test_state_dict_and_parameters_match_reference_on_meta(variant):
 
 
 # Logits on the CPU for every variant up to 50M parameters, and the only ones of their kind above it (the
-# doubled bottleneck width, 64 groups); every spec choice is among them. The deeper and wider ones differ
-# from these only in counts and widths, which the structure check on meta above covers for every variant.
+# doubled bottleneck width, 64 groups, SENet-154's 3x3 shortcuts and halved 1x1); every spec choice is among
+# them. The deeper and wider ones differ from these only in counts and widths, which the structure check on
+# meta above covers for every variant.
 LOGITS = [v for v in WITH_REFERENCE if PARAMETERS[v.name] <= 50_000_000 or v.name in ("wide_resnet50_2",
-                                                                                      "resnext101_64x4d")]
+                                                                                      "resnext101_64x4d",
+                                                                                      "senet154")]
 
 
 @pytest.mark.parametrize("variant", LOGITS, ids=lambda v: v.name)
@@ -130,6 +132,11 @@ def test_zero_init_last_zeroes_the_last_norm_of_every_block():
         ({"norm": "group", "stem_width": 24}, "norm"),  # 24 channels cannot form 32 groups
         ({"std_conv": True}, "std_conv"),  # BiT's: pre-activation only
         ({"stem_pool": "fixed"}, "stem_pool"),
+        ({"shortcut_kernel": 5}, "shortcut_kernel"),
+        ({"norm": "frn"}, "norm"),  # a pre-activation norm-and-activation
+        ({"shortcut_kernel": 3, "shortcut": "avg_down"}, "shortcut_kernel"),
+        ({"reduce_first": 3}, "reduce_first"),  # 64 is not a multiple of 3
+        ({"reduce_first": 2, "block": "basic"}, "reduce_first"),
         ({"block": "res2net", "preact": True}, "block"),
         ({"block": "res2net", "scales": 0}, "scales"),
         ({"stem_pool": "conv", "preact": True}, "stem_pool"),
@@ -144,8 +151,6 @@ def test_invalid_specs_name_the_field(overrides, field):
 # A timm release that adds an entrypoint makes the test below name it.
 NOT_YET = {
     "ecaresnet50d_pruned", "ecaresnet101d_pruned",  # per-block widths from timm's pruning tables
-    "senet154",  # 3x3 projection shortcuts and a halved first conv
-    "resnetv2_50d_evos", "resnetv2_50d_frn",  # EvoNorm, filter response norm
 }
 
 

@@ -182,6 +182,12 @@ def global_pool(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
     return OpCost(OpClass.POOL, 0, numel(args[0]), "global")
 
 
+@register_rule("var")
+def variance(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    # Subtract the mean, square, add up: 3 per input element (EvoNorm's group statistics).
+    return OpCost(OpClass.ELEMENTWISE, 0, 3 * numel(args[0]))
+
+
 @register_rule("mean")
 def mean(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
     # A mean over every spatial axis is a global average pool (SE's squeeze); others are arithmetic.
@@ -205,8 +211,8 @@ register_per_element(OpClass.ACTIVATION, "relu", "relu_", "sigmoid", "sigmoid_",
                      "silu_", "gelu", "leaky_relu", "leaky_relu_", "hardsigmoid", "hardswish", "tanh", "elu",
                      "threshold")
 register_per_element(OpClass.ELEMENTWISE, "mul", "mul_", "sub", "sub_", "div", "div_", "rsub", "neg", "sqrt",
-                     "rsqrt", "exp", "pow", "clamp", "clamp_", "softmax", "_softmax", "log_softmax", "_log_softmax",
-                     "sum")
+                     "rsqrt", "exp", "pow", "clamp", "clamp_", "maximum", "minimum", "softmax", "_softmax",
+                     "log_softmax", "_log_softmax", "sum")
 
 # -- no arithmetic --------------------------------------------------------------------------------
 register_free(OpClass.LAYOUT, "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "slice",

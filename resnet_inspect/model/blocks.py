@@ -159,13 +159,59 @@ class GroupNormAct(nn.GroupNorm):
         return self.act(super().forward(x))
 
 
+class EvoNormS0(nn.Module):
+    """EvoNorm-S0 (Liu et al. 2020; timm's EvoNorm2dS0): ``x * sigmoid(v x) / group std``, then a scale and
+    a shift: a normalization and an activation in one, with no running statistics."""
+
+    def __init__(self, channels: int, groups: int = GROUPS_OF_GROUP_NORM, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.groups, self.eps = groups, eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.v = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        grouped = x.reshape(batch, self.groups, channels // self.groups, height, width)
+        std = grouped.float().var(dim=(2, 3, 4), unbiased=False, keepdim=True).add(self.eps).sqrt().to(x.dtype)
+        std = std.expand(grouped.shape).reshape(batch, channels, height, width)
+        shape = (1, -1, 1, 1)
+        x = x * (x * self.v.view(shape).to(x.dtype)).sigmoid() / std
+        return x * self.weight.view(shape).to(x.dtype) + self.bias.view(shape).to(x.dtype)
+
+
+class FilterResponseNormTlu(nn.Module):
+    """Filter response normalization with a thresholded linear unit (Singh & Krishnan 2020; timm's
+    FilterResponseNormTlu2d): divide by the root mean square over each map, scale and shift, then
+    ``max(x, tau)``."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.tau = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rms = x.square().float().mean(dim=(2, 3), keepdim=True).add(self.eps).rsqrt().to(x.dtype)
+        shape = (1, -1, 1, 1)
+        x = x * rms.expand(x.shape)
+        x = x * self.weight.view(shape).to(dtype=x.dtype) + self.bias.view(shape).to(dtype=x.dtype)
+        return torch.maximum(x, self.tau.reshape(shape).to(dtype=x.dtype))
+
+
 def make_norm_act(kind: str, channels: int) -> nn.Module:
-    """A pre-activation unit's norm and ReLU: BatchNormAct or GroupNormAct."""
+    """A pre-activation unit's norm and activation: BatchNorm or GroupNorm with ReLU, EvoNorm-S0, or FRN
+    with its TLU."""
+    if kind == "evonorm":
+        return EvoNormS0(channels)
+    if kind == "frn":
+        return FilterResponseNormTlu(channels)
     return GroupNormAct(channels) if kind == "group" else BatchNormAct(channels)
 
 
 def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_norm: bool,
-                  norm: str = "batch", std_conv: bool = False) -> nn.Module:
+                  norm: str = "batch", std_conv: bool = False, kernel: int = 1) -> nn.Module:
     """The shortcut of a block whose input and output differ in shape.
 
     ``with_norm`` is False in pre-activation blocks, where the input is already normalized.
@@ -177,7 +223,10 @@ def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_nor
     if kind == "avg_down" and stride > 1:
         pool = nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
         stride = 1
-    conv = conv1x1(in_chs, out_chs, stride, std=std_conv)
+    if kernel > 1 and stride > 1:  # SENet-154's strided 3x3 projection (a 1x1 where it does not stride)
+        conv = nn.Conv2d(in_chs, out_chs, kernel, stride, padding=(stride - 1 + kernel - 1) // 2, bias=False)
+    else:
+        conv = conv1x1(in_chs, out_chs, stride, std=std_conv)
     if not with_norm:
         return PreActProjection(conv, pool if kind == "avg_down" else None)
     if kind == "avg_down":
@@ -270,17 +319,19 @@ class Bottleneck(nn.Module):
         attn_reduction: int = 16,
         norm: str = "batch",
         aa: str = "none",
+        reduce_first: int = 1,
         **_: object,
     ) -> None:
         super().__init__()
         inner = inner or width
+        first = inner // reduce_first  # SENet-154 halves the first 1x1's output
         out_chs = width * self.expansion
         stride_1x1, stride_3x3 = (stride, 1) if stride_on == "1x1" else (1, stride)
         use_aa = aa != "none" and (stride == 2 or first_dilation != dilation)
-        self.conv1 = conv1x1(in_chs, inner, stride_1x1)
-        self.bn1 = make_norm(norm, inner)
+        self.conv1 = conv1x1(in_chs, first, stride_1x1)
+        self.bn1 = make_norm(norm, first)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = conv3x3(inner, inner, 1 if use_aa else stride_3x3, groups, first_dilation)
+        self.conv2 = conv3x3(first, inner, 1 if use_aa else stride_3x3, groups, first_dilation)
         self.bn2 = make_norm(norm, inner)
         self.act2 = nn.ReLU(inplace=True)
         self.aa = make_aa(aa, inner, stride, use_aa)

@@ -92,7 +92,7 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
             shortcut = None
             if block_stride != 1 or in_chs != out_chs:
                 shortcut = make_shortcut(spec.shortcut, in_chs, out_chs, block_stride, with_norm=not spec.preact,
-                                         norm=spec.norm, std_conv=spec.std_conv)
+                                         norm=spec.norm, std_conv=spec.std_conv, kernel=spec.shortcut_kernel)
             blocks.append(
                 block_cls(
                     in_chs,
@@ -114,6 +114,7 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
                     sk=spec.sk,
                     sk_reduction=spec.sk_reduction,
                     sk_divisor=spec.sk_divisor,
+                    reduce_first=spec.reduce_first,
                     aa=spec.aa,
                 )
             )

@@ -21,6 +21,8 @@ WU2018 = "Wu & He 2018, Group Normalization (arXiv:1803.08494)"
 GAO2019 = "Gao et al. 2019, Res2Net: A New Multi-scale Backbone Architecture (arXiv:1904.01169)"
 ZHANG2020 = "Zhang et al. 2020, ResNeSt: Split-Attention Networks (arXiv:2004.08955)"
 LI2019 = "Li et al. 2019, Selective Kernel Networks (arXiv:1903.06586)"
+LIU2020 = "Liu et al. 2020, Evolving Normalization-Activation Layers (arXiv:2004.02967)"
+SINGH2020 = "Singh & Krishnan 2020, Filter Response Normalization Layer (arXiv:1911.09737)"
 KOLESNIKOV2020 = "Kolesnikov et al. 2020, Big Transfer (BiT): General Visual Representation Learning (arXiv:1912.11370)"
 
 
@@ -226,6 +228,10 @@ _register("resnetv2_101d", "preact", "ResNet-101-D v2", HE2016, "timm:resnetv2_1
 _register("resnetv2_152", "preact", "ResNet-152 v2: pre-activation bottlenecks", HE2016, "timm:resnetv2_152",
           layers=(3, 8, 36, 3), **V2)
 _register("resnetv2_152d", "preact", "ResNet-152-D v2", HE2016, "timm:resnetv2_152d", layers=(3, 8, 36, 3), **V2_D)
+_register("resnetv2_50d_evos", "preact", "ResNet-50-D v2 with EvoNorm-S0 in place of BN-ReLU", LIU2020,
+          "timm:resnetv2_50d_evos", norm="evonorm", **V2_D)
+_register("resnetv2_50d_frn", "preact", "ResNet-50-D v2 with filter response norm and TLU", SINGH2020,
+          "timm:resnetv2_50d_frn", norm="frn", **V2_D)
 _register("resnetv2_50d_gn", "preact", "ResNet-50-D v2 with GroupNorm (32 groups)", WU2018, "timm:resnetv2_50d_gn",
           norm="group", **V2_D)
 
@@ -275,6 +281,10 @@ _register("skresnet50d", "sknet", "SK-ResNet-50-D: deep stem, avg-pool shortcut"
           sk="split", **DEEP_D)
 _register("skresnext50_32x4d", "sknet", "SK-ResNeXt-50 32x4d: paths read every input channel", LI2019,
           "timm:skresnext50_32x4d", groups=32, width_per_group=4, sk="whole", sk_divisor=32)
+
+_register("senet154", "se", "SENet-154: SE-ResNeXt 64x4d [3,8,36,3], deep stem of 64, 3x3 projections, first "
+          "1x1 halved", HU2018, "timm:senet154", layers=(3, 8, 36, 3), groups=64, width_per_group=4, attn="se",
+          stem="deep", stem_width=64, shortcut_kernel=3, reduce_first=2)
 
 # Efficient channel attention in every block (timm's ecaresnet*).
 ECA = dict(attn="eca")

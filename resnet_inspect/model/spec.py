@@ -17,7 +17,7 @@ SHORTCUTS = ("projection", "avg_down", "zero_pad")
 STRIDE_PLACEMENTS = ("3x3", "1x1")
 ANTI_ALIASING = ("none", "avg", "blur")
 ATTENTION = ("none", "se", "eca")
-NORMS = ("batch", "group")
+NORMS = ("batch", "group", "evonorm", "frn")
 SELECTIVE_KERNELS = ("none", "split", "whole")
 GROUPS_OF_GROUP_NORM = 32  # timm's GroupNorm default, used by resnet50_gn
 
@@ -52,12 +52,16 @@ class ResNetSpec:
     * ``sk``: selective-kernel 3x3 convs (SKNet, Li et al. 2019, as timm builds them): two paths (3x3 and
       3x3 dilated 2) weighed by attention; ``split`` gives each path half the input channels, ``whole``
       all of them. The attention reduces by ``sk_reduction`` to a multiple of ``sk_divisor``.
+    * ``shortcut_kernel``: 3 makes a strided projection shortcut a 3x3 conv (SENet-154); ``reduce_first``:
+      a bottleneck's first 1x1 outputs its inner width divided by this (2 in SENet-154).
     * ``preact``: pre-activation units (ResNet v2, BN-ReLU before each conv).
     * ``attn``: the attention module after the last norm of each block (timm names it ``se``):
       ``se`` squeeze-and-excitation (Hu et al. 2018) with reduction ``attn_reduction`` (16; ResNet-RS
       uses 4), ``eca`` efficient channel attention (Wang et al. 2020: a 1-D conv across channels
       whose kernel size follows the channel count).
-    * ``norm``: ``batch`` (BatchNorm) or ``group`` (GroupNorm with 32 groups: timm's resnet50_gn, BiT).
+    * ``norm``: ``batch`` (BatchNorm), ``group`` (GroupNorm with 32 groups: timm's resnet50_gn, BiT), and
+      for pre-activation networks ``evonorm`` (EvoNorm-S0, 32 groups) or ``frn`` (filter response
+      normalization with a TLU), each a normalization and activation in one.
     * ``dilate``: per stage after the first, use dilation instead of stride.
     * ``aa``: anti-aliased downsampling (Zhang 2019; timm's resnetaa*/resnetblur*): a strided block
       convolves at stride 1, then ``avg`` average-pools or ``blur`` blurs (binomial 3x3) at stride 2;
@@ -85,6 +89,8 @@ class ResNetSpec:
     sk: str = "none"
     sk_reduction: int = 16
     sk_divisor: int = 8
+    shortcut_kernel: int = 1
+    reduce_first: int = 1
     dilate: tuple[bool, ...] = field(default=())
     num_classes: int = 1000
     in_chans: int = 3
@@ -140,7 +146,7 @@ class ResNetSpec:
         for width in self.widths:
             check_positive_int("widths", width)
         for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "attn_reduction", "scales", "radix",
-                     "sk_reduction", "sk_divisor"):
+                     "sk_reduction", "sk_divisor", "shortcut_kernel", "reduce_first"):
             check_positive_int(name, getattr(self, name))
         check_positive_int("image_size", self.image_size, "max_input_side")
         for name in ("preact", "zero_init_last", "std_conv", "avd_first"):
@@ -171,7 +177,9 @@ class ResNetSpec:
         if self.aa != "none" and (self.preact or self.stride_on != "3x3"):
             fail("aa", "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride "
                        "on the 3x3")
-        if self.norm == "group":
+        if self.norm in ("evonorm", "frn") and not self.preact:
+            fail("norm", f"{self.norm} is a pre-activation norm-and-activation (preact: true)")
+        if self.norm in ("group", "evonorm"):
             channels = {self.stem_out_channels, self.stem_width} | {w * self.expansion for w in self.widths} \
                 | {self.inner_width(w) for w in self.widths}
             if self.stem == "tiered":
@@ -187,6 +195,19 @@ class ResNetSpec:
                                   or self.aa != "none" or self.norm != "batch" or self.stride_on != "3x3"):
             fail("sk", "selective kernels replace the 3x3 conv of plain post-activation basic or bottleneck blocks "
                        "(no attention, anti-aliasing or group norm besides)")
+        if self.shortcut_kernel not in (1, 3):
+            fail("shortcut_kernel", f"must be 1 or 3, got {shown(self.shortcut_kernel)}")
+        if self.shortcut_kernel == 3 and (self.shortcut != "projection" or self.preact):
+            fail("shortcut_kernel", "3x3 shortcuts are post-activation projections (shortcut: projection)")
+        if self.reduce_first != 1:
+            first = self.inner_width(self.widths[0]) // self.reduce_first
+            if self.block != "bottleneck" or self.preact or self.sk != "none":
+                fail("reduce_first", "only a plain post-activation bottleneck narrows its first 1x1")
+            for width in self.widths:
+                first = self.inner_width(width) // self.reduce_first
+                if first * self.reduce_first != self.inner_width(width) or first % self.groups:
+                    fail("reduce_first", f"{self.reduce_first} does not split the inner width "
+                                         f"{self.inner_width(width)} into whole groups of {self.groups}")
         if self.block == "resnest" and self.attn != "none":
             fail("attn", "a resnest block's split attention is its attention; it takes no other")
         if self.std_conv and not self.preact:

@@ -94,13 +94,22 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
                         widths=tuple(widths), preact=preact)
     if bottleneck:
         conv2 = shape(block(order[0], 0) + "conv2.weight")
-        inner, groups = conv2[0], conv2[0] // conv2[1]
+        first = shape(block(order[0], 0) + "conv1.weight")[0]
+        inner, groups = conv2[0], first // conv2[1]
         fields.update(groups=groups, width_per_group=inner // groups * 64 // widths[0])
+        if first != inner and not preact:
+            fields["reduce_first"] = inner // first
+    if any(len(v) == 4 and v[-1] == 3 for k, v in shapes.items() if k.endswith("downsample.0.weight")):
+        fields["shortcut_kernel"] = 3
     fields.update(_stem(shapes, preact))
     fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], preact)
     fields.update(_attention(shapes, block(order[0], 0)))
     first_norm = block(order[0], 0) + ("norm1" if preact else "bn1")
-    if f"{first_norm}.weight" in shapes and f"{first_norm}.running_mean" not in shapes:
+    if f"{first_norm}.v" in shapes:
+        fields["norm"] = "evonorm"
+    elif f"{first_norm}.tau" in shapes:
+        fields["norm"] = "frn"
+    elif f"{first_norm}.weight" in shapes and f"{first_norm}.running_mean" not in shapes:
         fields["norm"] = "group"  # a norm with affine terms and no running statistics
     if not preact and "maxpool.0.weight" in shapes:
         fields["stem_pool"] = "conv"
