@@ -17,7 +17,6 @@ right only under a convention other than the usual one."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable

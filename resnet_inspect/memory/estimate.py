@@ -175,14 +175,8 @@ class Simulator:
 
     def _floor(self, plan: MemoryPlan) -> int:
         """Bytes alive before any input: parameters and buffers (and master weights and optimizer state)."""
-        if plan.train:
-            tensors = [t for group in self._setup(plan).resident().values() for t in group]
-        else:
-            element = torch.empty((), dtype=DTYPE_OF[plan.precision]).element_size()
-            return sum(t.numel() * (element if t.is_floating_point() else t.element_size())
-                       for t in list(self.model.parameters()) + list(self.model.buffers()))
-        storages = {id(t.untyped_storage()): t.untyped_storage().nbytes() for t in tensors}
-        return sum(storages.values())
+        tracker = (self._training if plan.train else self._inference)(plan.with_batch(1))
+        return sum(size for category, size in tracker.resident.items() if category != "inputs")
 
     def _largest(self, plan: MemoryPlan, budget: int, training: bool) -> tuple[int, int]:
         lines = self._lines(plan, training)

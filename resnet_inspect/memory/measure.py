@@ -80,6 +80,12 @@ def peak_during(work, device: str) -> int:
     return cpu_peak_during(work)
 
 
+def _inference_peak(model: nn.Module, x: torch.Tensor, device: str) -> int:
+    resident = storage_bytes(list(model.parameters()) + list(model.buffers()) + [x])
+    infer(model, x)  # warm-up: lazily made kernels and caches
+    return resident + peak_during(lambda: infer(model, x), device)
+
+
 def measure(target: str | ResNetSpec | nn.Module, plan: MemoryPlan, device: str = "cpu") -> Measured:
     """The measured peaks of a forward pass and (for a training plan) of a steady-state step on ``device``,
     after one warm-up of each. Allocates for real: check the estimate first."""
@@ -92,11 +98,7 @@ def measure(target: str | ResNetSpec | nn.Module, plan: MemoryPlan, device: str 
         with torch.device(device):
             model = build_from_spec(resolve_spec(target))
     x, labels = make_batch(plan, device)
-    inference_model = copy.deepcopy(model).to(dtype=DTYPE_OF[plan.precision]).eval()
-    resident = storage_bytes(list(inference_model.parameters()) + list(inference_model.buffers()) + [x])
-    infer(inference_model, x)  # warm-up: lazily made kernels and caches
-    inference = resident + peak_during(lambda: infer(inference_model, x), device)
-    del inference_model
+    inference = _inference_peak(copy.deepcopy(model).to(dtype=DTYPE_OF[plan.precision]).eval(), x, device)
     training = None
     if plan.train:
         setup = TrainingSetup(model, plan)

@@ -83,8 +83,10 @@ class AllocationTracker(TorchDispatchMode):
         self.stack: list[str] = []
         self.layers: dict[str, _Layer] = {}
         self.baseline = 0  # bytes alive before the pass (parameters, state, input)
+        self.resident: dict[str, int] = {}
         self.timeline: list[int] = []  # bytes alive after each allocation (and inside each kernel with scratch)
         self.op = ""
+        self.training_forward = False  # set while a training step's forward runs (saved tensors counted)
 
     # -- storages -------------------------------------------------------------------------
     def _size(self, nbytes: int) -> int:
@@ -138,6 +140,7 @@ class AllocationTracker(TorchDispatchMode):
 
     def reset_peak(self) -> None:
         self.baseline = self.total
+        self.resident = dict(self.live)  # what was alive before the pass, by category
         self.timeline = [self.total]
         self.peak = Snapshot(self.total, self.phase, "", dict(self.live))
 
@@ -162,8 +165,6 @@ class AllocationTracker(TorchDispatchMode):
             if layer is not None:
                 layer.peak_during = max(layer.peak_during, self.total - self.baseline)
         return out
-
-    training_forward = False
 
     # -- modules (forward only) -------------------------------------------------------------
     def _pre(self, module: nn.Module, args: tuple) -> None:

@@ -13,7 +13,6 @@ from torch import nn
 from .blocks import (
     BasicBlock,
     BlurPool2d,
-    BatchNormAct,
     Bottleneck,
     PreActBasicBlock,
     PreActBottleneck,
@@ -67,6 +66,10 @@ def _stem_pool(spec: ResNetSpec) -> nn.Module:
     return nn.MaxPool2d(3, stride=2, padding=1)
 
 
+BLOCK_OPTIONS = ("stride_on", "attn", "attn_reduction", "norm", "std_conv", "scales", "radix", "avd_first", "sk",
+                 "sk_reduction", "sk_divisor", "reduce_first", "aa")
+
+
 def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
     """One Sequential of blocks per stage, with torchvision's stride/dilation bookkeeping."""
     if spec.preact:
@@ -76,6 +79,8 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
                      "resnest": ResNeStBottleneck}[spec.block]
         if spec.sk != "none":
             block_cls = SelectiveKernelBasic if spec.block == "basic" else SelectiveKernelBottleneck
+    # The spec's choices a block reads (each block class takes the ones it knows).
+    options = {name: getattr(spec, name) for name in BLOCK_OPTIONS}
     in_chs = spec.stem_out_channels
     dilation = 1
     stages = []
@@ -94,29 +99,9 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
                 shortcut = make_shortcut(spec.shortcut, in_chs, out_chs, block_stride, with_norm=not spec.preact,
                                          norm=spec.norm, std_conv=spec.std_conv, kernel=spec.shortcut_kernel)
             blocks.append(
-                block_cls(
-                    in_chs,
-                    width,
-                    block_stride,
-                    shortcut=shortcut,
-                    inner=spec.inner_width(width),
-                    groups=spec.groups,
-                    dilation=dilation,
-                    first_dilation=previous_dilation if block_index == 0 else dilation,
-                    stride_on=spec.stride_on,
-                    attn=spec.attn,
-                    attn_reduction=spec.attn_reduction,
-                    norm=spec.norm,
-                    std_conv=spec.std_conv,
-                    scales=spec.scales,
-                    radix=spec.radix,
-                    avd_first=spec.avd_first,
-                    sk=spec.sk,
-                    sk_reduction=spec.sk_reduction,
-                    sk_divisor=spec.sk_divisor,
-                    reduce_first=spec.reduce_first,
-                    aa=spec.aa,
-                )
+                block_cls(in_chs, width, block_stride, shortcut=shortcut, inner=spec.inner_width(width),
+                          groups=spec.groups, dilation=dilation,
+                          first_dilation=previous_dilation if block_index == 0 else dilation, **options)
             )
             in_chs = out_chs
         stages.append(nn.Sequential(*blocks))

@@ -10,7 +10,7 @@ from ..audit.counts import Count
 from ..audit.diff import ReportDiff
 from .export import markdown_table
 from .fitted import Column, fitted_table
-from .tables import exact, feature_map_text, shape_text, si
+from .tables import feature_map_text, shape_text, si
 from .terminal import print_fitted
 
 
