@@ -31,6 +31,18 @@ def test_paper_depth_and_module_counts_match_the_real_network(depth):
     assert ours["paper_depth"].value == depth and ours["conv_modules"].value == values["conv_modules"].value
 
 
+@pytest.mark.parametrize("name, depth", [
+    ("skresnet50", 50), ("res2net50_26w_4s", 50), ("resnetv2_50x1_bit", 50), ("seresnet50", 50),
+    ("senet154", 154), ("resnetrs101", 104),  # ResNet-RS: 101, two more stem convs, the stem pool's conv
+    ("resnet50d", 52), ("ecaresnet50d", 52), ("resnest50d", 52),  # the deep stem's 3 convs count
+])
+def test_paper_depth_of_the_family_follows_the_names(name, depth):
+    """Attention branches (SE, ECA, SK's selection, ResNeSt's fc1/fc2) are not depth; parallel
+    convolutions at one position (SK's two paths, Res2Net's scales) count once."""
+    report = ri.inspect(name, (1, 3, 64, 64), device="meta")
+    assert counts(report)["paper_depth"].value == depth
+
+
 @pytest.mark.parametrize(
     "text, value, tolerance, kind",
     [

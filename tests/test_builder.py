@@ -134,6 +134,8 @@ def test_zero_init_last_zeroes_the_last_norm_of_every_block():
         ({"stem_pool": "fixed"}, "stem_pool"),
         ({"shortcut_kernel": 5}, "shortcut_kernel"),
         ({"norm": "frn"}, "norm"),  # a pre-activation norm-and-activation
+        ({"stage_channels": (19, 171, 818)}, "stage_channels"),  # one per stage
+        ({"stage_channels": (19, 171, 818, 2022), "block_channels": (47, 18)}, "block_channels"),
         ({"shortcut_kernel": 3, "shortcut": "avg_down"}, "shortcut_kernel"),
         ({"reduce_first": 3}, "reduce_first"),  # 64 is not a multiple of 3
         ({"reduce_first": 2, "block": "basic"}, "reduce_first"),
@@ -147,11 +149,9 @@ def test_invalid_specs_name_the_field(overrides, field):
         ri.resolve_spec("resnet50", **overrides)
 
 
-# timm entrypoints of the ResNet family not registered yet: the blocks and norms they need come next.
-# A timm release that adds an entrypoint makes the test below name it.
-NOT_YET = {
-    "ecaresnet50d_pruned", "ecaresnet101d_pruned",  # per-block widths from timm's pruning tables
-}
+# timm entrypoints of the ResNet family not registered (none today). A timm release that adds an
+# entrypoint makes the test below name it.
+NOT_YET: set[str] = set()
 
 
 def test_every_timm_resnet_entrypoint_is_registered_or_named_as_pending():
@@ -169,6 +169,12 @@ def test_every_timm_resnet_entrypoint_is_registered_or_named_as_pending():
                 ours, timm_model = ri.build(name), timm.create_model(name)
             assert {k: tuple(t.shape) for k, t in ours.state_dict().items()} == {
                 k: tuple(t.shape) for k, t in timm_model.state_dict().items()}, name
+
+
+def test_width_tables_are_timms():
+    from resnet_inspect.model.width_tables import TABLES, timm_tables
+
+    assert TABLES == timm_tables()
 
 
 def test_older_spec_files_that_say_se_still_read():

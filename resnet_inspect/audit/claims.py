@@ -50,7 +50,7 @@ QUANTITIES: dict[str, Quantity] = {
         Quantity("activations", "activation_calls", ("activation_modules",), description="ReLU applications"),
         Quantity("residual_adds", "residual_adds", description="residual additions"),
         Quantity("stem_convs", "stem_convs", description="convolutions in the stem"),
-        Quantity("se_modules", "se_modules", description="squeeze-and-excitation modules"),
+        Quantity("se_modules", "se_modules", description="attention modules (SE, ECA, SK)"),
         Quantity("stages", "stages", description="residual stages"),
         Quantity("blocks", "blocks", ("stages",), description="residual blocks in all stages"),
         Quantity("blocks_per_stage", "blocks_per_stage", kind="list", description="blocks in each stage"),

@@ -11,9 +11,13 @@ from typing import Any, Callable
 from ..analysis.report import LayerRow, ModelReport, OpClass
 from .conventions import CONVENTIONS
 
-CONV_TYPES = ("Conv1d", "Conv2d", "Conv3d")
+CONV_TYPES = ("Conv1d", "Conv2d", "Conv3d", "StdConv2d")
 LINEAR_TYPES = ("Linear",)
 ATTENTION_PARTS = {"se", "attn", "attention"}
+# Inside a split-attention conv (ResNeSt) the grouped conv is the layer; its fc1/fc2 are the attention.
+SPLIT_ATTENTION_TYPES = {"SplitAttention", "SplitAttn"}
+# Parallel convolutions at one position of a block (SK's paths, Res2Net's scales) are one layer of depth.
+PARALLEL_PARTS = {"paths", "convs"}
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,21 @@ def _is_weighted(row: LayerRow) -> bool:
     return row.is_leaf and (row.type in CONV_TYPES or row.type in LINEAR_TYPES)
 
 
-def _in_attention(row: LayerRow) -> bool:
-    return bool(set(row.name.split(".")) & ATTENTION_PARTS)
+def _in_attention(row: LayerRow, types: dict[str, str]) -> bool:
+    if set(row.name.split(".")) & ATTENTION_PARTS:
+        return True
+    return types.get(row.parent or "") in SPLIT_ATTENTION_TYPES and row.name.rsplit(".", 1)[-1] in ("fc1", "fc2")
 
 
-def _main_path(row: LayerRow) -> bool:
-    return not row.on_shortcut and not _in_attention(row)
+def _parallel_copy(row: LayerRow) -> bool:
+    """The second and later of parallel convolutions (``paths.1``, ``convs.2``)."""
+    parts = row.name.split(".")
+    return any(part in PARALLEL_PARTS and index + 1 < len(parts) and parts[index + 1].isdigit()
+               and parts[index + 1] != "0" for index, part in enumerate(parts))
+
+
+def _main_path(row: LayerRow, types: dict[str, str]) -> bool:
+    return not row.on_shortcut and not _in_attention(row, types)
 
 
 def _norm_rows(report: ModelReport) -> list[LayerRow]:
@@ -46,13 +59,17 @@ def _norm_rows(report: ModelReport) -> list[LayerRow]:
 
 def paper_depth(report: ModelReport) -> int:
     """Weighted layers on the main path: convolutions plus the classifier, with projection
-    shortcuts and attention side branches (SE) excluded -- how "ResNet-50" gets its 50."""
-    return sum(1 for r in report.layers if _is_weighted(r) and _main_path(r))
+    shortcuts and attention side branches (SE, ECA, SK's and ResNeSt's selection) excluded and parallel
+    convolutions at one position (SK's paths, Res2Net's scales) counted once -- how "ResNet-50" gets
+    its 50, and SK-ResNet-50 and Res2Net-50 theirs."""
+    types = {r.name: r.type for r in report.layers}
+    return sum(1 for r in report.layers if _is_weighted(r) and _main_path(r, types) and not _parallel_copy(r))
 
 
 def main_path_convs(report: ModelReport) -> int:
     classifier = report.totals.classifier
-    return sum(1 for r in report.layers if _is_conv(r) and r.is_leaf and _main_path(r) and r.name != classifier)
+    types = {r.name: r.type for r in report.layers}
+    return sum(1 for r in report.layers if _is_conv(r) and r.is_leaf and _main_path(r, types) and r.name != classifier)
 
 
 def blocks_per_stage(report: ModelReport) -> list[int]:
@@ -69,10 +86,12 @@ def params_without_norm(report: ModelReport) -> int:
 
 _COUNTS: list[tuple[str, str, str, Callable[[ModelReport], Any]]] = [
     ("paper_depth", "weighted layers (paper depth)", "weighted layers on the main path: convolutions + classifier, projection "
-     "shortcuts and SE branches excluded", paper_depth),
+     "shortcuts and attention branches (SE, ECA, SK, split attention) excluded, parallel convolutions at one "
+     "position (SK paths, Res2Net scales) counted once", paper_depth),
     ("conv_modules", "convolution modules", "every Conv module that ran, shortcuts and SE included",
      lambda r: sum(1 for x in r.layers if _is_conv(x) and x.is_leaf)),
-    ("main_path_convs", "main-path convolutions", "convolutions on the main path, classifier excluded",
+    ("main_path_convs", "main-path convolutions", "convolutions on the main path (every parallel one), attention "
+     "branches and classifier excluded",
      main_path_convs),
     ("shortcut_convs", "projection-shortcut convolutions", "convolutions inside downsample/shortcut branches",
      lambda r: sum(1 for x in r.layers if _is_conv(x) and x.is_leaf and x.on_shortcut)),
@@ -87,7 +106,7 @@ _COUNTS: list[tuple[str, str, str, Callable[[ModelReport], Any]]] = [
      lambda r: r.op_total("count", OpClass.ACTIVATION)),
     ("residual_adds", "residual additions", "element-wise additions of two feature maps of equal shape",
      lambda r: r.op_total("count", OpClass.RESIDUAL_ADD)),
-    ("se_modules", "squeeze-and-excitation modules", "SE/attention branches",
+    ("se_modules", "attention modules", "channel-attention branches: SE, ECA, SK's selection (named se/attn)",
      lambda r: sum(1 for x in r.layers if x.name.rsplit(".", 1)[-1] in ATTENTION_PARTS and not x.is_leaf)),
     ("stem_convs", "stem convolutions", "convolutions before the first stage",
      lambda r: sum(1 for x in r.layers if _is_conv(x) and x.is_leaf and x.stage == "stem")),

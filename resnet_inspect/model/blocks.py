@@ -64,7 +64,7 @@ class EfficientChannelAttention(nn.Module):
 
     def __init__(self, channels: int, gamma: int = 2, beta: int = 1) -> None:
         super().__init__()
-        t = int(abs(math.log(channels, 2) + beta) / gamma)
+        t = int(abs(math.log(channels, 2) + beta) / gamma)  # the conv is 1 -> 1: only its kernel depends on C
         kernel = max(t if t % 2 else t + 1, 3)
         self.conv = nn.Conv1d(1, 1, kernel, padding=(kernel - 1) // 2, bias=False)
         self.gate = nn.Sigmoid()
@@ -75,12 +75,13 @@ class EfficientChannelAttention(nn.Module):
         return x * scale.expand_as(x)
 
 
-def make_attention(kind: str, channels: int, reduction: int = 16) -> nn.Module | None:
-    """The attention step at the end of a block's residual branch: none, SE or ECA."""
+def make_attention(kind: str, channels: int, reduction: int = 16, kernel_of: int | None = None) -> nn.Module | None:
+    """The attention step at the end of a block's residual branch: none, SE or ECA (whose kernel follows
+    ``kernel_of`` channels when given)."""
     if kind == "se":
         return SqueezeExcite(channels, reduction)
     if kind == "eca":
-        return EfficientChannelAttention(channels)
+        return EfficientChannelAttention(kernel_of or channels)
     return None
 
 
@@ -320,12 +321,15 @@ class Bottleneck(nn.Module):
         norm: str = "batch",
         aa: str = "none",
         reduce_first: int = 1,
+        first: int | None = None,
+        out_chs: int | None = None,
         **_: object,
     ) -> None:
         super().__init__()
         inner = inner or width
-        first = inner // reduce_first  # SENet-154 halves the first 1x1's output
-        out_chs = width * self.expansion
+        first = first or inner // reduce_first  # SENet-154 halves the first 1x1's output; pruned nets set it
+        nominal = width * self.expansion
+        out_chs = out_chs or nominal
         stride_1x1, stride_3x3 = (stride, 1) if stride_on == "1x1" else (1, stride)
         use_aa = aa != "none" and (stride == 2 or first_dilation != dilation)
         self.conv1 = conv1x1(in_chs, first, stride_1x1)
@@ -337,7 +341,8 @@ class Bottleneck(nn.Module):
         self.aa = make_aa(aa, inner, stride, use_aa)
         self.conv3 = conv1x1(inner, out_chs)
         self.bn3 = make_norm(norm, out_chs)
-        self.se = make_attention(attn, out_chs, attn_reduction)
+        # A pruned network's ECA keeps the kernel of its unpruned width.
+        self.se = make_attention(attn, out_chs, attn_reduction, kernel_of=nominal)
         self.downsample = shortcut
         self.act3 = nn.ReLU(inplace=True)
 

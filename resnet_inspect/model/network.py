@@ -66,6 +66,14 @@ def _stem_pool(spec: ResNetSpec) -> nn.Module:
     return nn.MaxPool2d(3, stride=2, padding=1)
 
 
+def _channels(spec: ResNetSpec, stage: int, index: int) -> dict:
+    """A block's inner width, and (from a width table) its first 1x1's and its output's."""
+    if not spec.block_channels:
+        return dict(inner=spec.inner_width(spec.widths[stage]))
+    first, inner = spec.block_widths(stage, index)
+    return dict(first=first, inner=inner, out_chs=spec.stage_out(stage))
+
+
 BLOCK_OPTIONS = ("stride_on", "attn", "attn_reduction", "norm", "std_conv", "scales", "radix", "avd_first", "sk",
                  "sk_reduction", "sk_divisor", "reduce_first", "aa")
 
@@ -90,7 +98,7 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
         if index > 0 and spec.dilate[index - 1]:
             dilation *= stride
             stride = 1
-        out_chs = width * spec.expansion
+        out_chs = spec.stage_out(index)
         blocks = []
         for block_index in range(count):
             block_stride = stride if block_index == 0 else 1
@@ -99,9 +107,9 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
                 shortcut = make_shortcut(spec.shortcut, in_chs, out_chs, block_stride, with_norm=not spec.preact,
                                          norm=spec.norm, std_conv=spec.std_conv, kernel=spec.shortcut_kernel)
             blocks.append(
-                block_cls(in_chs, width, block_stride, shortcut=shortcut, inner=spec.inner_width(width),
-                          groups=spec.groups, dilation=dilation,
-                          first_dilation=previous_dilation if block_index == 0 else dilation, **options)
+                block_cls(in_chs, width, block_stride, shortcut=shortcut, groups=spec.groups, dilation=dilation,
+                          first_dilation=previous_dilation if block_index == 0 else dilation,
+                          **_channels(spec, index, block_index), **options)
             )
             in_chs = out_chs
         stages.append(nn.Sequential(*blocks))
@@ -117,7 +125,7 @@ def _feature_info(spec: ResNetSpec, stem_module: str, stage_modules: list[str]) 
     for index, (module, width) in enumerate(zip(stage_modules, spec.widths)):
         if index > 0 and not spec.dilate[index - 1]:
             reduction *= 2
-        info.append(dict(num_chs=width * spec.expansion, reduction=reduction, module=module))
+        info.append(dict(num_chs=spec.stage_out(index), reduction=reduction, module=module))
     return info
 
 

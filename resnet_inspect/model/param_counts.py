@@ -117,6 +117,8 @@ PARAMETERS = {
     'ecaresnet269d': 102093077,
     'ecaresnext26t_32x4d': 15406220,
     'ecaresnext50t_32x4d': 25045686,
+    'ecaresnet50d_pruned': 19939713,
+    'ecaresnet101d_pruned': 24876040,
     'resnetrs50': 35691912,
     'resnetrs101': 63618696,
     'resnetrs152': 86621576,

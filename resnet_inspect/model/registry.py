@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .spec import ResNetSpec
+from .width_tables import TABLES as WIDTH_TABLES
 
 HE2015 = "He et al. 2015, Deep Residual Learning for Image Recognition (arXiv:1512.03385)"
 HE2016 = "He et al. 2016, Identity Mappings in Deep Residual Networks (arXiv:1603.05027)"
@@ -23,6 +24,7 @@ ZHANG2020 = "Zhang et al. 2020, ResNeSt: Split-Attention Networks (arXiv:2004.08
 LI2019 = "Li et al. 2019, Selective Kernel Networks (arXiv:1903.06586)"
 LIU2020 = "Liu et al. 2020, Evolving Normalization-Activation Layers (arXiv:2004.02967)"
 SINGH2020 = "Singh & Krishnan 2020, Filter Response Normalization Layer (arXiv:1911.09737)"
+AFLALO2020 = "Aflalo et al. 2020, Knapsack Pruning with Inner Distillation (arXiv:2002.08258)"
 KOLESNIKOV2020 = "Kolesnikov et al. 2020, Big Transfer (BiT): General Visual Representation Learning (arXiv:1912.11370)"
 
 
@@ -306,6 +308,13 @@ _register("ecaresnext26t_32x4d", "eca", "ECA-ResNeXt-26-T 32x4d: tiered stem", W
           layers=(2, 2, 2, 2), groups=32, width_per_group=4, **ECA, **TIERED_D)
 _register("ecaresnext50t_32x4d", "eca", "ECA-ResNeXt-50-T 32x4d: tiered stem", WANG2020, "timm:ecaresnext50t_32x4d",
           groups=32, width_per_group=4, **ECA, **TIERED_D)
+
+# Pruned (Aflalo et al. 2020): every layer its own width, from timm's pruning tables.
+for _name, _layers in (("ecaresnet50d_pruned", (3, 4, 6, 3)), ("ecaresnet101d_pruned", (3, 4, 23, 3))):
+    _stages, _blocks = WIDTH_TABLES[_name]
+    _register(_name, "eca", f"ECA-ResNet-{_name[9:-8].upper()} pruned: per-layer widths from a width table",
+              AFLALO2020, f"timm:{_name}", layers=_layers, stage_channels=_stages, block_channels=_blocks,
+              **ECA, **DEEP_D)
 
 # ResNet-RS: SE (reduction 4) in every block, deep stem, a strided 3x3 conv in place of the max-pool.
 RS = dict(attn="se", attn_reduction=4, stem_pool="conv", **DEEP_D)

@@ -54,6 +54,9 @@ class ResNetSpec:
       all of them. The attention reduces by ``sk_reduction`` to a multiple of ``sk_divisor``.
     * ``shortcut_kernel``: 3 makes a strided projection shortcut a 3x3 conv (SENet-154); ``reduce_first``:
       a bottleneck's first 1x1 outputs its inner width divided by this (2 in SENet-154).
+    * ``stage_channels`` / ``block_channels``: a width table for pruned networks (timm's *_pruned): each
+      stage's output channels, and for each bottleneck in order its first 1x1's and its 3x3's outputs
+      (two numbers a block). Empty: the widths above. ECA keeps the kernel of the unpruned width.
     * ``preact``: pre-activation units (ResNet v2, BN-ReLU before each conv).
     * ``attn``: the attention module after the last norm of each block (timm names it ``se``):
       ``se`` squeeze-and-excitation (Hu et al. 2018) with reduction ``attn_reduction`` (16; ResNet-RS
@@ -91,6 +94,8 @@ class ResNetSpec:
     sk_divisor: int = 8
     shortcut_kernel: int = 1
     reduce_first: int = 1
+    stage_channels: tuple[int, ...] = field(default=())
+    block_channels: tuple[int, ...] = field(default=())
     dilate: tuple[bool, ...] = field(default=())
     num_classes: int = 1000
     in_chans: int = 3
@@ -100,7 +105,7 @@ class ResNetSpec:
 
     def __post_init__(self) -> None:
         # Accept lists from JSON/YAML/CLI and store tuples so the spec stays hashable.
-        for name in ("layers", "widths", "dilate"):
+        for name in ("layers", "widths", "dilate", "stage_channels", "block_channels"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -208,6 +213,17 @@ class ResNetSpec:
                 if first * self.reduce_first != self.inner_width(width) or first % self.groups:
                     fail("reduce_first", f"{self.reduce_first} does not split the inner width "
                                          f"{self.inner_width(width)} into whole groups of {self.groups}")
+        if self.stage_channels or self.block_channels:
+            if self.block != "bottleneck" or self.preact or self.attn == "se" or self.sk != "none" or self.groups != 1:
+                fail("stage_channels", "a width table is for plain post-activation bottlenecks (timm's pruned "
+                                       "networks: groups 1, no SE)")
+            if len(self.stage_channels) != len(self.layers):
+                fail("stage_channels", f"needs one output width per stage ({len(self.layers)})")
+            if len(self.block_channels) != 2 * sum(self.layers):
+                fail("block_channels", f"needs two widths per block ({2 * sum(self.layers)})")
+            for name in ("stage_channels", "block_channels"):
+                for value in getattr(self, name):
+                    check_positive_int(name, value)
         if self.block == "resnest" and self.attn != "none":
             fail("attn", "a resnest block's split attention is its attention; it takes no other")
         if self.std_conv and not self.preact:
@@ -237,7 +253,19 @@ class ResNetSpec:
 
     @property
     def feature_channels(self) -> int:
-        return self.widths[-1] * self.expansion
+        return self.stage_out(len(self.widths) - 1)
+
+    def stage_out(self, stage: int) -> int:
+        """Output channels of stage ``stage`` (from 0): its width table's, or width x expansion."""
+        return self.stage_channels[stage] if self.stage_channels else self.widths[stage] * self.expansion
+
+    def block_widths(self, stage: int, index: int) -> tuple[int, int]:
+        """(first 1x1's output, 3x3's output) of block ``index`` of stage ``stage``."""
+        if self.block_channels:
+            at = 2 * (sum(self.layers[:stage]) + index)
+            return self.block_channels[at], self.block_channels[at + 1]
+        inner = self.inner_width(self.widths[stage])
+        return inner // self.reduce_first, inner
 
     def replace(self, **overrides: Any) -> "ResNetSpec":
         _check_field_names(overrides)

@@ -92,6 +92,13 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
         widths.append(out // 4 if bottleneck else out)
     fields: dict = dict(block="bottleneck" if bottleneck else "basic", layers=tuple(len(stages[s]) for s in order),
                         widths=tuple(widths), preact=preact)
+    if bottleneck and not preact and _is_pruned(shapes, stages, order, block):
+        # Every layer its own width (timm's *_pruned): a width table, around the usual nominal widths.
+        fields.update(widths=tuple(64 * 2 ** i for i in range(len(order))),
+                      stage_channels=tuple(shape(block(s, 0) + "conv3.weight")[0] for s in order),
+                      block_channels=tuple(shape(block(s, b) + f"conv{c}.weight")[0] for s in order
+                                           for b in sorted(stages[s]) for c in (1, 2)))
+        bottleneck = False  # widths and groups are set
     if bottleneck:
         conv2 = shape(block(order[0], 0) + "conv2.weight")
         first = shape(block(order[0], 0) + "conv1.weight")[0]
@@ -162,6 +169,17 @@ def _branchy_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tupl
     if weight is not None:
         fields["num_classes"] = shapes[weight][0]
     return ResNetSpec(**fields), weight is None
+
+
+def _is_pruned(shapes: Shapes, stages: dict, order: list[int], block) -> bool:
+    """Blocks of one stage with different inner widths, or a stage output that is no multiple of 4."""
+    for stage in order:
+        if shapes.get(block(stage, 0) + "conv3.weight", (4,))[0] % 4:
+            return True
+        inner = {shapes.get(block(stage, b) + "conv2.weight", (0,))[0] for b in stages[stage]}
+        if len(inner) > 1:
+            return True
+    return False
 
 
 def _res2net_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tuple[ResNetSpec, bool]:
