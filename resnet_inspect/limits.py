@@ -13,6 +13,7 @@ class Limits:
     max_blocks: int = 2_000  # residual blocks in all stages (ResNet-1202 has 600)
     max_stages: int = 16
     max_width: int = 65_536  # channels of any layer, and classes
+    max_branches: int = 64  # parallel branches of one block: Res2Net scales, ResNeSt radix
     max_input_side: int = 65_536  # pixels along one side (or any one dimension of an input)
     max_input_elements: int = 2**36  # elements of the input tensor, batch included
     max_file_bytes: int = 1_000_000  # a spec or claims file

@@ -59,6 +59,8 @@ def test_deep_nesting_and_large_files_are_refused(tmp_path, capsys):
     ("widths=64,128,256,1000000000", "RESNET_INSPECT_MAX_WIDTH"),
     ("layers=" + ",".join(["1"] * 40), "RESNET_INSPECT_MAX_STAGES"),
     ("image_size=1000000", "RESNET_INSPECT_MAX_INPUT_SIDE"),
+    ("scales=100000", "RESNET_INSPECT_MAX_BRANCHES"),  # with block=res2net: 100,000 convs a block
+    ("stage_channels=1,1,1,1000000000", "RESNET_INSPECT_MAX_WIDTH"),
 ])
 def test_work_without_bound_is_refused_even_on_meta(capsys, override, setting):
     assert setting in refused(capsys, ["summary", "resnet50", "--set", override, "--device", "meta"], seconds=5)

@@ -150,7 +150,7 @@ class ResNetSpec:
             fail("widths", f"needs one width per stage ({len(self.layers)}), got {shown(self.widths)}")
         for width in self.widths:
             check_positive_int("widths", width)
-        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "attn_reduction", "scales", "radix",
+        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "attn_reduction",
                      "sk_reduction", "sk_divisor", "shortcut_kernel", "reduce_first"):
             check_positive_int(name, getattr(self, name))
         check_positive_int("image_size", self.image_size, "max_input_side")
@@ -200,6 +200,8 @@ class ResNetSpec:
                                   or self.aa != "none" or self.norm != "batch" or self.stride_on != "3x3"):
             fail("sk", "selective kernels replace the 3x3 conv of plain post-activation basic or bottleneck blocks "
                        "(no attention, anti-aliasing or group norm besides)")
+        for name in ("scales", "radix"):  # parallel branches of one block
+            check_positive_int(name, getattr(self, name), "max_branches")
         if self.shortcut_kernel not in (1, 3):
             fail("shortcut_kernel", f"must be 1 or 3, got {shown(self.shortcut_kernel)}")
         if self.shortcut_kernel == 3 and (self.shortcut != "projection" or self.preact):
@@ -217,13 +219,13 @@ class ResNetSpec:
             if self.block != "bottleneck" or self.preact or self.attn == "se" or self.sk != "none" or self.groups != 1:
                 fail("stage_channels", "a width table is for plain post-activation bottlenecks (timm's pruned "
                                        "networks: groups 1, no SE)")
+            for name in ("stage_channels", "block_channels"):
+                for value in getattr(self, name):
+                    check_positive_int(name, value)
             if len(self.stage_channels) != len(self.layers):
                 fail("stage_channels", f"needs one output width per stage ({len(self.layers)})")
             if len(self.block_channels) != 2 * sum(self.layers):
                 fail("block_channels", f"needs two widths per block ({2 * sum(self.layers)})")
-            for name in ("stage_channels", "block_channels"):
-                for value in getattr(self, name):
-                    check_positive_int(name, value)
         if self.block == "resnest" and self.attn != "none":
             fail("attn", "a resnest block's split attention is its attention; it takes no other")
         if self.std_conv and not self.preact:
