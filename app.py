@@ -294,7 +294,7 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
                for name in ("params", "MACs", "FLOPs", "activations (B)")}
     st.dataframe(webapp.totals_rows(reports), hide_index=True, width="stretch", column_config=numbers)
     st.dataframe(webapp.compare_rows(reports), hide_index=True, width="stretch", column_config=numbers)
-    st.plotly_chart(charts.variants_scatter(reports), width="stretch")
+    st.plotly_chart(charts.variants_scatter(charts.network_points(reports)), width="stretch")
     diff = diff_reports(reports[0], reports[1])
     st.markdown(f"**Layers that differ between {reports[0].model} and {reports[1].model}** ({len(diff.layers)})")
     st.dataframe([{"layer": c.name, "change": c.change + (f" ({', '.join(c.what)})" if c.what else ""),

@@ -219,12 +219,13 @@ def _cmd_chart(args: argparse.Namespace) -> int:
     if args.kind not in charts.CHARTS:
         raise CliError(f"unknown chart {args.kind!r}; choose one of {', '.join(charts.CHARTS)}")
     check_writable(args.output)
-    if args.kind == "variants":
-        from .analysis.analyze import inspect
-        from .model.registry import FAMILIES, variants
+    if args.kind == "variants":  # from the catalog's counts: no network is built
+        from .model.catalog import variant_rows
+        from .model.registry import FAMILIES
 
-        fig = charts.variants_scatter([inspect(name, device="meta") for name in variants()],
-                                      {v.name: FAMILIES[v.family] for v in variants().values()})
+        rows = variant_rows()
+        fig = charts.variants_scatter([charts.NetworkPoint(r.name, r.parameters, r.macs, r.input_shape) for r in rows],
+                                      {r.name: FAMILIES[r.family] for r in rows})
     else:
         report = _analyze(args)
         fig = {"stages": charts.stage_bars, "sunburst": charts.parameter_sunburst,

@@ -13,6 +13,20 @@ from .views.graphs import build_graph, render
 from .views.pages import index_markdown, variant_markdown
 
 
+MAC_TABLE = Path(__file__).parent / "model" / "mac_counts.py"
+
+
+def write_mac_table(path: Path = MAC_TABLE) -> None:
+    """Every registered variant's MACs at its own input, so that charts over all of them need no pass."""
+    from .model.registry import variants
+
+    lines = ['"""MACs (conv + linear, no biases) of every registered variant at its own input, batch 1; written by',
+             '`python -m resnet_inspect.publish` and checked against reports/index.md by a test."""', "",
+             "MACS = {"]
+    lines += [f"    {name!r}: {inspect(name, device='meta').totals.macs}," for name in variants()]
+    write_atomic(path, "\n".join(lines + ["}", ""]))
+
+
 def write_reports(names: Iterable[str], out_dir: str | Path, progress: Callable[[Iterable], Iterable] = iter,
                   index: bool = True) -> list[Path]:
     """Write reports/<variants>/<name>.md, its block diagram, and (optionally) index.md."""
@@ -31,3 +45,7 @@ def write_reports(names: Iterable[str], out_dir: str | Path, progress: Callable[
     if index:
         written.append(write_atomic(out / "index.md", index_markdown(entries)))
     return written
+
+
+if __name__ == "__main__":
+    write_mac_table()

@@ -99,6 +99,18 @@ def test_list_parameter_table_is_exact():
     assert PARAMETERS == counted_parameters(), "run: python -m resnet_inspect.model.catalog"
 
 
+def test_mac_table_is_the_analyzers():
+    """The catalog's MACs equal the committed reports/index.md, which a test keeps equal to the analyzer's."""
+    import re
+
+    from resnet_inspect.model.mac_counts import MACS
+
+    index = (ROOT / "reports" / "index.md").read_text()
+    rows = dict(re.findall(r"^\| \[(\w+)\]\(variants/\w+\.md\) \|[^|]*\|[^|]*\|[^|]*\|[^|]*\| ([\d,]+) \|", index, re.M))
+    assert {name: int(text.replace(",", "")) for name, text in rows.items()} == MACS, \
+        "run: python -m resnet_inspect.publish"
+
+
 @pytest.mark.parametrize("columns", [34, 80, 120])
 def test_summary_fits_any_terminal_without_cutting_a_digit(columns):
     report = ri.inspect("resnet50", device="meta")

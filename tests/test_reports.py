@@ -51,7 +51,7 @@ def test_charts_are_built_from_the_report():
     assert max(shapes.data[1].y) == 2048 and shapes.data[2].y[1] == 64  # layer1.0's bottleneck is 64 wide inside
     assert list(shapes.layout.yaxis.tickvals) == [7, 14, 28, 56]  # ticks only where the network has values
     assert list(shapes.layout.yaxis2.ticktext) == ["64", "128", "256", "512", "1,024", "2,048"]
-    scatter = charts.variants_scatter([report, ri.inspect("resnet18", device="meta")])
+    scatter = charts.variants_scatter(charts.network_points([report, ri.inspect("resnet18", device="meta")]))
     assert list(scatter.data[0].text) == ["resnet50", "resnet18"]
     html = charts.to_html(bars)
     assert "plotly" in html and "<script" in html and "<script src=" not in html  # no CDN needed

@@ -1,4 +1,4 @@
-"""The registry as rows of plain data (family, name, parameters, description, source).
+"""The registry as rows of plain data (family, name, parameters, MACs, description, source).
 
 Listing must not wait for torch, so the parameter counts come from a table written by building
 every variant on meta (``python -m resnet_inspect.model.catalog``); a test rebuilds them all and
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .mac_counts import MACS
 from .param_counts import PARAMETERS
 from .registry import FAMILIES, variants
 
@@ -18,6 +19,8 @@ class VariantRow:
     family: str
     name: str
     parameters: int
+    macs: int  # at the variant's own input, batch 1
+    input_shape: tuple[int, int, int, int]
     description: str
     source: str
     reference: str | None
@@ -35,9 +38,12 @@ def variant_rows(family: str | None = None, grep: str | None = None) -> list[Var
             continue
         if grep and grep.lower() not in f"{v.name} {v.description}".lower():
             continue
-        if v.name not in PARAMETERS:
-            raise ValueError(f"no parameter count for {v.name}; run: python -m resnet_inspect.model.catalog")
-        rows.append(VariantRow(v.family, v.name, PARAMETERS[v.name], v.description, v.source, v.reference))
+        if v.name not in PARAMETERS or v.name not in MACS:
+            raise ValueError(f"no counts for {v.name}; run: python -m resnet_inspect.model.catalog and "
+                             "python -m resnet_inspect.publish")
+        rows.append(VariantRow(v.family, v.name, PARAMETERS[v.name], MACS[v.name],
+                               (1, v.spec.in_chans, v.spec.image_size, v.spec.image_size), v.description, v.source,
+                               v.reference))
     return rows
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..analysis.report import ModelReport
@@ -131,23 +132,38 @@ def shape_profile(report: ModelReport) -> go.Figure:
     return _style(fig, f"{report.model}: the resolution falls as the channels grow", 520)
 
 
-def variants_scatter(reports: Sequence[ModelReport], families: dict[str, str] | None = None) -> go.Figure:
+@dataclass(frozen=True)
+class NetworkPoint:
+    """One network of a parameters-against-MACs chart."""
+
+    name: str
+    params: int
+    macs: int
+    input_shape: Sequence[int]
+
+
+def network_points(reports: Sequence[ModelReport]) -> list[NetworkPoint]:
+    return [NetworkPoint(r.model, r.totals.params, r.totals.macs, r.input_shape) for r in reports]
+
+
+def variants_scatter(points: Sequence[NetworkPoint], families: dict[str, str] | None = None) -> go.Figure:
     """Parameters against MACs across networks (each at its own default input), one colour per
     family when ``families`` (network name -> family) is given; names written beside a few points."""
-    groups: dict[str, list[ModelReport]] = {}
-    for report in reports:
-        groups.setdefault((families or {}).get(report.model, "networks"), []).append(report)
+    groups: dict[str, list[NetworkPoint]] = {}
+    for point in points:
+        groups.setdefault((families or {}).get(point.name, "networks"), []).append(point)
     fig = go.Figure()
     for family, members in groups.items():
         fig.add_scatter(
-            x=[r.totals.params for r in members], y=[r.totals.macs for r in members], name=family,
-            mode="markers+text" if len(reports) <= 8 else "markers", text=[r.model for r in members],
+            x=[p.params for p in members], y=[p.macs for p in members], name=family,
+            mode="markers+text" if len(points) <= 8 else "markers", text=[p.name for p in members],
             textposition="top center", textfont=dict(size=11), marker=dict(size=10, opacity=0.85),
-            customdata=[[feature_map_text(r.input_shape)] for r in members],
+            customdata=[[feature_map_text(list(p.input_shape))] for p in members],
             hovertemplate="%{text} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>")
-    fig.update_xaxes(title_text="parameters", **_log_axis([r.totals.params for r in reports]))
-    fig.update_yaxes(title_text="MACs per image (conv + linear)", **_log_axis([r.totals.macs for r in reports]))
-    fig.update_layout(showlegend=families is not None,
+    fig.update_xaxes(title_text="parameters", **_log_axis([p.params for p in points]))
+    fig.update_yaxes(title_text="MACs per image (conv + linear)", **_log_axis([p.macs for p in points]))
+    # More families than Plotly's default ten colours: a 24-colour palette, so no two share one.
+    fig.update_layout(showlegend=families is not None, colorway=qualitative.Dark24,
                       legend=dict(title_text="family", orientation="h", y=-0.2, x=0))
     return _style(fig, "Parameters against MACs, each network at its own input size", 680)
 
