@@ -109,7 +109,7 @@ def _traced_pass(model: nn.Module, shape: tuple[int, ...], device: str, dtype: t
         x = torch.randn(shape, device=device, dtype=dtype)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    tracer = Tracer(model, deadline)
+    tracer = Tracer(model, deadline, meta=device == "meta")
     with torch.no_grad():
         output = tracer.run(model, x)
     return tracer, output
