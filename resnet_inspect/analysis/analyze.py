@@ -46,16 +46,18 @@ def inspect(
         _check_memory_before_building(target, shape, dev, torch_dtype, memory_budget)
     model, model_name, spec = _prepare_model(target, dev, torch_dtype)
     _check_channels(model, shape)
-    modes = {module: module.training for module in model.modules()} if model is target else {}
-    model.eval()
+    training = [module for module in model.modules() if module.training]
+    if training:
+        model.eval()
     try:
         deadline = time.monotonic() + time_budget if time_budget is not None else None
         tracer, output = _traced_pass(model, shape, dev, torch_dtype, deadline)
     except TraceError as exc:
         raise explain_failure(exc, model, shape, dev, torch_dtype) from None
     finally:
-        for module, training in modes.items():  # a caller's model keeps its train/eval state
-            module.training = training
+        if model is target:  # a caller's model keeps its train/eval state
+            for module in training:
+                module.training = True
     peak = int(torch.cuda.max_memory_allocated()) if dev == "cuda" else None
     return assemble(model, tracer, label or model_name, shape, torch_dtype, dev, output, spec, peak)
 
@@ -109,7 +111,7 @@ def _traced_pass(model: nn.Module, shape: tuple[int, ...], device: str, dtype: t
         x = torch.randn(shape, device=device, dtype=dtype)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    tracer = Tracer(model, deadline, meta=device == "meta")
+    tracer = Tracer(model, deadline, meta=device == "meta", leaf_rules=device == "cpu")
     with torch.no_grad():
         output = tracer.run(model, x)
     return tracer, output

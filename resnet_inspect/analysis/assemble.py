@@ -113,7 +113,7 @@ def _add_geometry(row: LayerRow, module: nn.Module) -> None:
 def _layer_rows(model: nn.Module, modules: dict[str, nn.Module], owned: dict[str, _OwnTensors],
                 tracer: Tracer) -> list[LayerRow]:
     traces = sorted(tracer.modules.values(), key=lambda t: t.first_call)
-    stages = StageMap(stage_modules(model), {t.name: t.first_call for t in traces})
+    stages = StageMap(stage_modules(model, modules), {t.name: t.first_call for t in traces})
     names = set(tracer.modules)
     rows = []
     for trace in traces:
@@ -186,7 +186,7 @@ def _totals(owned: dict[str, _OwnTensors], layers: list[LayerRow], shape: tuple[
     )
 
 
-def _warnings(report: ModelReport, model: nn.Module) -> list[str]:
+def _warnings(report: ModelReport, modules: dict[str, nn.Module]) -> list[str]:
     warnings = []
     for stage in report.stages:
         shape = stage.output_shape
@@ -202,7 +202,7 @@ def _warnings(report: ModelReport, model: nn.Module) -> list[str]:
         warnings.append(f"{len(uncounted)} operator(s) without a counting rule, left out of every MACs and FLOPs "
                         f"total: {listed}")
     executed = {row.name for row in report.layers}
-    never_ran = [name for name, m in model.named_modules() if name not in executed and m._parameters]
+    never_ran = [name for name, m in modules.items() if name not in executed and m._parameters]
     if never_ran:
         warnings.append(f"{len(never_ran)} module(s) with parameters never ran, e.g. {never_ran[0]}")
     return warnings
@@ -211,7 +211,7 @@ def _warnings(report: ModelReport, model: nn.Module) -> list[str]:
 def assemble(model: nn.Module, tracer: Tracer, label: str, shape: tuple[int, ...], dtype: torch.dtype, device: str,
              output: Any, spec: Any, peak: int | None) -> ModelReport:
     """The report of one traced pass: rows and totals, then what is read from them (stages, warnings)."""
-    modules = dict(model.named_modules())
+    modules = tracer.named_modules
     owned = own_tensors(modules)
     layers = _layer_rows(model, modules, owned, tracer)
     report = ModelReport(
@@ -223,5 +223,5 @@ def assemble(model: nn.Module, tracer: Tracer, label: str, shape: tuple[int, ...
     report.totals.flops_by_class = report.by_op_class("flops")
     report.uncounted = [op for _, op in report.ops() if op.op_class == OpClass.UNCOUNTED]
     report.stages = _stage_table(report)
-    report.warnings = _warnings(report, model)
+    report.warnings = _warnings(report, modules)
     return report

@@ -14,9 +14,9 @@ from torch import nn
 _USUAL_STAGE_NAME = re.compile(r"^(layer\d+|stages\.\d+)$")
 
 
-def stage_modules(model: nn.Module) -> list[str]:
-    """Qualified names of the stage containers, in order."""
-    modules = dict(model.named_modules())
+def stage_modules(model: nn.Module, modules: dict[str, nn.Module] | None = None) -> list[str]:
+    """Qualified names of the stage containers, in order (``modules``: the model's named modules)."""
+    modules = dict(model.named_modules()) if modules is None else modules
     declared = getattr(model, "feature_info", None)
     if isinstance(declared, (list, tuple)) and declared and all(isinstance(f, dict) for f in declared):
         return [f["module"] for f in declared if f.get("module") in modules and modules[f["module"]]._modules]

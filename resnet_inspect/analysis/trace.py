@@ -17,12 +17,15 @@ from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from . import meta_kernels
+from torch._C import _get_dispatch_stack_at, _len_torch_dispatch_stack, _pop_torch_dispatch_stack
+from torch._C import _push_on_torch_dispatch_stack
+
+from . import leaf_ops, meta_kernels
 from .counting import FREE, PER_ELEMENT, RULES, main_output_shape, output_elements, shapes_of
 from .report import OpClass
 
 
-@dataclass
+@dataclass(slots=True)
 class RF:
     """Receptive field along one spatial axis: size, jump (effective stride), centre of the first pixel."""
 
@@ -32,7 +35,7 @@ class RF:
     is_global: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class OpAccumulator:
     op_class: OpClass
     first: int  # position of its first run in the shared sequence of module calls and ops
@@ -77,7 +80,7 @@ class TraceError(RuntimeError):
 
 
 def _first_tensor(value: Any) -> torch.Tensor | None:
-    if isinstance(value, torch.Tensor):
+    if type(value) is torch.Tensor or isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (list, tuple)):
         for item in value:
@@ -98,7 +101,7 @@ def _tensors_in(value: Any):
 
 
 def _tensor_bytes(value: Any) -> int:
-    if isinstance(value, torch.Tensor):
+    if type(value) is torch.Tensor or isinstance(value, torch.Tensor):
         return value.numel() * value.element_size()
     if isinstance(value, (list, tuple)):
         return sum(_tensor_bytes(v) for v in value)
@@ -126,24 +129,36 @@ class Tracer(TorchDispatchMode):
         # torch._dynamo (about a second) on the first pass of a process.
         return False
 
-    def __init__(self, model: nn.Module, deadline: float | None = None, meta: bool = False) -> None:
+    def __init__(self, model: nn.Module, deadline: float | None = None, meta: bool = False,
+                 leaf_rules: bool = False) -> None:
+        """``meta``: make the common operators' outputs with `meta_kernels`. ``leaf_rules``: charge the
+        operators of common leaves from `leaf_ops` instead of watching them (the CPU)."""
         super().__init__()
         self.deadline = deadline  # time.monotonic() after which the pass is stopped
         self.kernels = meta_kernels.KERNELS if meta else {}
         # A module registered under two names is reported under the first.
         self.names: dict[int, str] = {}
+        self.named_modules: dict[str, nn.Module] = {}  # as model.named_modules() lists them
         self.leaves: set[str] = set()
+        self.leaf_rules: dict[int, leaf_ops.LeafRule] = {}
         for name, module in model.named_modules(remove_duplicate=False):
-            self.names.setdefault(id(module), name)
+            if id(module) not in self.names:
+                self.names[id(module)] = name
+                self.named_modules[name] = module
             if not module._modules:
                 self.leaves.add(name)
+                rule = leaf_ops.rule_for(module) if leaf_rules else None
+                if rule is not None:
+                    self.leaf_rules[id(module)] = rule
         self.modules: dict[str, ModuleTrace] = {}
         self.stack: list[str] = []
         self._order = 0
+        self._set_aside: tuple[leaf_ops.LeafRule, torch.Tensor] | None = None  # the leaf running unwatched
 
     # -- module level -------------------------------------------------------------------
     def _pre_hook(self, module: nn.Module, args: tuple) -> None:
-        name = self.names.get(id(module))
+        key = id(module)
+        name = self.names.get(key)
         if name is None:
             return
         trace = self.modules.get(name)
@@ -151,25 +166,50 @@ class Tracer(TorchDispatchMode):
             trace = self.modules[name] = ModuleTrace(name, self._order)
             self._order += 1
         trace.calls += 1
-        first = _first_tensor(args)
+        single = len(args) == 1 and type(args[0]) is torch.Tensor  # the usual call: one plain tensor
+        first = args[0] if single else _first_tensor(args)
         trace.input_shapes.append(list(first.shape) if first is not None else None)
         if trace.calls == 1 and first is not None:
             trace.input_from = getattr(first, _PRODUCER_ATTR, None)
-            tensors = list(_tensors_in(args))
+            tensors = () if single else list(_tensors_in(args))
             if len(tensors) > 1:
                 trace.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in tensors]
         self.stack.append(name)
+        rule = self.leaf_rules.get(key)
+        if rule is not None and single and leaf_ops.plain(first) and rule.accepts(module, first) and self._on_top():
+            self._check_deadline()
+            _pop_torch_dispatch_stack(None)
+            self._set_aside = (rule, first)
+
+    def _on_top(self) -> bool:
+        depth = _len_torch_dispatch_stack()
+        return depth > 0 and _get_dispatch_stack_at(depth - 1) is self
+
+    def _resume(self) -> None:
+        if self._set_aside is not None:
+            self._set_aside = None
+            _push_on_torch_dispatch_stack(self)
 
     def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
         name = self.names.get(id(module))
         if name is None:
             return
+        if self._set_aside is not None:
+            rule, x = self._set_aside
+            ops = rule.ops(module, x, output)  # before resuming: they make tensors of their own
+            self._resume()
+            for func, op_args, op_kwargs, out in ops:
+                self._account(func, op_args, op_kwargs, out)
         if self.stack and self.stack[-1] == name:
             self.stack.pop()
         trace = self.modules[name]
-        first = _first_tensor(output)
+        if type(output) is torch.Tensor:
+            first = output
+            trace.activation_bytes += output.numel() * output.element_size()
+        else:
+            first = _first_tensor(output)
+            trace.activation_bytes += _tensor_bytes(output)
         trace.output_shapes.append(list(first.shape) if first is not None else None)
-        trace.activation_bytes += _tensor_bytes(output)
         if first is not None:
             trace.rf = getattr(first, _RF_ATTR, None)
             if not module._modules:
@@ -178,29 +218,38 @@ class Tracer(TorchDispatchMode):
     # -- operator level -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise TimeoutError("the pass ran past its time budget")
+        self._check_deadline()
         kernel = self.kernels.get(func)
         out = kernel(args, kwargs) if kernel is not None else None
         if out is None:
             out = func(*args, **kwargs)
+        self._account(func, args, kwargs, out)
+        return out
+
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeoutError("the pass ran past its time budget")
+
+    def _account(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        """Charge one operator's work to the module running it; pass on receptive field and producer."""
         op, rule, simple, per_element = _OPS.get(func) or _known(func)
         owner = self.stack[-1] if self.stack else ""
         trace = self.modules.get(owner)
         if trace is None:
             trace = self.modules[owner] = ModuleTrace(owner, self._order)
             self._order += 1
-        elements = output_elements(out)
+        elements = out.numel() if type(out) is torch.Tensor else output_elements(out)
         if rule is None:
             self._charge(trace, op, OpClass.UNCOUNTED, 0, 0, elements)
             self._propagate_rf(op, args, out, None)
-            return out
+            return
         if simple is not None:  # no formula to call: nothing, or one FLOP per output element
-            flops = (out.numel() if isinstance(out, torch.Tensor) else elements) if per_element else 0
+            flops = (elements if type(out) is torch.Tensor or isinstance(out, torch.Tensor) else
+                     output_elements(out)) if per_element else 0
             acc = self._charge(trace, op, simple, 0, flops, elements)
             self._record_dataflow(owner, op, simple, acc, args, out)
             self._propagate_rf(op, args, out, None)
-            return out
+            return
         main = main_output_shape(out)
         cost = rule(shapes_of(args), kwargs, main)
         if cost.op_class is OpClass.NORM and main is not None:
@@ -215,7 +264,7 @@ class Tracer(TorchDispatchMode):
         if cost.bias_flops:
             self._charge(trace, f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops)
         self._propagate_rf(op, args, out, cost.window)
-        return out
+        return
 
     def _charge(self, trace: ModuleTrace, op: str, op_class: OpClass, macs: int, flops: int,
                 elements: int) -> OpAccumulator:
@@ -250,24 +299,26 @@ class Tracer(TorchDispatchMode):
         """Which node wrote each output: a view passes its input's producer on; work done by a
         leaf belongs to the leaf; work done directly by a container (the residual add, SE's
         mean and multiply) is its own node ``<container>:<op>``."""
-        result = _first_tensor(out)  # batch norm returns (output, mean, invstd)
+        result = out if type(out) is torch.Tensor else _first_tensor(out)  # batch norm: (output, mean, invstd)
         if result is None:
             return
-        joined = args[0] if op in ("cat", "stack") and args and isinstance(args[0], (list, tuple)) else ()
-        if len({getattr(t, _PRODUCER_ATTR, None) for t in joined}) > 1 and owner not in self.leaves:
-            # A concatenation or stack of several branches (Res2Net's scales, SK's paths) joins them.
-            if acc.count == 1:
-                acc.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in joined]
-            setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
-            return
-        if op_class in (OpClass.LAYOUT, OpClass.ALLOC):
+        leaf = owner in self.leaves
+        if (op == "cat" or op == "stack") and not leaf and args and isinstance(args[0], (list, tuple)):
+            joined = args[0]
+            if len({getattr(t, _PRODUCER_ATTR, None) for t in joined}) > 1:
+                # A concatenation or stack of several branches (Res2Net's scales, SK's paths) joins them.
+                if acc.count == 1:
+                    acc.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in joined]
+                setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
+                return
+        if op_class is OpClass.LAYOUT or op_class is OpClass.ALLOC:
             source = _first_tensor(args)
             if source is not None and hasattr(source, _PRODUCER_ATTR):
                 for piece in (out if isinstance(out, (list, tuple)) else (out,)):  # every piece of a split
                     if isinstance(piece, torch.Tensor):
                         setattr(piece, _PRODUCER_ATTR, getattr(source, _PRODUCER_ATTR))
             return
-        if owner in self.leaves:
+        if leaf:
             setattr(result, _PRODUCER_ATTR, owner)
             return
         if acc.count == 1:
@@ -280,12 +331,16 @@ class Tracer(TorchDispatchMode):
     def _propagate_rf(self, op: str, args: tuple, out: Any, window: Any) -> None:
         source: RF | None = None
         for arg in args:
-            tensors = arg if isinstance(arg, (list, tuple)) else (arg,)
-            for tensor in tensors:
-                if isinstance(tensor, torch.Tensor):
-                    info = getattr(tensor, _RF_ATTR, None)
-                    if info is not None and (source is None or info.size > source.size or info.is_global):
-                        source = info
+            if type(arg) is torch.Tensor:
+                info = getattr(arg, _RF_ATTR, None)
+                if info is not None and (source is None or info.size > source.size or info.is_global):
+                    source = info
+            elif isinstance(arg, (list, tuple, torch.Tensor)):
+                for tensor in (arg if isinstance(arg, (list, tuple)) else (arg,)):
+                    if isinstance(tensor, torch.Tensor):
+                        info = getattr(tensor, _RF_ATTR, None)
+                        if info is not None and (source is None or info.size > source.size or info.is_global):
+                            source = info
         if source is None:
             return
         if source.is_global:
@@ -318,7 +373,10 @@ class Tracer(TorchDispatchMode):
         post = module_hooks.register_module_forward_hook(self._post_hook)
         try:
             with self:
-                return model(x)
+                try:
+                    return model(x)
+                finally:
+                    self._resume()  # a leaf that raised while unwatched
         except Exception as exc:
             raise TraceError(self.stack[-1] if self.stack else "", exc) from exc
         finally:

@@ -1,0 +1,128 @@
+"""The aten operators that common ``torch.nn`` leaves run on the CPU at inference, written out from
+each module's own settings and the call's input and output.
+
+Watching an operator through the dispatch mode costs a round trip into Python (about 14 us each on
+a small CPU), and these leaves run nearly all of a ResNet's operators; the tracer sets its mode
+aside while one runs and charges the operators listed here instead. Only exact types with their
+plain forward qualify (no subclass, no padding mode, no hook of their own), in float32 on the CPU;
+a test checks every entry against the dispatch mode's own record of the same calls."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import torch
+from torch import nn
+
+aten = torch.ops.aten
+Op = tuple[Any, tuple, dict, Any]  # (aten overload, args, kwargs, output) as the dispatch mode sees them
+
+
+class LeafRule(NamedTuple):
+    accepts: Callable[[Any, torch.Tensor], bool]  # before the call: will it run exactly these operators?
+    ops: Callable[[Any, torch.Tensor, Any], "list[Op]"]  # after it: the operators, with the real output
+
+
+def _conv(module: nn.Conv2d, x: torch.Tensor, out: Any) -> list[Op]:
+    zeros = [0] * len(module.stride)
+    args = (x, module.weight, module.bias, list(module.stride), list(module.padding), list(module.dilation),
+            False, zeros, module.groups)
+    return [(aten.convolution.default, args, {}, out)]
+
+
+def _batch_norm(module: nn.BatchNorm2d, x: torch.Tensor, out: Any) -> list[Op]:
+    # F.batch_norm on the CPU first allocates an empty reserve buffer.
+    reserve = torch.empty(0, dtype=torch.uint8)
+    args = (x, module.weight, module.bias, module.running_mean, module.running_var, False, module.momentum,
+            module.eps)
+    return [(aten.empty.memory_format, ([0],), {"dtype": torch.uint8, "layout": torch.strided,
+                                                "device": x.device}, reserve),
+            (aten.native_batch_norm.default, args, {}, (out,))]
+
+
+def _group_norm(module: nn.GroupNorm, x: torch.Tensor, out: Any) -> list[Op]:
+    n, c = x.shape[0], x.shape[1]
+    args = (x, module.weight, module.bias, n, c, x.numel() // max(n * c, 1), module.num_groups, module.eps)
+    return [(aten.native_group_norm.default, args, {}, (out,))]
+
+
+def _relu(module: nn.ReLU, x: torch.Tensor, out: Any) -> list[Op]:
+    return [(aten.relu_.default if module.inplace else aten.relu.default, (x,), {}, out)]
+
+
+def _sigmoid(module: nn.Sigmoid, x: torch.Tensor, out: Any) -> list[Op]:
+    return [(aten.sigmoid.default, (x,), {}, out)]
+
+
+def _max_pool(module: nn.MaxPool2d, x: torch.Tensor, out: Any) -> list[Op]:
+    args = (x, _pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
+            _pair(module.dilation), module.ceil_mode)
+    # The indices it also returns have the output's shape; the output stands in for them.
+    return [(aten.max_pool2d_with_indices.default, args, {}, (out, out))]
+
+
+def _avg_pool(module: nn.AvgPool2d, x: torch.Tensor, out: Any) -> list[Op]:
+    args = (x, _pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
+            module.ceil_mode, module.count_include_pad)
+    return [(aten.avg_pool2d.default, args, {}, out)]
+
+
+def _global_pool(module: nn.AdaptiveAvgPool2d, x: torch.Tensor, out: Any) -> list[Op]:
+    return [(aten.mean.dim, (x, [-1, -2], True), {}, out)]
+
+
+def _flatten(module: nn.Flatten, x: torch.Tensor, out: Any) -> list[Op]:
+    return [(aten.view.default, (x, list(out.shape)), {}, out)]
+
+
+def _linear(module: nn.Linear, x: torch.Tensor, out: Any) -> list[Op]:
+    weight_t = module.weight.t()
+    return [(aten.t.default, (module.weight,), {}, weight_t),
+            (aten.addmm.default, (module.bias, x, weight_t), {}, out)]
+
+
+def _pair(value: Any) -> list[int]:
+    return [value, value] if isinstance(value, int) else list(value)
+
+
+def _always(module: nn.Module, x: torch.Tensor) -> bool:
+    return True
+
+
+def _flattens(module: nn.Flatten, x: torch.Tensor) -> bool:
+    # Flattening a contiguous map over more than one axis is one view; otherwise nothing or a copy.
+    return x.is_contiguous() and module.start_dim % x.dim() < module.end_dim % x.dim()
+
+
+RULES: dict[type, LeafRule] = {
+    nn.Conv1d: LeafRule(_always, _conv),
+    nn.Conv2d: LeafRule(_always, _conv),
+    nn.BatchNorm2d: LeafRule(lambda m, x: not m.training and m.running_mean is not None
+                             and m.running_var is not None, _batch_norm),
+    nn.GroupNorm: LeafRule(lambda m, x: x.dim() >= 2, _group_norm),
+    nn.ReLU: LeafRule(_always, _relu),
+    nn.Sigmoid: LeafRule(_always, _sigmoid),
+    nn.MaxPool2d: LeafRule(lambda m, x: not m.return_indices, _max_pool),
+    nn.AvgPool2d: LeafRule(lambda m, x: m.divisor_override is None, _avg_pool),
+    # Other output sizes run _adaptive_avg_pool2d.
+    nn.AdaptiveAvgPool2d: LeafRule(lambda m, x: _pair(m.output_size) == [1, 1] and x.dim() == 4, _global_pool),
+    nn.Flatten: LeafRule(_flattens, _flatten),
+    # Other ranks, or no bias, run matmul/mm.
+    nn.Linear: LeafRule(lambda m, x: x.dim() == 2 and m.bias is not None, _linear),
+}
+
+
+def rule_for(module: nn.Module) -> LeafRule | None:
+    """The module's operators can be written out: an exact type above, with the plain forward."""
+    rule = RULES.get(type(module))
+    if rule is None or "forward" in module.__dict__ or module._forward_hooks or module._forward_pre_hooks:
+        return None
+    if isinstance(module, nn.modules.conv._ConvNd) and (module.padding_mode != "zeros"
+                                                       or isinstance(module.padding, str)):
+        return None
+    return rule
+
+
+def plain(x: torch.Tensor) -> bool:
+    """A non-empty float32 CPU tensor outside autograd: what the operators above were written for."""
+    return x.dtype is torch.float32 and x.is_cpu and not x.requires_grad and x.dim() > 0 and x.numel() > 0

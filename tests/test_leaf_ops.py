@@ -1,0 +1,104 @@
+"""The tracer's written-out leaf operators against watching them: the same report, field for field."""
+
+import pytest
+import torch
+from torch import nn
+
+import resnet_inspect as ri
+from resnet_inspect.analysis import leaf_ops
+from resnet_inspect.analysis.trace import Tracer
+
+NETWORKS = ["resnet18", "resnet50d", "seresnet50", "ecaresnet26t", "resnet50_gn", "res2net50_26w_4s", "resnest14d",
+            "skresnet18", "resnetv2_50x1_bit", "resnetblur18", "resnetv2_50d_frn", "resnet32"]
+
+
+def both_ways(target, shape, monkeypatch):
+    written = ri.inspect(target, shape, device="cpu").to_dict()
+    with monkeypatch.context() as patch:
+        patch.setattr(leaf_ops, "RULES", {})  # every operator watched through the dispatch mode
+        watched = ri.inspect(target, shape, device="cpu").to_dict()
+    return written, watched
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_networks_report_the_same_either_way(name, monkeypatch):
+    spec = ri.resolve_spec(name)
+    written, watched = both_ways(name, (2, spec.in_chans, 48, 40), monkeypatch)
+    assert written == watched
+
+
+class Zoo(nn.Module):
+    """Every leaf type with its less usual settings, and calls the written-out path must decline."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, (3, 5), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=1, bias=True)
+        self.grouped = nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False)
+        self.reflect = nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect")
+        self.same = nn.Conv2d(8, 8, 3, padding="same")
+        self.bn = nn.BatchNorm2d(8, affine=False)
+        self.bn_no_stats = nn.BatchNorm2d(8, track_running_stats=False)
+        self.gn = nn.GroupNorm(2, 8)
+        self.relu = nn.ReLU()
+        self.relu_ = nn.ReLU(inplace=True)
+        self.sigmoid = nn.Sigmoid()
+        self.max_ceil = nn.MaxPool2d(3, 2, 1, ceil_mode=True)
+        self.max_indices = nn.MaxPool2d(2, return_indices=True)
+        self.avg = nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False)
+        self.avg_divisor = nn.AvgPool2d(2, divisor_override=3)
+        self.pool = nn.AdaptiveAvgPool2d((1, 1))
+        self.pool_2x2 = nn.AdaptiveAvgPool2d(2)
+        self.flatten = nn.Flatten()
+        self.flatten_none = nn.Flatten(1, 1)
+        self.conv1d = nn.Conv1d(8, 4, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, 5)
+        self.fc_no_bias = nn.Linear(8, 5, bias=False)
+        self.fc_3d = nn.Linear(4, 3)
+        self.hooked = nn.ReLU()
+        self.hooked.register_forward_hook(lambda m, a, o: o * 2)
+
+    def forward(self, x):
+        x = self.relu(self.bn(self.grouped(self.conv(x))))
+        x = self.relu_(self.gn(self.reflect(x))) + self.sigmoid(self.same(x))
+        x = self.bn_no_stats(self.hooked(x))
+        x, _ = self.max_indices(self.max_ceil(x))
+        x = self.avg(x) + self.avg_divisor(x)[..., :1, :1].mean()
+        flat = self.flatten(self.pool(x))
+        y = self.fc(flat) + self.fc_no_bias(flat)
+        seq = self.conv1d(self.flatten_none(x).flatten(2))
+        return y.sum() + self.fc_3d(seq.transpose(1, 2)).sum() + self.pool_2x2(x).sum()
+
+
+def test_every_leaf_type_and_setting_reports_the_same_either_way(monkeypatch):
+    torch.manual_seed(0)
+    written, watched = both_ways(Zoo(), (2, 3, 19, 23), monkeypatch)
+    assert written == watched
+
+
+def test_the_written_out_path_is_taken_and_declined_where_it_should_be():
+    model = Zoo().eval()
+    taken = []
+    original = leaf_ops.RULES.copy()
+    rules = {kind: leaf_ops.LeafRule(rule.accepts, lambda m, x, out, ops=rule.ops: taken.append(m) or ops(m, x, out))
+             for kind, rule in original.items()}
+    try:
+        leaf_ops.RULES.clear()
+        leaf_ops.RULES.update(rules)
+        with torch.no_grad():
+            Tracer(model, leaf_rules=True).run(model, torch.randn(2, 3, 19, 23))
+    finally:
+        leaf_ops.RULES.clear()
+        leaf_ops.RULES.update(original)
+    names = {name for name, m in model.named_modules() if any(m is t for t in taken)}
+    assert {"conv", "grouped", "bn", "gn", "relu", "relu_", "sigmoid", "max_ceil", "avg", "pool", "flatten", "fc",
+            "conv1d"} <= names
+    assert not names & {"reflect", "same", "bn_no_stats", "max_indices", "avg_divisor", "pool_2x2", "flatten_none",
+                        "fc_no_bias", "fc_3d", "hooked"}
+
+
+def test_a_leaf_that_raises_leaves_no_mode_behind():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(5, 2))  # the linear gets a 4-D map: an error
+    with pytest.raises(ri.AnalysisError):
+        ri.inspect(model, (1, 3, 8, 8), device="cpu")
+    assert torch._C._len_torch_dispatch_stack() == 0
+    assert ri.inspect("resnet18", (1, 3, 32, 32), device="cpu").totals.macs > 0
