@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import resnet_inspect as ri
 from resnet_inspect import webapp
@@ -27,9 +28,18 @@ NAMES = list(VARIANTS)
 st.set_page_config(page_title="resnet-inspect", page_icon="🔎", layout="wide")
 
 
+def newer_run_waiting() -> bool:
+    """A changed widget or the Stop button has asked for a new run: the work in progress is dropped
+    (Streamlit itself only stops a script at its next element)."""
+    requests = getattr(get_script_run_ctx(suppress_warning=True), "script_requests", None)
+    state = getattr(requests, "_state", None)
+    return state is not None and state.name != "CONTINUE"
+
+
+# The leading underscore keeps the check out of the cache key.
 @st.cache_data(show_spinner="Running the forward pass…", max_entries=128)
-def cached_report(key: str, shape: tuple[int, ...], device: str, label: str) -> dict:
-    return webapp.analyze(key, shape, device, label)
+def cached_report(key: str, shape: tuple[int, ...], device: str, label: str, _should_stop=newer_run_waiting) -> dict:
+    return webapp.analyze(key, shape, device, label, _should_stop)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -107,8 +117,9 @@ def cached_identity(data: bytes, filename: str) -> dict:
 
 
 @st.cache_data(show_spinner="Running the forward pass with the file's weights…", max_entries=8)
-def cached_weights_report(data: bytes, filename: str, shape: tuple[int, ...], device: str) -> dict:
-    return webapp.analyze_upload(data, filename, shape, device)
+def cached_weights_report(data: bytes, filename: str, shape: tuple[int, ...], device: str,
+                          _should_stop=newer_run_waiting) -> dict:
+    return webapp.analyze_upload(data, filename, shape, device, _should_stop)
 
 
 def weights_upload(bar) -> tuple[ri.ResNetSpec | None, str]:
@@ -309,8 +320,8 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
 
 @st.cache_data(show_spinner="Simulating the allocator on meta…", max_entries=64)
 def cached_memory(key: str, side: int, batch: int, train: bool, optimizer: str, precision: str, device: str,
-                  budget: int, label: str) -> dict:
-    return webapp.memory_view(key, side, batch, train, optimizer, precision, device, budget, label)
+                  budget: int, label: str, _should_stop=newer_run_waiting) -> dict:
+    return webapp.memory_view(key, side, batch, train, optimizer, precision, device, budget, label, _should_stop)
 
 
 def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
@@ -414,7 +425,7 @@ def main() -> None:
     try:
         if module is not None:
             report = ri.inspect(module, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes,
-                                time_budget=LIMITS.app_seconds)
+                                time_budget=LIMITS.app_seconds, should_stop=newer_run_waiting)
         elif UPLOAD:
             report = ri.ModelReport.from_dict(cached_weights_report(UPLOAD["data"], UPLOAD["name"], shape, device))
         else:

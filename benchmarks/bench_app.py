@@ -35,7 +35,7 @@ def page_shown(page, name: str, params: str, timeout: float = 120_000) -> None:
 
 
 def one_run(shots: Path | None) -> dict[str, float | list[float]]:
-    with running_app() as (url, startup), browser_page() as page:
+    with running_app() as (url, startup, _), browser_page() as page:
         ready = time.perf_counter()
         page.goto(url)
         page_shown(page, "resnet50", "25,557,032")

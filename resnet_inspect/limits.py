@@ -6,6 +6,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from typing import Callable
+
+StopCheck = Callable[[], bool]  # asked during long work: True when its result is no longer wanted
+
+
+class Cancelled(Exception):
+    """Work stopped because its caller stopped waiting for it (the app: a newer run, or Stop)."""
 
 
 @dataclass(frozen=True)

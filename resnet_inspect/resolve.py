@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .analysis.report import numel
-from .limits import shown
+from .limits import StopCheck, shown
 from .weights.read import is_weights_file
 from .model.build import resolve_spec
 from .model.spec import FIELD_NAMES, ResNetSpec, load_spec_file
@@ -191,7 +191,7 @@ def _weights_target(path: Path, suffix: str, pairs: dict[str, Any]) -> Target:
 
 def inspect_target(target: Target, input_size: Sequence[int] | str | None = None, device: str = "auto",
                    dtype: Any = "float32", memory_budget: int | None = None,
-                   time_budget: float | None = None) -> "ModelReport":
+                   time_budget: float | None = None, should_stop: StopCheck | None = None) -> "ModelReport":
     """The report of one forward pass of ``target``, labelled with its name and overrides; a weights
     file's tensors are loaded into the network and their statistics added to the report."""
     from .analysis.analyze import inspect
@@ -199,7 +199,7 @@ def inspect_target(target: Target, input_size: Sequence[int] | str | None = None
 
     if target.weights is None:
         return inspect(target.subject, input_size, device=device, dtype=dtype, label=target.label,
-                       memory_budget=memory_budget, time_budget=time_budget)
+                       memory_budget=memory_budget, time_budget=time_budget, should_stop=should_stop)
     from .weights.read import read_weights
     from .weights.stats import load_tensors, summarize
 
@@ -224,7 +224,7 @@ def inspect_target(target: Target, input_size: Sequence[int] | str | None = None
                        for k, v in tensors.items()}
         subject.load_state_dict(tensors, strict=not target.identity.headless)
     report = inspect(subject, input_size, device=device, dtype=dtype, label=target.label, memory_budget=memory_budget,
-                     time_budget=time_budget)
+                     time_budget=time_budget, should_stop=should_stop)
     summary = summarize(weights, load_tensors(target.weights, names, weights.prefix, weights.container))
     report.weights = summary.to_dict() | {"identified_as": target.identity.matches,
                                           "closest": target.identity.closest,

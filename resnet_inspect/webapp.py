@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .analysis.report import ModelReport
-from .limits import LIMITS, over
+from .limits import LIMITS, StopCheck, over
 from .memory.report import CATEGORIES, MemoryReport
 from .audit.claims import Verdict, check_claims, parse_claims
 from .audit.conventions import CONVENTIONS
@@ -58,13 +58,15 @@ def identify_upload(data: bytes, filename: str) -> dict[str, Any]:
         return {"spec": target.spec.to_dict(), "label": target.label}
 
 
-def analyze_upload(data: bytes, filename: str, shape: tuple[int, ...], device: str) -> dict[str, Any]:
+def analyze_upload(data: bytes, filename: str, shape: tuple[int, ...], device: str,
+                   should_stop: StopCheck | None = None) -> dict[str, Any]:
     """The report of an uploaded .safetensors file's network, carrying its weights, as a plain dict."""
     with _uploaded(data, filename) as path:
         from .resolve import inspect_target, resolve_target
 
         report = inspect_target(resolve_target(str(path)), shape, device=device,
-                                memory_budget=LIMITS.app_memory_bytes, time_budget=LIMITS.app_seconds)
+                                memory_budget=LIMITS.app_memory_bytes, time_budget=LIMITS.app_seconds,
+                                should_stop=should_stop)
     report.weights["file"] = filename
     return report.to_dict()
 
@@ -95,17 +97,19 @@ def input_shape(batch: int, spec: ResNetSpec, side: int) -> tuple[int, int, int,
     return shape
 
 
-def analyze(key: str, shape: tuple[int, ...], device: str, label: str) -> dict[str, Any]:
-    """The report of a spec (given by its key) as a plain dict, for Streamlit's cache."""
+def analyze(key: str, shape: tuple[int, ...], device: str, label: str,
+            should_stop: StopCheck | None = None) -> dict[str, Any]:
+    """The report of a spec (given by its key) as a plain dict, for Streamlit's cache; ``should_stop``
+    cancels it (the page: a newer run is waiting)."""
     from .analysis.analyze import inspect  # torch: imported once the page has its sidebar
 
     spec = ResNetSpec.from_dict(json.loads(key))
     return inspect(spec, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes,
-                   time_budget=LIMITS.app_seconds).to_dict()
+                   time_budget=LIMITS.app_seconds, should_stop=should_stop).to_dict()
 
 
 def memory_view(key: str, side: int, batch: int, train: bool, optimizer: str, precision: str, device: str,
-                budget: int, label: str) -> dict[str, Any]:
+                budget: int, label: str, should_stop: StopCheck | None = None) -> dict[str, Any]:
     """The Memory tab's data for a spec (by its key): the report, the largest batch within ``budget``
     and the curves, as plain dicts for Streamlit's cache. Estimated on meta, within the app's time budget."""
     from dataclasses import asdict
@@ -114,7 +118,7 @@ def memory_view(key: str, side: int, batch: int, train: bool, optimizer: str, pr
     from .memory.plan import MemoryPlan
 
     spec = ResNetSpec.from_dict(json.loads(key))
-    simulator = Simulator(spec, label, time_budget=LIMITS.app_seconds)
+    simulator = Simulator(spec, label, time_budget=LIMITS.app_seconds, should_stop=should_stop)
     plan = MemoryPlan(batch, (spec.in_chans, side, side), train, optimizer, precision, device)
     report = simulator.report(plan)
     fit = simulator.fit(plan, budget)

@@ -26,7 +26,7 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(timeout: float = 90.0):
-    """Yield (url, seconds until the server answered its health check)."""
+    """Yield (url, seconds until the server answered its health check, the server's process id)."""
     port = free_port()
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     process = subprocess.Popen(
@@ -47,7 +47,7 @@ def running_app(timeout: float = 90.0):
                 output = process.stdout.read().decode(errors="replace") if process.stdout else ""
                 raise RuntimeError(f"streamlit did not start: {output[-2000:]}")
             time.sleep(0.2)
-        yield url, time.perf_counter() - start
+        yield url, time.perf_counter() - start, process.pid
     finally:
         process.terminate()
         try:
@@ -86,3 +86,23 @@ def choose_variant(page, name: str) -> None:
 
 def open_tab(page, label: str) -> None:
     page.get_by_role("tab", name=label).click()
+
+
+def choose_option(page, label: str, option: str) -> None:
+    """Pick ``option`` in the sidebar's select box labelled ``label``."""
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text=label).first
+    box.click()
+    page.locator('[role="option"]', has_text=option).first.click()
+
+
+def set_number(page, label: str, value: int) -> None:
+    """Type ``value`` into the number input labelled ``label`` and submit it."""
+    field = page.get_by_label(label)
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far, all its threads together (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

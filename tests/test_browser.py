@@ -11,7 +11,7 @@ pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian
 
 
 def test_select_variant_check_parameters_open_graph(tmp_path):
-    with running_app() as (url, _), browser_page() as page:
+    with running_app() as (url, _, _), browser_page() as page:
         page.goto(url)
         page.get_by_text("25,557,032").first.wait_for(timeout=90_000)
         choose_variant(page, "resnet18")
@@ -36,7 +36,7 @@ def test_upload_a_safetensors_file(tmp_path):
 
     path = tmp_path / "cifar_net.safetensors"
     save_file(ri.build("resnet20").state_dict(), str(path))
-    with running_app() as (url, _), browser_page() as page:
+    with running_app() as (url, _, _), browser_page() as page:
         page.goto(url)
         page.get_by_text("25,557,032").first.wait_for(timeout=90_000)
         page.get_by_text("Weights file (.safetensors)").click()
@@ -45,4 +45,35 @@ def test_upload_a_safetensors_file(tmp_path):
         assert page.locator("h1", has_text="cifar_net").count() == 1
         page.get_by_text("269,722").first.wait_for(timeout=10_000)
         page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_long_pass_is_dropped_when_a_newer_choice_comes(tmp_path):
+    """ResNet-152 at 2048x2048 on the CPU takes minutes. Streamlit starts the newer run at once but
+    cannot stop the old one, which would keep the server's cores busy until its pass ended; the
+    pass itself asks whether a newer run is waiting and stops."""
+    import time
+
+    from app_browser import choose_option, cpu_seconds, set_number
+
+    with running_app() as (url, _, pid), browser_page() as page:
+        page.goto(url)
+        page.get_by_text("25,557,032").first.wait_for(timeout=90_000)
+        choose_variant(page, "resnet152")
+        page.get_by_text("60,192,808").first.wait_for(timeout=60_000)
+        choose_option(page, "Device", "cpu")
+        page.get_by_text("· cpu ·").first.wait_for(timeout=60_000)
+        set_number(page, "Input height = width (pixels)", 2048)
+        page.get_by_text("Running the forward pass").first.wait_for(timeout=30_000)
+        time.sleep(2)  # well inside the pass
+        busy = cpu_seconds(pid)
+        time.sleep(1)
+        assert cpu_seconds(pid) - busy > 0.5  # the pass is running
+        choose_option(page, "Device", "meta")
+        page.get_by_text("input 1x3x2048x2048 · meta").first.wait_for(timeout=60_000)
+        time.sleep(1)
+        idle = cpu_seconds(pid)
+        time.sleep(3)
+        assert cpu_seconds(pid) - idle < 0.5  # nothing left running
+        page.screenshot(path=str(tmp_path / "cancelled.png"), full_page=True)
         assert page.locator('[data-testid="stException"]').count() == 0

@@ -4,9 +4,11 @@ one line on stderr and exit 2, in bounded time, and nothing is run or written.""
 import time
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import resnet_inspect as ri
 from resnet_inspect import cli
 from resnet_inspect.analysis import memory_guard
 from resnet_inspect.audit.claims import parse_claims
@@ -154,3 +156,30 @@ def test_a_pass_past_its_time_budget_is_stopped():
     with pytest.raises(ri.AnalysisError, match="ran past its time budget .*RESNET_INSPECT_APP_SECONDS"):
         ri.inspect("resnet1202", device="cpu", time_budget=0.05)
     assert time.perf_counter() - start < 5
+
+
+def test_a_pass_is_cancelled_as_soon_as_its_caller_stops_waiting():
+    """The app asks at every operator whether a newer run is waiting; the pass stops, leaving no hook or mode."""
+    from torch.nn.modules import module as module_hooks
+
+    for device in ("cpu", "meta"):
+        asked = []
+
+        def stop_after_ten() -> bool:
+            asked.append(1)
+            return len(asked) > 10
+
+        with pytest.raises(ri.AnalysisError, match="cancelled"):
+            ri.inspect("resnet50", (1, 3, 64, 64), device=device, should_stop=stop_after_ten)
+        assert len(asked) == 11
+        assert torch._C._len_torch_dispatch_stack() == 0
+        assert not module_hooks._global_forward_hooks and not module_hooks._global_forward_pre_hooks
+    assert ri.inspect("resnet18", (1, 3, 32, 32), device="cpu", should_stop=lambda: False).totals.macs > 0
+
+
+def test_a_memory_estimate_is_cancelled_too():
+    from resnet_inspect.memory.estimate import Simulator
+    from resnet_inspect.memory.plan import MemoryPlan
+
+    with pytest.raises(ri.AnalysisError, match="cancelled"):
+        Simulator("resnet50", should_stop=lambda: True).report(MemoryPlan(8, (3, 224, 224), True))

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from ..limits import StopCheck
 from ..model.build import resolve_spec
 from ..model.network import build_from_spec
 from ..model.spec import ResNetSpec
@@ -29,6 +30,7 @@ def inspect(
     label: str | None = None,
     memory_budget: int | None = None,
     time_budget: float | None = None,
+    should_stop: StopCheck | None = None,
 ) -> ModelReport:
     """Run one forward pass of ``target`` and report every layer.
 
@@ -36,7 +38,8 @@ def inspect(
     defaults to 1 x in_chans x image_size x image_size for specs and 1x3x224x224 otherwise.
     ``device="meta"`` computes the same report without allocating memory; a real pass that would
     need more than the free memory (or ``memory_budget`` bytes) is refused before anything is built,
-    and a pass that runs longer than ``time_budget`` seconds is stopped."""
+    and a pass that runs longer than ``time_budget`` seconds, or for which ``should_stop()`` turns true,
+    is stopped."""
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
     shape = parse_input_size(input_size if input_size is not None else default_input_size(target))
@@ -51,7 +54,7 @@ def inspect(
         model.eval()
     try:
         deadline = time.monotonic() + time_budget if time_budget is not None else None
-        tracer, output = _traced_pass(model, shape, dev, torch_dtype, deadline)
+        tracer, output = _traced_pass(model, shape, dev, torch_dtype, deadline, should_stop)
     except TraceError as exc:
         raise explain_failure(exc, model, shape, dev, torch_dtype) from None
     finally:
@@ -104,14 +107,14 @@ def _check_channels(model: nn.Module, shape: tuple[int, ...]) -> None:
 
 
 def _traced_pass(model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype,
-                 deadline: float | None) -> tuple[Tracer, Any]:
+                 deadline: float | None, should_stop: StopCheck | None = None) -> tuple[Tracer, Any]:
     if device == "meta":
         x = torch.empty(shape, device="meta", dtype=dtype)
     else:
         x = torch.randn(shape, device=device, dtype=dtype)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    tracer = Tracer(model, deadline, meta=device == "meta", leaf_rules=device == "cpu")
+    tracer = Tracer(model, deadline, meta=device == "meta", leaf_rules=device == "cpu", should_stop=should_stop)
     with torch.no_grad():
         output = tracer.run(model, x)
     return tracer, output

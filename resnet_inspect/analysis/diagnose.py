@@ -7,6 +7,7 @@ import copy
 import torch
 from torch import nn
 
+from ..limits import Cancelled
 from .options import AnalysisError
 from .trace import TraceError
 
@@ -15,6 +16,8 @@ def explain_failure(exc: TraceError, model: nn.Module, shape: tuple[int, ...], d
                     dtype: torch.dtype) -> AnalysisError:
     message = str(exc.error).strip().splitlines()[0] if str(exc.error).strip() else type(exc.error).__name__
     where = f" in {exc.module}" if exc.module else ""
+    if isinstance(exc.error, Cancelled):
+        return AnalysisError(f"the analysis was cancelled{where}")
     if isinstance(exc.error, TimeoutError):
         return AnalysisError(f"the pass was stopped{where}: it ran past its time budget (setting "
                              "RESNET_INSPECT_APP_SECONDS); try a smaller input, or --device meta")

@@ -21,6 +21,7 @@ from torch._C import _get_dispatch_stack_at, _len_torch_dispatch_stack, _pop_tor
 from torch._C import _push_on_torch_dispatch_stack
 
 from . import leaf_ops, meta_kernels
+from ..limits import Cancelled, StopCheck
 from .counting import FREE, PER_ELEMENT, RULES, main_output_shape, output_elements, shapes_of
 from .report import OpClass
 
@@ -130,11 +131,13 @@ class Tracer(TorchDispatchMode):
         return False
 
     def __init__(self, model: nn.Module, deadline: float | None = None, meta: bool = False,
-                 leaf_rules: bool = False) -> None:
+                 leaf_rules: bool = False, should_stop: StopCheck | None = None) -> None:
         """``meta``: make the common operators' outputs with `meta_kernels`. ``leaf_rules``: charge the
-        operators of common leaves from `leaf_ops` instead of watching them (the CPU)."""
+        operators of common leaves from `leaf_ops` instead of watching them (the CPU). ``should_stop``:
+        asked at every operator; True cancels the pass."""
         super().__init__()
         self.deadline = deadline  # time.monotonic() after which the pass is stopped
+        self.should_stop = should_stop
         self.kernels = meta_kernels.KERNELS if meta else {}
         # A module registered under two names is reported under the first.
         self.names: dict[int, str] = {}
@@ -229,6 +232,8 @@ class Tracer(TorchDispatchMode):
     def _check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TimeoutError("the pass ran past its time budget")
+        if self.should_stop is not None and self.should_stop():
+            raise Cancelled("the analysis was cancelled")
 
     def _account(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         """Charge one operator's work to the module running it; pass on receptive field and producer."""

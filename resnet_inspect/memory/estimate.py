@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..analysis.options import AnalysisError
+from ..limits import Cancelled, StopCheck
 from ..model.build import resolve_spec
 from ..model.network import build_from_spec
 from ..model.spec import ResNetSpec
@@ -59,8 +60,9 @@ class Simulator:
     """One network on meta; `report`, `peaks`, `fit` and `curve` for any plan."""
 
     def __init__(self, target: str | ResNetSpec | nn.Module, label: str | None = None,
-                 time_budget: float | None = None) -> None:
+                 time_budget: float | None = None, should_stop: StopCheck | None = None) -> None:
         self.deadline = time.monotonic() + time_budget if time_budget is not None else None
+        self.should_stop = should_stop
         if isinstance(target, nn.Module):
             self.model = copy.deepcopy(target).to("meta")
             self.label = label or type(target).__name__
@@ -76,7 +78,8 @@ class Simulator:
     def _inference(self, plan: MemoryPlan) -> AllocationTracker:
         model = copy.deepcopy(self.model).to(dtype=DTYPE_OF[plan.precision]).eval()
         x, _ = make_batch(plan, "meta")
-        tracker = AllocationTracker(model, ACCOUNTING[plan.device], SCRATCH[plan.device], self.deadline)
+        tracker = AllocationTracker(model, ACCOUNTING[plan.device], SCRATCH[plan.device], self.deadline,
+                                    self.should_stop)
         with tracker:
             for category, tensors in (("parameters", model.parameters()), ("buffers", model.buffers()),
                                       ("inputs", [x])):
@@ -98,7 +101,8 @@ class Simulator:
     def _training(self, plan: MemoryPlan) -> AllocationTracker:
         setup = self._setup(plan)
         x, labels = make_batch(plan, "meta")
-        tracker = AllocationTracker(setup.model, ACCOUNTING[plan.device], SCRATCH[plan.device], self.deadline)
+        tracker = AllocationTracker(setup.model, ACCOUNTING[plan.device], SCRATCH[plan.device], self.deadline,
+                                    self.should_stop)
         def gradient_done(param: torch.Tensor) -> None:
             tracker.retag(param.grad, "gradients")
 
@@ -229,6 +233,8 @@ def _run(work, what: str) -> None:
         work()
     except TimeoutError as exc:
         raise AnalysisError(f"{exc}; try a smaller network or input") from None
+    except Cancelled as exc:
+        raise AnalysisError(str(exc)) from None
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AnalysisError(f"the {what} failed on meta: {first}") from None

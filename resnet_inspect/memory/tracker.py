@@ -18,6 +18,8 @@ from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ..limits import Cancelled, StopCheck
+
 
 # operator -> bytes its kernel holds while it runs, beyond its inputs and outputs, from (args, output)
 Scratch = dict[str, Callable[[tuple, Any], int]]
@@ -67,9 +69,10 @@ class AllocationTracker(TorchDispatchMode):
         return False  # nothing is compiled here; avoids importing torch._dynamo
 
     def __init__(self, model: nn.Module, granularity: int = 1, scratch: "Scratch | None" = None,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, should_stop: StopCheck | None = None) -> None:
         super().__init__()
         self.deadline = deadline  # time.monotonic() after which the simulation is stopped
+        self.should_stop = should_stop  # asked at every operator: True cancels the simulation
         self.granularity = granularity
         self.scratch = scratch or {}
         self.names = {id(m): name for name, m in reversed(list(model.named_modules(remove_duplicate=False)))}
@@ -149,6 +152,8 @@ class AllocationTracker(TorchDispatchMode):
         self.op = func._overloadpacket.__name__
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TimeoutError("the memory estimate ran past its time budget")
+        if self.should_stop is not None and self.should_stop():
+            raise Cancelled("the memory estimate was cancelled")
         out = func(*args, **(kwargs or {}))
         for tensor in _tensors(out):
             self.track(tensor, self.new_category)
