@@ -17,7 +17,7 @@ system-deps:
 	@sh scripts/system-deps.sh
 
 app: $(STAMP) system-deps
-	$(VENV)/bin/streamlit run app.py --server.headless true
+	$(PY) -m resnet_inspect.serve --server.headless true
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -n 2

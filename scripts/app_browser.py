@@ -25,12 +25,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(timeout: float = 90.0):
-    """Yield (url, seconds until the server answered its health check, the server's process id)."""
+def running_app(timeout: float = 90.0, plain: bool = False):
+    """Yield (url, seconds until the server answered its health check, the server's process id).
+
+    Started as `make app` starts it (``python -m resnet_inspect.serve``); ``plain``: as
+    ``streamlit run app.py``, without the background warm-up."""
     port = free_port()
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", *(["streamlit", "run", str(ROOT / "app.py")] if plain else ["resnet_inspect.serve"]),
+         "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     start = time.perf_counter()

@@ -77,3 +77,20 @@ def test_a_long_pass_is_dropped_when_a_newer_choice_comes(tmp_path):
         assert cpu_seconds(pid) - idle < 0.5  # nothing left running
         page.screenshot(path=str(tmp_path / "cancelled.png"), full_page=True)
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_downloads_are_written_when_clicked():
+    import json
+
+    with running_app() as (url, _, _), browser_page() as page:
+        page.goto(url)
+        page.get_by_text("25,557,032").first.wait_for(timeout=90_000)
+        page.get_by_role("button", name="JSON", exact=True).wait_for(timeout=60_000)
+        with page.expect_download(timeout=60_000) as info:
+            page.get_by_role("button", name="JSON", exact=True).click()
+        report = json.loads(open(info.value.path()).read())
+        assert report["model"] == "resnet50" and report["totals"]["params"] == 25_557_032
+        with page.expect_download(timeout=60_000) as info:
+            page.get_by_role("button", name="CSV", exact=True).click()
+        lines = open(info.value.path()).read().splitlines()
+        assert lines[0].startswith("name,") and any(line.startswith("layer4.2.conv3,") for line in lines)

@@ -19,7 +19,7 @@ FLOORS = {
     "profiling": 5,
     "views": 6,
     "resolve": 7, "publish": 7,
-    "webapp": 8, "cli": 8, "__main__": 9,
+    "webapp": 8, "cli": 8, "__main__": 9, "serve": 9,
 }
 
 
