@@ -129,9 +129,9 @@ def overheads(name: str, device: str, batch: int) -> dict:
             pre.remove()
             post.remove()
 
-    def traced() -> None:
+    def traced() -> None:  # as the analysis runs it: on the CPU, common leaves' operators written out
         with torch.no_grad():
-            Tracer(model).run(model, x)
+            Tracer(model, leaf_rules=device == "cpu").run(model, x)
         sync()
 
     def analysis() -> None:
@@ -225,9 +225,13 @@ the per-round ratios to the bare pass.
 {table}
 
 Where the time goes: the floor (torch calling into Python for every operator and module, before any
-work is done there) is the first step; the tracer's own bookkeeping (counting rules, receptive fields,
-dataflow), per operator or module call, is the last column; building the report (rows, totals,
-stages), the input and the memory check make up the rest of the full analysis. On a shared 2-core VM the ratios move by a few hundredths from run to run.
+work is done there) is the first step. On the CPU the tracer sets its dispatch mode aside while a
+common `torch.nn` leaf runs (convolution, batch norm, ReLU, pooling, linear: most of a ResNet's
+operators) and charges the operators that leaf runs from its settings (`analysis/leaf_ops.py`, checked
+against watching them on every variant), so it pays less than the floor for those; its bookkeeping
+(counting rules, receptive fields, dataflow) per operator or module call is the last column. Building
+the report (rows, totals, stages), the input and the memory check make up the rest of the full
+analysis. On a shared 2-core VM the ratios move by a few hundredths from run to run.
 
 torchinfo.summary + fvcore FlopCountAnalysis + torchview draw_graph on ResNet-50: {tools_s:.3f} s,
 {results['tools_over_analysis']:.1f} x the full analysis.
@@ -237,8 +241,9 @@ torchinfo.summary + fvcore FlopCountAnalysis + torchview draw_graph on ResNet-50
 | device cpu (a real pass) | {fp['cpu']['torch_import_s']:.2f} s | {fp['cpu']['first_pass_s']:.2f} s |
 | device meta | {fp['meta']['torch_import_s']:.2f} s | {fp['meta']['first_pass_s']:.2f} s |
 
-On meta, torch's own meta kernels import `sympy` (through `torch.fx.experimental.symbolic_shapes`) and
-`torch._dynamo` the first time they run, about 1 s here that a second call does not pay.
+On meta the analysis makes the common operators' outputs itself (`analysis/meta_kernels.py`): torch's
+own meta kernels for them are written in Python and import `sympy` and `torch._dynamo` the first time
+they run, about 1 s here.
 
 | ResNet-152, 64x3x1024x1024, meta | value |
 | --- | ---: |
