@@ -183,11 +183,30 @@ def custom_editor(bar) -> ri.ResNetSpec | None:
             "sk": st.selectbox("Selective kernels", webapp.EDITOR_CHOICES["sk"],
                                index=webapp.EDITOR_CHOICES["sk"].index(base.sk), key=f"sk_{base_name}",
                                help="SKNet: split gives each path half the input channels, whole all of them"),
-            "sk_reduction": base.sk_reduction,
-            "sk_divisor": base.sk_divisor,
             "num_classes": int(st.number_input("Classes", 1, 100_000, base.num_classes, key=f"classes_{base_name}")),
             "in_chans": int(st.number_input("Input channels", 1, 64, base.in_chans, key=f"chans_{base_name}")),
             "image_size": base.image_size,
+        }
+    with bar.expander("More settings"):
+        values |= {
+            "sk_reduction": int(st.number_input("SK attention reduction", 1, 1024, base.sk_reduction,
+                                                key=f"skrd_{base_name}")),
+            "sk_divisor": int(st.number_input("SK attention width: a multiple of", 1, 1024, base.sk_divisor,
+                                              key=f"skdiv_{base_name}")),
+            "shortcut_kernel": st.selectbox("Projection shortcut kernel", [1, 3], index=[1, 3].index(
+                base.shortcut_kernel), key=f"sck_{base_name}", help="3: a strided 3x3 projection (SENet-154)"),
+            "reduce_first": int(st.number_input("First 1x1 of a block narrower by", 1, 64, base.reduce_first,
+                                                key=f"rf_{base_name}", help="SENet-154's first blocks: 2")),
+            "dilate": st.text_input("Dilate instead of stride, per stage after the first",
+                                    ",".join("true" if d else "false" for d in base.dilate), key=f"dil_{base_name}",
+                                    help="e.g. false,true,true: an output stride of 8"),
+            "stage_channels": st.text_input("Width table: each stage's output", ",".join(map(str, base.stage_channels)),
+                                            key=f"stc_{base_name}", help="empty: from the stage widths; a pruned "
+                                                                         "network's own widths otherwise"),
+            "block_channels": st.text_input("Width table: each block's two inner widths",
+                                            ",".join(map(str, base.block_channels)), key=f"blc_{base_name}"),
+            "zero_init_last": st.checkbox("Zero-initialize each block's last norm", base.zero_init_last,
+                                          key=f"zil_{base_name}"),
         }
     try:
         return webapp.spec_from_editor(values)

@@ -44,9 +44,19 @@ def spec_from_editor(values: dict[str, Any]) -> ResNetSpec:
     for name in ("layers", "widths"):
         if isinstance(fields.get(name), str):
             fields[name] = parse_int_list(fields[name], name)
+    for name in ("stage_channels", "block_channels"):  # optional: empty means no width table
+        if isinstance(fields.get(name), str):
+            fields[name] = parse_int_list(fields[name], name) if fields[name].strip() else ()
     if "dilate" in fields and isinstance(fields["dilate"], str):
-        fields["dilate"] = tuple(p.strip().lower() in ("1", "true", "yes") for p in fields["dilate"].split(",") if p.strip())
+        fields["dilate"] = tuple(_flag(p, "dilate") for p in fields["dilate"].split(",") if p.strip())
     return ResNetSpec.from_dict(fields)
+
+
+def _flag(text: str, field: str) -> bool:
+    word = text.strip().lower()
+    if word not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"invalid spec: {field}: expected true or false for each stage, got {text.strip()!r}")
+    return word in ("true", "1", "yes")
 
 
 def identify_upload(data: bytes, filename: str) -> dict[str, Any]:

@@ -108,6 +108,39 @@ def test_custom_editor_builds_and_rejects_invalid_specs():
     assert metric(at, "Parameters") == f"{expected.totals.params:,}"
 
 
+@pytest.mark.parametrize("base", ["senet154", "ecaresnet50d_pruned", "skresnet18", "resnet50d"])
+def test_the_editor_starts_from_any_variant_unchanged(base):
+    """Every spec field reaches the editor: a network started from unchanged is the registered one."""
+    at = fresh()
+    at.run()
+    at.sidebar.selectbox(key="device").set_value("meta").run()
+    at.sidebar.radio(key="mode").set_value("Custom network").run()
+    at.sidebar.selectbox(key="base").set_value(base).run()
+    no_exception(at)
+    assert not at.error
+    expected = ri.inspect(base, device="meta")
+    assert metric(at, "Parameters") == f"{expected.totals.params:,}"
+    assert metric(at, "MACs") == f"{expected.totals.macs / 1e9:.2f}G"
+
+
+def test_the_editor_reads_dilation_and_width_tables():
+    at = fresh()
+    at.run()
+    at.sidebar.selectbox(key="device").set_value("meta").run()
+    at.sidebar.radio(key="mode").set_value("Custom network").run()
+    at.sidebar.text_input(key="dil_resnet50").set_value("false,true,true").run()
+    no_exception(at)
+    assert at.caption[0].value.startswith("input 1x3x224x224")
+    expected = ri.inspect(ri.ResNetSpec(dilate=(False, True, True)), device="meta")
+    assert metric(at, "MACs") == f"{expected.totals.macs / 1e9:.2f}G"
+    at.sidebar.text_input(key="dil_resnet50").set_value("false,maybe,true").run()
+    assert any("dilate" in e.value and "maybe" in e.value for e in at.error)
+    at.sidebar.text_input(key="dil_resnet50").set_value("false,false,false").run()
+    at.sidebar.text_input(key="stc_resnet50").set_value("256,512").run()
+    no_exception(at)
+    assert any("stage_channels" in e.value for e in at.error)
+
+
 def test_tiny_input_and_extremes_show_messages_not_exceptions():
     at = fresh().run()
     at.sidebar.selectbox(key="device").set_value("meta").run()
