@@ -218,12 +218,13 @@ def custom_editor(bar) -> ri.ResNetSpec | None:
 def downloads(report: ri.ModelReport, depth: int) -> None:
     # Written when clicked, not on every run of the page (the JSON of a ResNet-50 is 300 KB).
     cols = st.columns(3)
+    # A download is not a change of the page: no rerun.
     cols[0].download_button("CSV", lambda: export.render(report, "csv", depth=None), f"{report.model}.csv",
-                            "text/csv")
+                            "text/csv", on_click="ignore")
     cols[1].download_button("JSON", lambda: export.render(report, "json"), f"{report.model}.json",
-                            "application/json")
+                            "application/json", on_click="ignore")
     cols[2].download_button("Markdown", lambda: export.render(report, "md", depth=depth), f"{report.model}.md",
-                            "text/markdown")
+                            "text/markdown", on_click="ignore")
 
 
 def layers_tab(report: ri.ModelReport) -> None:
@@ -257,14 +258,15 @@ def graph_tab(report: ri.ModelReport) -> None:
                            disabled=level == "stage")
     graph = graphs.build_graph(report, level, collapse=collapse and level != "stage", stage=stage)
     cols = st.columns(2)
-    cols[0].download_button("Download DOT", graph.source, f"{report.model}-{level}.dot", "text/vnd.graphviz")
+    cols[0].download_button("Download DOT", graph.source, f"{report.model}-{level}.dot", "text/vnd.graphviz",
+                            on_click="ignore")
     try:
         svg = cached_svg(graph.source)
     except ValueError as exc:  # no Graphviz on the server: the browser lays the graph out itself
         cols[1].caption(str(exc))
         st.graphviz_chart(graph.source, width="content")
         return
-    cols[1].download_button("Download SVG", svg, f"{report.model}-{level}.svg", "image/svg+xml")
+    cols[1].download_button("Download SVG", svg, f"{report.model}-{level}.svg", "image/svg+xml", on_click="ignore")
     # Laid out on the server by Graphviz (a few ms): much faster than laying it out in the browser.
     st.image(svg.decode(), caption=f"{report.model}: {level} diagram", width="content")
 
