@@ -71,7 +71,11 @@ What was tried:
   non-numeric list and groups on basic blocks; a 1-pixel input (a warning that the maps are 1x1), an
   8192-pixel input with batch 4096 (over the input limit, said at the top of the page) and batch 256 on meta, the cuda device on a machine without one; claims that are
   correct, about an unknown quantity, invalid YAML, or naming user code: each shows a message, never an
-  exception.
+  exception. A long pass is dropped when a newer run is waiting: ResNet-152 at 2048x2048 on the CPU,
+  switched to meta a few seconds in, shows the meta page at once and leaves the server idle (Streamlit
+  alone starts the new run but lets the old pass use both cores until it ends); the analysis and the
+  memory simulation ask at every operator (`should_stop`) and stop with one line, leaving no hook or
+  dispatch mode behind.
 
 | suite | test | result | time |
 | --- | --- | --- | ---: |
