@@ -90,6 +90,8 @@ def test_version_and_list_by_family():
     assert lines[0].endswith("[cifar]") and len(lines) == 1 + 6
     assert all(len(line) <= 80 for line in lines)
     assert run_cli("list", "--grep", "squeeze").stdout.count("seresnet50") == 1
+    every = run_cli("list", columns=80).stdout.splitlines()  # family headings too
+    assert max(len(line) for line in every) <= 80 and sum(line.endswith("[rs]") for line in every) == 1
 
 
 def test_list_parameter_table_is_exact():

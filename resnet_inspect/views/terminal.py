@@ -30,7 +30,10 @@ def variant_list_lines(rows: list[VariantRow], families: dict[str, str], width: 
     for row in rows:
         if row.family != family:
             family = row.family
-            lines += ([""] if lines else []) + [f"{families.get(family, family)}  [{family}]"]
+            title, tag = families.get(family, family), f"  [{family}]"
+            if len(title) + len(tag) > width and not full:
+                title = title[: max(width - len(tag) - 1, 10)] + "…"
+            lines += ([""] if lines else []) + [title + tag]
         text = row.description + (f" ({row.reference or row.source})" if full else "")
         room = max(width - (2 + name_w + 2 + params_w + 2), 10)
         if len(text) > room and not full:
