@@ -15,14 +15,16 @@ APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
 def _warm() -> None:
-    import torch
+    try:
+        import torch
 
-    from .analysis.analyze import inspect
+        from .analysis.analyze import inspect
 
-    del inspect  # imported for its modules, used by the page
-
-    # The CPU convolution's one-time setup, paid here rather than by the first page's pass.
-    torch.nn.functional.conv2d(torch.zeros(1, 3, 16, 16), torch.zeros(4, 3, 3, 3), padding=1)
+        del inspect  # imported for its modules, used by the page
+        # The CPU convolution's one-time setup, paid here rather than by the first page's pass.
+        torch.nn.functional.conv2d(torch.zeros(1, 3, 16, 16), torch.zeros(4, 3, 3, 3), padding=1)
+    except Exception:  # the page imports them again, and shows any error there
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
