@@ -51,6 +51,8 @@ class Zoo(nn.Module):
         self.flatten = nn.Flatten()
         self.flatten_none = nn.Flatten(1, 1)
         self.conv1d = nn.Conv1d(8, 4, 3, stride=2, padding=1)
+        self.unbatched = nn.Conv1d(4, 4, 1)
+        self.gn_seq = nn.GroupNorm(2, 4)
         self.fc = nn.Linear(8, 5)
         self.fc_no_bias = nn.Linear(8, 5, bias=False)
         self.fc_3d = nn.Linear(4, 3)
@@ -66,6 +68,7 @@ class Zoo(nn.Module):
         flat = self.flatten(self.pool(x))
         y = self.fc(flat) + self.fc_no_bias(flat)
         seq = self.conv1d(self.flatten_none(x).flatten(2))
+        seq = self.gn_seq(seq + self.unbatched(seq[0]))  # one sample without its batch axis; a 3-D norm
         return y.sum() + self.fc_3d(seq.transpose(1, 2)).sum() + self.pool_2x2(x).sum()
 
 
@@ -91,9 +94,9 @@ def test_the_written_out_path_is_taken_and_declined_where_it_should_be():
         leaf_ops.RULES.update(original)
     names = {name for name, m in model.named_modules() if any(m is t for t in taken)}
     assert {"conv", "grouped", "bn", "gn", "relu", "relu_", "sigmoid", "max_ceil", "avg", "pool", "flatten", "fc",
-            "conv1d"} <= names
+            "conv1d", "gn_seq"} <= names
     assert not names & {"reflect", "same", "bn_no_stats", "max_indices", "avg_divisor", "pool_2x2", "flatten_none",
-                        "fc_no_bias", "fc_3d", "hooked"}
+                        "fc_no_bias", "fc_3d", "hooked", "unbatched"}
 
 
 def test_a_leaf_that_raises_leaves_no_mode_behind():

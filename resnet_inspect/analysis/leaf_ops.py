@@ -94,9 +94,14 @@ def _flattens(module: nn.Flatten, x: torch.Tensor) -> bool:
     return x.is_contiguous() and module.start_dim % x.dim() < module.end_dim % x.dim()
 
 
+def _batched(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
+    # An unbatched input is unsqueezed before the convolution and squeezed after it: two more operators.
+    return x.dim() == module.weight.dim()
+
+
 RULES: dict[type, LeafRule] = {
-    nn.Conv1d: LeafRule(_always, _conv),
-    nn.Conv2d: LeafRule(_always, _conv),
+    nn.Conv1d: LeafRule(_batched, _conv),
+    nn.Conv2d: LeafRule(_batched, _conv),
     nn.BatchNorm2d: LeafRule(lambda m, x: not m.training and m.running_mean is not None
                              and m.running_var is not None, _batch_norm),
     nn.GroupNorm: LeafRule(lambda m, x: x.dim() >= 2, _group_norm),
