@@ -14,14 +14,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch._C import (_get_dispatch_stack_at, _len_torch_dispatch_stack, _pop_torch_dispatch_stack,
+                      _push_on_torch_dispatch_stack)
 from torch.nn.modules import module as module_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from torch._C import _get_dispatch_stack_at, _len_torch_dispatch_stack, _pop_torch_dispatch_stack
-from torch._C import _push_on_torch_dispatch_stack
-
-from . import leaf_ops, meta_kernels
 from ..limits import Cancelled, StopCheck
+from . import leaf_ops, meta_kernels
 from .counting import FREE, PER_ELEMENT, RULES, main_output_shape, output_elements, shapes_of
 from .report import OpClass
 
@@ -81,7 +80,7 @@ class TraceError(RuntimeError):
 
 
 def _first_tensor(value: Any) -> torch.Tensor | None:
-    if type(value) is torch.Tensor or isinstance(value, torch.Tensor):
+    if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (list, tuple)):
         for item in value:
@@ -102,7 +101,7 @@ def _tensors_in(value: Any):
 
 
 def _tensor_bytes(value: Any) -> int:
-    if type(value) is torch.Tensor or isinstance(value, torch.Tensor):
+    if isinstance(value, torch.Tensor):
         return value.numel() * value.element_size()
     if isinstance(value, (list, tuple)):
         return sum(_tensor_bytes(v) for v in value)
@@ -206,13 +205,9 @@ class Tracer(TorchDispatchMode):
         if self.stack and self.stack[-1] == name:
             self.stack.pop()
         trace = self.modules[name]
-        if type(output) is torch.Tensor:
-            first = output
-            trace.activation_bytes += output.numel() * output.element_size()
-        else:
-            first = _first_tensor(output)
-            trace.activation_bytes += _tensor_bytes(output)
+        first = _first_tensor(output)
         trace.output_shapes.append(list(first.shape) if first is not None else None)
+        trace.activation_bytes += _tensor_bytes(output)
         if first is not None:
             trace.rf = getattr(first, _RF_ATTR, None)
             if not module._modules:
@@ -243,14 +238,13 @@ class Tracer(TorchDispatchMode):
         if trace is None:
             trace = self.modules[owner] = ModuleTrace(owner, self._order)
             self._order += 1
-        elements = out.numel() if type(out) is torch.Tensor else output_elements(out)
+        elements = output_elements(out)
         if rule is None:
             self._charge(trace, op, OpClass.UNCOUNTED, 0, 0, elements)
             self._propagate_rf(op, args, out, None)
             return
         if simple is not None:  # no formula to call: nothing, or one FLOP per output element
-            flops = (elements if type(out) is torch.Tensor or isinstance(out, torch.Tensor) else
-                     output_elements(out)) if per_element else 0
+            flops = (out.numel() if isinstance(out, torch.Tensor) else elements) if per_element else 0
             acc = self._charge(trace, op, simple, 0, flops, elements)
             self._record_dataflow(owner, op, simple, acc, args, out)
             self._propagate_rf(op, args, out, None)
@@ -304,26 +298,24 @@ class Tracer(TorchDispatchMode):
         """Which node wrote each output: a view passes its input's producer on; work done by a
         leaf belongs to the leaf; work done directly by a container (the residual add, SE's
         mean and multiply) is its own node ``<container>:<op>``."""
-        result = out if type(out) is torch.Tensor else _first_tensor(out)  # batch norm: (output, mean, invstd)
+        result = _first_tensor(out)  # batch norm returns (output, mean, invstd)
         if result is None:
             return
-        leaf = owner in self.leaves
-        if (op == "cat" or op == "stack") and not leaf and args and isinstance(args[0], (list, tuple)):
-            joined = args[0]
-            if len({getattr(t, _PRODUCER_ATTR, None) for t in joined}) > 1:
-                # A concatenation or stack of several branches (Res2Net's scales, SK's paths) joins them.
-                if acc.count == 1:
-                    acc.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in joined]
-                setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
-                return
-        if op_class is OpClass.LAYOUT or op_class is OpClass.ALLOC:
+        joined = args[0] if op in ("cat", "stack") and args and isinstance(args[0], (list, tuple)) else ()
+        if len({getattr(t, _PRODUCER_ATTR, None) for t in joined}) > 1 and owner not in self.leaves:
+            # A concatenation or stack of several branches (Res2Net's scales, SK's paths) joins them.
+            if acc.count == 1:
+                acc.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in joined]
+            setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
+            return
+        if op_class in (OpClass.LAYOUT, OpClass.ALLOC):
             source = _first_tensor(args)
             if source is not None and hasattr(source, _PRODUCER_ATTR):
                 for piece in (out if isinstance(out, (list, tuple)) else (out,)):  # every piece of a split
                     if isinstance(piece, torch.Tensor):
                         setattr(piece, _PRODUCER_ATTR, getattr(source, _PRODUCER_ATTR))
             return
-        if leaf:
+        if owner in self.leaves:
             setattr(result, _PRODUCER_ATTR, owner)
             return
         if acc.count == 1:
@@ -336,16 +328,12 @@ class Tracer(TorchDispatchMode):
     def _propagate_rf(self, op: str, args: tuple, out: Any, window: Any) -> None:
         source: RF | None = None
         for arg in args:
-            if type(arg) is torch.Tensor:
-                info = getattr(arg, _RF_ATTR, None)
-                if info is not None and (source is None or info.size > source.size or info.is_global):
-                    source = info
-            elif isinstance(arg, (list, tuple, torch.Tensor)):
-                for tensor in (arg if isinstance(arg, (list, tuple)) else (arg,)):
-                    if isinstance(tensor, torch.Tensor):
-                        info = getattr(tensor, _RF_ATTR, None)
-                        if info is not None and (source is None or info.size > source.size or info.is_global):
-                            source = info
+            tensors = arg if isinstance(arg, (list, tuple)) else (arg,)
+            for tensor in tensors:
+                if isinstance(tensor, torch.Tensor):
+                    info = getattr(tensor, _RF_ATTR, None)
+                    if info is not None and (source is None or info.size > source.size or info.is_global):
+                        source = info
         if source is None:
             return
         if source.is_global:
