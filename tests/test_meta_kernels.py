@@ -121,12 +121,15 @@ def test_addmm(n, fin, fout, wrong):
     agrees(aten.addmm.default, (meta((fout + (wrong == 2),)), meta((n, fin)), weight.t()))
 
 
-def test_a_meta_analysis_imports_neither_sympy_nor_dynamo():
+def test_meta_analyses_and_inference_estimates_import_neither_sympy_nor_dynamo():
     """torch's Python meta kernels import both on first use (about a second per process)."""
     code = ("import sys, resnet_inspect as ri\n"
             "for name in ('resnet18', 'resnet50', 'resnet50d', 'seresnet50', 'ecaresnet26t', 'resnet50_gn',\n"
             "             'res2net50_26w_4s', 'resnest14d', 'skresnet18', 'resnetv2_50x1_bit', 'resnetrs50'):\n"
             "    ri.inspect(name, device='meta')\n"
+            "from resnet_inspect.memory.estimate import Simulator\n"
+            "from resnet_inspect.memory.plan import MemoryPlan\n"
+            "Simulator('resnet50').report(MemoryPlan(8, (3, 224, 224), False))  # an inference estimate\n"
             "print(sorted(m for m in ('sympy', 'torch._dynamo') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
