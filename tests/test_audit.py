@@ -190,3 +190,6 @@ def test_cli_diff_and_audit_run():
     assert result.returncode == 0 and "only in B" in result.stdout
     result = run_cli("audit", "resnet18", "--no-live")
     assert result.returncode == 0 and "weighted layers (paper depth)" in result.stdout
+    result = run_cli("audit", "resnet18", "--input", "1x3x64x64")  # torchinfo and fvcore run live
+    assert result.returncode == 0 and "fvcore" in result.stdout
+    assert "Warning" not in result.stderr, result.stderr  # nothing of theirs on the terminal

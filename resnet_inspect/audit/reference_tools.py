@@ -15,7 +15,9 @@ from torch import nn
 def live_totals(model: nn.Module, input_shape: list[int]) -> dict[str, float]:
     """Totals printed by torchinfo ("Total mult-adds") and fvcore (FlopCountAnalysis.total())
     for one CPU pass at ``input_shape``."""
-    from fvcore.nn import FlopCountAnalysis
+    with warnings.catch_warnings():  # fvcore scripts a loss function at import: torch's deprecation notice
+        warnings.simplefilter("ignore", FutureWarning)
+        from fvcore.nn import FlopCountAnalysis
     from torchinfo import summary
 
     model = copy.deepcopy(model).to("cpu", torch.float32).eval()
