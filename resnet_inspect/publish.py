@@ -8,6 +8,8 @@ from typing import Callable, Iterable
 from .analysis.analyze import inspect
 from .audit.published import reference_figures
 from .fileio import ensure_folder, write_atomic
+from .memory.estimate import Simulator
+from .memory.plan import MemoryPlan
 from .model.registry import get_variant
 from .views.graphs import build_graph, render
 from .views.pages import index_markdown, variant_markdown
@@ -27,6 +29,13 @@ def write_mac_table(path: Path = MAC_TABLE) -> None:
     write_atomic(path, "\n".join(lines + ["}", ""]))
 
 
+def inference_peak(name: str, input_shape: list[int]) -> int:
+    """Bytes at the peak of one fp32 forward pass at ``input_shape``, as CUDA's caching allocator counts
+    them (estimated on meta)."""
+    plan = MemoryPlan(input_shape[0], tuple(input_shape[1:]), train=False, device="cuda")
+    return Simulator(name).peaks(plan)[0]
+
+
 def write_reports(names: Iterable[str], out_dir: str | Path, progress: Callable[[Iterable], Iterable] = iter,
                   index: bool = True) -> list[Path]:
     """Write reports/<variants>/<name>.md, its block diagram, and (optionally) index.md."""
@@ -39,9 +48,10 @@ def write_reports(names: Iterable[str], out_dir: str | Path, progress: Callable[
         diagram = f"{name}-blocks.svg"
         svg = render(build_graph(report, "block", collapse=True), "svg")
         written.append(write_atomic(variant_dir / diagram, svg))
-        page = variant_markdown(variant, report, reference_figures(variant, report), diagram)
+        peak = inference_peak(name, report.input_shape)
+        page = variant_markdown(variant, report, reference_figures(variant, report), diagram, peak)
         written.append(write_atomic(variant_dir / f"{name}.md", page))
-        entries.append((variant, report))
+        entries.append((variant, report, peak))
     if index:
         written.append(write_atomic(out / "index.md", index_markdown(entries)))
     return written

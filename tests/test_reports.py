@@ -62,3 +62,17 @@ def test_chart_cli_writes_self_contained_html(tmp_path):
     result = run_cli("chart", "resnet50", "--kind", "sunburst", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 1_000_000  # plotly.js is inlined
+
+
+def test_a_pages_inference_peak_is_the_memory_commands(tmp_path):
+    import re
+
+    page = (ROOT / "reports" / "variants" / "resnet50.md").read_text()
+    stated = int(re.search(r"\| inference peak, 1x3x224x224[^|]*\| ([\d,]+) \|", page).group(1).replace(",", ""))
+    result = run_cli("memory", "resnet50", "--device", "cuda", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert stated == json.loads(result.stdout)["report"]["inference"]["total"]
+    # more than the parameters and the input, less than every output kept at once
+    report = ri.inspect("resnet50", device="meta")
+    assert report.totals.param_bytes + report.totals.input_bytes < stated < report.totals.param_bytes + \
+        report.totals.activation_bytes + report.totals.input_bytes
