@@ -300,7 +300,8 @@ def _measure_memory(target, plan, report):
     needed = report.training.total if report.training else report.inference.total
     free = free_memory(plan.device) if plan.device == "cpu" or _cuda() else None
     if plan.device == "cuda" and free is None:
-        raise CliError("--measure --device cuda: no CUDA device is available here")
+        raise CliError("--measure --device cuda: no CUDA device is available here; --device cpu estimates and "
+                       "measures the CPU allocator")
     if free is not None and needed > free:
         raise CliError(f"--measure would need about {gib(needed)} on {plan.device} but only {gib(free)} is free; "
                        "drop --measure for the estimate alone")
