@@ -161,3 +161,10 @@ def test_memory_command_refuses_bad_input(args, message, tmp_path):
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here: --measure runs on it")
+def test_measuring_without_a_gpu_names_the_device_to_use(tmp_path):
+    result = run_cli("memory", "resnet18", "--measure", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "no CUDA device" in result.stderr and "--device cpu" in result.stderr
