@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .analysis.report import ModelReport
-from .limits import LIMITS, StopCheck, over
+from .limits import LIMITS, StopCheck, over, shown
 from .memory.report import CATEGORIES, MemoryReport
 from .audit.claims import Verdict, check_claims, parse_claims
 from .audit.conventions import CONVENTIONS
@@ -32,7 +32,7 @@ def parse_int_list(text: str, field: str) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in str(text).replace(" ", "").split(",") if part != "")
     except ValueError:
-        raise ValueError(f"invalid spec: {field}: expected comma-separated integers like 3,4,6,3, got {text!r}") from None
+        raise ValueError(f"invalid spec: {field}: expected comma-separated integers like 3,4,6,3, got {shown(text)}") from None
     if not values:
         raise ValueError(f"invalid spec: {field}: needs at least one value")
     return values
@@ -55,7 +55,7 @@ def spec_from_editor(values: dict[str, Any]) -> ResNetSpec:
 def _flag(text: str, field: str) -> bool:
     word = text.strip().lower()
     if word not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"invalid spec: {field}: expected true or false for each stage, got {text.strip()!r}")
+        raise ValueError(f"invalid spec: {field}: expected true or false for each stage, got {shown(text.strip())}")
     return word in ("true", "1", "yes")
 
 

@@ -183,3 +183,13 @@ def test_a_memory_estimate_is_cancelled_too():
 
     with pytest.raises(ri.AnalysisError, match="cancelled"):
         Simulator("resnet50", should_stop=lambda: True).report(MemoryPlan(8, (3, 224, 224), True))
+
+
+def test_the_editors_errors_quote_a_long_input_briefly():
+    from resnet_inspect import webapp
+
+    base = ri.resolve_spec("resnet50").to_dict()
+    for field, text in [("layers", "9" * 10_000), ("stage_channels", "x" * 10_000), ("dilate", "maybe" * 2_000)]:
+        with pytest.raises(ValueError, match=field) as caught:
+            webapp.spec_from_editor(base | {field: text})
+        assert len(str(caught.value)) < 200
