@@ -46,7 +46,7 @@ class OpAccumulator:
     inputs_from: list[str | None] = field(default_factory=list)  # producers, for residual adds
 
 
-@dataclass
+@dataclass(slots=True)
 class ModuleTrace:
     name: str
     first_call: int
@@ -68,6 +68,17 @@ _RF_ATTR = "_resnet_inspect_rf"
 _PRODUCER_ATTR = "_resnet_inspect_producer"
 # Child modules that carry a block's shortcut (torchvision/timm: downsample; others: shortcut, skip).
 _SHORTCUT_NAMES = {"downsample", "shortcut", "skip"}
+
+
+def _through(source: RF, window: Any) -> RF:
+    """The receptive field after an operator with ``window`` (see `counting.OpCost`) reads ``source``."""
+    if source.is_global or window is None:
+        return source
+    if window == "global":
+        return RF(source.size, source.jump, source.start, True)
+    kernel, stride, padding, dilation = window
+    return RF(source.size + (kernel - 1) * dilation * source.jump, source.jump * stride,
+              source.start + ((kernel - 1) / 2 * dilation - padding) * source.jump)
 
 
 class TraceError(RuntimeError):
@@ -153,6 +164,7 @@ class Tracer(TorchDispatchMode):
                 if rule is not None:
                     self.leaf_rules[id(module)] = rule
         self.modules: dict[str, ModuleTrace] = {}
+        self.traces: dict[int, ModuleTrace] = {}  # the same, by id() of the module
         self.stack: list[str] = []
         self._order = 0
         self._set_aside: tuple[leaf_ops.LeafRule, torch.Tensor] | None = None  # the leaf running unwatched
@@ -160,28 +172,38 @@ class Tracer(TorchDispatchMode):
     # -- module level -------------------------------------------------------------------
     def _pre_hook(self, module: nn.Module, args: tuple) -> None:
         key = id(module)
-        name = self.names.get(key)
-        if name is None:
-            return
-        trace = self.modules.get(name)
+        trace = self.traces.get(key)
         if trace is None:
-            trace = self.modules[name] = ModuleTrace(name, self._order)
-            self._order += 1
+            name = self.names.get(key)
+            if name is None:
+                return
+            trace = self.modules.get(name)
+            if trace is None:
+                trace = self.modules[name] = ModuleTrace(name, self._order)
+                self._order += 1
+            self.traces[key] = trace
         trace.calls += 1
-        single = len(args) == 1 and type(args[0]) is torch.Tensor  # the usual call: one plain tensor
-        first = args[0] if single else _first_tensor(args)
+        if len(args) == 1 and type(args[0]) is torch.Tensor:  # the usual call: one plain tensor
+            x = args[0]
+            trace.input_shapes.append(list(x.shape))
+            if trace.calls == 1:
+                trace.input_from = getattr(x, _PRODUCER_ATTR, None)
+            self.stack.append(trace.name)
+            rule = self.leaf_rules.get(key)
+            if rule is not None and leaf_ops.plain(x) and rule.accepts(module, x) \
+                    and self._on_top():
+                self._check_deadline()
+                _pop_torch_dispatch_stack(None)
+                self._set_aside = (rule, x)
+            return
+        first = _first_tensor(args)
         trace.input_shapes.append(list(first.shape) if first is not None else None)
         if trace.calls == 1 and first is not None:
             trace.input_from = getattr(first, _PRODUCER_ATTR, None)
-            tensors = () if single else list(_tensors_in(args))
+            tensors = list(_tensors_in(args))
             if len(tensors) > 1:
                 trace.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in tensors]
-        self.stack.append(name)
-        rule = self.leaf_rules.get(key)
-        if rule is not None and single and leaf_ops.plain(first) and rule.accepts(module, first) and self._on_top():
-            self._check_deadline()
-            _pop_torch_dispatch_stack(None)
-            self._set_aside = (rule, first)
+        self.stack.append(trace.name)
 
     def _on_top(self) -> bool:
         depth = _len_torch_dispatch_stack()
@@ -193,25 +215,54 @@ class Tracer(TorchDispatchMode):
             _push_on_torch_dispatch_stack(self)
 
     def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
-        name = self.names.get(id(module))
-        if name is None:
+        trace = self.traces.get(id(module))
+        if trace is None:
             return
+        name = trace.name
         if self._set_aside is not None:
             rule, x = self._set_aside
             ops = rule.ops(module, x, output)  # before resuming: they make tensors of their own
             self._resume()
-            for func, op_args, op_kwargs, out in ops:
-                self._account(func, op_args, op_kwargs, out)
-        if self.stack and self.stack[-1] == name:
-            self.stack.pop()
-        trace = self.modules[name]
-        first = _first_tensor(output)
-        trace.output_shapes.append(list(first.shape) if first is not None else None)
-        trace.activation_bytes += _tensor_bytes(output)
-        if first is not None:
-            trace.rf = getattr(first, _RF_ATTR, None)
-            if not module._modules:
-                setattr(first, _PRODUCER_ATTR, name)
+            self._account_leaf(trace, ops, x, output)
+        stack = self.stack
+        if stack and stack[-1] == name:
+            stack.pop()
+        if type(output) is torch.Tensor:  # the usual result: one plain tensor
+            first = output
+            trace.activation_bytes += output.numel() * output.element_size()
+        else:
+            first = _first_tensor(output)
+            trace.activation_bytes += _tensor_bytes(output)
+            if first is None:
+                trace.output_shapes.append(None)
+                return
+        trace.output_shapes.append(list(first.shape))
+        trace.rf = getattr(first, _RF_ATTR, None)
+        if name in self.leaves:
+            setattr(first, _PRODUCER_ATTR, name)
+
+    def _account_leaf(self, trace: ModuleTrace, ops: list[leaf_ops.Op], x: torch.Tensor, output: Any) -> None:
+        """Charge a leaf's written-out operators as `_account` would have charged them one by one: a
+        leaf's only mapped input is ``x``, its one sliding window (if any) makes its output's receptive
+        field, and its output's producer is the leaf itself (set by the caller)."""
+        window = None
+        for func, shapes, kwargs, out in ops:
+            op, rule, simple, per_element = _OPS.get(func) or _known(func)
+            if simple is not None:
+                self._charge(trace, op, simple, 0, out.numel() if per_element else 0, output_elements(out))
+                continue
+            main = main_output_shape(out)
+            cost = rule(shapes, kwargs, main)
+            elements = main.numel() if cost.op_class is OpClass.NORM else output_elements(out)
+            self._charge(trace, op, cost.op_class, cost.macs, cost.flops, elements)
+            if cost.bias_flops:
+                self._charge(trace, f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops)
+            if cost.window is not None:
+                window = cost.window
+        source = getattr(x, _RF_ATTR, None)
+        result = _first_tensor(output)
+        if source is not None and result is not None:
+            setattr(result, _RF_ATTR, _through(source, window))
 
     # -- operator level -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
@@ -336,23 +387,13 @@ class Tracer(TorchDispatchMode):
                         source = info
         if source is None:
             return
-        if source.is_global:
-            result = source
-        elif window == "global":
-            result = RF(source.size, source.jump, source.start, True)
-        elif isinstance(window, tuple):
-            kernel, stride, padding, dilation = window
-            result = RF(
-                source.size + (kernel - 1) * dilation * source.jump,
-                source.jump * stride,
-                source.start + ((kernel - 1) / 2 * dilation - padding) * source.jump,
-            )
-        elif op == "slice" and len(args) >= 5 and int(args[1]) % args[0].dim() == 2 and int(args[4]) > 1:
+        if op == "slice" and window is None and not source.is_global and len(args) >= 5 \
+                and int(args[1]) % args[0].dim() == 2 and int(args[4]) > 1:
             # x[:, :, ::s, ::s] subsamples: the jump grows, the field stays.
             begin = int(args[2] or 0)
             result = RF(source.size, source.jump * int(args[4]), source.start + begin * source.jump)
         else:
-            result = source
+            result = _through(source, window)
         outputs = out if isinstance(out, (list, tuple)) else (out,)
         for tensor in outputs:
             if isinstance(tensor, torch.Tensor):
