@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -214,6 +215,14 @@ def test_a_pass_that_cannot_fit_is_refused_before_allocating(monkeypatch):
         ri.inspect("resnet152", (64, 3, 1024, 1024), device="cpu")
     # small passes are not even estimated
     assert ri.inspect("resnet20", device="cpu").totals.params == 269_722
+
+
+def test_parameters_already_in_place_need_no_room_but_a_copy_does(monkeypatch):
+    monkeypatch.setattr(memory_guard, "free_memory", lambda device: 128 * 2**20)
+    model = nn.Sequential(nn.Linear(6144, 6144))  # 144 MiB of float32 parameters, already on the CPU
+    assert ri.inspect(model, (1, 6144), device="cpu").totals.params == 6144 * 6145
+    with pytest.raises(ri.AnalysisError, match=r"needs at least 0\.3 GiB .* only 0\.1 GiB is free"):
+        ri.inspect(model, (1, 6144), device="cpu", dtype="float64")  # a float64 copy: 288 MiB
 
 
 def test_meta_is_never_refused(monkeypatch):

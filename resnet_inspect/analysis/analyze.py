@@ -49,12 +49,13 @@ def inspect(
         _check_memory_before_building(target, shape, dev, torch_dtype, memory_budget)
     model, model_name, spec = _prepare_model(target, dev, torch_dtype)
     _check_channels(model, shape)
-    training = [module for module in model.modules() if module.training]
+    deadline = time.monotonic() + time_budget if time_budget is not None else None
+    tracer = Tracer(model, deadline, meta=dev == "meta", leaf_rules=dev == "cpu", should_stop=should_stop)
+    training = [module for module in tracer.named_modules.values() if module.training]
     if training:
         model.eval()
     try:
-        deadline = time.monotonic() + time_budget if time_budget is not None else None
-        tracer, output = _traced_pass(model, shape, dev, torch_dtype, deadline, should_stop)
+        output = _traced_pass(tracer, model, shape, dev, torch_dtype)
     except TraceError as exc:
         raise explain_failure(exc, model, shape, dev, torch_dtype) from None
     finally:
@@ -71,10 +72,13 @@ def _check_memory_before_building(target: Any, shape: tuple[int, ...], device: s
     on meta first."""
     if isinstance(target, nn.Module):
         model = target
+        # Parameters already where the pass runs take no new memory; only a copy needs room for them.
+        params = sum(p.numel() for p in model.parameters()) if _needs_copy(model, device, dtype) else 0
     else:
         with torch.device("meta"):
             model = build_from_spec(resolve_spec(target))
-    check_memory(sum(p.numel() for p in model.parameters()), shape, device, dtype,
+        params = sum(p.numel() for p in model.parameters())
+    check_memory(params, shape, device, dtype,
                  meta_report=lambda: inspect(model, shape, device="meta", dtype=dtype), budget=budget)
 
 
@@ -87,8 +91,7 @@ def default_input_size(target: Any) -> tuple[int, int, int, int]:
 def _prepare_model(target: Any, device: str, dtype: torch.dtype) -> tuple[nn.Module, str, ResNetSpec | None]:
     if isinstance(target, nn.Module):
         model = target
-        current = next(iter(model.parameters()), None)
-        if device == "meta" or (current is not None and (current.device.type != device or current.dtype != dtype)):
+        if _needs_copy(model, device, dtype):
             model = copy.deepcopy(model).to(device=device, dtype=dtype)  # never move the caller's model
         return model, type(target).__name__, getattr(target, "spec", None)
     if isinstance(target, (str, ResNetSpec)):
@@ -99,6 +102,12 @@ def _prepare_model(target: Any, device: str, dtype: torch.dtype) -> tuple[nn.Mod
     raise AnalysisError(f"cannot inspect a {type(target).__name__}: expected a variant name, a ResNetSpec or an nn.Module")
 
 
+def _needs_copy(model: nn.Module, device: str, dtype: torch.dtype) -> bool:
+    """The pass runs on a copy: on meta, or where the model's parameters are elsewhere or of another dtype."""
+    current = next(iter(model.parameters()), None)
+    return device == "meta" or (current is not None and (current.device.type != device or current.dtype != dtype))
+
+
 def _check_channels(model: nn.Module, shape: tuple[int, ...]) -> None:
     first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if first_conv is not None and len(shape) == 4 and shape[1] != first_conv.in_channels:
@@ -106,15 +115,12 @@ def _check_channels(model: nn.Module, shape: tuple[int, ...]) -> None:
                             f"{first_conv.in_channels}")
 
 
-def _traced_pass(model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype,
-                 deadline: float | None, should_stop: StopCheck | None = None) -> tuple[Tracer, Any]:
+def _traced_pass(tracer: Tracer, model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype) -> Any:
     if device == "meta":
         x = torch.empty(shape, device="meta", dtype=dtype)
     else:
         x = torch.randn(shape, device=device, dtype=dtype)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    tracer = Tracer(model, deadline, meta=device == "meta", leaf_rules=device == "cpu", should_stop=should_stop)
     with torch.no_grad():
-        output = tracer.run(model, x)
-    return tracer, output
+        return tracer.run(model, x)

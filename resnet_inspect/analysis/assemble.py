@@ -27,11 +27,17 @@ class _OwnTensors:
     param_bytes: int = 0
 
 
+_NOTHING = _OwnTensors()  # shared by every module without tensors of its own: read, never changed
+
+
 def own_tensors(modules: dict[str, nn.Module]) -> dict[str, _OwnTensors]:
     """Direct parameters and buffers of every module, each shared tensor counted once (at its first owner)."""
     seen: set[int] = set()
     result: dict[str, _OwnTensors] = {}
     for name, module in modules.items():
+        if not module._parameters and not module._buffers:
+            result[name] = _NOTHING
+            continue
         own = result[name] = _OwnTensors()
         for pname, p in module._parameters.items():
             if p is None or id(p) in seen:
@@ -67,32 +73,52 @@ def _pair(value: Any) -> list[int] | None:
     if value is None or isinstance(value, str):
         return None
     if isinstance(value, (tuple, list)):
-        return [int(v) for v in value]
+        return list(map(int, value))
     return [int(value), int(value)]
+
+
+# class -> (name, "module.qualname", has the geometry `_add_geometry` reads): once per class, not per row.
+_TYPES: dict[type, tuple[str, str, bool]] = {}
+_GEOMETRY_TYPES = (nn.modules.conv._ConvNd, nn.MaxPool2d, nn.AvgPool2d, nn.Linear, nn.modules.batchnorm._NormBase,
+                   nn.GroupNorm)
+
+
+def _type_of(module: nn.Module) -> tuple[str, str, bool]:
+    cls = type(module)
+    known = _TYPES.get(cls)
+    if known is None:
+        known = _TYPES[cls] = (cls.__name__, f"{cls.__module__}.{cls.__qualname__}",
+                               issubclass(cls, _GEOMETRY_TYPES))
+    return known
 
 
 def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | None, own: _OwnTensors,
                stage: str | None, block: int | None) -> LayerRow:
-    ops = [OpCount(op, acc.op_class, acc.count, acc.macs, acc.flops, acc.elements, acc.first, acc.inputs_from)
-           for (op, _), acc in trace.ops.items()]
+    ops = []
+    macs = flops = 0
     by_class: dict[str, int] = {}
-    for op in ops:
-        by_class[op.op_class] = by_class.get(op.op_class, 0) + op.flops
+    for (op, op_class), acc in trace.ops.items():
+        ops.append(OpCount(op, op_class, acc.count, acc.macs, acc.flops, acc.elements, acc.first, acc.inputs_from))
+        macs += acc.macs
+        flops += acc.flops
+        by_class[op_class] = by_class.get(op_class, 0) + acc.flops
     rf = trace.rf
+    type_name, type_path, has_geometry = _type_of(module)
     row = LayerRow(
-        index=trace.first_call, name=name, type=type(module).__name__,
-        type_path=f"{type(module).__module__}.{type(module).__qualname__}",
+        index=trace.first_call, name=name, type=type_name, type_path=type_path,
         depth=0 if name == "" else name.count(".") + 1, parent=parent,
         is_leaf=not module._modules, stage=stage, block=block,
-        on_shortcut=bool(set(name.split(".")) & _SHORTCUT_PARTS), input_from=trace.input_from, inputs_from=trace.inputs_from, calls=trace.calls,
+        on_shortcut=not _SHORTCUT_PARTS.isdisjoint(name.split(".")), input_from=trace.input_from,
+        inputs_from=trace.inputs_from, calls=trace.calls,
         input_shapes=trace.input_shapes, output_shapes=trace.output_shapes,
         params=own.params, trainable=own.trainable, buffers=own.buffers, weight_numel=own.weight,
-        bias_numel=own.bias, macs=sum(op.macs for op in ops), flops=sum(op.flops for op in ops),
-        flops_by_class=by_class, ops=ops, activation_bytes=trace.activation_bytes,
+        bias_numel=own.bias, macs=macs, flops=flops, flops_by_class=by_class, ops=ops,
+        activation_bytes=trace.activation_bytes,
         rf_size=int(rf.size) if rf else None, rf_stride=int(rf.jump) if rf else None,
         rf_offset=float(rf.start) if rf else None, rf_global=bool(rf and rf.is_global),
     )
-    _add_geometry(row, module)
+    if has_geometry:
+        _add_geometry(row, module)
     return row
 
 
@@ -119,21 +145,23 @@ def _layer_rows(model: nn.Module, modules: dict[str, nn.Module], owned: dict[str
     for trace in traces:
         stage, block = stages.locate(trace.name, trace.first_call)
         rows.append(_layer_row(trace.name, modules.get(trace.name, model), trace, _parent(trace.name, names),
-                               owned.get(trace.name, _OwnTensors()), stage, block))
+                               owned.get(trace.name, _NOTHING), stage, block))
     _add_container_totals(rows)
     return rows
 
 
 def _add_container_totals(rows: list[LayerRow]) -> None:
-    """Every row's own numbers added to all its ancestors."""
+    """Every row's own numbers added to all its ancestors: deepest rows first, each passing its
+    subtree's totals to its parent (a parent's name is a prefix of its child's, so it is shallower)."""
     by_name = {row.name: row for row in rows}
     for row in rows:
-        node: LayerRow | None = row
-        while node is not None:
-            node.total_params += row.params
-            node.total_macs += row.macs
-            node.total_flops += row.flops
-            node = by_name.get(node.parent) if node.parent is not None else None
+        row.total_params, row.total_macs, row.total_flops = row.params, row.macs, row.flops
+    for row in sorted(rows, key=lambda r: r.depth, reverse=True):
+        parent = by_name.get(row.parent) if row.parent is not None else None
+        if parent is not None:
+            parent.total_params += row.total_params
+            parent.total_macs += row.total_macs
+            parent.total_flops += row.total_flops
 
 
 def _stage_table(report: ModelReport) -> list[StageRow]:

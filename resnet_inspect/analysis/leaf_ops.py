@@ -15,78 +15,96 @@ import torch
 from torch import nn
 
 aten = torch.ops.aten
-# (aten overload, arguments with every tensor replaced by its shape, kwargs, output): what the
-# operator's counting rule reads, and the output the dispatch mode would have seen.
-Op = tuple[Any, tuple, dict, Any]
+Shape = torch.Size
+Window = Any  # as `counting.OpCost.window`: (kernel, stride, padding, dilation), "global" or None
+# (aten overload, arguments with every tensor replaced by its shape, kwargs, shapes of its outputs):
+# what the operator's counting rule reads, and what the dispatch mode would have seen come out.
+Op = tuple[Any, tuple, dict, tuple[Shape, ...]]
 
 
 class LeafRule(NamedTuple):
     accepts: Callable[[Any, torch.Tensor], bool]  # before the call: will it run exactly these operators?
-    ops: Callable[[Any, torch.Tensor, Any], "list[Op]"]  # after it: the operators, with the real output
+    ops: Callable[[Any, Shape, Shape], "list[Op]"]  # from the input's and output's shapes: the operators
+    # The sliding window that makes the output's receptive field, read during the pass; the counting
+    # rules say the same (the tracer checks).
+    window: Callable[[Any], Window] = lambda module: None
 
 
-def _shape(tensor: torch.Tensor | None) -> torch.Size | None:
+def _shape(tensor: torch.Tensor | None) -> Shape | None:
     return tensor.shape if tensor is not None else None
 
 
-def _conv(module: nn.Conv2d, x: torch.Tensor, out: Any) -> list[Op]:
-    args = (x.shape, module.weight.shape, _shape(module.bias), module.stride, module.padding, module.dilation,
+def _conv(module: nn.Conv2d, x: Shape, out: Shape) -> list[Op]:
+    tensors = module._parameters  # exact types only: their weight and bias live here
+    args = (x, tensors["weight"].shape, _shape(tensors.get("bias")), module.stride, module.padding, module.dilation,
             False, (0,) * len(module.stride), module.groups)
-    return [(aten.convolution.default, args, {}, out)]
+    return [(aten.convolution.default, args, {}, (out,))]
 
 
-_EMPTY_BYTES = torch.empty(0, dtype=torch.uint8)
+def _conv_window(module: nn.Conv2d) -> Window:
+    weight = module._parameters["weight"].shape
+    return (weight[2] if len(weight) > 2 else 1, module.stride[0], module.padding[0], module.dilation[0])
 
 
-def _batch_norm(module: nn.BatchNorm2d, x: torch.Tensor, out: Any) -> list[Op]:
-    # F.batch_norm on the CPU first allocates an empty reserve buffer (no elements: one stands for all).
-    args = (x.shape, _shape(module.weight), _shape(module.bias), module.running_mean.shape,
-            module.running_var.shape, False, module.momentum, module.eps)
-    return [(aten.empty.memory_format, ([0],), {"dtype": torch.uint8, "layout": torch.strided,
-                                                "device": x.device}, _EMPTY_BYTES),
+_NO_BYTES = (torch.Size([0]),)
+
+
+def _batch_norm(module: nn.BatchNorm2d, x: Shape, out: Shape) -> list[Op]:
+    # F.batch_norm on the CPU first allocates an empty reserve buffer.
+    tensors = module._parameters
+    args = (x, _shape(tensors.get("weight")), _shape(tensors.get("bias")), module._buffers["running_mean"].shape,
+            module._buffers["running_var"].shape, False, module.momentum, module.eps)
+    return [(aten.empty.memory_format, ([0],), {"dtype": torch.uint8}, _NO_BYTES),
             (aten.native_batch_norm.default, args, {}, (out,))]
 
 
-def _group_norm(module: nn.GroupNorm, x: torch.Tensor, out: Any) -> list[Op]:
-    n, c = x.shape[0], x.shape[1]
-    args = (x.shape, _shape(module.weight), _shape(module.bias), n, c, x.numel() // max(n * c, 1),
-            module.num_groups, module.eps)
+def _group_norm(module: nn.GroupNorm, x: Shape, out: Shape) -> list[Op]:
+    n, c = x[0], x[1]
+    args = (x, _shape(module.weight), _shape(module.bias), n, c, x.numel() // max(n * c, 1), module.num_groups,
+            module.eps)
     return [(aten.native_group_norm.default, args, {}, (out,))]
 
 
-def _relu(module: nn.ReLU, x: torch.Tensor, out: Any) -> list[Op]:
-    return [(aten.relu_.default if module.inplace else aten.relu.default, (x.shape,), {}, out)]
+def _relu(module: nn.ReLU, x: Shape, out: Shape) -> list[Op]:
+    return [(aten.relu_.default if module.inplace else aten.relu.default, (x,), {}, (out,))]
 
 
-def _sigmoid(module: nn.Sigmoid, x: torch.Tensor, out: Any) -> list[Op]:
-    return [(aten.sigmoid.default, (x.shape,), {}, out)]
+def _sigmoid(module: nn.Sigmoid, x: Shape, out: Shape) -> list[Op]:
+    return [(aten.sigmoid.default, (x,), {}, (out,))]
 
 
-def _max_pool(module: nn.MaxPool2d, x: torch.Tensor, out: Any) -> list[Op]:
-    args = (x.shape, _pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
+def _max_pool(module: nn.MaxPool2d, x: Shape, out: Shape) -> list[Op]:
+    args = (x, _pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
             _pair(module.dilation), module.ceil_mode)
-    # The indices it also returns have the output's shape; the output stands in for them.
+    # The indices it also returns have the output's shape.
     return [(aten.max_pool2d_with_indices.default, args, {}, (out, out))]
 
 
-def _avg_pool(module: nn.AvgPool2d, x: torch.Tensor, out: Any) -> list[Op]:
-    args = (x.shape, _pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
+def _avg_pool(module: nn.AvgPool2d, x: Shape, out: Shape) -> list[Op]:
+    args = (x, _pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
             module.ceil_mode, module.count_include_pad)
-    return [(aten.avg_pool2d.default, args, {}, out)]
+    return [(aten.avg_pool2d.default, args, {}, (out,))]
 
 
-def _global_pool(module: nn.AdaptiveAvgPool2d, x: torch.Tensor, out: Any) -> list[Op]:
-    return [(aten.mean.dim, (x.shape, [-1, -2], True), {}, out)]
+def _pool_window(module: nn.MaxPool2d | nn.AvgPool2d) -> Window:
+    dilation = _pair(module.dilation)[0] if isinstance(module, nn.MaxPool2d) else 1
+    return (_pair(module.kernel_size)[0], _pair(module.stride or module.kernel_size)[0], _pair(module.padding)[0],
+            dilation)
 
 
-def _flatten(module: nn.Flatten, x: torch.Tensor, out: Any) -> list[Op]:
-    return [(aten.view.default, (x.shape, list(out.shape)), {}, out)]
+def _global_pool(module: nn.AdaptiveAvgPool2d, x: Shape, out: Shape) -> list[Op]:
+    return [(aten.mean.dim, (x, [-1, -2], True), {}, (out,))]
 
 
-def _linear(module: nn.Linear, x: torch.Tensor, out: Any) -> list[Op]:
-    weight_t = module.weight.t()
-    return [(aten.t.default, (module.weight.shape,), {}, weight_t),
-            (aten.addmm.default, (module.bias.shape, x.shape, weight_t.shape), {}, out)]
+def _flatten(module: nn.Flatten, x: Shape, out: Shape) -> list[Op]:
+    return [(aten.view.default, (x, list(out)), {}, (out,))]
+
+
+def _linear(module: nn.Linear, x: Shape, out: Shape) -> list[Op]:
+    weight = module.weight.shape
+    weight_t = torch.Size([weight[1], weight[0]])
+    return [(aten.t.default, (weight,), {}, (weight_t,)),
+            (aten.addmm.default, (module.bias.shape, x, weight_t), {}, (out,))]
 
 
 def _pair(value: Any) -> list[int]:
@@ -108,17 +126,18 @@ def _batched(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
 
 
 RULES: dict[type, LeafRule] = {
-    nn.Conv1d: LeafRule(_batched, _conv),
-    nn.Conv2d: LeafRule(_batched, _conv),
-    nn.BatchNorm2d: LeafRule(lambda m, x: not m.training and m.running_mean is not None
-                             and m.running_var is not None, _batch_norm),
+    nn.Conv1d: LeafRule(_batched, _conv, _conv_window),
+    nn.Conv2d: LeafRule(_batched, _conv, _conv_window),
+    nn.BatchNorm2d: LeafRule(lambda m, x: not m.training and m._buffers.get("running_mean") is not None
+                             and m._buffers.get("running_var") is not None, _batch_norm),
     nn.GroupNorm: LeafRule(lambda m, x: x.dim() >= 2, _group_norm),
     nn.ReLU: LeafRule(_always, _relu),
     nn.Sigmoid: LeafRule(_always, _sigmoid),
-    nn.MaxPool2d: LeafRule(lambda m, x: not m.return_indices, _max_pool),
-    nn.AvgPool2d: LeafRule(lambda m, x: m.divisor_override is None, _avg_pool),
+    nn.MaxPool2d: LeafRule(lambda m, x: not m.return_indices, _max_pool, _pool_window),
+    nn.AvgPool2d: LeafRule(lambda m, x: m.divisor_override is None, _avg_pool, _pool_window),
     # Other output sizes run _adaptive_avg_pool2d.
-    nn.AdaptiveAvgPool2d: LeafRule(lambda m, x: _pair(m.output_size) == [1, 1] and x.dim() == 4, _global_pool),
+    nn.AdaptiveAvgPool2d: LeafRule(lambda m, x: _pair(m.output_size) == [1, 1] and x.dim() == 4, _global_pool,
+                                   lambda m: "global"),
     nn.Flatten: LeafRule(_flattens, _flatten),
     # Other ranks, or no bias, run matmul/mm.
     nn.Linear: LeafRule(lambda m, x: x.dim() == 2 and m.bias is not None, _linear),

@@ -30,15 +30,16 @@ class StageMap:
         self.stages = stages
         alternatives = "|".join(re.escape(s) for s in stages) or r"(?!)"
         self._pattern = re.compile(rf"^({alternatives})(?:\.(?:blocks\.)?(\d+))?(?:\.|$)")
+        self._matches = {name: self._pattern.match(name) for name in first_calls}
         # Modules that ran before the first stage are the stem; the others outside stages, the head.
-        orders = [order for name, order in first_calls.items() if self._pattern.match(name)]
+        orders = [order for name, order in first_calls.items() if self._matches[name]]
         self.first_stage_order = min(orders) if orders else None
 
     def locate(self, name: str, order: int) -> tuple[str | None, int | None]:
         """(stage, block index) of the module ``name`` that first ran at position ``order``."""
         if name == "":
             return None, None
-        match = self._pattern.match(name)
+        match = self._matches[name] if name in self._matches else self._pattern.match(name)
         if match:
             return match.group(1), int(match.group(2)) if match.group(2) is not None else None
         if self.first_stage_order is None:

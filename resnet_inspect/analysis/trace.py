@@ -66,6 +66,8 @@ _RF_ATTR = "_resnet_inspect_rf"
 # Likewise the name of the leaf module (or "<module>:add") that last wrote each tensor: the
 # dataflow graph of the diagrams.
 _PRODUCER_ATTR = "_resnet_inspect_producer"
+# Order positions kept for one written-out leaf call: at most this many operator records are new.
+_LEAF_POSITIONS = 4
 # Child modules that carry a block's shortcut (torchvision/timm: downsample; others: shortcut, skip).
 _SHORTCUT_NAMES = {"downsample", "shortcut", "skip"}
 
@@ -168,6 +170,7 @@ class Tracer(TorchDispatchMode):
         self.stack: list[str] = []
         self._order = 0
         self._set_aside: tuple[leaf_ops.LeafRule, torch.Tensor] | None = None  # the leaf running unwatched
+        self._leaf_calls: list[tuple] = []  # written-out leaf calls whose operators are charged after the pass
 
     # -- module level -------------------------------------------------------------------
     def _pre_hook(self, module: nn.Module, args: tuple) -> None:
@@ -190,9 +193,9 @@ class Tracer(TorchDispatchMode):
                 trace.input_from = getattr(x, _PRODUCER_ATTR, None)
             self.stack.append(trace.name)
             rule = self.leaf_rules.get(key)
-            if rule is not None and leaf_ops.plain(x) and rule.accepts(module, x) \
-                    and self._on_top():
-                self._check_deadline()
+            if rule is not None and leaf_ops.plain(x) and rule.accepts(module, x) and self._on_top():
+                if self.deadline is not None or self.should_stop is not None:
+                    self._check_deadline()
                 _pop_torch_dispatch_stack(None)
                 self._set_aside = (rule, x)
             return
@@ -219,14 +222,28 @@ class Tracer(TorchDispatchMode):
         if trace is None:
             return
         name = trace.name
-        if self._set_aside is not None:
-            rule, x = self._set_aside
-            ops = rule.ops(module, x, output)  # before resuming: they make tensors of their own
-            self._resume()
-            self._account_leaf(trace, ops, x, output)
         stack = self.stack
         if stack and stack[-1] == name:
             stack.pop()
+        if self._set_aside is not None:  # a written-out leaf: one plain tensor in, one out
+            rule, x = self._set_aside
+            self._set_aside = None
+            _push_on_torch_dispatch_stack(self)
+            # Only what cannot wait: the output's receptive field and producer. The operators are
+            # charged after the pass (`_charge_leaves`), in order positions kept for them now.
+            window = rule.window(module)
+            source = getattr(x, _RF_ATTR, None)
+            if source is not None:
+                trace.rf = _through(source, window)
+                setattr(output, _RF_ATTR, trace.rf)
+            else:
+                trace.rf = getattr(output, _RF_ATTR, None)
+            setattr(output, _PRODUCER_ATTR, name)
+            trace.activation_bytes += output.numel() * output.element_size()
+            trace.output_shapes.append(list(output.shape))
+            self._leaf_calls.append((trace, module, rule, x.shape, output.shape, window, self._order))
+            self._order += _LEAF_POSITIONS
+            return
         if type(output) is torch.Tensor:  # the usual result: one plain tensor
             first = output
             trace.activation_bytes += output.numel() * output.element_size()
@@ -241,33 +258,54 @@ class Tracer(TorchDispatchMode):
         if name in self.leaves:
             setattr(first, _PRODUCER_ATTR, name)
 
-    def _account_leaf(self, trace: ModuleTrace, ops: list[leaf_ops.Op], x: torch.Tensor, output: Any) -> None:
-        """Charge a leaf's written-out operators as `_account` would have charged them one by one: a
-        leaf's only mapped input is ``x``, its one sliding window (if any) makes its output's receptive
-        field, and its output's producer is the leaf itself (set by the caller)."""
-        window = None
-        for func, shapes, kwargs, out in ops:
-            op, rule, simple, per_element = _OPS.get(func) or _known(func)
-            if simple is not None:
-                self._charge(trace, op, simple, 0, out.numel() if per_element else 0, output_elements(out))
-                continue
-            main = main_output_shape(out)
-            cost = rule(shapes, kwargs, main)
-            elements = main.numel() if cost.op_class is OpClass.NORM else output_elements(out)
-            self._charge(trace, op, cost.op_class, cost.macs, cost.flops, elements)
-            if cost.bias_flops:
-                self._charge(trace, f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops)
-            if cost.window is not None:
-                window = cost.window
-        source = getattr(x, _RF_ATTR, None)
-        result = _first_tensor(output)
-        if source is not None and result is not None:
-            setattr(result, _RF_ATTR, _through(source, window))
+    def _charge_leaves(self) -> None:
+        """Charge the written-out leaves' operators as `_account` would have charged them one by one,
+        each in the order positions its call kept, then number all positions without the gaps."""
+        if not self._leaf_calls:
+            return
+        end = self._order
+        seen: set[str] = set()
+        mixed: list[ModuleTrace] = []  # leaves with watched calls too: their operators are put back in order
+        for trace, module, rule, x_shape, out_shape, window, position in self._leaf_calls:
+            if trace.name not in seen:
+                seen.add(trace.name)
+                if trace.ops:
+                    mixed.append(trace)
+            self._order = position
+            found = None
+            for func, shapes, kwargs, outs in rule.ops(module, x_shape, out_shape):
+                op, count_rule, simple, per_element = _OPS.get(func) or _known(func)
+                elements = sum(s.numel() for s in outs)
+                if simple is not None:
+                    self._charge(trace, op, simple, 0, outs[0].numel() if per_element else 0, elements)
+                    continue
+                cost = count_rule(shapes, kwargs, outs[0])
+                if cost.op_class is OpClass.NORM:
+                    elements = outs[0].numel()
+                self._charge(trace, op, cost.op_class, cost.macs, cost.flops, elements)
+                if cost.bias_flops:
+                    self._charge(trace, f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops)
+                if cost.window is not None:
+                    found = cost.window
+            if found != window or self._order > position + _LEAF_POSITIONS:
+                raise RuntimeError(f"leaf rule for {type(module).__name__} disagrees with its operators")
+        self._order = end
+        self._leaf_calls.clear()
+        for trace in mixed:
+            trace.ops = dict(sorted(trace.ops.items(), key=lambda item: item[1].first))
+        positions = sorted([t.first_call for t in self.modules.values()]
+                           + [acc.first for t in self.modules.values() for acc in t.ops.values()])
+        rank = {position: index for index, position in enumerate(positions)}
+        for trace in self.modules.values():
+            trace.first_call = rank[trace.first_call]
+            for acc in trace.ops.values():
+                acc.first = rank[acc.first]
 
     # -- operator level -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
-        self._check_deadline()
+        if self.deadline is not None or self.should_stop is not None:
+            self._check_deadline()
         kernel = self.kernels.get(func)
         out = kernel(args, kwargs) if kernel is not None else None
         if out is None:
@@ -408,7 +446,7 @@ class Tracer(TorchDispatchMode):
         try:
             with self:
                 try:
-                    return model(x)
+                    output = model(x)
                 finally:
                     self._resume()  # a leaf that raised while unwatched
         except Exception as exc:
@@ -416,3 +454,5 @@ class Tracer(TorchDispatchMode):
         finally:
             pre.remove()
             post.remove()
+        self._charge_leaves()
+        return output
