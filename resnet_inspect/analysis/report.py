@@ -43,7 +43,7 @@ def numel(shape: Iterable[int] | None) -> int:
     return prod(shape) if shape else 0
 
 
-@dataclass
+@dataclass(slots=True)
 class OpCount:
     """One operator as it ran inside one module (summed over that module's calls)."""
 
@@ -57,7 +57,7 @@ class OpCount:
     inputs_from: list[str | None] = field(default_factory=list)  # producers (residual adds only)
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerRow:
     index: int  # execution order (first call)
     name: str  # qualified name; "" is the model itself
