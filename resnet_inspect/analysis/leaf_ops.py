@@ -1,9 +1,9 @@
 """The aten operators that common ``torch.nn`` leaves run on the CPU at inference, written out from
-each module's own settings and the call's input and output.
+each module's own settings and the shapes of the call's input and output.
 
 Watching an operator through the dispatch mode costs a round trip into Python (about 14 us each on
 a small CPU), and these leaves run nearly all of a ResNet's operators; the tracer sets its mode
-aside while one runs and charges the operators listed here instead. Only exact types with their
+aside while one runs and, after the pass, charges the operators listed here instead. Only exact types with their
 plain forward qualify (no subclass, no padding mode, no hook of their own), in float32 on the CPU;
 tests check that every entry gives the same report as watching the same calls."""
 
