@@ -159,6 +159,23 @@ def test_a_callers_model_is_left_as_it_was():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics untouched
 
 
+def test_the_pass_leaves_torchs_random_state_alone_and_sees_a_varied_input():
+    from resnet_inspect.analysis.analyze import probe_input
+
+    seen = []
+    model = nn.Sequential(nn.Conv2d(3, 4, 3))
+    model[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    state = torch.get_rng_state()
+    ri.inspect(model, (2, 3, 5, 7), device="cpu")
+    ri.inspect(model, (2, 3, 5, 7), device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)
+    x = seen[0]
+    assert torch.equal(x, seen[1]) and torch.equal(x, probe_input((2, 3, 5, 7), "cpu", torch.float32))
+    assert x.min() >= -1 and x.max() < 1
+    assert all(x.std(dim=axis).min() > 0.2 for axis in range(4))  # not constant along any axis
+    assert probe_input((4, 197, 192), "cpu", torch.bfloat16).dtype == torch.bfloat16
+
+
 @pytest.mark.parametrize("name", ["resnet50", "ecaresnet26t", "resnet50_gn", "resnetrs50", "resnetv2_50"])
 def test_meta_and_cpu_reports_are_identical_field_for_field(name):
     meta = ri.inspect(name, (1, 3, 64, 64), device="meta").to_dict()

@@ -82,7 +82,7 @@ def test_the_written_out_path_is_taken_and_declined_where_it_should_be():
     model = Zoo().eval()
     taken = []
     original = leaf_ops.RULES.copy()
-    rules = {kind: rule._replace(ops=lambda m, x, out, ops=rule.ops: taken.append(m) or ops(m, x, out))
+    rules = {kind: rule._replace(settings=lambda m, settings=rule.settings: taken.append(m) or settings(m))
              for kind, rule in original.items()}
     try:
         leaf_ops.RULES.clear()

@@ -24,7 +24,10 @@ Op = tuple[Any, tuple, dict, tuple[Shape, ...]]
 
 class LeafRule(NamedTuple):
     accepts: Callable[[Any, torch.Tensor], bool]  # before the call: will it run exactly these operators?
-    ops: Callable[[Any, Shape, Shape], "list[Op]"]  # from the input's and output's shapes: the operators
+    # What the operators depend on besides the shapes (hashable): calls of modules with equal
+    # settings and shapes run the same operators, so the tracer works them out once.
+    settings: Callable[[Any], tuple]
+    ops: Callable[[tuple, Shape, Shape], "list[Op]"]  # from the settings and the shapes in and out
     # The sliding window that makes the output's receptive field, read during the pass; the counting
     # rules say the same (the tracer checks).
     window: Callable[[Any], Window] = lambda module: None
@@ -34,10 +37,19 @@ def _shape(tensor: torch.Tensor | None) -> Shape | None:
     return tensor.shape if tensor is not None else None
 
 
-def _conv(module: nn.Conv2d, x: Shape, out: Shape) -> list[Op]:
+def _no_settings(module: nn.Module) -> tuple:
+    return ()
+
+
+def _conv_settings(module: nn.Conv2d) -> tuple:
     tensors = module._parameters  # exact types only: their weight and bias live here
-    args = (x, tensors["weight"].shape, _shape(tensors.get("bias")), module.stride, module.padding, module.dilation,
-            False, (0,) * len(module.stride), module.groups)
+    return (tensors["weight"].shape, _shape(tensors.get("bias")), module.stride, module.padding, module.dilation,
+            module.groups)
+
+
+def _conv(settings: tuple, x: Shape, out: Shape) -> list[Op]:
+    weight, bias, stride, padding, dilation, groups = settings
+    args = (x, weight, bias, stride, padding, dilation, False, (0,) * len(stride), groups)
     return [(aten.convolution.default, args, {}, (out,))]
 
 
@@ -49,41 +61,60 @@ def _conv_window(module: nn.Conv2d) -> Window:
 _NO_BYTES = (torch.Size([0]),)
 
 
-def _batch_norm(module: nn.BatchNorm2d, x: Shape, out: Shape) -> list[Op]:
+def _batch_norm_settings(module: nn.BatchNorm2d) -> tuple:
+    tensors, buffers = module._parameters, module._buffers
+    return (_shape(tensors.get("weight")), _shape(tensors.get("bias")), buffers["running_mean"].shape,
+            buffers["running_var"].shape, module.momentum, module.eps)
+
+
+def _batch_norm(settings: tuple, x: Shape, out: Shape) -> list[Op]:
+    weight, bias, mean, var, momentum, eps = settings
     # F.batch_norm on the CPU first allocates an empty reserve buffer.
-    tensors = module._parameters
-    args = (x, _shape(tensors.get("weight")), _shape(tensors.get("bias")), module._buffers["running_mean"].shape,
-            module._buffers["running_var"].shape, False, module.momentum, module.eps)
     return [(aten.empty.memory_format, ([0],), {"dtype": torch.uint8}, _NO_BYTES),
-            (aten.native_batch_norm.default, args, {}, (out,))]
+            (aten.native_batch_norm.default, (x, weight, bias, mean, var, False, momentum, eps), {}, (out,))]
 
 
-def _group_norm(module: nn.GroupNorm, x: Shape, out: Shape) -> list[Op]:
+def _group_norm_settings(module: nn.GroupNorm) -> tuple:
+    return (_shape(module.weight), _shape(module.bias), module.num_groups, module.eps)
+
+
+def _group_norm(settings: tuple, x: Shape, out: Shape) -> list[Op]:
+    weight, bias, groups, eps = settings
     n, c = x[0], x[1]
-    args = (x, _shape(module.weight), _shape(module.bias), n, c, x.numel() // max(n * c, 1), module.num_groups,
-            module.eps)
-    return [(aten.native_group_norm.default, args, {}, (out,))]
+    return [(aten.native_group_norm.default, (x, weight, bias, n, c, x.numel() // max(n * c, 1), groups, eps), {},
+             (out,))]
 
 
-def _relu(module: nn.ReLU, x: Shape, out: Shape) -> list[Op]:
-    return [(aten.relu_.default if module.inplace else aten.relu.default, (x,), {}, (out,))]
+def _relu(settings: tuple, x: Shape, out: Shape) -> list[Op]:
+    (inplace,) = settings
+    return [(aten.relu_.default if inplace else aten.relu.default, (x,), {}, (out,))]
 
 
-def _sigmoid(module: nn.Sigmoid, x: Shape, out: Shape) -> list[Op]:
+def _sigmoid(settings: tuple, x: Shape, out: Shape) -> list[Op]:
     return [(aten.sigmoid.default, (x,), {}, (out,))]
 
 
-def _max_pool(module: nn.MaxPool2d, x: Shape, out: Shape) -> list[Op]:
-    args = (x, _pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
+def _max_pool_settings(module: nn.MaxPool2d) -> tuple:
+    return (_pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
             _pair(module.dilation), module.ceil_mode)
+
+
+def _max_pool(settings: tuple, x: Shape, out: Shape) -> list[Op]:
+    kernel, stride, padding, dilation, ceil_mode = settings
+    args = (x, list(kernel), list(stride), list(padding), list(dilation), ceil_mode)
     # The indices it also returns have the output's shape.
     return [(aten.max_pool2d_with_indices.default, args, {}, (out, out))]
 
 
-def _avg_pool(module: nn.AvgPool2d, x: Shape, out: Shape) -> list[Op]:
-    args = (x, _pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
+def _avg_pool_settings(module: nn.AvgPool2d) -> tuple:
+    return (_pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding),
             module.ceil_mode, module.count_include_pad)
-    return [(aten.avg_pool2d.default, args, {}, (out,))]
+
+
+def _avg_pool(settings: tuple, x: Shape, out: Shape) -> list[Op]:
+    kernel, stride, padding, ceil_mode, count_include_pad = settings
+    return [(aten.avg_pool2d.default, (x, list(kernel), list(stride), list(padding), ceil_mode, count_include_pad),
+             {}, (out,))]
 
 
 def _pool_window(module: nn.MaxPool2d | nn.AvgPool2d) -> Window:
@@ -92,23 +123,27 @@ def _pool_window(module: nn.MaxPool2d | nn.AvgPool2d) -> Window:
             dilation)
 
 
-def _global_pool(module: nn.AdaptiveAvgPool2d, x: Shape, out: Shape) -> list[Op]:
+def _global_pool(settings: tuple, x: Shape, out: Shape) -> list[Op]:
     return [(aten.mean.dim, (x, [-1, -2], True), {}, (out,))]
 
 
-def _flatten(module: nn.Flatten, x: Shape, out: Shape) -> list[Op]:
+def _flatten(settings: tuple, x: Shape, out: Shape) -> list[Op]:
     return [(aten.view.default, (x, list(out)), {}, (out,))]
 
 
-def _linear(module: nn.Linear, x: Shape, out: Shape) -> list[Op]:
-    weight = module.weight.shape
+def _linear_settings(module: nn.Linear) -> tuple:
+    return (module.weight.shape, module.bias.shape)
+
+
+def _linear(settings: tuple, x: Shape, out: Shape) -> list[Op]:
+    weight, bias = settings
     weight_t = torch.Size([weight[1], weight[0]])
     return [(aten.t.default, (weight,), {}, (weight_t,)),
-            (aten.addmm.default, (module.bias.shape, x, weight_t), {}, (out,))]
+            (aten.addmm.default, (bias, x, weight_t), {}, (out,))]
 
 
-def _pair(value: Any) -> list[int]:
-    return [value, value] if isinstance(value, int) else list(value)
+def _pair(value: Any) -> tuple[int, ...]:
+    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 def _always(module: nn.Module, x: torch.Tensor) -> bool:
@@ -126,21 +161,21 @@ def _batched(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
 
 
 RULES: dict[type, LeafRule] = {
-    nn.Conv1d: LeafRule(_batched, _conv, _conv_window),
-    nn.Conv2d: LeafRule(_batched, _conv, _conv_window),
+    nn.Conv1d: LeafRule(_batched, _conv_settings, _conv, _conv_window),
+    nn.Conv2d: LeafRule(_batched, _conv_settings, _conv, _conv_window),
     nn.BatchNorm2d: LeafRule(lambda m, x: not m.training and m._buffers.get("running_mean") is not None
-                             and m._buffers.get("running_var") is not None, _batch_norm),
-    nn.GroupNorm: LeafRule(lambda m, x: x.dim() >= 2, _group_norm),
-    nn.ReLU: LeafRule(_always, _relu),
-    nn.Sigmoid: LeafRule(_always, _sigmoid),
-    nn.MaxPool2d: LeafRule(lambda m, x: not m.return_indices, _max_pool, _pool_window),
-    nn.AvgPool2d: LeafRule(lambda m, x: m.divisor_override is None, _avg_pool, _pool_window),
+                             and m._buffers.get("running_var") is not None, _batch_norm_settings, _batch_norm),
+    nn.GroupNorm: LeafRule(lambda m, x: x.dim() >= 2, _group_norm_settings, _group_norm),
+    nn.ReLU: LeafRule(_always, lambda m: (m.inplace,), _relu),
+    nn.Sigmoid: LeafRule(_always, _no_settings, _sigmoid),
+    nn.MaxPool2d: LeafRule(lambda m, x: not m.return_indices, _max_pool_settings, _max_pool, _pool_window),
+    nn.AvgPool2d: LeafRule(lambda m, x: m.divisor_override is None, _avg_pool_settings, _avg_pool, _pool_window),
     # Other output sizes run _adaptive_avg_pool2d.
-    nn.AdaptiveAvgPool2d: LeafRule(lambda m, x: _pair(m.output_size) == [1, 1] and x.dim() == 4, _global_pool,
-                                   lambda m: "global"),
-    nn.Flatten: LeafRule(_flattens, _flatten),
+    nn.AdaptiveAvgPool2d: LeafRule(lambda m, x: _pair(m.output_size) == (1, 1) and x.dim() == 4, _no_settings,
+                                   _global_pool, lambda m: "global"),
+    nn.Flatten: LeafRule(_flattens, _no_settings, _flatten),
     # Other ranks, or no bias, run matmul/mm.
-    nn.Linear: LeafRule(lambda m, x: x.dim() == 2 and m.bias is not None, _linear),
+    nn.Linear: LeafRule(lambda m, x: x.dim() == 2 and m.bias is not None, _linear_settings, _linear),
 }
 
 

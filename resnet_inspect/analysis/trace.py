@@ -156,15 +156,27 @@ class Tracer(TorchDispatchMode):
         self.named_modules: dict[str, nn.Module] = {}  # as model.named_modules() lists them
         self.leaves: set[str] = set()
         self.leaf_rules: dict[int, leaf_ops.LeafRule] = {}
-        for name, module in model.named_modules(remove_duplicate=False):
-            if id(module) not in self.names:
-                self.names[id(module)] = name
+        self.training: list[nn.Module] = []  # modules in training mode, once each
+        # model.named_modules(remove_duplicate=False) without its generators: depth first, in order.
+        pending = [("", model)]
+        while pending:
+            name, module = pending.pop()
+            key = id(module)
+            if key not in self.names:
+                self.names[key] = name
                 self.named_modules[name] = module
-            if not module._modules:
+                if module.training:
+                    self.training.append(module)
+            children = module._modules
+            if children:
+                prefix = name + "." if name else ""
+                pending.extend([(prefix + child_name, child) for child_name, child in reversed(children.items())
+                                if child is not None])
+            else:
                 self.leaves.add(name)
                 rule = leaf_ops.rule_for(module) if leaf_rules else None
                 if rule is not None:
-                    self.leaf_rules[id(module)] = rule
+                    self.leaf_rules[key] = rule
         self.modules: dict[str, ModuleTrace] = {}
         self.traces: dict[int, ModuleTrace] = {}  # the same, by id() of the module
         self.stack: list[str] = []
@@ -266,29 +278,24 @@ class Tracer(TorchDispatchMode):
         end = self._order
         seen: set[str] = set()
         mixed: list[ModuleTrace] = []  # leaves with watched calls too: their operators are put back in order
+        # (rule's operators, settings, shapes in and out) -> what the operators cost, and their window:
+        # worked out once for the calls that share them (most of a network's blocks repeat).
+        costs: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
         for trace, module, rule, x_shape, out_shape, window, position in self._leaf_calls:
             if trace.name not in seen:
                 seen.add(trace.name)
                 if trace.ops:
                     mixed.append(trace)
-            self._order = position
-            found = None
-            for func, shapes, kwargs, outs in rule.ops(module, x_shape, out_shape):
-                op, count_rule, simple, per_element = _OPS.get(func) or _known(func)
-                elements = sum(s.numel() for s in outs)
-                if simple is not None:
-                    self._charge(trace, op, simple, 0, outs[0].numel() if per_element else 0, elements)
-                    continue
-                cost = count_rule(shapes, kwargs, outs[0])
-                if cost.op_class is OpClass.NORM:
-                    elements = outs[0].numel()
-                self._charge(trace, op, cost.op_class, cost.macs, cost.flops, elements)
-                if cost.bias_flops:
-                    self._charge(trace, f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops)
-                if cost.window is not None:
-                    found = cost.window
-            if found != window or self._order > position + _LEAF_POSITIONS:
+            key = (rule.ops, rule.settings(module), x_shape, out_shape)
+            known = costs.get(key)
+            if known is None:
+                known = costs[key] = self._leaf_costs(rule, key[1], x_shape, out_shape)
+            charges, found = known
+            if found != window or len(charges) > _LEAF_POSITIONS:
                 raise RuntimeError(f"leaf rule for {type(module).__name__} disagrees with its operators")
+            self._order = position
+            for op, op_class, macs, flops, elements in charges:
+                self._charge(trace, op, op_class, macs, flops, elements)
         self._order = end
         self._leaf_calls.clear()
         for trace in mixed:
@@ -300,6 +307,29 @@ class Tracer(TorchDispatchMode):
             trace.first_call = rank[trace.first_call]
             for acc in trace.ops.values():
                 acc.first = rank[acc.first]
+
+    @staticmethod
+    def _leaf_costs(rule: leaf_ops.LeafRule, settings: tuple, x_shape: torch.Size,
+                    out_shape: torch.Size) -> tuple[list[tuple[str, OpClass, int, int, int]], Any]:
+        """The charges (operator, class, MACs, FLOPs, elements) of one written-out call, in the order
+        `_account` makes them, and the sliding window the counting rules find."""
+        charges = []
+        found = None
+        for func, shapes, kwargs, outs in rule.ops(settings, x_shape, out_shape):
+            op, count_rule, simple, per_element = _OPS.get(func) or _known(func)
+            elements = sum(s.numel() for s in outs)
+            if simple is not None:
+                charges.append((op, simple, 0, outs[0].numel() if per_element else 0, elements))
+                continue
+            cost = count_rule(shapes, kwargs, outs[0])
+            if cost.op_class is OpClass.NORM:
+                elements = outs[0].numel()
+            charges.append((op, cost.op_class, cost.macs, cost.flops, elements))
+            if cost.bias_flops:
+                charges.append((f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops))
+            if cost.window is not None:
+                found = cost.window
+        return charges, found
 
     # -- operator level -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
