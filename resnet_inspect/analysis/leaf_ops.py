@@ -188,8 +188,3 @@ def rule_for(module: nn.Module) -> LeafRule | None:
                                                        or isinstance(module.padding, str)):
         return None
     return rule
-
-
-def plain(x: torch.Tensor) -> bool:
-    """A non-empty float32 CPU tensor outside autograd: what the operators above were written for."""
-    return x.dtype is torch.float32 and x.is_cpu and not x.requires_grad and x.dim() > 0 and x.numel() > 0

@@ -66,6 +66,7 @@ _RF_ATTR = "_resnet_inspect_rf"
 # Likewise the name of the leaf module (or "<module>:add") that last wrote each tensor: the
 # dataflow graph of the diagrams.
 _PRODUCER_ATTR = "_resnet_inspect_producer"
+_FLOAT32 = torch.float32
 # Order positions kept for one written-out leaf call: at most this many operator records are new.
 _LEAF_POSITIONS = 4
 # Child modules that carry a block's shortcut (torchvision/timm: downsample; others: shortcut, skip).
@@ -155,7 +156,9 @@ class Tracer(TorchDispatchMode):
         self.names: dict[int, str] = {}
         self.named_modules: dict[str, nn.Module] = {}  # as model.named_modules() lists them
         self.leaves: set[str] = set()
-        self.leaf_rules: dict[int, leaf_ops.LeafRule] = {}
+        # Leaves whose operators can be written out, with the sliding window that makes their output's
+        # receptive field (read from the settings, like the operators when they are charged).
+        self.leaf_rules: dict[int, tuple[leaf_ops.LeafRule, leaf_ops.Window]] = {}
         self.training: list[nn.Module] = []  # modules in training mode, once each
         # model.named_modules(remove_duplicate=False) without its generators: depth first, in order.
         pending = [("", model)]
@@ -176,17 +179,36 @@ class Tracer(TorchDispatchMode):
                 self.leaves.add(name)
                 rule = leaf_ops.rule_for(module) if leaf_rules else None
                 if rule is not None:
-                    self.leaf_rules[key] = rule
+                    self.leaf_rules[key] = (rule, rule.window(module))
         self.modules: dict[str, ModuleTrace] = {}
         self.traces: dict[int, ModuleTrace] = {}  # the same, by id() of the module
         self.stack: list[str] = []
         self._order = 0
-        self._set_aside: tuple[leaf_ops.LeafRule, torch.Tensor] | None = None  # the leaf running unwatched
-        self._leaf_calls: list[tuple] = []  # written-out leaf calls whose operators are charged after the pass
+        self._set_aside: tuple | None = None  # the leaf running unwatched: (id, rule and window, input, position)
+        self._failed_in: str | None = None  # the leaf that raised while unwatched
+        # Written-out leaf calls, recorded in one step each and turned into module traces and operator
+        # charges after the pass (`_charge_leaves`).
+        self._leaf_calls: list[tuple] = []
+        self._watched_leaf_calls: dict[int, list[int]] = {}  # positions of the calls of those leaves that were watched
 
     # -- module level -------------------------------------------------------------------
     def _pre_hook(self, module: nn.Module, args: tuple) -> None:
         key = id(module)
+        leaf = self.leaf_rules.get(key)
+        if leaf is not None and len(args) == 1:
+            x = args[0]
+            # A non-empty float32 CPU tensor outside autograd: what the written-out operators are for.
+            if type(x) is torch.Tensor and x.dtype is _FLOAT32 and x.is_cpu and not x.requires_grad and x.dim() \
+                    and x.numel() and leaf[0].accepts(module, x):
+                depth = _len_torch_dispatch_stack()
+                if depth and _get_dispatch_stack_at(depth - 1) is self:
+                    if self.deadline is not None or self.should_stop is not None:
+                        self._check_deadline()
+                    _pop_torch_dispatch_stack(None)
+                    # Its position, then those its operators will take.
+                    self._set_aside = (key, leaf, x, self._order)
+                    self._order += 1 + _LEAF_POSITIONS
+                    return
         trace = self.traces.get(key)
         if trace is None:
             name = self.names.get(key)
@@ -197,6 +219,9 @@ class Tracer(TorchDispatchMode):
                 trace = self.modules[name] = ModuleTrace(name, self._order)
                 self._order += 1
             self.traces[key] = trace
+        if leaf is not None:  # a call that could not be written out: its place among the others
+            self._watched_leaf_calls.setdefault(key, []).append(self._order)
+            self._order += 1
         trace.calls += 1
         if len(args) == 1 and type(args[0]) is torch.Tensor:  # the usual call: one plain tensor
             x = args[0]
@@ -204,12 +229,6 @@ class Tracer(TorchDispatchMode):
             if trace.calls == 1:
                 trace.input_from = getattr(x, _PRODUCER_ATTR, None)
             self.stack.append(trace.name)
-            rule = self.leaf_rules.get(key)
-            if rule is not None and leaf_ops.plain(x) and rule.accepts(module, x) and self._on_top():
-                if self.deadline is not None or self.should_stop is not None:
-                    self._check_deadline()
-                _pop_torch_dispatch_stack(None)
-                self._set_aside = (rule, x)
             return
         first = _first_tensor(args)
         trace.input_shapes.append(list(first.shape) if first is not None else None)
@@ -220,16 +239,32 @@ class Tracer(TorchDispatchMode):
                 trace.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in tensors]
         self.stack.append(trace.name)
 
-    def _on_top(self) -> bool:
-        depth = _len_torch_dispatch_stack()
-        return depth > 0 and _get_dispatch_stack_at(depth - 1) is self
-
     def _resume(self) -> None:
         if self._set_aside is not None:
+            self._failed_in = self.names[self._set_aside[0]]
             self._set_aside = None
             _push_on_torch_dispatch_stack(self)
 
     def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
+        aside = self._set_aside
+        if aside is not None:  # a written-out leaf: one plain tensor in, one out
+            key, (rule, window), x, position = aside
+            self._set_aside = None
+            _push_on_torch_dispatch_stack(self)
+            # Only what later operators need now: the output's receptive field and producer (read
+            # the input's first: an in-place leaf returns it). The rest is recorded for after the pass.
+            source = getattr(x, _RF_ATTR, None)
+            input_from = getattr(x, _PRODUCER_ATTR, None)
+            if source is not None:
+                rf = _through(source, window)
+                setattr(output, _RF_ATTR, rf)
+            else:
+                rf = getattr(output, _RF_ATTR, None)
+            name = self.names[key]
+            setattr(output, _PRODUCER_ATTR, name)
+            self._leaf_calls.append((key, name, module, rule, window, position, x.shape, output.shape, output.dtype,
+                                     rf, input_from))
+            return
         trace = self.traces.get(id(module))
         if trace is None:
             return
@@ -237,25 +272,6 @@ class Tracer(TorchDispatchMode):
         stack = self.stack
         if stack and stack[-1] == name:
             stack.pop()
-        if self._set_aside is not None:  # a written-out leaf: one plain tensor in, one out
-            rule, x = self._set_aside
-            self._set_aside = None
-            _push_on_torch_dispatch_stack(self)
-            # Only what cannot wait: the output's receptive field and producer. The operators are
-            # charged after the pass (`_charge_leaves`), in order positions kept for them now.
-            window = rule.window(module)
-            source = getattr(x, _RF_ATTR, None)
-            if source is not None:
-                trace.rf = _through(source, window)
-                setattr(output, _RF_ATTR, trace.rf)
-            else:
-                trace.rf = getattr(output, _RF_ATTR, None)
-            setattr(output, _PRODUCER_ATTR, name)
-            trace.activation_bytes += output.numel() * output.element_size()
-            trace.output_shapes.append(list(output.shape))
-            self._leaf_calls.append((trace, module, rule, x.shape, output.shape, window, self._order))
-            self._order += _LEAF_POSITIONS
-            return
         if type(output) is torch.Tensor:  # the usual result: one plain tensor
             first = output
             trace.activation_bytes += output.numel() * output.element_size()
@@ -271,35 +287,50 @@ class Tracer(TorchDispatchMode):
             setattr(first, _PRODUCER_ATTR, name)
 
     def _charge_leaves(self) -> None:
-        """Charge the written-out leaves' operators as `_account` would have charged them one by one,
-        each in the order positions its call kept, then number all positions without the gaps."""
+        """Turn the written-out leaf calls into what watching them would have recorded: their module
+        traces, and their operators charged as `_account` charges them, each in the order positions its
+        call kept. Then number all positions without the gaps."""
         if not self._leaf_calls:
             return
         end = self._order
-        seen: set[str] = set()
-        mixed: list[ModuleTrace] = []  # leaves with watched calls too: their operators are put back in order
+        # Leaves with watched calls too: their receptive field after the last watched call, and their
+        # written-out calls (position, receptive field, producer of the input), to put everything in order.
+        mixed: dict[int, tuple[RF | None, list[tuple[int, RF | None, str | None]]]] = {}
         # (rule's operators, settings, shapes in and out) -> what the operators cost, and their window:
         # worked out once for the calls that share them (most of a network's blocks repeat).
         costs: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
-        for trace, module, rule, x_shape, out_shape, window, position in self._leaf_calls:
-            if trace.name not in seen:
-                seen.add(trace.name)
-                if trace.ops:
-                    mixed.append(trace)
-            key = (rule.ops, rule.settings(module), x_shape, out_shape)
-            known = costs.get(key)
+        new_trace = ModuleTrace
+        for key, name, module, rule, window, position, x_shape, out_shape, dtype, rf, input_from in self._leaf_calls:
+            trace = self.traces.get(key)
+            if trace is None:
+                trace = self.traces[key] = self.modules[name] = new_trace(name, position)
+                trace.input_from = input_from
+            elif key in self._watched_leaf_calls and key not in mixed:
+                mixed[key] = (trace.rf, [])
+            trace.calls += 1
+            trace.input_shapes.append(list(x_shape))
+            trace.output_shapes.append(list(out_shape))
+            trace.activation_bytes += out_shape.numel() * dtype.itemsize
+            trace.rf = rf
+            if key in mixed:
+                mixed[key][1].append((position, rf, input_from))
+            cost_key = (rule.ops, rule.settings(module), x_shape, out_shape)
+            known = costs.get(cost_key)
             if known is None:
-                known = costs[key] = self._leaf_costs(rule, key[1], x_shape, out_shape)
+                known = costs[cost_key] = self._leaf_costs(rule, cost_key[1], x_shape, out_shape)
             charges, found = known
             if found != window or len(charges) > _LEAF_POSITIONS:
                 raise RuntimeError(f"leaf rule for {type(module).__name__} disagrees with its operators")
-            self._order = position
+            self._order = position + 1
             for op, op_class, macs, flops, elements in charges:
-                self._charge(trace, op, op_class, macs, flops, elements)
+                acc = self._charge(trace, op, op_class, macs, flops, elements)
+                if acc.first > self._order:  # first run by a later call, a watched one
+                    acc.first = self._order
+                    self._order += 1
+        for key, (watched_rf, deferred) in mixed.items():
+            self._put_calls_in_order(self.traces[key], self._watched_leaf_calls[key], watched_rf, deferred)
         self._order = end
         self._leaf_calls.clear()
-        for trace in mixed:
-            trace.ops = dict(sorted(trace.ops.items(), key=lambda item: item[1].first))
         positions = sorted([t.first_call for t in self.modules.values()]
                            + [acc.first for t in self.modules.values() for acc in t.ops.values()])
         rank = {position: index for index, position in enumerate(positions)}
@@ -307,6 +338,28 @@ class Tracer(TorchDispatchMode):
             trace.first_call = rank[trace.first_call]
             for acc in trace.ops.values():
                 acc.first = rank[acc.first]
+
+    @staticmethod
+    def _put_calls_in_order(trace: ModuleTrace, watched: list[int], watched_rf: RF | None,
+                            deferred: list[tuple[int, RF | None, str | None]]) -> None:
+        """A leaf called both ways: its watched calls were recorded during the pass and its written-out
+        ones after it; interleave them by position as one record in call order would be."""
+        count = len(watched)  # the watched calls come first in the per-call lists
+        calls = sorted([(position, i) for i, position in enumerate(watched)]
+                       + [(position, count + i) for i, (position, _, _) in enumerate(deferred)])
+        trace.input_shapes = [trace.input_shapes[i] for _, i in calls]
+        trace.output_shapes = [trace.output_shapes[i] for _, i in calls]
+        first_position, first = calls[0]
+        if first >= count:  # a written-out call came first
+            trace.first_call = first_position
+            trace.input_from = deferred[first - count][2]
+            trace.inputs_from = []
+        last = calls[-1][1]
+        if last >= count:
+            trace.rf = deferred[last - count][1]
+        else:
+            trace.rf = watched_rf
+        trace.ops = dict(sorted(trace.ops.items(), key=lambda item: item[1].first))
 
     @staticmethod
     def _leaf_costs(rule: leaf_ops.LeafRule, settings: tuple, x_shape: torch.Size,
@@ -480,7 +533,7 @@ class Tracer(TorchDispatchMode):
                 finally:
                     self._resume()  # a leaf that raised while unwatched
         except Exception as exc:
-            raise TraceError(self.stack[-1] if self.stack else "", exc) from exc
+            raise TraceError(self._failed_in or (self.stack[-1] if self.stack else ""), exc) from exc
         finally:
             pre.remove()
             post.remove()
