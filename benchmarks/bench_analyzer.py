@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import resnet_inspect as ri  # noqa: E402
+from resnet_inspect.analysis.analyze import probe_input  # noqa: E402
 from resnet_inspect.analysis.assemble import assemble  # noqa: E402
 from resnet_inspect.analysis.trace import Tracer  # noqa: E402
 from machine import machine_description, update_section  # noqa: E402
@@ -112,7 +113,9 @@ def overheads(name: str, device: str, batch: int) -> dict:
     ratios are medians of per-round ratios."""
     model = ri.build(name).eval().to(device)
     shape = (batch, 3, 224, 224)
-    x = torch.randn(shape, device=device)
+    # The input `inspect` feeds: a pass's speed depends on the values (a structured input runs faster
+    # than noise on the CPU), so every run here gets the same one.
+    x = probe_input(shape, device, torch.float32)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def bare() -> None:
@@ -195,7 +198,7 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     model = ri.build("resnet50").eval()
-    x = torch.randn(1, 3, 224, 224)
+    x = probe_input((1, 3, 224, 224), "cpu", torch.float32)
     tools_s = median_time(lambda: three_tools(model, x), repeats=5)
     first = {device: [run_in_fresh_process(FIRST_PASS_SCRIPT, device) for _ in range(3)] for device in ("cpu", "meta")}
     meta = [run_in_fresh_process(META_SCRIPT) for _ in range(3)]

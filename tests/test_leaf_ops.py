@@ -27,6 +27,11 @@ def test_networks_report_the_same_either_way(name, monkeypatch):
     assert written == watched
 
 
+class Add(nn.Module):
+    def forward(self, a, b):
+        return a + b
+
+
 class Zoo(nn.Module):
     """Every leaf type with its less usual settings, and calls the written-out path must decline."""
 
@@ -58,12 +63,13 @@ class Zoo(nn.Module):
         self.fc_3d = nn.Linear(4, 3)
         self.hooked = nn.ReLU()
         self.hooked.register_forward_hook(lambda m, a, o: o * 2)
+        self.add = Add()  # an add module: its add is judged in the model calling it
 
     def forward(self, x):
         twice = self.relu_(x.double()).float().mean()  # watched (float64), then written out below
         x = self.relu(self.bn(self.grouped(self.conv(x))))
         x = self.relu_(self.gn(self.reflect(x))) + self.sigmoid(self.same(x))
-        x = self.bn_no_stats(self.hooked(x))
+        x = self.add(self.bn_no_stats(self.hooked(x)), x)
         x, _ = self.max_indices(self.max_ceil(x))
         x = self.avg(x) + self.avg_divisor(x)[..., :1, :1].mean()
         flat = self.flatten(self.pool(x))

@@ -228,3 +228,32 @@ def test_parameters_already_in_place_need_no_room_but_a_copy_does(monkeypatch):
 def test_meta_is_never_refused(monkeypatch):
     monkeypatch.setattr(memory_guard, "free_memory", lambda device: 1)
     assert ri.inspect("resnet152", (64, 3, 1024, 1024), device="meta").output_shape == [64, 1000]
+
+
+def test_passes_in_two_threads_at_once_each_report_only_their_own():
+    """Module hooks are global to the process (the web app runs each page in its own thread): a pass
+    must ignore the module calls of another thread's pass, on the CPU and on meta."""
+    import threading
+
+    def report(name, device):
+        return ri.inspect(name, (1, 3, 96, 96), device=device).to_dict()
+
+    alone = {(name, device): report(name, device) for name in ("resnet18", "resnet26d") for device in ("cpu", "meta")}
+    seen, failures = [], []
+
+    def analyze(name, device, repeats):
+        try:
+            for _ in range(repeats):
+                seen.append(((name, device), report(name, device)))
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=analyze, args=("resnet18", "cpu", 6)),
+               threading.Thread(target=analyze, args=("resnet26d", "meta", 12)),
+               threading.Thread(target=analyze, args=("resnet26d", "cpu", 4))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and len(seen) == 22
+    assert all(result == alone[key] for key, result in seen)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .report import LayerRow, ModelReport, OpClass, OpCount, StageRow, Totals, numel
+from .report import LayerRow, ModelReport, OpClass, StageRow, Totals, numel
 from .stages import StageMap, stage_modules
 from .trace import ModuleTrace, Tracer
 
@@ -94,14 +94,13 @@ def _type_of(module: nn.Module) -> tuple[str, str, bool]:
 
 def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | None, own: _OwnTensors,
                stage: str | None, block: int | None) -> LayerRow:
-    ops = []
+    ops = list(trace.ops.values())  # the tracer's records become the report's
     macs = flops = 0
     by_class: dict[str, int] = {}
-    for (op, op_class), acc in trace.ops.items():
-        ops.append(OpCount(op, op_class, acc.count, acc.macs, acc.flops, acc.elements, acc.first, acc.inputs_from))
-        macs += acc.macs
-        flops += acc.flops
-        by_class[op_class] = by_class.get(op_class, 0) + acc.flops
+    for op in ops:
+        macs += op.macs
+        flops += op.flops
+        by_class[op.op_class] = by_class.get(op.op_class, 0) + op.flops
     rf = trace.rf
     type_name, type_path, has_geometry = _type_of(module)
     row = LayerRow(
@@ -207,7 +206,7 @@ def _totals(owned: dict[str, _OwnTensors], layers: list[LayerRow], shape: tuple[
         flops=sum(r.flops for r in layers),
         flops_by_class={},  # filled from the report's operators
         activation_bytes=sum(r.activation_bytes for r in layers if r.is_leaf),
-        input_bytes=numel(shape) * torch.empty((), dtype=dtype).element_size(),
+        input_bytes=numel(shape) * dtype.itemsize,
         param_bytes=sum(o.param_bytes for o in owned.values()),
         peak_memory_bytes=peak,
         classifier=classifier.name if classifier else None,

@@ -8,9 +8,10 @@ The receptive field travels with the tensors through the same operators."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..limits import Cancelled, StopCheck
 from . import leaf_ops, meta_kernels
 from .counting import FREE, PER_ELEMENT, RULES, main_output_shape, output_elements, shapes_of
-from .report import OpClass
+from .report import OpClass, OpCount
 
 
 @dataclass(slots=True)
@@ -36,17 +37,6 @@ class RF:
 
 
 @dataclass(slots=True)
-class OpAccumulator:
-    op_class: OpClass
-    first: int  # position of its first run in the shared sequence of module calls and ops
-    count: int = 0
-    macs: int = 0
-    flops: int = 0
-    elements: int = 0
-    inputs_from: list[str | None] = field(default_factory=list)  # producers, for residual adds
-
-
-@dataclass(slots=True)
 class ModuleTrace:
     name: str
     first_call: int
@@ -54,7 +44,8 @@ class ModuleTrace:
     input_shapes: list[list[int] | None] = field(default_factory=list)
     output_shapes: list[list[int] | None] = field(default_factory=list)
     activation_bytes: int = 0
-    ops: dict[tuple[str, OpClass], OpAccumulator] = field(default_factory=dict)  # one operator may do two jobs
+    # The report's operator records, filled as the operators run; one operator may do two jobs.
+    ops: dict[tuple[str, OpClass], OpCount] = field(default_factory=dict)
     rf: RF | None = None
     input_from: str | None = None  # the leaf (or residual add) that produced the first call's input
     inputs_from: list[str | None] = field(default_factory=list)  # every input's, when there are several
@@ -67,6 +58,8 @@ _RF_ATTR = "_resnet_inspect_rf"
 # dataflow graph of the diagrams.
 _PRODUCER_ATTR = "_resnet_inspect_producer"
 _FLOAT32 = torch.float32
+_thread_id = threading.get_ident
+_ADDS = frozenset((torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor))
 # Order positions kept for one written-out leaf call: at most this many operator records are new.
 _LEAF_POSITIONS = 4
 # Child modules that carry a block's shortcut (torchvision/timm: downsample; others: shortcut, skip).
@@ -184,15 +177,21 @@ class Tracer(TorchDispatchMode):
         self.traces: dict[int, ModuleTrace] = {}  # the same, by id() of the module
         self.stack: list[str] = []
         self._order = 0
+        self._thread: int | None = None  # the thread running the pass
         self._set_aside: tuple | None = None  # the leaf running unwatched: (id, rule and window, input, position)
         self._failed_in: str | None = None  # the leaf that raised while unwatched
         # Written-out leaf calls, recorded in one step each and turned into module traces and operator
         # charges after the pass (`_charge_leaves`).
         self._leaf_calls: list[tuple] = []
         self._watched_leaf_calls: dict[int, list[int]] = {}  # positions of the calls of those leaves that were watched
+        # Adds of two same-shaped maps, recorded during the pass and charged after it (the CPU, as the leaves).
+        self._quick_adds = _ADDS if leaf_rules else ()
+        self._adds: list[tuple] = []
 
     # -- module level -------------------------------------------------------------------
     def _pre_hook(self, module: nn.Module, args: tuple) -> None:
+        if _thread_id() != self._thread:  # module hooks are global: another thread's pass is not ours
+            return
         key = id(module)
         leaf = self.leaf_rules.get(key)
         if leaf is not None and len(args) == 1:
@@ -246,6 +245,8 @@ class Tracer(TorchDispatchMode):
             _push_on_torch_dispatch_stack(self)
 
     def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if _thread_id() != self._thread:
+            return
         aside = self._set_aside
         if aside is not None:  # a written-out leaf: one plain tensor in, one out
             key, (rule, window), x, position = aside
@@ -289,10 +290,9 @@ class Tracer(TorchDispatchMode):
     def _charge_leaves(self) -> None:
         """Turn the written-out leaf calls into what watching them would have recorded: their module
         traces, and their operators charged as `_account` charges them, each in the order positions its
-        call kept. Then number all positions without the gaps."""
+        call kept."""
         if not self._leaf_calls:
             return
-        end = self._order
         # Leaves with watched calls too: their receptive field after the last watched call, and their
         # written-out calls (position, receptive field, producer of the input), to put everything in order.
         mixed: dict[int, tuple[RF | None, list[tuple[int, RF | None, str | None]]]] = {}
@@ -324,20 +324,29 @@ class Tracer(TorchDispatchMode):
             self._order = position + 1
             for op, op_class, macs, flops, elements in charges:
                 acc = self._charge(trace, op, op_class, macs, flops, elements)
-                if acc.first > self._order:  # first run by a later call, a watched one
-                    acc.first = self._order
+                if acc.index > self._order:  # first run by a later call, a watched one
+                    acc.index = self._order
                     self._order += 1
         for key, (watched_rf, deferred) in mixed.items():
             self._put_calls_in_order(self.traces[key], self._watched_leaf_calls[key], watched_rf, deferred)
-        self._order = end
         self._leaf_calls.clear()
+
+    def _finish(self) -> None:
+        """After the pass: charge what was recorded for later, then number all order positions
+        without the gaps left by the positions kept for it."""
+        if not self._adds and not self._leaf_calls:
+            return
+        end = self._order
+        self._charge_adds()
+        self._charge_leaves()
+        self._order = end
         positions = sorted([t.first_call for t in self.modules.values()]
-                           + [acc.first for t in self.modules.values() for acc in t.ops.values()])
+                           + [acc.index for t in self.modules.values() for acc in t.ops.values()])
         rank = {position: index for index, position in enumerate(positions)}
         for trace in self.modules.values():
             trace.first_call = rank[trace.first_call]
             for acc in trace.ops.values():
-                acc.first = rank[acc.first]
+                acc.index = rank[acc.index]
 
     @staticmethod
     def _put_calls_in_order(trace: ModuleTrace, watched: list[int], watched_rf: RF | None,
@@ -359,7 +368,7 @@ class Tracer(TorchDispatchMode):
             trace.rf = deferred[last - count][1]
         else:
             trace.rf = watched_rf
-        trace.ops = dict(sorted(trace.ops.items(), key=lambda item: item[1].first))
+        trace.ops = dict(sorted(trace.ops.items(), key=lambda item: item[1].index))
 
     @staticmethod
     def _leaf_costs(rule: leaf_ops.LeafRule, settings: tuple, x_shape: torch.Size,
@@ -386,9 +395,15 @@ class Tracer(TorchDispatchMode):
 
     # -- operator level -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        kwargs = kwargs or {}
         if self.deadline is not None or self.should_stop is not None:
             self._check_deadline()
+        if func in self._quick_adds and not kwargs and len(args) == 2:
+            a, b = args
+            if type(a) is torch.Tensor and type(b) is torch.Tensor and a.shape == b.shape:
+                out = func(a, b)
+                self._record_add(func, a, b, out)
+                return out
+        kwargs = kwargs or {}
         kernel = self.kernels.get(func)
         out = kernel(args, kwargs) if kernel is not None else None
         if out is None:
@@ -438,10 +453,10 @@ class Tracer(TorchDispatchMode):
         return
 
     def _charge(self, trace: ModuleTrace, op: str, op_class: OpClass, macs: int, flops: int,
-                elements: int) -> OpAccumulator:
+                elements: int) -> OpCount:
         acc = trace.ops.get((op, op_class))
         if acc is None:
-            acc = trace.ops[(op, op_class)] = OpAccumulator(op_class, self._order)
+            acc = trace.ops[(op, op_class)] = OpCount(op, op_class, 0, 0, 0, 0, self._order)
             self._order += 1
         acc.count += 1
         acc.macs += macs
@@ -449,15 +464,69 @@ class Tracer(TorchDispatchMode):
         acc.elements += elements
         return acc
 
+    def _record_add(self, func: Any, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+        """Two maps of one shape added (a block's ``out += identity``): only what later operators need
+        now, as `_account` would leave it (the output's producer and receptive field); the rest is
+        recorded and charged after the pass (`_charge_adds`)."""
+        stack = self.stack
+        owner = stack[-1] if stack else ""
+        # An add module is judged in the block that calls it.
+        caller = (stack[-2] if len(stack) > 1 else "") if owner in self.leaves else None
+        producers = (getattr(a, _PRODUCER_ATTR, None), getattr(b, _PRODUCER_ATTR, None))
+        source = None  # the wider receptive field, a global one first, as `_propagate_rf` picks it
+        for info in (getattr(a, _RF_ATTR, None), getattr(b, _RF_ATTR, None)):
+            if info is not None and (source is None or info.size > source.size or info.is_global):
+                source = info
+        op = (_OPS.get(func) or _known(func))[0]
+        setattr(out, _PRODUCER_ATTR, owner if caller is not None else f"{owner}:{op}")
+        if source is not None:
+            setattr(out, _RF_ATTR, source)
+        # Positions: the owner's trace (were it not there yet), then the operator's record.
+        self._adds.append((func, owner, caller, a.shape, producers, self._order))
+        self._order += 2
+
+    def _charge_adds(self) -> None:
+        """Charge the adds `_record_add` recorded as `_account` would have, in their order positions."""
+        resorted: dict[str, ModuleTrace] = {}
+        for func, owner, caller, shape, producers, position in self._adds:
+            op, rule = (_OPS.get(func) or _known(func))[:2]
+            trace = self.modules.get(owner)
+            if trace is None:
+                trace = self.modules[owner] = ModuleTrace(owner, position)
+            cost = rule((shape, shape), {}, shape)
+            op_class = cost.op_class
+            if op_class is OpClass.RESIDUAL_ADD and not self._is_shortcut(owner, caller, producers):
+                op_class = OpClass.ELEMENTWISE
+            self._order = position + 1
+            charged = trace.ops.get((op, op_class))  # by an earlier add, or during the pass by a watched one
+            acc = self._charge(trace, op, op_class, cost.macs, cost.flops, shape.numel())
+            first_run = charged is None
+            if charged is not None and charged.index > position + 1:  # the watched one ran later
+                acc.index = position + 1
+                first_run = True
+            if first_run and caller is None:
+                acc.inputs_from = list(producers)
+            if len(trace.ops) > 1:
+                resorted[owner] = trace
+        self._adds.clear()
+        for trace in resorted.values():
+            trace.ops = dict(sorted(trace.ops.items(), key=lambda item: item[1].index))
+
     def _adds_a_shortcut(self, owner: str, args: tuple) -> bool:
+        caller = (self.stack[-2] if len(self.stack) > 1 else "") if owner in self.leaves else None
+        producers = [getattr(arg, _PRODUCER_ATTR, None) if isinstance(arg, torch.Tensor) else None for arg in args]
+        return self._is_shortcut(owner, caller, producers)
+
+    @staticmethod
+    def _is_shortcut(owner: str, caller: str | None, producers: Sequence[str | None]) -> bool:
         """A residual add brings in a map from outside the module doing the add (its input), or from
-        its shortcut branch; an add of two maps made inside one branch is plain arithmetic."""
-        if owner in self.leaves:  # an add module: judged in the block that calls it
-            owner = self.stack[-2] if len(self.stack) > 1 else ""
+        its shortcut branch; an add of two maps made inside one branch is plain arithmetic. An add
+        module (``caller`` set: the block calling it) is judged in that block."""
+        if caller is not None:
+            owner = caller
             if not owner:
                 return True
-        for arg in args:
-            producer = getattr(arg, _PRODUCER_ATTR, None) if isinstance(arg, torch.Tensor) else None
+        for producer in producers:
             if producer is None:
                 return True
             inside = producer == owner or producer.startswith((owner + ".", owner + ":")) or not owner
@@ -465,7 +534,7 @@ class Tracer(TorchDispatchMode):
                 return True
         return False
 
-    def _record_dataflow(self, owner: str, op: str, op_class: OpClass, acc: OpAccumulator, args: tuple,
+    def _record_dataflow(self, owner: str, op: str, op_class: OpClass, acc: OpCount, args: tuple,
                          out: Any) -> None:
         """Which node wrote each output: a view passes its input's producer on; work done by a
         leaf belongs to the leaf; work done directly by a container (the residual add, SE's
@@ -522,6 +591,7 @@ class Tracer(TorchDispatchMode):
 
     # -- driver -------------------------------------------------------------------------
     def run(self, model: nn.Module, x: torch.Tensor) -> Any:
+        self._thread = _thread_id()
         setattr(x, _RF_ATTR, RF())
         setattr(x, _PRODUCER_ATTR, "input")
         pre = module_hooks.register_module_forward_pre_hook(self._pre_hook)
@@ -537,5 +607,5 @@ class Tracer(TorchDispatchMode):
         finally:
             pre.remove()
             post.remove()
-        self._charge_leaves()
+        self._finish()
         return output

@@ -8,6 +8,7 @@ The same tracker runs on meta (the estimate) and on a real device (to compare wi
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class AllocationTracker(TorchDispatchMode):
         self.phase = "forward"
         self.new_category = "transient"
         self.stack: list[str] = []
+        self.thread: int | None = None  # the thread whose pass the module hooks watch
         self.layers: dict[str, _Layer] = {}
         self.baseline = 0  # bytes alive before the pass (parameters, state, input)
         self.resident: dict[str, int] = {}
@@ -177,6 +179,8 @@ class AllocationTracker(TorchDispatchMode):
 
     # -- modules (forward only) -------------------------------------------------------------
     def _pre(self, module: nn.Module, args: tuple) -> None:
+        if threading.get_ident() != self.thread:  # module hooks are global: another thread's pass is not ours
+            return
         name = self.names.get(id(module))
         if name is None:
             return
@@ -184,6 +188,8 @@ class AllocationTracker(TorchDispatchMode):
         self.layers.setdefault(name, _Layer(type(module).__name__))
 
     def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if threading.get_ident() != self.thread:
+            return
         name = self.names.get(id(module))
         if name is None:
             return
@@ -217,6 +223,7 @@ class _Watch:
     def __enter__(self) -> AllocationTracker:
         t = self.tracker
         t.training_forward = self.saved
+        t.thread = threading.get_ident()
         self.handles = [module_hooks.register_module_forward_pre_hook(t._pre),
                         module_hooks.register_module_forward_hook(t._post)]
         if self.saved:

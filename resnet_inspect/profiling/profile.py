@@ -210,7 +210,7 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
     e2e, layer_runs = _timed_runs(model, x, clock, repeat, warmup, dev, batch, dtype)
     peak_memory, memory_kind = _peak_memory(dev, model, x)
     peak_flops, peak_bytes, peak_how = peaks or measure_peaks(dev, torch_dtype)
-    element = torch.empty((), dtype=torch_dtype).element_size()
+    element = torch_dtype.itemsize
     layers = _layer_timings(report, layer_runs, element, peak_flops, peak_bytes)
     median_e2e = statistics.median(e2e)
     layer_sum = sum(layer.ms for layer in layers)
