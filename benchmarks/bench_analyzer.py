@@ -180,6 +180,68 @@ def overheads(name: str, device: str, batch: int) -> dict:
             "tracer_us_per_event": 1e6 * tracer_s / (operators + calls)}
 
 
+class _Untidied(Tracer):
+    """The tracer without its after-pass work, so that the pass and that work are timed apart."""
+
+    def _finish(self) -> None:
+        pass
+
+
+def breakdown(name: str, device: str, batch: int) -> dict:
+    """Where a full analysis spends its time beyond the bare pass: `inspect`'s steps run one by one
+    right after a bare pass (as in the interleaved rounds), each timed; medians over ROUNDS rounds."""
+    from resnet_inspect.analysis import analyze
+
+    model = ri.build(name).eval().to(device)
+    shape = (batch, 3, 224, 224)
+    x = probe_input(shape, device, torch.float32)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    steps = ("checks", "tracer built", "input made", "pass beyond the bare pass", "after-pass charge",
+             "report building")
+    times: dict[str, list[float]] = {step: [] for step in steps}
+    for round_ in range(ROUNDS + 3):
+        start = time.perf_counter()
+        with torch.no_grad():
+            model(x)
+        sync()
+        bare = time.perf_counter() - start
+        marks = [time.perf_counter()]
+        analyze._check_memory_before_building(model, shape, device, torch.float32, None)
+        analyze._check_channels(model, shape)
+        marks.append(time.perf_counter())
+        tracer = _Untidied(model, leaf_rules=device == "cpu")
+        marks.append(time.perf_counter())
+        probe = probe_input(shape, device, torch.float32)
+        marks.append(time.perf_counter())
+        with torch.no_grad():
+            output = tracer.run(model, probe)
+        sync()
+        marks.append(time.perf_counter())
+        Tracer._finish(tracer)
+        marks.append(time.perf_counter())
+        assemble(model, tracer, name, shape, torch.float32, device, output, None, None)
+        marks.append(time.perf_counter())
+        if round_ >= 3:
+            for step, begin, end in zip(steps, marks, marks[1:]):
+                times[step].append(end - begin - (bare if step == "pass beyond the bare pass" else 0))
+    return {step: statistics.median(values) for step, values in times.items()}
+
+
+def input_effect(name: str) -> dict:
+    """A bare pass over `inspect`'s input pattern against one over `torch.randn` noise, interleaved."""
+    model = ri.build(name).eval()
+    inputs = {"pattern": probe_input((1, 3, 224, 224), "cpu", torch.float32), "noise": torch.randn(1, 3, 224, 224)}
+    times: dict[str, list[float]] = {key: [] for key in inputs}
+    for round_ in range(ROUNDS + 3):
+        for key, x in inputs.items():
+            start = time.perf_counter()
+            with torch.no_grad():
+                model(x)
+            if round_ >= 3:
+                times[key].append(time.perf_counter() - start)
+    return {f"{key}_s": statistics.median(values) for key, values in times.items()}
+
+
 def main() -> None:
     import argparse
 
@@ -190,13 +252,15 @@ def main() -> None:
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     target = 1.15 if args.device == "cpu" else 1.3
     cases = [("resnet18", 1), ("resnet50", 1)] if args.device == "cpu" else [("resnet50", 1), ("resnet50", 64)]
-    rows = [overheads(name, args.device, batch) for name, batch in cases]
+    rows = [overheads(name, args.device, batch) | {"steps_s": breakdown(name, args.device, batch)}
+            for name, batch in cases]
     results = {"machine": machine_description(), "device": args.device, "overheads": rows}
     if args.device == "cuda":
         (ROOT / "reports" / "gpu").mkdir(parents=True, exist_ok=True)
         (ROOT / "reports" / "gpu" / "benchmarks-analyzer-cuda.json").write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps(results, indent=2))
         return
+    effect = input_effect("resnet18")
     model = ri.build("resnet50").eval()
     x = probe_input((1, 3, 224, 224), "cpu", torch.float32)
     tools_s = median_time(lambda: three_tools(model, x), repeats=5)
@@ -205,6 +269,7 @@ def main() -> None:
     baseline = run_in_fresh_process(BASELINE_SCRIPT)
     r50 = rows[1]
     results |= {
+        "bare_pass_by_input_resnet18": effect,
         "three_tools_resnet50_s": tools_s,
         "tools_over_analysis": tools_s / r50["full_analysis_s"],
         "first_pass": {device: {"torch_import_s": statistics.median(r["torch_import_s"] for r in runs),
@@ -227,6 +292,13 @@ def main() -> None:
         f"{r['traced_pass_over_bare']:.2f} x | {r['analysis_over_bare']:.2f} x | "
         f"{'met' if r['analysis_over_bare'] <= target else 'not met'} | {r['operators']} + {r['module_calls']} | "
         f"{r['tracer_us_per_event']:.1f} us | {r['report_building_s'] * 1e3:.1f} ms |" for r in rows)
+    steps = list(rows[0]["steps_s"])
+    steps_table = "\n".join(
+        ["| step | " + " | ".join(f"{r['model']}" for r in rows) + " |", "| --- |" + " ---: |" * len(rows)]
+        + [f"| {step} | " + " | ".join(f"{r['steps_s'][step] * 1e3:.2f}" for r in rows) + " |" for step in steps]
+        + ["| sum, and as a share of the bare pass | " + " | ".join(
+            f"{sum(r['steps_s'].values()) * 1e3:.2f} ({sum(r['steps_s'].values()) / r['bare_forward_s']:.2f})"
+            for r in rows) + " |"])
     fp = results["first_pass"]
     text = f"""## Analyzer
 
@@ -240,19 +312,28 @@ a finished trace. Ratios are medians of the per-round ratios to the bare pass.
 | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |
 {table}
 
-Where the time goes. The floor is torch calling into Python for every operator and module before any
-work is done there. On the CPU the tracer sets its dispatch mode aside while a common `torch.nn` leaf
-runs (convolution, batch norm, ReLU, pooling, linear: most of a ResNet's operators), so it pays less than
-the floor for those; during the pass it records only what later operators need (each output's receptive
-field and producer, the shapes), and charges those leaves' operators after the pass from their settings
-and shapes (`analysis/leaf_ops.py`; reports are the same as when every operator is watched, checked on
-every variant). Its cost per operator or module call is the second-to-last column. Building the report
-from the finished trace (rows, totals, stages) is the last column; making the input (about 0.4 ms of
-`torch.randn` at this size) and the memory check make up the rest. All of that is Python work per event
-or per row, fixed whatever the input size. The tracer's hooks for one convolution take about 4 us in a
-tight loop, yet each event costs 12-13 us in the pass: most likely the convolutions in between leave
-the caches cold for the Python that follows them. Repeated runs of this script on
-this shared 2-core VM give full-analysis ratios between about 1.19 and 1.24.
+Where the time goes: `inspect`'s steps timed one by one, each right after a bare pass as in the rounds
+above (milliseconds, medians of {ROUNDS}):
+
+{steps_table}
+
+The floor is torch calling into Python for every operator and module before any work is done there. On
+the CPU the tracer sets its dispatch mode aside while a common `torch.nn` leaf runs (convolution, batch
+norm, ReLU, pooling, linear: most of a ResNet's operators), so it pays less than the floor for those.
+During the pass it records each such call in one step (the shapes, and the output's receptive field and
+producer, which later operators need), and likewise each add of two maps of one shape (a block's
+residual add); the module traces and operator charges are made from those records after the pass, from
+the leaves' settings and the shapes (`analysis/leaf_ops.py`; reports are the same as when every
+operator is watched, checked on every variant). Everything in the steps table is Python, fixed per
+module call or per report row whatever the input size. Python that runs right after a pass is slower
+than the same code in a tight loop (the after-pass charge of resnet50: about 0.7 ms in a loop, 1.2 ms
+right after a pass), most likely because the convolutions leave the caches cold. Repeated runs of this
+script on this shared 2-core VM vary by about 0.03x.
+
+Every run here gets the input `inspect` feeds (`probe_input`, a fixed pattern): a pass's speed depends
+on the values. Here a bare resnet18 pass takes {effect['pattern_s'] * 1e3:.1f} ms over the pattern and
+{effect['noise_s'] * 1e3:.1f} ms over `torch.randn` noise (medians of {ROUNDS}, interleaved): timing the bare
+pass on noise would flatter the ratio by about {effect['noise_s'] / effect['pattern_s'] - 1:.2f}x.
 
 torchinfo.summary + fvcore FlopCountAnalysis + torchview draw_graph on ResNet-50: {tools_s:.3f} s,
 {results['tools_over_analysis']:.1f} x the full analysis.

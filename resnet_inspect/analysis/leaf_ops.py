@@ -75,7 +75,8 @@ def _batch_norm(settings: tuple, x: Shape, out: Shape) -> list[Op]:
 
 
 def _group_norm_settings(module: nn.GroupNorm) -> tuple:
-    return (_shape(module.weight), _shape(module.bias), module.num_groups, module.eps)
+    tensors = module._parameters
+    return (_shape(tensors.get("weight")), _shape(tensors.get("bias")), module.num_groups, module.eps)
 
 
 def _group_norm(settings: tuple, x: Shape, out: Shape) -> list[Op]:
@@ -132,7 +133,8 @@ def _flatten(settings: tuple, x: Shape, out: Shape) -> list[Op]:
 
 
 def _linear_settings(module: nn.Linear) -> tuple:
-    return (module.weight.shape, module.bias.shape)
+    tensors = module._parameters
+    return (tensors["weight"].shape, tensors["bias"].shape)
 
 
 def _linear(settings: tuple, x: Shape, out: Shape) -> list[Op]:
@@ -157,7 +159,7 @@ def _flattens(module: nn.Flatten, x: torch.Tensor) -> bool:
 
 def _batched(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
     # An unbatched input is unsqueezed before the convolution and squeezed after it: two more operators.
-    return x.dim() == module.weight.dim()
+    return x.dim() == module._parameters["weight"].dim()
 
 
 RULES: dict[type, LeafRule] = {
@@ -175,7 +177,8 @@ RULES: dict[type, LeafRule] = {
                                    _global_pool, lambda m: "global"),
     nn.Flatten: LeafRule(_flattens, _no_settings, _flatten),
     # Other ranks, or no bias, run matmul/mm.
-    nn.Linear: LeafRule(lambda m, x: x.dim() == 2 and m.bias is not None, _linear_settings, _linear),
+    nn.Linear: LeafRule(lambda m, x: x.dim() == 2 and m._parameters.get("bias") is not None, _linear_settings,
+                        _linear),
 }
 
 
@@ -187,4 +190,6 @@ def rule_for(module: nn.Module) -> LeafRule | None:
     if isinstance(module, nn.modules.conv._ConvNd) and (module.padding_mode != "zeros"
                                                        or isinstance(module.padding, str)):
         return None
+    if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)) and module._parameters.get("weight") is None:
+        return None  # its weight replaced by a plain attribute: not the plain module any more
     return rule

@@ -299,13 +299,33 @@ class Tracer(TorchDispatchMode):
         # (rule's operators, settings, shapes in and out) -> what the operators cost, and their window:
         # worked out once for the calls that share them (most of a network's blocks repeat).
         costs: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
-        new_trace = ModuleTrace
+        traces, modules, watched = self.traces, self.modules, self._watched_leaf_calls
         for key, name, module, rule, window, position, x_shape, out_shape, dtype, rf, input_from in self._leaf_calls:
-            trace = self.traces.get(key)
-            if trace is None:
-                trace = self.traces[key] = self.modules[name] = new_trace(name, position)
-                trace.input_from = input_from
-            elif key in self._watched_leaf_calls and key not in mixed:
+            cost_key = (rule.ops, rule.settings(module), x_shape, out_shape)
+            known = costs.get(cost_key)
+            if known is None:
+                known = costs[cost_key] = self._leaf_costs(rule, cost_key[1], x_shape, out_shape)
+            charges, found = known
+            if found != window or len(charges) > _LEAF_POSITIONS:
+                raise RuntimeError(f"leaf rule for {type(module).__name__} disagrees with its operators")
+            trace = traces.get(key)
+            if trace is None:  # the leaf's first call, and so far its only one: its records made at once
+                ops: dict[tuple[str, OpClass], OpCount] = {}
+                index = position + 1
+                for op, op_class, macs, flops, elements in charges:
+                    acc = ops.get((op, op_class))
+                    if acc is None:
+                        ops[(op, op_class)] = OpCount(op, op_class, 1, macs, flops, elements, index)
+                        index += 1
+                    else:
+                        acc.count += 1
+                        acc.macs += macs
+                        acc.flops += flops
+                        acc.elements += elements
+                traces[key] = modules[name] = ModuleTrace(name, position, 1, [list(x_shape)], [list(out_shape)],
+                                                          out_shape.numel() * dtype.itemsize, ops, rf, input_from)
+                continue
+            if key in watched and key not in mixed:
                 mixed[key] = (trace.rf, [])
             trace.calls += 1
             trace.input_shapes.append(list(x_shape))
@@ -314,13 +334,6 @@ class Tracer(TorchDispatchMode):
             trace.rf = rf
             if key in mixed:
                 mixed[key][1].append((position, rf, input_from))
-            cost_key = (rule.ops, rule.settings(module), x_shape, out_shape)
-            known = costs.get(cost_key)
-            if known is None:
-                known = costs[cost_key] = self._leaf_costs(rule, cost_key[1], x_shape, out_shape)
-            charges, found = known
-            if found != window or len(charges) > _LEAF_POSITIONS:
-                raise RuntimeError(f"leaf rule for {type(module).__name__} disagrees with its operators")
             self._order = position + 1
             for op, op_class, macs, flops, elements in charges:
                 acc = self._charge(trace, op, op_class, macs, flops, elements)
