@@ -70,6 +70,10 @@ def main() -> None:
     table = markdown_table(summary_rows(profiles), list(summary_rows(profiles)[0]))
     links = "\n".join(f"- [{p['model']} b{p['batch']} {p['dtype']}]({args.device}/{p['model']}-b{p['batch']}-"
                       f"{p['dtype']}-cl.md)" for p in profiles)
+    others = sorted(d.name for d in (ROOT / "reports" / "gpu").iterdir() if d.is_dir() and d.name != args.device)
+    if others:
+        links += "\n\nThe same suite on another device (each page names its machine): " + ", ".join(
+            f"[{name}/]({name}/)" for name in others) + "."
     (ROOT / "reports" / "gpu" / "README.md").write_text(
         f"# Measured profiles\n\n{lead}\n\nMachine: {machine_description()}. Channels-last, "
         f"{args.repeat} timed passes per figure (medians), torch.no_grad, eval mode. Each page says how it was "
