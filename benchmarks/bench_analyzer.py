@@ -136,7 +136,7 @@ def overheads(name: str, device: str, batch: int) -> dict:
 
     def traced() -> None:  # as the analysis runs it: on the CPU, common leaves' operators written out
         with torch.no_grad():
-            Tracer(model, leaf_rules=device == "cpu").run(model, x)
+            Tracer(model, leaf_rules=device == "cpu", learn_leaves=True).run(model, x)
         sync()
 
     def analysis() -> None:
@@ -148,7 +148,7 @@ def overheads(name: str, device: str, batch: int) -> dict:
     def report_only() -> None:  # building the report from a finished trace: rows, totals, stages
         if not kept:
             with torch.no_grad():
-                tracer = Tracer(model, leaf_rules=device == "cpu")
+                tracer = Tracer(model, leaf_rules=device == "cpu", learn_leaves=True)
                 kept.append((tracer, tracer.run(model, x)))
         tracer, output = kept[0]
         assemble(model, tracer, name, shape, torch.float32, device, output, None, None)
@@ -209,7 +209,7 @@ def breakdown(name: str, device: str, batch: int) -> dict:
         analyze._check_memory_before_building(model, shape, device, torch.float32, None)
         analyze._check_channels(model, shape)
         marks.append(time.perf_counter())
-        tracer = _Untidied(model, leaf_rules=device == "cpu")
+        tracer = _Untidied(model, leaf_rules=device == "cpu", learn_leaves=True)
         marks.append(time.perf_counter())
         probe = probe_input(shape, device, torch.float32)
         marks.append(time.perf_counter())

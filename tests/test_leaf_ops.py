@@ -110,6 +110,61 @@ def test_the_written_out_path_is_taken_and_declined_where_it_should_be():
     assert names.count("relu_") == 1 and names.count("unbatched") == 2
 
 
+def learned_and_watched(target, shape, dtype, monkeypatch):
+    """Leaves learned from their first call (as on a GPU), against every operator watched."""
+    original = Tracer.__init__
+
+    def learn_only(self, *args, **kwargs):
+        original(self, *args, **{**kwargs, "leaf_rules": False, "learn_leaves": True})
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Tracer, "__init__", learn_only)
+        learned = ri.inspect(target, shape, device="cpu", dtype=dtype).to_dict()
+    with monkeypatch.context() as patch:
+        patch.setattr(leaf_ops, "RULES", {})
+        watched = ri.inspect(target, shape, device="cpu", dtype=dtype).to_dict()
+    return learned, watched
+
+
+@pytest.mark.parametrize("name", NETWORKS[:8])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_learned_leaves_report_the_same_as_watched(name, dtype, monkeypatch):
+    spec = ri.resolve_spec(name)
+    learned, watched = learned_and_watched(name, (2, spec.in_chans, 48, 40), dtype, monkeypatch)
+    assert learned == watched
+
+
+def test_every_leaf_type_learned_reports_the_same_as_watched(monkeypatch):
+    torch.manual_seed(0)
+    learned, watched = learned_and_watched(Zoo(), (2, 3, 19, 23), "float32", monkeypatch)
+    assert learned == watched
+
+
+def test_learning_writes_out_the_calls_that_repeat_a_learned_one():
+    model = ri.build("resnet50").eval()
+    x = torch.randn(1, 3, 64, 64)
+    seen = []  # every leaf call as the learning keys it, found with plain hooks
+    rules = {m: leaf_ops.rule_for(m) for m in model.modules() if not list(m.children())}
+
+    def note(module, args):
+        if rules[module] is not None:
+            seen.append((type(module), rules[module].settings(module), args[0].shape, args[0].stride()))
+
+    handles = [m.register_forward_pre_hook(note) for m in rules]
+    with torch.no_grad():
+        model(x)
+    for handle in handles:
+        handle.remove()
+    tracer = Tracer(model, learn_leaves=True)
+    written = []
+    finish = tracer._finish
+    tracer._finish = lambda: (written.append(len(tracer._leaf_calls)), finish())
+    with torch.no_grad():
+        tracer.run(model, x)
+    # Each distinct call watched once, every repeat of one written out.
+    assert len(tracer._learned) == len(set(seen)) < len(seen) and written == [len(seen) - len(set(seen))]
+
+
 def test_a_leaf_that_raises_leaves_no_mode_behind():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(5, 2))  # the linear gets a 4-D map: an error
     with pytest.raises(ri.AnalysisError):

@@ -50,7 +50,8 @@ def inspect(
     model, model_name, spec = _prepare_model(target, dev, torch_dtype)
     _check_channels(model, shape)
     deadline = time.monotonic() + time_budget if time_budget is not None else None
-    tracer = Tracer(model, deadline, meta=dev == "meta", leaf_rules=dev == "cpu", should_stop=should_stop)
+    tracer = Tracer(model, deadline, meta=dev == "meta", leaf_rules=dev == "cpu", should_stop=should_stop,
+                    learn_leaves=dev != "meta")
     training = tracer.training
     if training:
         model.eval()

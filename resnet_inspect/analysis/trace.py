@@ -137,10 +137,12 @@ class Tracer(TorchDispatchMode):
         return False
 
     def __init__(self, model: nn.Module, deadline: float | None = None, meta: bool = False,
-                 leaf_rules: bool = False, should_stop: StopCheck | None = None) -> None:
+                 leaf_rules: bool = False, should_stop: StopCheck | None = None, learn_leaves: bool = False) -> None:
         """``meta``: make the common operators' outputs with `meta_kernels`. ``leaf_rules``: charge the
-        operators of common leaves from `leaf_ops` instead of watching them (the CPU). ``should_stop``:
-        asked at every operator; True cancels the pass."""
+        operators of common float32 CPU leaves from `leaf_ops` instead of watching them. ``learn_leaves``:
+        any other call of such a leaf (another device or dtype) is watched once per settings and input,
+        and later calls that repeat them are charged what that one ran. ``should_stop``: asked at every
+        operator; True cancels the pass."""
         super().__init__()
         self.deadline = deadline  # time.monotonic() after which the pass is stopped
         self.should_stop = should_stop
@@ -170,7 +172,7 @@ class Tracer(TorchDispatchMode):
                                 if child is not None])
             else:
                 self.leaves.add(name)
-                rule = leaf_ops.rule_for(module) if leaf_rules else None
+                rule = leaf_ops.rule_for(module) if leaf_rules or learn_leaves else None
                 if rule is not None:
                     self.leaf_rules[key] = (rule, rule.window(module))
         self.modules: dict[str, ModuleTrace] = {}
@@ -185,8 +187,14 @@ class Tracer(TorchDispatchMode):
         self._leaf_calls: list[tuple] = []
         self._watched_leaf_calls: dict[int, list[int]] = {}  # positions of the calls of those leaves that were watched
         # Adds of two same-shaped maps, recorded during the pass and charged after it (the CPU, as the leaves).
-        self._quick_adds = _ADDS if leaf_rules else ()
+        self._quick_adds = _ADDS if leaf_rules or learn_leaves else ()
         self._adds: list[tuple] = []
+        self._write_out_cpu = leaf_rules
+        self._learn = learn_leaves
+        # (rule, settings, input shape, strides, dtype, device) -> (charges, window) seen in a watched call.
+        self._learned: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
+        # While a leaf call is watched to learn it: [its trace, key above, input's receptive field, charges].
+        self._capture: list | None = None
 
     # -- module level -------------------------------------------------------------------
     def _pre_hook(self, module: nn.Module, args: tuple) -> None:
@@ -194,20 +202,32 @@ class Tracer(TorchDispatchMode):
             return
         key = id(module)
         leaf = self.leaf_rules.get(key)
+        learning = None
         if leaf is not None and len(args) == 1:
             x = args[0]
-            # A non-empty float32 CPU tensor outside autograd: what the written-out operators are for.
-            if type(x) is torch.Tensor and x.dtype is _FLOAT32 and x.is_cpu and not x.requires_grad and x.dim() \
-                    and x.numel() and leaf[0].accepts(module, x):
-                depth = _len_torch_dispatch_stack()
-                if depth and _get_dispatch_stack_at(depth - 1) is self:
-                    if self.deadline is not None or self.should_stop is not None:
-                        self._check_deadline()
-                    _pop_torch_dispatch_stack(None)
-                    # Its position, then those its operators will take.
-                    self._set_aside = (key, leaf, x, self._order)
-                    self._order += 1 + _LEAF_POSITIONS
-                    return
+            # A non-empty tensor outside autograd: float32 on the CPU has its operators written out in
+            # `leaf_ops`; elsewhere they are learned from the first call with the same settings and input.
+            if type(x) is torch.Tensor and not x.requires_grad and x.dim() and x.numel() \
+                    and leaf[0].accepts(module, x):
+                learned = None
+                if not (x.dtype is _FLOAT32 and x.is_cpu and self._write_out_cpu):
+                    if self._learn:
+                        learning = (leaf[0], leaf[0].settings(module), x.shape, x.stride(), x.dtype, x.device)
+                        learned = self._learned.get(learning)
+                    if learned is None:
+                        leaf = None  # watched (and learned, where asked)
+                if leaf is not None:
+                    depth = _len_torch_dispatch_stack()
+                    if depth and _get_dispatch_stack_at(depth - 1) is self:
+                        if self.deadline is not None or self.should_stop is not None:
+                            self._check_deadline()
+                        _pop_torch_dispatch_stack(None)
+                        # Its position, then those its operators will take.
+                        self._set_aside = (key, leaf, x, self._order, learned)
+                        self._order += 1 + _LEAF_POSITIONS
+                        return
+                    learning = None
+                leaf = self.leaf_rules[key]
         trace = self.traces.get(key)
         if trace is None:
             name = self.names.get(key)
@@ -221,6 +241,8 @@ class Tracer(TorchDispatchMode):
         if leaf is not None:  # a call that could not be written out: its place among the others
             self._watched_leaf_calls.setdefault(key, []).append(self._order)
             self._order += 1
+            if learning is not None:
+                self._capture = [trace, learning, getattr(args[0], _RF_ATTR, None), []]
         trace.calls += 1
         if len(args) == 1 and type(args[0]) is torch.Tensor:  # the usual call: one plain tensor
             x = args[0]
@@ -249,7 +271,7 @@ class Tracer(TorchDispatchMode):
             return
         aside = self._set_aside
         if aside is not None:  # a written-out leaf: one plain tensor in, one out
-            key, (rule, window), x, position = aside
+            key, (rule, window), x, position, learned = aside
             self._set_aside = None
             _push_on_torch_dispatch_stack(self)
             # Only what later operators need now: the output's receptive field and producer (read
@@ -263,8 +285,8 @@ class Tracer(TorchDispatchMode):
                 rf = getattr(output, _RF_ATTR, None)
             name = self.names[key]
             setattr(output, _PRODUCER_ATTR, name)
-            self._leaf_calls.append((key, name, module, rule, window, position, x.shape, output.shape, output.dtype,
-                                     rf, input_from))
+            self._leaf_calls.append((key, name, module, rule, learned, window, position, x.shape, output.shape,
+                                     output.dtype, rf, input_from))
             return
         trace = self.traces.get(id(module))
         if trace is None:
@@ -273,6 +295,8 @@ class Tracer(TorchDispatchMode):
         stack = self.stack
         if stack and stack[-1] == name:
             stack.pop()
+        if self._capture is not None and self._capture[0] is trace:
+            self._learn_from(module, output)
         if type(output) is torch.Tensor:  # the usual result: one plain tensor
             first = output
             trace.activation_bytes += output.numel() * output.element_size()
@@ -287,6 +311,17 @@ class Tracer(TorchDispatchMode):
         if name in self.leaves:
             setattr(first, _PRODUCER_ATTR, name)
 
+    def _learn_from(self, module: nn.Module, output: Any) -> None:
+        """Keep what a watched leaf call charged, for later calls with the same settings and input: only
+        a call that a written-out one would repeat exactly (one tensor out, its receptive field the
+        leaf's window applied to the input's, no more operator records than it keeps positions for)."""
+        _, key, source, charges = self._capture
+        self._capture = None
+        window = self.leaf_rules[id(module)][1]
+        if type(output) is torch.Tensor and source is not None and 0 < len(charges) <= _LEAF_POSITIONS \
+                and _through(source, window) == getattr(output, _RF_ATTR, None):
+            self._learned[key] = (charges, window)
+
     def _charge_leaves(self) -> None:
         """Turn the written-out leaf calls into what watching them would have recorded: their module
         traces, and their operators charged as `_account` charges them, each in the order positions its
@@ -300,11 +335,15 @@ class Tracer(TorchDispatchMode):
         # worked out once for the calls that share them (most of a network's blocks repeat).
         costs: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
         traces, modules, watched = self.traces, self.modules, self._watched_leaf_calls
-        for key, name, module, rule, window, position, x_shape, out_shape, dtype, rf, input_from in self._leaf_calls:
-            cost_key = (rule.ops, rule.settings(module), x_shape, out_shape)
-            known = costs.get(cost_key)
-            if known is None:
-                known = costs[cost_key] = self._leaf_costs(rule, cost_key[1], x_shape, out_shape)
+        for key, name, module, rule, learned, window, position, x_shape, out_shape, dtype, rf, input_from \
+                in self._leaf_calls:
+            if learned is not None:
+                known = learned
+            else:
+                cost_key = (rule.ops, rule.settings(module), x_shape, out_shape)
+                known = costs.get(cost_key)
+                if known is None:
+                    known = costs[cost_key] = self._leaf_costs(rule, cost_key[1], x_shape, out_shape)
             charges, found = known
             if found != window or len(charges) > _LEAF_POSITIONS:
                 raise RuntimeError(f"leaf rule for {type(module).__name__} disagrees with its operators")
@@ -467,6 +506,9 @@ class Tracer(TorchDispatchMode):
 
     def _charge(self, trace: ModuleTrace, op: str, op_class: OpClass, macs: int, flops: int,
                 elements: int) -> OpCount:
+        capture = self._capture
+        if capture is not None and capture[0] is trace:
+            capture[3].append((op, op_class, macs, flops, elements))
         acc = trace.ops.get((op, op_class))
         if acc is None:
             acc = trace.ops[(op, op_class)] = OpCount(op, op_class, 0, 0, 0, 0, self._order)
@@ -481,6 +523,7 @@ class Tracer(TorchDispatchMode):
         """Two maps of one shape added (a block's ``out += identity``): only what later operators need
         now, as `_account` would leave it (the output's producer and receptive field); the rest is
         recorded and charged after the pass (`_charge_adds`)."""
+        self._capture = None  # a leaf that adds is not learned: its add is charged after the pass
         stack = self.stack
         owner = stack[-1] if stack else ""
         # An add module is judged in the block that calls it.
