@@ -55,13 +55,12 @@ def same_reports() -> dict:
         original(self, *args, **{**kwargs, "learn_leaves": False})
 
     differ = []
-    checked = 0
-    for dtype in ("float32", "bfloat16"):
-        for name in list(variants())[:int(os.environ.get("PROBE_VARIANTS", 10**6))]:
-            if dtype == "bfloat16" and checked % 4:  # a quarter of them in bfloat16
-                checked += 1
+    compared = {"float32": 0, "bfloat16": 0}
+    for dtype in compared:
+        for index, name in enumerate(list(variants())[:int(os.environ.get("PROBE_VARIANTS", 10**6))]):
+            if dtype == "bfloat16" and index % 4:  # a quarter of them in bfloat16
                 continue
-            checked += 1
+            compared[dtype] += 1
             learned = ri.inspect(name, device=DEVICE, dtype=dtype).to_dict()
             Tracer.__init__ = watch_all
             try:
@@ -75,7 +74,7 @@ def same_reports() -> dict:
                 keys = [k for k in learned if learned[k] != watched.get(k)]
                 differ.append({"variant": name, "dtype": dtype, "fields": keys})
                 print("DIFFERENT", name, dtype, keys, flush=True)
-    return {"compared": checked, "different": differ}
+    return {"compared": compared, "different": differ}
 
 
 def timings(batch: int, rounds: int = 30) -> dict:

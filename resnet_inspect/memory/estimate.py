@@ -52,7 +52,8 @@ def _cpu_convolution(args: tuple, out: object) -> int:
     return 0
 
 
-# What each allocator's kernels hold while they run (CUDA's library workspaces are not modelled).
+# What each allocator's kernels hold while they run (cuDNN's workspaces are not modelled: their size
+# depends on the algorithm cuDNN picks on the card).
 SCRATCH = {"cpu": {"convolution": _cpu_convolution}, "cuda": {}}
 
 

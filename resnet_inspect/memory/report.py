@@ -27,8 +27,10 @@ CONVENTIONS = {
                           "(a tensor two layers save counts for the first); parameters saved are not counted",
     "sum of outputs": "bytes of every leaf module's output added up: not a peak (torchinfo's 'forward/backward "
                       "pass size' is twice this)",
-    "not counted": "the CUDA context, the caching allocator's reserve beyond what is allocated, and library "
-                   "workspaces allocated outside PyTorch's allocator (some cuDNN and oneDNN scratch space)",
+    "not counted": "the CUDA context; the caching allocator's reserve beyond what is allocated; on CUDA, the "
+                   "workspaces cuDNN's convolutions take from PyTorch's allocator while they run (their size "
+                   "depends on the algorithm cuDNN picks on the card, so a measured peak can be higher); scratch "
+                   "that libraries allocate outside PyTorch's allocator",
 }
 
 
