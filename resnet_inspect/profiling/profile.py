@@ -145,7 +145,12 @@ def measure_peaks(device: str, dtype: torch.dtype) -> tuple[float, float, str]:
     bandwidth = 2 * src.numel() * src.element_size() / (copy / 1e3)  # read + write
     how = (f"peak compute: the better of a {n}x{n} @ {n}x{n} matmul and a {n // 4}->{n // 4} 1x1 convolution "
            f"on {side}x{side} (medians of 5) in {str(dtype).replace('torch.', '')}; "
-           f"peak bandwidth: median of 5 copies of {src.numel() * 4 / 2**20:.0f} MiB (bytes read + written)")
+           f"peak bandwidth: median of 5 copies of {src.numel() * 4 / 2**20:.0f} MiB (bytes read + written). "
+           "Both are what this device showed now, not its limits: a layer can reach more than 100%")
+    if device == "cuda" and dtype == torch.float32:
+        # cuDNN's float32 convolutions (the model's and the 1x1 one above) may run on TF32 tensor cores.
+        how += (f"; TF32 allowed: cuDNN {torch.backends.cudnn.allow_tf32}, "
+                f"matmul {torch.backends.cuda.matmul.allow_tf32}")
     return flops, bandwidth, how
 
 
