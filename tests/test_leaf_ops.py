@@ -140,6 +140,38 @@ def test_every_leaf_type_learned_reports_the_same_as_watched(monkeypatch):
     assert learned == watched
 
 
+class Autocast(nn.Module):
+    """Leaves called inside an autocast region cast their inputs: neither written out nor learned."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3), nn.Conv2d(8, 8, 3)
+        self.bn, self.relu = nn.BatchNorm2d(8), nn.ReLU()
+
+    def forward(self, x):
+        x = self.relu(self.bn(self.a(x)))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            x = self.relu(self.bn(self.b(x)))
+        return self.c(x.float())
+
+
+def test_leaves_under_autocast_report_the_same_either_way(monkeypatch):
+    torch.manual_seed(0)
+    written, watched = both_ways(Autocast(), (1, 3, 16, 16), monkeypatch)
+    assert written == watched
+    learned, watched = learned_and_watched(Autocast(), (1, 3, 16, 16), "float32", monkeypatch)
+    assert learned == watched
+
+
+def test_a_model_whose_every_leaf_is_watched_numbers_its_records_without_gaps(monkeypatch):
+    # float64 on the CPU: nothing written out, nothing learned, no add; each leaf call kept a position.
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    report = ri.inspect(model, (1, 3, 8, 8), device="cpu", dtype="float64")
+    with monkeypatch.context() as patch:
+        patch.setattr(leaf_ops, "RULES", {})
+        assert report.to_dict() == ri.inspect(model, (1, 3, 8, 8), device="cpu", dtype="float64").to_dict()
+
+
 def test_learning_writes_out_the_calls_that_repeat_a_learned_one():
     model = ri.build("resnet50").eval()
     x = torch.randn(1, 3, 64, 64)

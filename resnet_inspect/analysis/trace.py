@@ -59,6 +59,9 @@ _RF_ATTR = "_resnet_inspect_rf"
 _PRODUCER_ATTR = "_resnet_inspect_producer"
 _FLOAT32 = torch.float32
 _thread_id = threading.get_ident
+# Under autocast a leaf casts its input first: operators no written-out or learned list has.
+_autocasting = getattr(torch._C, "_is_any_autocast_enabled", None) or (
+    lambda: torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
 _ADDS = frozenset((torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor))
 # Order positions kept for one written-out leaf call: at most this many operator records are new.
 _LEAF_POSITIONS = 4
@@ -208,7 +211,7 @@ class Tracer(TorchDispatchMode):
             # A non-empty tensor outside autograd: float32 on the CPU has its operators written out in
             # `leaf_ops`; elsewhere they are learned from the first call with the same settings and input.
             if type(x) is torch.Tensor and not x.requires_grad and x.dim() and x.numel() \
-                    and leaf[0].accepts(module, x):
+                    and leaf[0].accepts(module, x) and not _autocasting():
                 learned = None
                 if not (x.dtype is _FLOAT32 and x.is_cpu and self._write_out_cpu):
                     if self._learn:
@@ -386,8 +389,8 @@ class Tracer(TorchDispatchMode):
     def _finish(self) -> None:
         """After the pass: charge what was recorded for later, then number all order positions
         without the gaps left by the positions kept for it."""
-        if not self._adds and not self._leaf_calls:
-            return
+        if not self._adds and not self._leaf_calls and not self._watched_leaf_calls:
+            return  # no positions were kept: nothing to number again
         end = self._order
         self._charge_adds()
         self._charge_leaves()
