@@ -57,6 +57,11 @@ def test_roofline_arithmetic():
     fig = roofline_figure(profile)
     roof = fig.data[0]
     assert list(roof.y) == [min(100.0, x * 10.0) for x in roof.x]
+    # Clean logarithmic axes: ticks at 1, 2 or 5 times a power of ten, labelled in the tool's units.
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        assert axis.type == "log" and len(axis.tickvals) >= 3
+        assert all(f"{v:.0e}"[0] in "125" for v in axis.tickvals)
+    assert list(fig.layout.xaxis.ticktext) == ["1", "10", "100"]
 
 
 def test_profile_cli_writes_json_and_markdown(tmp_path):

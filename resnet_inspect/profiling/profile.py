@@ -129,13 +129,14 @@ def measure_peaks(device: str, dtype: torch.dtype) -> tuple[float, float, str]:
     matmul = statistics.median(_median_ms(lambda: torch.mm(a, b), clock, repeat=5, warmup=2))
     # The same GEMM as a 1x1 convolution: the library's convolution kernels can beat its plain
     # matmul (oneDNN on CPUs), and the roof must be the best the device showed.
-    side = 32
-    conv_in = torch.randn(1, n // 4, side, side, device=device).to(dtype)
+    # On a GPU one 32x32 map is far too little work to fill the device: a batch of them.
+    side, images = 32, 16 if device == "cuda" else 1
+    conv_in = torch.randn(images, n // 4, side, side, device=device).to(dtype)
     conv_w = torch.randn(n // 4, n // 4, 1, 1, device=device).to(dtype)
     with torch.no_grad():
         conv = statistics.median(_median_ms(lambda: torch.nn.functional.conv2d(conv_in, conv_w), clock,
                                             repeat=5, warmup=2))
-    conv_flops = 2 * (n // 4) ** 2 * side * side / (conv / 1e3)
+    conv_flops = 2 * (n // 4) ** 2 * side * side * images / (conv / 1e3)
     flops = max(2 * n**3 / (matmul / 1e3), conv_flops)
     elements = (1 << 28) if device == "cuda" else (1 << 26)
     src = torch.empty(elements, device=device, dtype=torch.float32)
@@ -144,7 +145,7 @@ def measure_peaks(device: str, dtype: torch.dtype) -> tuple[float, float, str]:
     copy = statistics.median(_median_ms(lambda: dst.copy_(src), clock, repeat=5, warmup=2))
     bandwidth = 2 * src.numel() * src.element_size() / (copy / 1e3)  # read + write
     how = (f"peak compute: the better of a {n}x{n} @ {n}x{n} matmul and a {n // 4}->{n // 4} 1x1 convolution "
-           f"on {side}x{side} (medians of 5) in {str(dtype).replace('torch.', '')}; "
+           f"on {images}x{side}x{side} (medians of 5) in {str(dtype).replace('torch.', '')}; "
            f"peak bandwidth: median of 5 copies of {src.numel() * 4 / 2**20:.0f} MiB (bytes read + written). "
            "Both are what this device showed now, not its limits: a layer can reach more than 100%")
     if device == "cuda" and dtype == torch.float32:

@@ -160,15 +160,15 @@ def variants_scatter(points: Sequence[NetworkPoint], families: dict[str, str] | 
             textposition="top center", textfont=dict(size=11), marker=dict(size=10, opacity=0.85),
             customdata=[[feature_map_text(list(p.input_shape))] for p in members],
             hovertemplate="%{text} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>")
-    fig.update_xaxes(title_text="parameters", **_log_axis([p.params for p in points]))
-    fig.update_yaxes(title_text="MACs per image (conv + linear)", **_log_axis([p.macs for p in points]))
+    fig.update_xaxes(title_text="parameters", **log_axis([p.params for p in points]))
+    fig.update_yaxes(title_text="MACs per image (conv + linear)", **log_axis([p.macs for p in points]))
     # More families than Plotly's default ten colours: a 24-colour palette, so no two share one.
     fig.update_layout(showlegend=families is not None, colorway=qualitative.Dark24,
                       legend=dict(title_text="family", orientation="h", y=-0.2, x=0))
     return _style(fig, "Parameters against MACs, each network at its own input size", 680)
 
 
-def _log_axis(values: Sequence[float]) -> dict:
+def log_axis(values: Sequence[float]) -> dict:
     """A logarithmic axis around ``values``, ticked at 1, 2 and 5 times powers of ten (only the powers of
     ten when that gives enough ticks), written in the tool's units (25M, 4G)."""
     low, high = _log_range(values)
@@ -182,7 +182,7 @@ def _log_axis(values: Sequence[float]) -> dict:
 
 def _tick(value: float) -> str:
     """25M, 1.5G, 300K: a tick label, no trailing zeros."""
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
         if value >= factor:
             return f"{value / factor:g}{prefix}"
     return f"{value:g}"
@@ -190,7 +190,8 @@ def _tick(value: float) -> str:
 
 def _log_range(values: Sequence[float]) -> list[float]:
     """Axis range (in log10 units) with room around the points, also when they are close together."""
-    low, high = math.log10(max(min(values), 1)), math.log10(max(max(values), 1))
+    positive = [v for v in values if v > 0] or [1]
+    low, high = math.log10(min(positive)), math.log10(max(positive))
     pad = max(0.15, (high - low) * 0.1)
     return [low - pad, high + pad]
 

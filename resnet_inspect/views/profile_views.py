@@ -6,6 +6,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from .charts import log_axis
 from .export import markdown_table
 from .tables import si
 
@@ -47,8 +48,9 @@ def roofline_figure(profile: dict[str, Any]) -> go.Figure:
                         customdata=[100 * p["fraction_of_roof"] for p in items],
                         hovertemplate="%{text}<br>%{x:.2f} FLOP/byte<br>%{y:.3s}FLOP/s<br>"
                                       "%{customdata:.1f}% of the roof<extra></extra>")
-    fig.update_xaxes(type="log", title_text="arithmetic intensity (FLOP per byte)")
-    fig.update_yaxes(type="log", title_text="achieved FLOP/s")
+    roof = [min(peak_f, x * peak_b) for x in xs]
+    fig.update_xaxes(**log_axis(xs + intensities), title_text="arithmetic intensity (FLOP per byte)")
+    fig.update_yaxes(**log_axis(roof + [p["flops_per_s"] for p in points]), title_text="achieved FLOP/s")
     fig.update_layout(title=f"{profile['model']} on {profile['device_name']}, batch {profile['batch']}, "
                             f"{profile['dtype']}{', channels-last' if profile['channels_last'] else ''}",
                       height=520)
