@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything that needs a CUDA GPU, in one run: the test suite with the GPU as the default device,
 # the analyzer benchmark on cuda (batch 1 and 64), the profile suite (batch 1 and 256, fp32 and bf16)
-# and the memory benchmark (estimate against torch.cuda.max_memory_allocated).
+# the memory benchmark (estimate against torch.cuda.max_memory_allocated) and cuda_probe.py (learned
+# leaves against watched ones for every variant, the analysis's CUDA runtime calls, cuDNN's workspaces).
 # Results land in reports/gpu/; each step's full log goes to LOGS (default /tmp/gpu-logs).
 #
 # Run from the repository root:  bash benchmarks/gpu_suite.sh [LOGS]
@@ -38,3 +39,4 @@ step bench-analyzer 100 "$py" benchmarks/bench_analyzer.py --device cuda
 step profile-suite 150 "$py" benchmarks/profile_suite.py --device cuda --batch 1,256
 step bench-memory 100 "$py" benchmarks/bench_memory.py --device cuda
 step memory-measure 45 "$py" -m resnet_inspect memory resnet50 --device cuda --measure --train --batch 32
+step cuda-probe 200 "$py" benchmarks/cuda_probe.py
