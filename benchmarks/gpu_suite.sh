@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything that needs a CUDA GPU, in one run: the test suite with the GPU as the default device,
-# the analyzer benchmark on cuda (batch 1 and 64), the profile suite (batch 1 and 256, fp32 and bf16)
+# the analyzer benchmark on cuda (batch 1 and 64), the profile suite (batch 1 and 256, fp32 and bf16),
 # the memory benchmark (estimate against torch.cuda.max_memory_allocated) and cuda_probe.py (learned
 # leaves against watched ones for every variant, the analysis's CUDA runtime calls, cuDNN's workspaces).
 # Results land in reports/gpu/; each step's full log goes to LOGS (default /tmp/gpu-logs).

@@ -62,6 +62,7 @@ _thread_id = threading.get_ident
 # Under autocast a leaf casts its input first: operators no written-out or learned list has.
 _autocasting = getattr(torch._C, "_is_any_autocast_enabled", None) or (
     lambda: torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
+_cudnn_enabled = torch._C._get_cudnn_enabled
 _ADDS = frozenset((torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor))
 # Order positions kept for one written-out leaf call: at most this many operator records are new.
 _LEAF_POSITIONS = 4
@@ -194,7 +195,7 @@ class Tracer(TorchDispatchMode):
         self._adds: list[tuple] = []
         self._write_out_cpu = leaf_rules
         self._learn = learn_leaves
-        # (rule, settings, input shape, strides, dtype, device) -> (charges, window) seen in a watched call.
+        # (rule, settings, input shape, strides, dtype, device, cuDNN on) -> (charges, window) of a watched call.
         self._learned: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
         # While a leaf call is watched to learn it: [its trace, key above, input's receptive field, charges].
         self._capture: list | None = None
@@ -215,7 +216,9 @@ class Tracer(TorchDispatchMode):
                 learned = None
                 if not (x.dtype is _FLOAT32 and x.is_cpu and self._write_out_cpu):
                     if self._learn:
-                        learning = (leaf[0], leaf[0].settings(module), x.shape, x.stride(), x.dtype, x.device)
+                        # cuDNN switched off turns cudnn_batch_norm into native_batch_norm.
+                        learning = (leaf[0], leaf[0].settings(module), x.shape, x.stride(), x.dtype, x.device,
+                                    _cudnn_enabled())
                         learned = self._learned.get(learning)
                     if learned is None:
                         leaf = None  # watched (and learned, where asked)
