@@ -75,6 +75,7 @@ def test_huge_inputs_are_refused_even_on_meta(capsys):
 
 def test_a_real_pass_is_refused_before_its_model_is_built(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(memory_guard, "free_memory", lambda device: 256 * 2**20)
+    monkeypatch.setattr(memory_guard, "unused_ram", lambda: 256 * 2**20)  # MemFree <= MemAvailable
     built = []
     from resnet_inspect.model import network
 

@@ -211,6 +211,7 @@ def test_existing_file_is_replaced_whole(tmp_path):
 # -- memory ----------------------------------------------------------------------------------
 def test_a_pass_that_cannot_fit_is_refused_before_allocating(monkeypatch):
     monkeypatch.setattr(memory_guard, "free_memory", lambda device: 512 * 2**20)
+    monkeypatch.setattr(memory_guard, "unused_ram", lambda: 512 * 2**20)  # MemFree <= MemAvailable
     with pytest.raises(ri.AnalysisError, match=r"needs at least .* GiB .* only 0.5 GiB is free; use --device meta"):
         ri.inspect("resnet152", (64, 3, 1024, 1024), device="cpu")
     # small passes are not even estimated
@@ -219,6 +220,7 @@ def test_a_pass_that_cannot_fit_is_refused_before_allocating(monkeypatch):
 
 def test_parameters_already_in_place_need_no_room_but_a_copy_does(monkeypatch):
     monkeypatch.setattr(memory_guard, "free_memory", lambda device: 128 * 2**20)
+    monkeypatch.setattr(memory_guard, "unused_ram", lambda: 128 * 2**20)  # MemFree <= MemAvailable
     model = nn.Sequential(nn.Linear(6144, 6144))  # 144 MiB of float32 parameters, already on the CPU
     assert ri.inspect(model, (1, 6144), device="cpu").totals.params == 6144 * 6145
     with pytest.raises(ri.AnalysisError, match=r"needs at least 0\.3 GiB .* only 0\.1 GiB is free"):

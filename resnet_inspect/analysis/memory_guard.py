@@ -28,6 +28,15 @@ def free_memory(device: str) -> int | None:
     return int(text[start + len(b"MemAvailable:"):text.index(b"kB", start)]) * 1024
 
 
+def unused_ram() -> int | None:
+    """MemFree, from one cheap system call: never more than MemAvailable (which counts reclaimable
+    caches too), so a pass that fits in it fits."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
 def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
@@ -41,16 +50,19 @@ def check_memory(params: int, shape: tuple[int, ...], device: str, dtype: torch.
     only when that bound comes near the free memory is ``meta_report`` asked for the real estimate:
     the parameters, plus the largest layer's input and output, plus the feature map a residual
     block keeps for its shortcut."""
+    element = dtype.itemsize
+    param_bytes = params * element
+    bound = numel(shape) * element * 400 + param_bytes
+    unused = unused_ram() if device == "cpu" else None
+    if unused is not None and bound < min(unused, budget if budget is not None else unused) // 2:
+        return  # within half of the RAM nothing uses at all, let alone of what is available
     free = free_memory(device)
     if free is None and budget is None:
         return
     # A budget (the app's, per request) caps what a pass may take even where more is free.
     limit, what = (free, "is free") if budget is None or (free is not None and free < budget) else (budget, "is allowed")
     free = limit
-    element = dtype.itemsize
-    input_bytes = numel(shape) * element
-    param_bytes = params * element
-    if input_bytes * 400 + param_bytes < free // 2:
+    if bound < free // 2:
         return
     meta = meta_report()
     largest = max(((numel(row.input_shapes[0]) if row.input_shapes else 0) * element
