@@ -147,6 +147,9 @@ class _ScratchProbe(TorchDispatchMode):
 
 
 def scratch(name: str, batch: int, side: int, optimizer: str, precision: str) -> dict:
+    """Per operator, what it holds only while it runs; and where the step's peak is. The eval copy and
+    the training model are both on the device, so the levels here are not the estimate's: compare the
+    bytes held only during an operator with the shortfall in memory.md."""
     plan = MemoryPlan(batch, (3, side, side), True, optimizer, precision, DEVICE)
     estimated = estimate(name, plan)
     torch.manual_seed(0)
