@@ -6,7 +6,7 @@ from torch import nn
 
 import resnet_inspect as ri
 from resnet_inspect.analysis import leaf_ops
-from resnet_inspect.analysis.trace import Tracer
+from resnet_inspect.analysis.trace import _LEARNED, Tracer, forget_learned_leaves
 
 NETWORKS = ["resnet18", "resnet50d", "seresnet50", "ecaresnet26t", "resnet50_gn", "res2net50_26w_4s", "resnest14d",
             "skresnet18", "resnetv2_50x1_bit", "resnetblur18", "resnetv2_50d_frn", "resnet32"]
@@ -187,6 +187,7 @@ def test_learning_writes_out_the_calls_that_repeat_a_learned_one():
         model(x)
     for handle in handles:
         handle.remove()
+    forget_learned_leaves()
     tracer = Tracer(model, learn_leaves=True)
     written = []
     finish = tracer._finish
@@ -195,6 +196,32 @@ def test_learning_writes_out_the_calls_that_repeat_a_learned_one():
         tracer.run(model, x)
     # Each distinct call watched once, every repeat of one written out.
     assert len(tracer._learned) == len(set(seen)) < len(seen) and written == [len(seen) - len(set(seen))]
+    # A later pass watches none of them again, and reports the same.
+    again = Tracer(model, learn_leaves=True)
+    again._finish = lambda: (written.append(len(again._leaf_calls)), Tracer._finish(again))
+    with torch.no_grad():
+        again.run(model, x)
+    assert written[1] == len(seen) and not again._watched_leaf_calls
+
+
+def test_a_learned_leaf_is_watched_again_when_what_picks_its_operators_changes(monkeypatch):
+    # bfloat16 on the CPU is learned; the same calls with cuDNN switched off are watched again.
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval().to(torch.bfloat16)
+    forget_learned_leaves()
+    x = torch.randn(1, 3, 8, 8, dtype=torch.bfloat16)
+    with torch.no_grad():
+        Tracer(model, learn_leaves=True).run(model, x)
+    learned = dict(_LEARNED)
+    with torch.no_grad():
+        tracer = Tracer(model, learn_leaves=True)
+        tracer.run(model, x)
+    assert len(learned) == 3 and not tracer._watched_leaf_calls and _LEARNED == learned
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
+        tracer = Tracer(model, learn_leaves=True)
+        tracer.run(model, x)
+    assert len(tracer._watched_leaf_calls) == 3 and len(_LEARNED) == 6
+    learned, watched = learned_and_watched(model.float(), (1, 3, 8, 8), "bfloat16", monkeypatch)
+    assert learned == watched
 
 
 def test_a_leaf_that_raises_leaves_no_mode_behind():

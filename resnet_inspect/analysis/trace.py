@@ -64,6 +64,25 @@ _autocasting = getattr(torch._C, "_is_any_autocast_enabled", None) or (
     lambda: torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
 _cudnn_enabled = torch._C._get_cudnn_enabled
 _ADDS = frozenset((torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor))
+# (rule's operators, settings, shapes in and out) -> what a written-out leaf call's operators cost, and
+# their window: a function of the key alone, so worked out once per process for the calls that share
+# it (most of a network's blocks repeat, and so do the analyses of one network).
+_LEAF_COSTS: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
+_LEAF_COSTS_KEPT = 4096
+# A watched leaf call's charges, for the calls that repeat it, in this pass and in later ones: keyed
+# by everything that decides which operators a leaf runs (rule, settings, input shape, strides, dtype,
+# device, whether cuDNN and grad mode are on) -> (charges, window).
+_LEARNED: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
+_LEARNED_KEPT = 4096
+_grad_enabled = torch.is_grad_enabled
+
+
+def forget_learned_leaves() -> None:
+    """Watch every leaf call again until it is learned anew (tests, and a process that changed how
+    torch picks its operators in a way the keys above do not see)."""
+    _LEARNED.clear()
+
+
 # Order positions kept for one written-out leaf call: at most this many operator records are new.
 _LEAF_POSITIONS = 4
 # Child modules that carry a block's shortcut (torchvision/timm: downsample; others: shortcut, skip).
@@ -144,8 +163,9 @@ class Tracer(TorchDispatchMode):
                  leaf_rules: bool = False, should_stop: StopCheck | None = None, learn_leaves: bool = False) -> None:
         """``meta``: make the common operators' outputs with `meta_kernels`. ``leaf_rules``: charge the
         operators of common float32 CPU leaves from `leaf_ops` instead of watching them. ``learn_leaves``:
-        any other call of such a leaf (another device or dtype) is watched once per settings and input,
-        and later calls that repeat them are charged what that one ran. ``should_stop``: asked at every
+        any other call of such a leaf (another device or dtype) is watched once per settings and input
+        in a process, and later calls that repeat them (in this pass or a later one) are charged what
+        that one ran. ``should_stop``: asked at every
         operator; True cancels the pass."""
         super().__init__()
         self.deadline = deadline  # time.monotonic() after which the pass is stopped
@@ -156,8 +176,11 @@ class Tracer(TorchDispatchMode):
         self.named_modules: dict[str, nn.Module] = {}  # as model.named_modules() lists them
         self.leaves: set[str] = set()
         # Leaves whose operators can be written out, with the sliding window that makes their output's
-        # receptive field (read from the settings, like the operators when they are charged).
+        # receptive field (read from the settings, like the operators when they are charged). Looked up
+        # at a leaf's first call: on a GPU that Python runs while the kernels launched before it do.
         self.leaf_rules: dict[int, tuple[leaf_ops.LeafRule, leaf_ops.Window]] = {}
+        self._unruled: dict[int, nn.Module] = {}  # leaves not called yet
+        rules_wanted = leaf_rules or learn_leaves
         self.training: list[nn.Module] = []  # modules in training mode, once each
         # model.named_modules(remove_duplicate=False) without its generators: depth first, in order.
         pending = [("", model)]
@@ -176,9 +199,8 @@ class Tracer(TorchDispatchMode):
                                 if child is not None])
             else:
                 self.leaves.add(name)
-                rule = leaf_ops.rule_for(module) if leaf_rules or learn_leaves else None
-                if rule is not None:
-                    self.leaf_rules[key] = (rule, rule.window(module))
+                if rules_wanted:
+                    self._unruled[key] = module
         self.modules: dict[str, ModuleTrace] = {}
         self.traces: dict[int, ModuleTrace] = {}  # the same, by id() of the module
         self.stack: list[str] = []
@@ -195,8 +217,9 @@ class Tracer(TorchDispatchMode):
         self._adds: list[tuple] = []
         self._write_out_cpu = leaf_rules
         self._learn = learn_leaves
-        # (rule, settings, input shape, strides, dtype, device, cuDNN on) -> (charges, window) of a watched call.
-        self._learned: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
+        self._learned = _LEARNED
+        if len(_LEARNED) > _LEARNED_KEPT:
+            _LEARNED.clear()
         # While a leaf call is watched to learn it: [its trace, key above, input's receptive field, charges].
         self._capture: list | None = None
 
@@ -206,6 +229,8 @@ class Tracer(TorchDispatchMode):
             return
         key = id(module)
         leaf = self.leaf_rules.get(key)
+        if leaf is None and key in self._unruled:
+            leaf = self._rule_of(key)
         learning = None
         if leaf is not None and len(args) == 1:
             x = args[0]
@@ -218,7 +243,7 @@ class Tracer(TorchDispatchMode):
                     if self._learn:
                         # cuDNN switched off turns cudnn_batch_norm into native_batch_norm.
                         learning = (leaf[0], leaf[0].settings(module), x.shape, x.stride(), x.dtype, x.device,
-                                    _cudnn_enabled())
+                                    _cudnn_enabled(), _grad_enabled())
                         learned = self._learned.get(learning)
                     if learned is None:
                         leaf = None  # watched (and learned, where asked)
@@ -265,6 +290,14 @@ class Tracer(TorchDispatchMode):
             if len(tensors) > 1:
                 trace.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in tensors]
         self.stack.append(trace.name)
+
+    def _rule_of(self, key: int) -> tuple[leaf_ops.LeafRule, leaf_ops.Window] | None:
+        module = self._unruled.pop(key)
+        rule = leaf_ops.rule_for(module)
+        if rule is None:
+            return None
+        found = self.leaf_rules[key] = (rule, rule.window(module))
+        return found
 
     def _resume(self) -> None:
         if self._set_aside is not None:
@@ -337,9 +370,9 @@ class Tracer(TorchDispatchMode):
         # Leaves with watched calls too: their receptive field after the last watched call, and their
         # written-out calls (position, receptive field, producer of the input), to put everything in order.
         mixed: dict[int, tuple[RF | None, list[tuple[int, RF | None, str | None]]]] = {}
-        # (rule's operators, settings, shapes in and out) -> what the operators cost, and their window:
-        # worked out once for the calls that share them (most of a network's blocks repeat).
-        costs: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
+        costs = _LEAF_COSTS
+        if len(costs) > _LEAF_COSTS_KEPT:
+            costs.clear()
         traces, modules, watched = self.traces, self.modules, self._watched_leaf_calls
         for key, name, module, rule, learned, window, position, x_shape, out_shape, dtype, rf, input_from \
                 in self._leaf_calls:
