@@ -253,6 +253,14 @@ def _ratio_or_dash(value: float | None) -> str:
     return f"{value:.2f} x" if value is not None else "-"
 
 
+def _learned_note(cuda: dict) -> str:
+    if all("first_analysis_over_bare" in r for r in cuda["overheads"]):
+        return ""
+    return ("The figures above were taken when every analysis learned its leaves anew, as the first one in a "
+            "process still does; the same rounds with the leaves kept across analyses have not run on a GPU "
+            "yet. ")
+
+
 def cuda_section() -> str:
     """The last `--device cuda` run's figures (reports/gpu/benchmarks-analyzer-cuda.json), if there is one."""
     path = ROOT / "reports" / "gpu" / "benchmarks-analyzer-cuda.json"
@@ -272,8 +280,9 @@ def cuda_section() -> str:
 {rows}
 
 On a GPU the common leaves' operators are not written out from `leaf_ops` (their aten operators differ
-by device) but learned: the first call with given settings and input is watched, and the calls that
-repeat it are charged the same (resnet50: 108 of its 159 leaf calls). A bare resnet50 pass at batch 64
+by device) but learned: the first call with given settings and input in a process is watched, and the
+calls that repeat it, in that analysis or a later one, are charged the same (resnet50's first analysis:
+108 of its 159 leaf calls; a second one at the same input size: all of them). {_learned_note(cuda)}A bare resnet50 pass at batch 64
 keeps this GPU busy for {big['bare_forward_s'] * 1e3:.0f} ms, while Python needs about {small['bare_forward_s'] * 1e3:.0f} ms \
 to launch its kernels (the bare pass at batch 1); the tracer's work per module and the report (about
 {sum(big['steps_s'].values()) * 1e3:.0f} ms of Python at batch 64) do not overlap the GPU's work, and the 1.3x target is \
