@@ -224,6 +224,18 @@ def test_a_learned_leaf_is_watched_again_when_what_picks_its_operators_changes(m
     assert learned == watched
 
 
+def test_a_norm_with_float32_weights_is_not_taken_for_one_with_bfloat16_weights():
+    # cuDNN runs batch norm for a float16 input only with float32 weights: the weight's dtype is in the key.
+    forget_learned_leaves()
+    x = torch.randn(2, 4, 8, 8, dtype=torch.bfloat16)
+    low, mixed = nn.BatchNorm2d(4).eval().to(torch.bfloat16), nn.BatchNorm2d(4).eval()
+    for model, watched in ((low, 1), (low, 0), (mixed, 1)):
+        tracer = Tracer(model, learn_leaves=True)
+        with torch.no_grad():
+            tracer.run(model, x)
+        assert len(tracer._watched_leaf_calls) == watched
+
+
 def test_a_leaf_that_raises_leaves_no_mode_behind():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(5, 2))  # the linear gets a 4-D map: an error
     with pytest.raises(ri.AnalysisError):

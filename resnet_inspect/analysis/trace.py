@@ -71,7 +71,7 @@ _LEAF_COSTS: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] =
 _LEAF_COSTS_KEPT = 4096
 # A watched leaf call's charges, for the calls that repeat it, in this pass and in later ones: keyed
 # by everything that decides which operators a leaf runs (rule, settings, input shape, strides, dtype,
-# device, whether cuDNN and grad mode are on) -> (charges, window).
+# the weight's dtype, device, whether cuDNN and grad mode are on) -> (charges, window).
 _LEARNED: dict[tuple, tuple[list[tuple[str, OpClass, int, int, int]], Any]] = {}
 _LEARNED_KEPT = 4096
 _grad_enabled = torch.is_grad_enabled
@@ -242,8 +242,11 @@ class Tracer(TorchDispatchMode):
                 if not (x.dtype is _FLOAT32 and x.is_cpu and self._write_out_cpu):
                     if self._learn:
                         # cuDNN switched off turns cudnn_batch_norm into native_batch_norm.
-                        learning = (leaf[0], leaf[0].settings(module), x.shape, x.stride(), x.dtype, x.device,
-                                    _cudnn_enabled(), _grad_enabled())
+                        # A float16 batch norm runs on cuDNN only with float32 weights: their dtype counts too.
+                        weight = module._parameters.get("weight")
+                        learning = (leaf[0], leaf[0].settings(module), x.shape, x.stride(), x.dtype,
+                                    weight.dtype if weight is not None else None, x.device, _cudnn_enabled(),
+                                    _grad_enabled())
                         learned = self._learned.get(learning)
                     if learned is None:
                         leaf = None  # watched (and learned, where asked)
