@@ -165,8 +165,7 @@ class Tracer(TorchDispatchMode):
         operators of common float32 CPU leaves from `leaf_ops` instead of watching them. ``learn_leaves``:
         any other call of such a leaf (another device or dtype) is watched once per settings and input
         in a process, and later calls that repeat them (in this pass or a later one) are charged what
-        that one ran. ``should_stop``: asked at every
-        operator; True cancels the pass."""
+        that one ran. ``should_stop``: asked at every operator; True cancels the pass."""
         super().__init__()
         self.deadline = deadline  # time.monotonic() after which the pass is stopped
         self.should_stop = should_stop
