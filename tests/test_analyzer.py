@@ -176,6 +176,22 @@ def test_the_pass_leaves_torchs_random_state_alone_and_sees_a_varied_input():
     assert probe_input((4, 197, 192), "cpu", torch.bfloat16).dtype == torch.bfloat16
 
 
+def test_a_model_that_writes_into_its_input_does_not_change_the_next_passs_input():
+    class ZeroesItsInput(nn.Module):
+        def forward(self, x):
+            return x.mul_(0)
+
+    model = nn.Sequential(ZeroesItsInput(), nn.Conv2d(3, 4, 3))
+    seen = []
+    model[1].register_forward_pre_hook(lambda m, args: seen.append(args[0].abs().sum().item()))
+    inner = nn.Sequential(nn.Conv2d(3, 4, 3))
+    inner[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].abs().sum().item()))
+    for _ in range(2):  # the first pass makes the pattern; the second gets it as made before
+        ri.inspect(model, (1, 3, 6, 6), device="cpu")
+    ri.inspect(inner, (1, 3, 6, 6), device="cpu")
+    assert seen[:2] == [0, 0] and seen[2] > 0  # the last pass got the pattern, not a zeroed tensor
+
+
 @pytest.mark.parametrize("name", ["resnet50", "ecaresnet26t", "resnet50_gn", "resnetrs50", "resnetv2_50"])
 def test_meta_and_cpu_reports_are_identical_field_for_field(name):
     meta = ri.inspect(name, (1, 3, 64, 64), device="meta").to_dict()

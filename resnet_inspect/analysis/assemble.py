@@ -77,18 +77,38 @@ def _pair(value: Any) -> list[int] | None:
     return [int(value), int(value)]
 
 
-# class -> (name, "module.qualname", has the geometry `_add_geometry` reads): once per class, not per row.
-_TYPES: dict[type, tuple[str, str, bool]] = {}
-_GEOMETRY_TYPES = (nn.modules.conv._ConvNd, nn.MaxPool2d, nn.AvgPool2d, nn.Linear, nn.modules.batchnorm._NormBase,
-                   nn.GroupNorm)
+def _conv_geometry(row: LayerRow, module: Any) -> None:
+    row.kernel, row.stride, row.padding, row.dilation = (_pair(module.kernel_size), _pair(module.stride),
+                                                         _pair(module.padding), _pair(module.dilation))
+    row.groups, row.in_channels, row.out_channels = module.groups, module.in_channels, module.out_channels
 
 
-def _type_of(module: nn.Module) -> tuple[str, str, bool]:
+def _pool_geometry(row: LayerRow, module: Any) -> None:
+    row.kernel, row.stride = _pair(module.kernel_size), _pair(module.stride)
+    row.padding, row.dilation = _pair(module.padding), _pair(getattr(module, "dilation", 1))
+
+
+def _linear_geometry(row: LayerRow, module: Any) -> None:
+    row.in_features, row.out_channels = module.in_features, module.out_features
+
+
+def _norm_geometry(row: LayerRow, module: Any) -> None:
+    row.affine = bool(module.affine)
+
+
+# What a diagram, a convention or a claim reads of a layer (kernel, stride, channels), by class.
+_GEOMETRY = ((nn.modules.conv._ConvNd, _conv_geometry), ((nn.MaxPool2d, nn.AvgPool2d), _pool_geometry),
+             (nn.Linear, _linear_geometry), ((nn.modules.batchnorm._NormBase, nn.GroupNorm), _norm_geometry))
+# class -> (name, "module.qualname", its geometry reader or None): once per class, not per row.
+_TYPES: dict[type, tuple[str, str, Any]] = {}
+
+
+def _type_of(module: nn.Module) -> tuple[str, str, Any]:
     cls = type(module)
     known = _TYPES.get(cls)
     if known is None:
-        known = _TYPES[cls] = (cls.__name__, f"{cls.__module__}.{cls.__qualname__}",
-                               issubclass(cls, _GEOMETRY_TYPES))
+        reader = next((read for types, read in _GEOMETRY if issubclass(cls, types)), None)
+        known = _TYPES[cls] = (cls.__name__, f"{cls.__module__}.{cls.__qualname__}", reader)
     return known
 
 
@@ -102,7 +122,7 @@ def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | N
         flops += op.flops
         by_class[op.op_class] = by_class.get(op.op_class, 0) + op.flops
     rf = trace.rf
-    type_name, type_path, has_geometry = _type_of(module)
+    type_name, type_path, geometry = _type_of(module)
     row = LayerRow(
         index=trace.first_call, name=name, type=type_name, type_path=type_path,
         depth=0 if name == "" else name.count(".") + 1, parent=parent,
@@ -113,26 +133,13 @@ def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | N
         params=own.params, trainable=own.trainable, buffers=own.buffers, weight_numel=own.weight,
         bias_numel=own.bias, macs=macs, flops=flops, flops_by_class=by_class, ops=ops,
         activation_bytes=trace.activation_bytes,
-        rf_size=int(rf.size) if rf else None, rf_stride=int(rf.jump) if rf else None,
-        rf_offset=float(rf.start) if rf else None, rf_global=bool(rf and rf.is_global),
     )
-    if has_geometry:
-        _add_geometry(row, module)
+    if rf is not None:
+        row.rf_size, row.rf_stride, row.rf_offset, row.rf_global = (int(rf.size), int(rf.jump), float(rf.start),
+                                                                    bool(rf.is_global))
+    if geometry is not None:
+        geometry(row, module)
     return row
-
-
-def _add_geometry(row: LayerRow, module: nn.Module) -> None:
-    """Kernel, stride, channels: what a diagram, a convention or a claim reads of a layer."""
-    if isinstance(module, (nn.modules.conv._ConvNd, nn.MaxPool2d, nn.AvgPool2d)):
-        row.kernel, row.stride = _pair(module.kernel_size), _pair(module.stride)
-        row.padding = _pair(module.padding)
-        row.dilation = _pair(getattr(module, "dilation", 1))
-    if isinstance(module, nn.modules.conv._ConvNd):
-        row.groups, row.in_channels, row.out_channels = module.groups, module.in_channels, module.out_channels
-    if isinstance(module, nn.Linear):
-        row.in_features, row.out_channels = module.in_features, module.out_features
-    if isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm)):
-        row.affine = bool(module.affine)
 
 
 def _layer_rows(model: nn.Module, modules: dict[str, nn.Module], owned: dict[str, _OwnTensors],
