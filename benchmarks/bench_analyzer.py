@@ -463,15 +463,15 @@ above (milliseconds, medians of {ROUNDS}):
 The floor is torch calling into Python for every operator and module before any work is done there. On
 the CPU the tracer sets its dispatch mode aside while a common `torch.nn` leaf runs (convolution, batch
 norm, ReLU, pooling, linear: most of a ResNet's operators), so it pays less than the floor for those.
-What torch itself charges such a tracer (global hooks on every module call, the mode popped and pushed
-around every leaf, the operators outside the leaves sent through Python) is the set-aside floor:
-{', '.join(f"{r['set_aside_floor_over_bare'] - 1:.2f}x of {r['model']}'s {r['analysis_over_bare'] - 1:.2f}x" for r in rows)}.
-The rest is the tracer's own Python and the report's, spread over every module call and every row.
 During the pass it records each such call in one step (the shapes, and the output's receptive field and
 producer, which later operators need), and likewise each add of two maps of one shape (a block's
 residual add); the module traces and operator charges are made from those records after the pass, from
 the leaves' settings and the shapes (`analysis/leaf_ops.py`; reports are the same as when every
-operator is watched, checked on every variant). Everything in the steps table is Python, fixed per
+operator is watched, checked on every variant). What torch itself charges such a tracer (global hooks on
+every module call, the mode popped and pushed around every leaf, the operators outside the leaves sent
+through Python) is the set-aside floor: \
+{', '.join(f"{r['set_aside_floor_over_bare'] - 1:.2f}x of {r['model']}'s {r['analysis_over_bare'] - 1:.2f}x" for r in rows)}.
+The rest is the tracer's own Python and the report's: everything in the steps table is Python, fixed per
 module call or per report row whatever the input size. Python that runs right after a pass is slower
 than the same code run again at once: the after-pass charge and the report building of resnet50 take
 {in_loop['resnet50']['after_pass_charge_s'] * 1e3:.2f} and {in_loop['resnet50']['report_building_s'] * 1e3:.2f} ms when the traces of {ROUNDS} passes are finished back to back, against
