@@ -17,8 +17,10 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch._C import _len_torch_dispatch_stack, _pop_torch_dispatch_stack, _push_on_torch_dispatch_stack
+from torch._C import (_len_torch_dispatch_stack, _len_torch_function_stack, _pop_torch_dispatch_stack,
+                      _pop_torch_function_stack, _push_on_torch_dispatch_stack, _push_on_torch_function_stack)
 from torch.nn.modules import module as module_hooks
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +128,117 @@ class _SetAsideMode(_EmptyMode):
         if self.popped == id(module):
             _push_on_torch_dispatch_stack(self)
             self.popped = 0
+
+
+class _CountingSetAside(_SetAsideMode):
+    """The set-aside floor's mode, counting the operators it is sent (those outside the leaves)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__(model)
+        self.operators = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        self.operators += 1
+        return func(*args, **(kwargs or {}))
+
+
+class _HooksAlone:
+    """The set-aside floor's hooks, their bookkeeping included, without any mode to set aside."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.leaves = {id(m) for m in model.modules() if not m._modules}
+        self.popped = 0
+
+    def pre(self, module: torch.nn.Module, args: tuple) -> None:
+        if id(module) in self.leaves:
+            self.popped = id(module)
+
+    def post(self, module: torch.nn.Module, args: tuple, output: object) -> None:
+        if self.popped == id(module):
+            self.popped = 0
+
+
+class _FunctionSetAside(TorchFunctionMode):
+    """An empty torch function mode set aside while any leaf runs: what a tracer would pay that caught
+    the calls outside the leaves as torch functions instead of aten operators."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.leaves = {id(m) for m in model.modules() if not m._modules}
+        self.popped = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        return func(*args, **(kwargs or {}))
+
+    def pre(self, module: torch.nn.Module, args: tuple) -> None:
+        if id(module) in self.leaves and _len_torch_function_stack():
+            _pop_torch_function_stack()
+            self.popped = id(module)
+
+    def post(self, module: torch.nn.Module, args: tuple, output: object) -> None:
+        if self.popped == id(module):
+            _push_on_torch_function_stack(self)
+            self.popped = 0
+
+
+def floor_parts(name: str) -> dict:
+    """The set-aside floor taken apart (CPU): the module hooks alone, the hooks with the dispatch mode
+    set aside around the leaves (the floor itself), and with a torch function mode instead; interleaved
+    with bare passes as in `overheads`. Also the operators sent through the mode in one pass, and what
+    an add costs through the mode when it is run again at once (warm)."""
+    model = ri.build(name).eval()
+    x = probe_input((1, 3, 224, 224), "cpu", torch.float32)
+
+    def hooked(watcher, mode) -> None:  # noqa: ANN001
+        pre = module_hooks.register_module_forward_pre_hook(watcher.pre)
+        post = module_hooks.register_module_forward_hook(watcher.post)
+        try:
+            with torch.no_grad():
+                if mode is None:
+                    model(x)
+                else:
+                    with mode:
+                        model(x)
+        finally:
+            pre.remove()
+            post.remove()
+
+    counting = _CountingSetAside(model)
+    hooked(counting, counting)
+    hooks, dispatch, function = _HooksAlone(model), _SetAsideMode(model), _FunctionSetAside(model)
+    runs = {"bare": lambda: _bare(model, x), "hooks": lambda: hooked(hooks, None),
+            "dispatch": lambda: hooked(dispatch, dispatch), "function": lambda: hooked(function, function)}
+    for _ in range(3):
+        for fn in runs.values():
+            fn()
+    times: dict[str, list[float]] = {key: [] for key in runs}
+    for _ in range(ROUNDS):
+        for key, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - start)
+
+    def ratio(key: str) -> float:
+        return statistics.median(a / b for a, b in zip(times[key], times["bare"]))
+
+    a, b = torch.randn(1, 64, 4, 4), torch.randn(1, 64, 4, 4)  # small: the mode's cost, not the add's
+    empty = _EmptyMode()
+    with torch.no_grad():
+        plain = median_time(lambda: [a.add(b) for _ in range(100)])
+        with empty:
+            through = median_time(lambda: [a.add(b) for _ in range(100)])
+    bare_s = statistics.median(times["bare"])
+    return {"model": name, "bare_s": bare_s, "hooks_over_bare": ratio("hooks"),
+            "dispatch_set_aside_over_bare": ratio("dispatch"), "function_set_aside_over_bare": ratio("function"),
+            "operators_through_the_mode": counting.operators,
+            "mode_s_per_operator": (statistics.median(d - h for d, h in zip(times["dispatch"], times["hooks"]))
+                                    / max(counting.operators, 1)),
+            "warm_add_through_the_mode_s": (through - plain) / 100}
+
+
+def _bare(model: torch.nn.Module, x: torch.Tensor) -> None:
+    with torch.no_grad():
+        model(x)
 
 
 def overheads(name: str, device: str, batch: int) -> dict:
@@ -400,6 +513,7 @@ def main() -> None:
         return
     effect = input_effect("resnet18")
     in_loop = {name: after_pass_in_a_loop(name) for name, _ in cases}
+    parts = [floor_parts(name) for name, _ in cases]
     model = ri.build("resnet50").eval()
     x = probe_input((1, 3, 224, 224), "cpu", torch.float32)
     tools_s = median_time(lambda: three_tools(model, x), repeats=5)
@@ -410,6 +524,7 @@ def main() -> None:
     results |= {
         "bare_pass_by_input_resnet18": effect,
         "after_pass_in_a_loop": in_loop,
+        "set_aside_floor_parts": parts,
         "three_tools_resnet50_s": tools_s,
         "tools_over_analysis": tools_s / r50["full_analysis_s"],
         "first_pass": {device: {"torch_import_s": statistics.median(r["torch_import_s"] for r in runs),
@@ -439,6 +554,11 @@ def main() -> None:
         + ["| sum, and as a share of the bare pass | " + " | ".join(
             f"{sum(r['steps_s'].values()) * 1e3:.2f} ({sum(r['steps_s'].values()) / r['bare_forward_s']:.2f})"
             for r in rows) + " |"])
+    parts_table = "\n".join(
+        f"| {p['model']} | {p['hooks_over_bare']:.3f} x | {p['dispatch_set_aside_over_bare']:.3f} x | "
+        f"{p['function_set_aside_over_bare']:.3f} x | {p['operators_through_the_mode']} | "
+        f"{p['mode_s_per_operator'] * 1e6:.0f} us |" for p in parts)
+    warm_add_us = statistics.median(p["warm_add_through_the_mode_s"] for p in parts) * 1e6
     fp = results["first_pass"]
     text = f"""## Analyzer
 
@@ -477,6 +597,25 @@ than the same code run again at once: the after-pass charge and the report build
 {in_loop['resnet50']['after_pass_charge_s'] * 1e3:.2f} and {in_loop['resnet50']['report_building_s'] * 1e3:.2f} ms when the traces of {ROUNDS} passes are finished back to back, against
 {r50['steps_s']['after-pass charge'] * 1e3:.2f} and {r50['steps_s']['report building'] * 1e3:.2f} ms right after a pass (steps table), most likely because the convolutions leave the caches
 cold. Repeated runs of this script on this shared 2-core VM vary by about 0.03x.
+
+The set-aside floor taken apart (a separate run of {ROUNDS} interleaved rounds): the global module hooks
+alone, the hooks with the dispatch mode set aside around every leaf (the floor), and the same with a
+torch function mode in place of the dispatch mode; and the operators sent through the mode in one pass
+(the operators outside the leaves), with the mode's share of the floor (the floor less the hooks alone)
+per operator:
+
+| network (CPU) | module hooks alone | floor, leaves set aside | with a function mode instead | operators through the mode | the mode per operator |
+| --- | ---: | ---: | ---: | ---: | ---: |
+{parts_table}
+
+The mode's share per operator it is sent, its pops and pushes around the leaves counted in, is \
+{min(p['mode_s_per_operator'] for p in parts) * 1e6:.0f}-{max(p['mode_s_per_operator'] for p in parts) * 1e6:.0f} us
+during a pass, where each of those operators comes right after a convolution, against {warm_add_us:.1f} us for an add
+sent through the mode when it is run again at once. A torch function mode catches the same adds \
+{'for less' if all(p['function_set_aside_over_bare'] < p['dispatch_set_aside_over_bare'] for p in parts) else 'for no less'} (third column),
+but it sees only the calls that go through torch's Python functions: the operators run by TorchScript code
+or by a C++ extension would pass it unseen and go uncounted without a word, so the tracer keeps the dispatch
+mode.
 
 Every run here gets the input `inspect` feeds (`probe_input`, a fixed pattern): a pass's speed depends
 on the values. Here a bare resnet18 pass takes {effect['pattern_s'] * 1e3:.1f} ms over the pattern and
