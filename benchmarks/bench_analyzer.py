@@ -614,8 +614,8 @@ during a pass, where each of those operators comes right after a convolution, ag
 sent through the mode when it is run again at once. A torch function mode catches the same adds \
 {'for less' if all(p['function_set_aside_over_bare'] < p['dispatch_set_aside_over_bare'] for p in parts) else 'for no less'} (third column),
 but it sees only the calls that go through torch's Python functions: the operators run by TorchScript code
-or by a C++ extension would pass it unseen and go uncounted without a word, so the tracer keeps the dispatch
-mode.
+or by a C++ extension would pass it unseen and go uncounted without a word; and every shape or dtype the
+tracer's hooks read while it is active would be one more call into it. The tracer keeps the dispatch mode.
 
 Every run here gets the input `inspect` feeds (`probe_input`, a fixed pattern): a pass's speed depends
 on the values. Here a bare resnet18 pass takes {effect['pattern_s'] * 1e3:.1f} ms over the pattern and
