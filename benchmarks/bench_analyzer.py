@@ -130,6 +130,25 @@ class _SetAsideMode(_EmptyMode):
             self.popped = 0
 
 
+def _interleaved(runs: dict) -> dict[str, list[float]]:
+    """Each run timed once per round, in turn, for ROUNDS rounds after three of warm-up."""
+    for _ in range(3):
+        for fn in runs.values():
+            fn()
+    times: dict[str, list[float]] = {key: [] for key in runs}
+    for _ in range(ROUNDS):
+        for key, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - start)
+    return times
+
+
+def _median_ratio(times: dict[str, list[float]], key: str) -> float:
+    """The median of a run's per-round ratios to the bare pass of the same round."""
+    return statistics.median(a / b for a, b in zip(times[key], times["bare"]))
+
+
 class _CountingSetAside(_SetAsideMode):
     """The set-aside floor's mode, counting the operators it is sent (those outside the leaves)."""
 
@@ -208,18 +227,7 @@ def floor_parts(name: str) -> dict:
     hooks, dispatch, function = _HooksAlone(model), _SetAsideMode(model), _FunctionSetAside(model)
     runs = {"bare": lambda: _bare(model, x), "hooks": lambda: hooked(hooks, None),
             "dispatch": lambda: hooked(dispatch, dispatch), "function": lambda: hooked(function, function)}
-    for _ in range(3):
-        for fn in runs.values():
-            fn()
-    times: dict[str, list[float]] = {key: [] for key in runs}
-    for _ in range(ROUNDS):
-        for key, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
-
-    def ratio(key: str) -> float:
-        return statistics.median(a / b for a, b in zip(times[key], times["bare"]))
+    times = _interleaved(runs)
 
     a, b = torch.randn(1, 64, 4, 4), torch.randn(1, 64, 4, 4)  # small: the mode's cost, not the add's
     empty = _EmptyMode()
@@ -228,8 +236,9 @@ def floor_parts(name: str) -> dict:
         with empty:
             through = median_time(lambda: [a.add(b) for _ in range(100)])
     bare_s = statistics.median(times["bare"])
-    return {"model": name, "bare_s": bare_s, "hooks_over_bare": ratio("hooks"),
-            "dispatch_set_aside_over_bare": ratio("dispatch"), "function_set_aside_over_bare": ratio("function"),
+    return {"model": name, "bare_s": bare_s, "hooks_over_bare": _median_ratio(times, "hooks"),
+            "dispatch_set_aside_over_bare": _median_ratio(times, "dispatch"),
+            "function_set_aside_over_bare": _median_ratio(times, "function"),
             "operators_through_the_mode": counting.operators,
             "mode_s_per_operator": (statistics.median(d - h for d, h in zip(times["dispatch"], times["hooks"]))
                                     / max(counting.operators, 1)),
@@ -308,29 +317,20 @@ def overheads(name: str, device: str, batch: int) -> dict:
             "report": report_only}
     if device != "cpu":  # where leaves are learned (float32 on the CPU has them written out)
         runs["first"] = first_analysis
-    for _ in range(3):
-        for fn in runs.values():
-            fn()
-    times: dict[str, list[float]] = {key: [] for key in runs}
-    for _ in range(ROUNDS):
-        for key, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
+    times = _interleaved(runs)
     report = ri.inspect(model, shape, device=device)
     operators = sum(op.count for row in report.layers for op in row.ops)
     calls = sum(row.calls for row in report.layers if row.name)
 
-    def ratio(key: str) -> float:
-        return statistics.median(a / b for a, b in zip(times[key], times["bare"]))
-
     tracer_s = statistics.median(times["traced"]) - statistics.median(times["bare"])
-    first = {"first_analysis_over_bare": ratio("first")} if "first" in runs else {}
+    first = {"first_analysis_over_bare": _median_ratio(times, "first")} if "first" in runs else {}
     return {"model": name, "device": device, "batch": batch,
             "bare_forward_s": statistics.median(times["bare"]),
             "full_analysis_s": statistics.median(times["analysis"]),
-            "analysis_over_bare": ratio("analysis"), "traced_pass_over_bare": ratio("traced"),
-            "floor_over_bare": ratio("floor"), "set_aside_floor_over_bare": ratio("set_aside"),
+            "analysis_over_bare": _median_ratio(times, "analysis"),
+            "traced_pass_over_bare": _median_ratio(times, "traced"),
+            "floor_over_bare": _median_ratio(times, "floor"),
+            "set_aside_floor_over_bare": _median_ratio(times, "set_aside"),
             "report_building_s": statistics.median(times["report"]),
             "operators": operators, "module_calls": calls,
             "tracer_us_per_event": 1e6 * tracer_s / (operators + calls)} | first
