@@ -1,21 +1,30 @@
-"""The ``resnet-inspect`` command line. Thin: parse, call the package, print.
+"""The ``resnet-inspect`` command line: parse, call the package, print.
 
-A user's mistake (unknown name, bad size, unreadable file, failing factory) prints one line
-on stderr and exits with 2; a false claim in an audit exits with 1."""
+A user's mistake (`UserError`: unknown name, bad size, unreadable file, failing factory) prints one
+line on stderr and exits with 2; a false claim in an audit or a file that does not load strictly exits
+with 1. Anything else is a bug in the tool: one line that says so and how to see the traceback
+(``--debug`` or ``RESNET_INSPECT_DEBUG=1``), exit 70."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from typing import Sequence
 
 from .analysis.options import DEVICES, DTYPES, MEASURING_DEVICES
+from .errors import UserError
 
 USAGE_ERROR = 2
+INTERNAL_ERROR = 70  # EX_SOFTWARE in sysexits.h
+DEBUG_VARIABLE = "RESNET_INSPECT_DEBUG"
+
+log = logging.getLogger("resnet_inspect")
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+class CliError(UserError):
+    """A mistake in the command line itself: printed as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -430,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
     parser.add_argument("--version", action="version", version=f"resnet-inspect {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"log what the tool does and show the traceback of any error (or {DEBUG_VARIABLE}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -542,17 +553,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _take_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` anywhere before ``--`` (taken out, so every command accepts it), or the environment
+    variable. Read before parsing, so that even a failure to parse can show its traceback."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flagged = "--debug" in argv[:end]
+    rest = [arg for arg in argv[:end] if arg != "--debug"] + argv[end:]
+    return rest, flagged or os.environ.get(DEBUG_VARIABLE, "").strip() not in ("", "0")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s", stream=sys.stderr)
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
-    except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (UserError, OSError) as exc:
+        if debug:
+            log.exception("the error below was reported as a mistake in the input")
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return USAGE_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-    return USAGE_ERROR
+        return USAGE_ERROR
+    except Exception as exc:  # a bug: say so in one line, and how to see more
+        if debug:
+            raise
+        print(f"error: internal error in resnet-inspect ({type(exc).__name__}: {_one_line(exc)}); this is a bug, "
+              f"not a mistake in the input; run again with --debug or {DEBUG_VARIABLE}=1 to see the traceback",
+              file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from .errors import UserError
 
 
 def check_writable(path: str | Path) -> Path:
@@ -12,11 +13,11 @@ def check_writable(path: str | Path) -> Path:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise ValueError(f"cannot write {path}: folder {folder} does not exist")
+        raise UserError(f"cannot write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
-        raise ValueError(f"cannot write {path}: no write permission in {folder}")
+        raise UserError(f"cannot write {path}: no write permission in {folder}")
     if path.is_dir():
-        raise ValueError(f"cannot write {path}: it is a folder")
+        raise UserError(f"cannot write {path}: it is a folder")
     return path
 
 
@@ -26,11 +27,11 @@ def ensure_folder(path: str | Path) -> Path:
     if path.is_dir():
         return path
     if path.exists():
-        raise ValueError(f"cannot write into {path}: it is a file, not a folder")
+        raise UserError(f"cannot write into {path}: it is a file, not a folder")
     try:
         path.mkdir(parents=True)
     except OSError as exc:
-        raise ValueError(f"cannot create folder {path}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot create folder {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from typing import Callable
+from .errors import UserError
 
 StopCheck = Callable[[], bool]  # asked during long work: True when its result is no longer wanted
 
@@ -39,9 +40,9 @@ class Limits:
             try:
                 values[field.name] = int(text)
             except ValueError:
-                raise ValueError(f"RESNET_INSPECT_{field.name.upper()}={text[:40]!r} is not an integer") from None
+                raise UserError(f"RESNET_INSPECT_{field.name.upper()}={text[:40]!r} is not an integer") from None
             if values[field.name] < 1:
-                raise ValueError(f"RESNET_INSPECT_{field.name.upper()} must be at least 1")
+                raise UserError(f"RESNET_INSPECT_{field.name.upper()} must be at least 1")
         return cls(**values)
 
 

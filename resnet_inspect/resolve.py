@@ -23,6 +23,7 @@ from .limits import StopCheck, shown
 from .weights.read import is_weights_file
 from .model.build import resolve_spec
 from .model.spec import FIELD_NAMES, ResNetSpec, load_spec_file
+from .errors import UserError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -60,14 +61,14 @@ def is_code(text: str) -> bool:
 def parse_override(text: str) -> tuple[str, Any]:
     """``layers=2,2,2,2`` / ``attn=se`` / ``stem=deep`` to a (field, value) pair."""
     if "=" not in text:
-        raise ValueError(f"invalid override {text!r}: expected FIELD=VALUE, e.g. layers=2,2,2,2")
+        raise UserError(f"invalid override {text!r}: expected FIELD=VALUE, e.g. layers=2,2,2,2")
     key, raw = (part.strip() for part in text.split("=", 1))
     if key == "se":  # the older spelling of attn=se
         if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"invalid override {text!r}: se takes true or false (or use attn=se)")
+            raise UserError(f"invalid override {text!r}: se takes true or false (or use attn=se)")
         return "attn", "se" if raw.lower() in ("true", "1", "yes") else "none"
     if key not in FIELD_NAMES:
-        raise ValueError(f"invalid override {text!r}: unknown field {key!r}; known fields: {', '.join(FIELD_NAMES)}")
+        raise UserError(f"invalid override {text!r}: unknown field {key!r}; known fields: {', '.join(FIELD_NAMES)}")
     default = getattr(ResNetSpec(), key)
     try:
         if isinstance(default, bool):
@@ -82,7 +83,7 @@ def parse_override(text: str) -> tuple[str, Any]:
                 return key, tuple(item.lower() in ("true", "1", "yes") for item in items)
             return key, tuple(int(item) for item in items)
     except ValueError:
-        raise ValueError(f"invalid override {text!r}: cannot read {raw!r} as {type(default).__name__}") from None
+        raise UserError(f"invalid override {text!r}: cannot read {raw!r} as {type(default).__name__}") from None
     return key, raw
 
 
@@ -101,15 +102,15 @@ def load_factory(reference: str) -> "nn.Module":
     path_text, _, attr = reference.rpartition(":")
     path = Path(path_text)
     if not attr:
-        raise ValueError(f"{reference!r}: expected path/to/file.py:NAME")
+        raise UserError(f"{reference!r}: expected path/to/file.py:NAME")
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise UserError(f"{path}: no such file")
     if path.suffix != ".py":
-        raise ValueError(f"{path}: not a Python file (expected path/to/file.py:NAME)")
+        raise UserError(f"{path}: not a Python file (expected path/to/file.py:NAME)")
     module_name = f"resnet_inspect_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ValueError(f"{path}: cannot be imported as Python")
+        raise UserError(f"{path}: cannot be imported as Python")
     user_module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = user_module
     try:
@@ -118,19 +119,19 @@ def load_factory(reference: str) -> "nn.Module":
             spec.loader.exec_module(user_module)
     except Exception as exc:  # the user's code: report, never crash
         sys.modules.pop(module_name, None)
-        raise ValueError(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from None
+        raise UserError(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from None
     if not hasattr(user_module, attr):
-        raise ValueError(f"{path}: defines no {attr!r}")
+        raise UserError(f"{path}: defines no {attr!r}")
     factory = getattr(user_module, attr)
     if not callable(factory):
-        raise ValueError(f"{path}:{attr} is not a class or function")
+        raise UserError(f"{path}:{attr} is not a class or function")
     try:
         with contextlib.redirect_stdout(sys.stderr):
             model = factory()
     except Exception as exc:
-        raise ValueError(f"{path}:{attr}() failed: {type(exc).__name__}: {exc}") from None
+        raise UserError(f"{path}:{attr}() failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
-        raise ValueError(f"{path}:{attr}() returned {type(model).__name__}, not a torch.nn.Module")
+        raise UserError(f"{path}:{attr}() returned {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
@@ -138,7 +139,7 @@ def confined(path_text: str, base: Path, root: Path) -> Path:
     """``path_text`` relative to ``base``, refused unless it lies under ``root`` (links followed)."""
     path = (base / path_text).resolve()
     if not path.is_relative_to(root.resolve()):
-        raise ValueError(f"{shown(path_text)} is outside {root}; a claims file may name files only under its own "
+        raise UserError(f"{shown(path_text)} is outside {root}; a claims file may name files only under its own "
                          "folder (audit --root DIR allows another)")
     return path
 
@@ -157,9 +158,9 @@ def resolve_target(text: str, overrides: Iterable[str] | Mapping[str, Any] = (),
         where = Path
     if is_code(text):
         if not allow_code:
-            raise ValueError(f"{shown(text)} is user code; running it needs --allow-code")
+            raise UserError(f"{shown(text)} is user code; running it needs --allow-code")
         if pairs:
-            raise ValueError("overrides apply to variants and spec files, not to user code")
+            raise UserError("overrides apply to variants and spec files, not to user code")
         path, _, name = text.rpartition(":")
         return Target(label=text, module=load_factory(f"{where(path)}:{name}" if path else text))
     if is_weights_file(text):
@@ -172,7 +173,7 @@ def resolve_target(text: str, overrides: Iterable[str] | Mapping[str, Any] = (),
             if base is None:
                 raise
             # A file a claims file names may not be the claims author's: say what, never what it holds.
-            raise ValueError(f"{shown(text)} is not a readable, valid spec file; see why with: "
+            raise UserError(f"{shown(text)} is not a readable, valid spec file; see why with: "
                              f"resnet-inspect summary {shown(text)} --device meta") from None
         return Target(label=Path(text).stem + suffix, spec=spec.replace(**pairs) if pairs else spec)
     return Target(label=text + suffix, spec=resolve_spec(text, **pairs))
@@ -184,7 +185,7 @@ def _weights_target(path: Path, suffix: str, pairs: dict[str, Any]) -> Target:
 
     weights, ident = identify_file(str(path))
     if ident.spec is None:
-        raise ValueError(f"{path}: {ident.problem}")
+        raise UserError(f"{path}: {ident.problem}")
     spec = ident.spec.replace(**pairs) if pairs else ident.spec
     return Target(label=path.stem + suffix, spec=spec, weights=str(path), identity=ident)
 

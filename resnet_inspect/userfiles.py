@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from .limits import LIMITS, over
+from .errors import UserError
 
 
 class _PlainLoader(yaml.SafeLoader):
@@ -43,36 +44,36 @@ def read_text(path: str | Path, kind: str) -> str:
     try:
         size = path.stat().st_size
         if path.is_dir():
-            raise ValueError(f"cannot read {kind} {path}: it is a folder")
+            raise UserError(f"cannot read {kind} {path}: it is a folder")
         if size > LIMITS.max_file_bytes:
-            raise ValueError(f"cannot read {kind} {path}: " + over("its size in bytes", size, "max_file_bytes"))
+            raise UserError(f"cannot read {kind} {path}: " + over("its size in bytes", size, "max_file_bytes"))
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"cannot read {kind} {path}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot read {kind} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise ValueError(f"cannot read {kind} {path}: not UTF-8 text") from None
+        raise UserError(f"cannot read {kind} {path}: not UTF-8 text") from None
 
 
 def parse(text: str, where: str, as_json: bool, loader: type[_PlainLoader] = _PlainLoader) -> Any:
     """JSON or YAML text to plain data; ``where`` names the source in errors (``file.yaml``)."""
     if len(text.encode("utf-8", "replace")) > LIMITS.max_file_bytes:
-        raise ValueError(f"{where}: " + over("the text's size in bytes", len(text.encode()), "max_file_bytes"))
+        raise UserError(f"{where}: " + over("the text's size in bytes", len(text.encode()), "max_file_bytes"))
     if as_json:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+            raise UserError(f"{where}:{exc.lineno}: invalid JSON: {exc.msg}") from None
         except RecursionError:
-            raise ValueError(f"{where}: " + over("nesting depth", 1000, "max_yaml_depth")) from None
+            raise UserError(f"{where}: " + over("nesting depth", 1000, "max_yaml_depth")) from None
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 (a SafeLoader subclass)
     except _Refused as exc:
-        raise ValueError(f"{where}:{exc.line}: {exc.reason}") from None
+        raise UserError(f"{where}:{exc.line}: {exc.reason}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ValueError(f"{where}{line}: invalid YAML: {problem}") from None
+        raise UserError(f"{where}{line}: invalid YAML: {problem}") from None
 
 
 def line_numbered_loader() -> type[_PlainLoader]:

@@ -19,6 +19,7 @@ from .model.spec import (ANTI_ALIASING, ATTENTION, BLOCKS, NORMS, SELECTIVE_KERN
                          STRIDE_PLACEMENTS, ResNetSpec)
 from .resolve import SPEC_SUFFIXES, is_code
 from .views.tables import feature_map_text, layer_rows, si, stage_rows
+from .errors import UserError
 
 EDITOR_CHOICES = {"block": BLOCKS, "stem": STEMS, "shortcut": SHORTCUTS, "stride_on": STRIDE_PLACEMENTS,
                   "aa": ANTI_ALIASING, "attn": ATTENTION, "norm": NORMS, "stem_pool": STEM_POOLS,
@@ -32,9 +33,9 @@ def parse_int_list(text: str, field: str) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in str(text).replace(" ", "").split(",") if part != "")
     except ValueError:
-        raise ValueError(f"invalid spec: {field}: expected comma-separated integers like 3,4,6,3, got {shown(text)}") from None
+        raise UserError(f"invalid spec: {field}: expected comma-separated integers like 3,4,6,3, got {shown(text)}") from None
     if not values:
-        raise ValueError(f"invalid spec: {field}: needs at least one value")
+        raise UserError(f"invalid spec: {field}: needs at least one value")
     return values
 
 
@@ -55,7 +56,7 @@ def spec_from_editor(values: dict[str, Any]) -> ResNetSpec:
 def _flag(text: str, field: str) -> bool:
     word = text.strip().lower()
     if word not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"invalid spec: {field}: expected true or false for each stage, got {shown(text.strip())}")
+        raise UserError(f"invalid spec: {field}: expected true or false for each stage, got {shown(text.strip())}")
     return word in ("true", "1", "yes")
 
 
@@ -84,7 +85,7 @@ def analyze_upload(data: bytes, filename: str, shape: tuple[int, ...], device: s
 @contextmanager
 def _uploaded(data: bytes, filename: str) -> Iterator[Path]:
     if not filename.lower().endswith(".safetensors"):
-        raise ValueError("the page reads .safetensors files only (a pickle could run code)")
+        raise UserError("the page reads .safetensors files only (a pickle could run code)")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(filename).name
         path.write_bytes(data)
@@ -98,12 +99,12 @@ def spec_key(spec: ResNetSpec) -> str:
 
 def input_shape(batch: int, spec: ResNetSpec, side: int) -> tuple[int, int, int, int]:
     if not 1 <= batch <= MAX_BATCH:
-        raise ValueError(f"batch must be between 1 and {MAX_BATCH}, got {batch}")
+        raise UserError(f"batch must be between 1 and {MAX_BATCH}, got {batch}")
     if not 1 <= side <= MAX_SIDE:
-        raise ValueError(f"input side must be between 1 and {MAX_SIDE} pixels, got {side}")
+        raise UserError(f"input side must be between 1 and {MAX_SIDE} pixels, got {side}")
     shape = (batch, spec.in_chans, side, side)
     if prod(shape) > LIMITS.max_input_elements:
-        raise ValueError("the input is too large: " + over("the number of elements", prod(shape), "max_input_elements"))
+        raise UserError("the input is too large: " + over("the number of elements", prod(shape), "max_input_elements"))
     return shape
 
 
@@ -203,10 +204,10 @@ def claims_verdicts(text: str, reports_for: Any) -> list[Verdict]:
     claims = parse_claims(text, "uploaded claims")
     for claim in claims:
         if is_code(claim.model):
-            raise ValueError(f"uploaded claims:{claim.line}: model {claim.model!r} is user code, which the web "
+            raise UserError(f"uploaded claims:{claim.line}: model {claim.model!r} is user code, which the web "
                              "front end does not run")
         if claim.model.lower().endswith(SPEC_SUFFIXES):
-            raise ValueError(f"uploaded claims:{claim.line}: model {claim.model!r} is a file; the web front end "
+            raise UserError(f"uploaded claims:{claim.line}: model {claim.model!r} is a file; the web front end "
                              "checks claims about registered variants or 'this' network")
     return check_claims(claims, reports_for, path="uploaded claims")
 

@@ -11,7 +11,7 @@ from support import ROOT
 PACKAGE = ROOT / "resnet_inspect"
 # Each room may import from rooms on lower floors and from its own room.
 FLOORS = {
-    "limits": 0,
+    "errors": -1, "limits": 0,
     "fileio": 1, "userfiles": 1,
     "model": 2,
     "analysis": 3, "weights": 3,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from math import prod
 from typing import TYPE_CHECKING, Sequence
 
+from ..errors import UserError
 from ..limits import LIMITS, over
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ DTYPES = ("float32", "float16", "bfloat16", "float64")
 DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
-class AnalysisError(ValueError):
+class AnalysisError(UserError):
     """A user-facing analysis failure (bad input, a model that does not run)."""
 
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from math import prod
 from typing import Any, Iterable
+from ..errors import UserError
 
 SCHEMA_VERSION = 1
 
@@ -200,7 +201,7 @@ class ModelReport:
     def from_dict(cls, data: dict[str, Any]) -> "ModelReport":
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise ValueError(f"report schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+            raise UserError(f"report schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
         values = dict(data)
         values["layers"] = [
             LayerRow(**{**row, "ops": [_op_count(op) for op in row["ops"]]}) for row in data["layers"]

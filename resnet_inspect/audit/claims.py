@@ -25,6 +25,7 @@ from ..limits import LIMITS, over, shown
 from ..userfiles import line_numbered_loader, parse, read_text
 from .counts import Count, counts
 from .values import ParsedValue, format_figure, number_matches, parse_value
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -111,19 +112,19 @@ def parse_claims_document(text: str, path: str | Path = "claims.yaml") -> tuple[
     data = parse(text, str(path), as_json=path.suffix.lower() == ".json", loader=line_numbered_loader())
     notes = data.get("notes", "") if isinstance(data, dict) else ""
     if not isinstance(notes, str):
-        raise ValueError(f"{path}: 'notes' must be text")
+        raise UserError(f"{path}: 'notes' must be text")
     items = data.get("claims") if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a list of claims (or a mapping with a 'claims' list)")
+        raise UserError(f"{path}: expected a list of claims (or a mapping with a 'claims' list)")
     if len(items) > LIMITS.max_claims:
-        raise ValueError(f"{path}: " + over("the number of claims", len(items), "max_claims"))
+        raise UserError(f"{path}: " + over("the number of claims", len(items), "max_claims"))
     return [_claim(item, index, path) for index, item in enumerate(items, start=1)], notes
 
 
 def _claim(item: Any, index: int, path: Path) -> Claim:
     """One claim, every field checked for its type and form; errors at the field's line."""
     if not isinstance(item, dict):
-        raise ValueError(f"{path}: claim {index} must be a mapping with model, quantity and value")
+        raise UserError(f"{path}: claim {index} must be a mapping with model, quantity and value")
     lines = item.get("__lines__", {})
 
     def at(field_name: str | None = None) -> str:
@@ -133,32 +134,32 @@ def _claim(item: Any, index: int, path: Path) -> Claim:
     fields = {k: v for k, v in item.items() if k not in ("__line__", "__lines__")}
     for name in fields:
         if name not in _CLAIM_FIELDS:
-            raise ValueError(f"{at(name)}: field {shown(name)} is unknown; "
+            raise UserError(f"{at(name)}: field {shown(name)} is unknown; "
                              f"known fields: {', '.join(sorted(_CLAIM_FIELDS))}")
     for required in ("model", "quantity", "value"):
         if fields.get(required) in (None, ""):
-            raise ValueError(f"{at(required)}: field {required!r} is missing")
+            raise UserError(f"{at(required)}: field {required!r} is missing")
     for name in ("model", "quantity", "stage", "layer"):
         if name in fields and not isinstance(fields[name], str):
-            raise ValueError(f"{at(name)}: field {name!r} must be a name (text), got {shown(fields[name])}")
+            raise UserError(f"{at(name)}: field {name!r} must be a name (text), got {shown(fields[name])}")
     for name in ("source", "quote", "id", "note"):
         if isinstance(fields.get(name), (list, dict)):
-            raise ValueError(f"{at(name)}: field {name!r} must be text")
+            raise UserError(f"{at(name)}: field {name!r} must be text")
     quantity = fields["quantity"]
     if quantity not in QUANTITIES:
-        raise ValueError(f"{at('quantity')}: field 'quantity': unknown quantity {shown(quantity)}; "
+        raise UserError(f"{at('quantity')}: field 'quantity': unknown quantity {shown(quantity)}; "
                          f"known: {', '.join(QUANTITIES)}")
     needs = QUANTITIES[quantity].needs
     if needs and not fields.get(needs):
-        raise ValueError(f"{at()}: field {needs!r} is required for quantity {quantity!r}")
+        raise UserError(f"{at()}: field {needs!r} is required for quantity {quantity!r}")
     try:
         parse_value(fields["value"], fields.get("tolerance"))
     except ValueError as exc:
         field_name = "tolerance" if str(exc).startswith("cannot read tolerance") else "value"
-        raise ValueError(f"{at(field_name)}: field {field_name!r}: {exc}") from None
+        raise UserError(f"{at(field_name)}: field {field_name!r}: {exc}") from None
     overrides = fields.get("set") or {}
     if not isinstance(overrides, dict):
-        raise ValueError(f"{at('set')}: field 'set' must be a mapping of spec fields")
+        raise UserError(f"{at('set')}: field 'set' must be a mapping of spec fields")
     return Claim(model=fields["model"], quantity=quantity, value=fields["value"], tolerance=fields.get("tolerance"),
                  stage=fields.get("stage"), layer=fields.get("layer"),
                  overrides={k: v for k, v in overrides.items() if k not in ("__line__", "__lines__")},
@@ -191,7 +192,7 @@ def _stage_shape(report: Any, stage: str) -> tuple[str, list[int] | None]:
     if index is None and stage.lower().startswith("layer") and stage[5:].isdigit() and int(stage[5:]) >= 1:
         index = int(stage[5:]) - 1  # layer1 is the first: no index from the end
     if index is None or index >= len(residual):
-        raise ValueError(f"unknown stage {shown(stage)}; stages: {', '.join(names)} (or conv2_x.., stage1..)")
+        raise UserError(f"unknown stage {shown(stage)}; stages: {', '.join(names)} (or conv2_x.., stage1..)")
     return residual[index].name, residual[index].output_shape
 
 
@@ -200,7 +201,7 @@ def _layer_row(report: Any, name: str) -> Any:
         return report.layer(name)
     except KeyError:
         close = [r.name for r in report.layers if r.name.endswith(name.rsplit(".", 1)[-1])][:4]
-        raise ValueError(f"no layer {shown(name)} in {report.model}" + (f"; similar: {', '.join(close)}" if close else "")) \
+        raise UserError(f"no layer {shown(name)} in {report.model}" + (f"; similar: {', '.join(close)}" if close else "")) \
             from None
 
 
@@ -216,7 +217,7 @@ def check_claim(claim: Claim, report: Any) -> Verdict:
     if quantity.kind == "list" or parsed.kind in ("list", "bool"):
         return _check_list_or_bool(claim, parsed, report.model, values[quantity.usual], quantity.kind == "list")
     if parsed.kind != "number":
-        raise ValueError(f"value {parsed.text!r} is a {parsed.kind}, but {claim.quantity} is a number")
+        raise UserError(f"value {parsed.text!r} is a {parsed.kind}, but {claim.quantity} is a number")
     return _check_number(claim, parsed, report.model, quantity, values)
 
 
@@ -227,7 +228,7 @@ def _verdict(claim: Claim, ok: bool, figure: str, text: str, otherwise: str) -> 
 def _check_kernel(claim: Claim, parsed: ParsedValue, report: Any) -> Verdict:
     row = _layer_row(report, claim.layer)
     if not row.kernel:
-        raise ValueError(f"{claim.layer} in {report.model} has no kernel (it is a {row.type})")
+        raise UserError(f"{claim.layer} in {report.model} has no kernel (it is a {row.type})")
     cin = (row.in_channels // row.groups) if row.in_channels else None
     actual = row.kernel + ([cin] if cin else [])
     written = "x".join(map(str, actual))
@@ -298,5 +299,5 @@ def check_claims(claims: list[Claim], report_for: Callable[[Claim], Any], path: 
         try:
             verdicts.append(check_claim(claim, report_for(claim)))
         except ValueError as exc:
-            raise ValueError(f"{path}:{claim.line or '?'}: {exc}") from None
+            raise UserError(f"{path}:{claim.line or '?'}: {exc}") from None
     return verdicts

@@ -11,6 +11,7 @@ from math import prod
 from typing import Callable
 
 from ..analysis.report import LayerRow, ModelReport, OpClass, numel
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -206,4 +207,4 @@ def convention(name: str) -> Convention:
     try:
         return CONVENTIONS[name]
     except KeyError:
-        raise ValueError(f"unknown convention {name!r}; choose one of {', '.join(CONVENTIONS)}") from None
+        raise UserError(f"unknown convention {name!r}; choose one of {', '.join(CONVENTIONS)}") from None

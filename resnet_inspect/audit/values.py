@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UserError
 from ..limits import shown
 
 VALUE_FORMS = ("25,557,032", "23.5M", "2350万", "3.8×10^9", "3.8e9", "4.1 GFLOPs", "49 conv layers",
@@ -30,9 +31,9 @@ class ParsedValue:
 LARGEST = 1e18
 
 
-def _parse_error(text: str, why: str = "") -> ValueError:
+def _parse_error(text: str, why: str = "") -> UserError:
     forms = ", ".join(VALUE_FORMS)
-    return ValueError(f"cannot read value {shown(text)}{': ' + why if why else ''}; accepted forms: {forms}")
+    return UserError(f"cannot read value {shown(text)}{': ' + why if why else ''}; accepted forms: {forms}")
 
 
 def _sane(value: ParsedValue) -> ParsedValue:

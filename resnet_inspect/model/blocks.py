@@ -1,15 +1,71 @@
 """Residual blocks, shortcuts and small modules, named so that torchvision's and timm's
-state_dicts load into them unchanged."""
+state_dicts load into them unchanged.
+
+Every residual block is a `ResidualBlock` registered under the name `ResNetSpec.block_type` gives
+(``basic``, ``preact_bottleneck``, ``sk_basic``, ...). A block owns its contract: the spec fields it
+reads (``spec_options``, passed to it as keyword arguments and nothing else), its ``expansion``, and
+how it starts as the identity (``zero_init_last``). The network builds from the registry alone."""
 
 from __future__ import annotations
 
 import math
+from typing import Callable, ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .spec import GROUPS_OF_GROUP_NORM
+from ..errors import UserError
+from .spec import EXPANSION, GROUPS_OF_GROUP_NORM
+
+
+class ResidualBlock(nn.Module):
+    """What the network builder relies on in a block.
+
+    The builder calls ``cls(in_chs, width, stride, shortcut=..., inner=..., dilation=...,
+    first_dilation=..., **{name: spec.<name> for name in cls.spec_options})``: ``width`` is the stage's
+    base width, ``inner`` the width inside the block, ``shortcut`` the module that makes the identity
+    path match (None where input and output agree), ``first_dilation`` the dilation of the block's first
+    spatial conv (the previous stage's, in the first block of a dilated stage)."""
+
+    expansion: ClassVar[int]
+    spec_options: ClassVar[tuple[str, ...]] = ()
+
+    def zero_init_last(self) -> None:
+        """Zero the last scale of the residual branch, so the block starts as the identity (Goyal et al.
+        2017; the spec's ``zero_init_last``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how it starts as the identity")
+
+
+BlockClass = TypeVar("BlockClass", bound=type[ResidualBlock])
+BLOCK_TYPES: dict[str, type[ResidualBlock]] = {}
+
+
+def register_block(name: str) -> Callable[[BlockClass], BlockClass]:
+    """Register a block class under ``name`` (a value of `ResNetSpec.block_type`); a name is taken once."""
+
+    def register(cls: BlockClass) -> BlockClass:
+        if name in BLOCK_TYPES:
+            raise ValueError(f"block type {name!r} is already registered ({BLOCK_TYPES[name].__name__})")
+        family = name.rsplit("_", 1)[-1]
+        if EXPANSION.get(family) != cls.expansion:
+            raise ValueError(f"block type {name!r}: {cls.__name__}.expansion is {cls.expansion}, but the spec "
+                             f"says {EXPANSION.get(family)} for {family!r} blocks")
+        BLOCK_TYPES[name] = cls
+        return cls
+
+    return register
+
+
+def block_class(name: str) -> type[ResidualBlock]:
+    try:
+        return BLOCK_TYPES[name]
+    except KeyError:
+        raise UserError(f"unknown block type {name!r}; registered: {', '.join(sorted(BLOCK_TYPES))}") from None
+
+
+def _unknown(what: str, kind: object, known: tuple[str, ...]) -> UserError:
+    return UserError(f"unknown {what} {kind!r}; choose one of {', '.join(known)}")
 
 
 class StdConv2d(nn.Conv2d):
@@ -36,9 +92,12 @@ def conv1x1(in_chs: int, out_chs: int, stride: int = 1, std: bool = False) -> nn
     return (StdConv2d if std else nn.Conv2d)(in_chs, out_chs, 1, stride=stride, bias=False)
 
 
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round a channel count to a multiple of ``divisor`` (timm's rule with round_limit=0)."""
-    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+def make_divisible(value: float, divisor: int = 8, minimum: int | None = None, round_limit: float = 0.0) -> int:
+    """timm's make_divisible: ``value`` rounded to the nearest multiple of ``divisor`` (at least
+    ``minimum``), and one multiple more if that fell below ``round_limit x value`` (SE layers use 0, so
+    never; ResNeSt's and SK's attention 0.9, so never more than 10% below)."""
+    new = max(minimum or divisor, int(value + divisor / 2) // divisor * divisor)
+    return new + divisor if new < round_limit * value else new
 
 
 class SqueezeExcite(nn.Module):
@@ -82,7 +141,9 @@ def make_attention(kind: str, channels: int, reduction: int = 16, kernel_of: int
         return SqueezeExcite(channels, reduction)
     if kind == "eca":
         return EfficientChannelAttention(kernel_of or channels)
-    return None
+    if kind == "none":
+        return None
+    raise _unknown("attention", kind, ("none", "se", "eca"))
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
@@ -90,7 +151,9 @@ def make_norm(kind: str, channels: int) -> nn.Module:
     ``weight`` and ``bias``."""
     if kind == "group":
         return nn.GroupNorm(GROUPS_OF_GROUP_NORM, channels)
-    return nn.BatchNorm2d(channels)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    raise _unknown("norm for post-activation blocks", kind, ("batch", "group"))
 
 
 class BlurPool2d(nn.Module):
@@ -113,6 +176,8 @@ class BlurPool2d(nn.Module):
 
 def make_aa(kind: str, channels: int, stride: int, enable: bool) -> nn.Module | None:
     """The anti-aliasing step of a strided block (timm's ``aa``): none, an average pool, or a blur pool."""
+    if kind not in ("none", "avg", "blur"):
+        raise _unknown("anti-aliasing", kind, ("none", "avg", "blur"))
     if kind == "none" or not enable:
         return None  # no module at all, so plain networks keep torchvision's module tree
     return nn.AvgPool2d(stride) if kind == "avg" else BlurPool2d(channels, stride)
@@ -204,11 +269,11 @@ class FilterResponseNormTlu(nn.Module):
 def make_norm_act(kind: str, channels: int) -> nn.Module:
     """A pre-activation unit's norm and activation: BatchNorm or GroupNorm with ReLU, EvoNorm-S0, or FRN
     with its TLU."""
-    if kind == "evonorm":
-        return EvoNormS0(channels)
-    if kind == "frn":
-        return FilterResponseNormTlu(channels)
-    return GroupNormAct(channels) if kind == "group" else BatchNormAct(channels)
+    makers: dict[str, Callable[[int], nn.Module]] = {"batch": BatchNormAct, "group": GroupNormAct,
+                                                      "evonorm": EvoNormS0, "frn": FilterResponseNormTlu}
+    if kind not in makers:
+        raise _unknown("norm", kind, tuple(makers))
+    return makers[kind](channels)
 
 
 def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_norm: bool,
@@ -220,6 +285,8 @@ def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_nor
     ``2`` bn); the pre-activation form matches timm's ResNetV2 (``conv`` / ``pool``)."""
     if kind == "zero_pad":
         return ZeroPadShortcut(in_chs, out_chs, stride)
+    if kind not in ("projection", "avg_down"):
+        raise _unknown("shortcut", kind, ("projection", "avg_down", "zero_pad"))
     pool: nn.Module = nn.Identity()
     if kind == "avg_down" and stride > 1:
         pool = nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
@@ -250,10 +317,12 @@ class PreActProjection(nn.Module):
         return self.conv(x)
 
 
-class BasicBlock(nn.Module):
+@register_block("basic")
+class BasicBlock(ResidualBlock):
     """Two 3x3 convs (He et al. 2015, Fig. 2 left)."""
 
     expansion = 1
+    spec_options = ("attn", "attn_reduction", "norm", "aa")
 
     def __init__(
         self,
@@ -262,15 +331,17 @@ class BasicBlock(nn.Module):
         stride: int = 1,
         *,
         shortcut: nn.Module | None = None,
+        inner: int | None = None,
         dilation: int = 1,
         first_dilation: int = 1,
         attn: str = "none",
         attn_reduction: int = 16,
         norm: str = "batch",
         aa: str = "none",
-        **_: object,
     ) -> None:
         super().__init__()
+        if inner not in (None, width):
+            raise ValueError(f"a basic block's inner width is its width ({width}), got {inner}")
         use_aa = aa != "none" and (stride == 2 or first_dilation != dilation)
         self.conv1 = conv3x3(in_chs, width, 1 if use_aa else stride, dilation=first_dilation)
         self.bn1 = make_norm(norm, width)
@@ -282,8 +353,8 @@ class BasicBlock(nn.Module):
         self.downsample = shortcut
         self.act2 = nn.ReLU(inplace=True)
 
-    def last_norm(self) -> nn.Module:
-        return self.bn2
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -297,12 +368,15 @@ class BasicBlock(nn.Module):
         return self.act2(out)
 
 
-class Bottleneck(nn.Module):
+@register_block("bottleneck")
+class Bottleneck(ResidualBlock):
     """1x1 reduce, 3x3, 1x1 expand (He et al. 2015, Fig. 5 right).
 
-    ``stride_on="1x1"`` is the paper's placement (v1); ``"3x3"`` is torchvision's (v1.5)."""
+    ``stride_on="1x1"`` is the paper's placement (v1); ``"3x3"`` is torchvision's (v1.5). ``first`` and
+    ``out_chs`` come from a pruned network's width table (its first 1x1's and its own output widths)."""
 
     expansion = 4
+    spec_options = ("groups", "stride_on", "attn", "attn_reduction", "norm", "aa", "reduce_first")
 
     def __init__(
         self,
@@ -323,7 +397,6 @@ class Bottleneck(nn.Module):
         reduce_first: int = 1,
         first: int | None = None,
         out_chs: int | None = None,
-        **_: object,
     ) -> None:
         super().__init__()
         inner = inner or width
@@ -346,8 +419,8 @@ class Bottleneck(nn.Module):
         self.downsample = shortcut
         self.act3 = nn.ReLU(inplace=True)
 
-    def last_norm(self) -> nn.Module:
-        return self.bn3
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -376,7 +449,8 @@ class Concat(nn.Module):
         return torch.cat(tensors, 1)
 
 
-class Res2NetBottleneck(nn.Module):
+@register_block("res2net")
+class Res2NetBottleneck(ResidualBlock):
     """Res2Net's multi-scale bottleneck (Gao et al. 2019; timm's Bottle2neck): the 1x1 conv's output is
     split into ``scales`` groups of channels; each group but the last goes through its own 3x3 conv, and
     from the second on it first adds the previous group's output, so the receptive fields grow inside the
@@ -384,6 +458,7 @@ class Res2NetBottleneck(nn.Module):
     average-pooled instead."""
 
     expansion = 4
+    spec_options = ("groups", "attn", "attn_reduction", "norm", "scales")
 
     def __init__(
         self,
@@ -400,7 +475,6 @@ class Res2NetBottleneck(nn.Module):
         attn_reduction: int = 16,
         norm: str = "batch",
         scales: int = 4,
-        **_: object,
     ) -> None:
         super().__init__()
         self.width = inner or width  # channels of one scale
@@ -426,8 +500,8 @@ class Res2NetBottleneck(nn.Module):
         self.act3 = nn.ReLU(inplace=True)
         self.downsample = shortcut
 
-    def last_norm(self) -> nn.Module:
-        return self.bn3
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -446,12 +520,6 @@ class Res2NetBottleneck(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = out + identity
         return self.act3(out)
-
-
-def _divisible(value: float, divisor: int = 8, minimum: int | None = None, round_limit: float = 0.9) -> int:
-    """timm's make_divisible: the nearest multiple of ``divisor``, never more than 10% below ``value``."""
-    new = max(minimum or divisor, int(value + divisor / 2) // divisor * divisor)
-    return new + divisor if new < round_limit * value else new
 
 
 class RadixSoftmax(nn.Module):
@@ -479,7 +547,7 @@ class SplitAttention(nn.Module):
         super().__init__()
         self.radix = radix
         mid = channels * radix
-        attn = _divisible(channels * radix * 0.25, 8, minimum=32)
+        attn = make_divisible(channels * radix * 0.25, 8, minimum=32, round_limit=0.9)
         self.conv = nn.Conv2d(channels, mid, 3, stride, dilation, dilation, groups=groups * radix, bias=False)
         self.bn0 = make_norm(norm, mid)
         self.act0 = nn.ReLU(inplace=True)
@@ -518,11 +586,13 @@ class RadixCombine(nn.Module):
         return out.contiguous()
 
 
-class ResNeStBottleneck(nn.Module):
+@register_block("resnest")
+class ResNeStBottleneck(ResidualBlock):
     """ResNeSt's bottleneck (Zhang et al. 2020; timm's ResNestBottleneck): the 3x3 conv is a split-attention
     conv, and a strided block average-pools (3x3) after it, or before it with ``avd_first``."""
 
     expansion = 4
+    spec_options = ("groups", "norm", "radix", "avd_first")
 
     def __init__(
         self,
@@ -538,7 +608,6 @@ class ResNeStBottleneck(nn.Module):
         norm: str = "batch",
         radix: int = 2,
         avd_first: bool = False,
-        **_: object,
     ) -> None:
         super().__init__()
         inner = inner or width
@@ -554,8 +623,8 @@ class ResNeStBottleneck(nn.Module):
         self.act3 = nn.ReLU(inplace=True)
         self.downsample = shortcut
 
-    def last_norm(self) -> nn.Module:
-        return self.bn3
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -614,7 +683,7 @@ class SelectiveKernelConv(nn.Module):
         path_in = in_chs // 2 if split else in_chs
         self.paths = nn.ModuleList(ConvNormAct(path_in, out_chs, 3, stride, dilation * d, min(out_chs, groups))
                                    for d in (1, 2))
-        self.attn = SelectiveKernelAttention(out_chs, 2, _divisible(out_chs / reduction, divisor))
+        self.attn = SelectiveKernelAttention(out_chs, 2, make_divisible(out_chs / reduction, divisor, round_limit=0.9))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.split:
@@ -626,23 +695,27 @@ class SelectiveKernelConv(nn.Module):
         return torch.sum(x * self.attn(x), dim=1)
 
 
-class SelectiveKernelBasic(nn.Module):
+@register_block("sk_basic")
+class SelectiveKernelBasic(ResidualBlock):
     """SKNet's basic block: a selective-kernel 3x3, then a 3x3 conv (timm's SelectiveKernelBasic)."""
 
     expansion = 1
+    spec_options = ("sk", "sk_reduction", "sk_divisor")
 
     def __init__(self, in_chs: int, width: int, stride: int = 1, *, shortcut: nn.Module | None = None,
-                 dilation: int = 1, first_dilation: int = 1, sk: str = "split", sk_reduction: int = 16,
-                 sk_divisor: int = 8, **_: object) -> None:
+                 inner: int | None = None, dilation: int = 1, first_dilation: int = 1, sk: str = "split",
+                 sk_reduction: int = 16, sk_divisor: int = 8) -> None:
         super().__init__()
+        if inner not in (None, width):
+            raise ValueError(f"a basic block's inner width is its width ({width}), got {inner}")
         self.conv1 = SelectiveKernelConv(in_chs, width, stride, first_dilation, 1, sk == "split", sk_reduction,
                                          sk_divisor)
         self.conv2 = ConvNormAct(width, width, 3, dilation=dilation, act=False)
         self.act = nn.ReLU(inplace=True)
         self.downsample = shortcut
 
-    def last_norm(self) -> nn.Module:
-        return self.conv2.bn
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv2.bn.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2(self.conv1(x))
@@ -650,14 +723,16 @@ class SelectiveKernelBasic(nn.Module):
         return self.act(out + identity)
 
 
-class SelectiveKernelBottleneck(nn.Module):
+@register_block("sk_bottleneck")
+class SelectiveKernelBottleneck(ResidualBlock):
     """SKNet's bottleneck: 1x1, a selective-kernel 3x3, 1x1 (timm's SelectiveKernelBottleneck)."""
 
     expansion = 4
+    spec_options = ("groups", "sk", "sk_reduction", "sk_divisor")
 
     def __init__(self, in_chs: int, width: int, stride: int = 1, *, shortcut: nn.Module | None = None,
                  inner: int | None = None, groups: int = 1, dilation: int = 1, first_dilation: int = 1,
-                 sk: str = "split", sk_reduction: int = 16, sk_divisor: int = 8, **_: object) -> None:
+                 sk: str = "split", sk_reduction: int = 16, sk_divisor: int = 8) -> None:
         super().__init__()
         inner = inner or width
         self.conv1 = ConvNormAct(in_chs, inner, 1)
@@ -667,8 +742,8 @@ class SelectiveKernelBottleneck(nn.Module):
         self.act = nn.ReLU(inplace=True)
         self.downsample = shortcut
 
-    def last_norm(self) -> nn.Module:
-        return self.conv3.bn
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv3.bn.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv3(self.conv2(self.conv1(x)))
@@ -676,10 +751,12 @@ class SelectiveKernelBottleneck(nn.Module):
         return self.act(out + identity)
 
 
-class PreActBasicBlock(nn.Module):
+@register_block("preact_basic")
+class PreActBasicBlock(ResidualBlock):
     """Pre-activation basic unit (He et al. 2016, "Identity Mappings"): BN-ReLU-conv twice."""
 
     expansion = 1
+    spec_options = ("attn", "attn_reduction", "norm", "std_conv")
 
     def __init__(
         self,
@@ -688,21 +765,26 @@ class PreActBasicBlock(nn.Module):
         stride: int = 1,
         *,
         shortcut: nn.Module | None = None,
+        inner: int | None = None,
         dilation: int = 1,
         first_dilation: int = 1,
         attn: str = "none",
         attn_reduction: int = 16,
         norm: str = "batch",
         std_conv: bool = False,
-        **_: object,
     ) -> None:
         super().__init__()
+        if inner not in (None, width):
+            raise ValueError(f"a basic block's inner width is its width ({width}), got {inner}")
         self.downsample = shortcut
         self.norm1 = make_norm_act(norm, in_chs)
         self.conv1 = conv3x3(in_chs, width, stride, dilation=first_dilation, std=std_conv)
         self.norm2 = make_norm_act(norm, width)
         self.conv2 = conv3x3(width, width, dilation=dilation, std=std_conv)
         self.se = make_attention(attn, width, attn_reduction)
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv2.weight)  # no norm after the last conv of a pre-activation unit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         preact = self.norm1(x)
@@ -714,10 +796,12 @@ class PreActBasicBlock(nn.Module):
         return out + shortcut
 
 
-class PreActBottleneck(nn.Module):
+@register_block("preact_bottleneck")
+class PreActBottleneck(ResidualBlock):
     """Pre-activation bottleneck unit (He et al. 2016; timm's ResNetV2)."""
 
     expansion = 4
+    spec_options = ("groups", "stride_on", "attn", "attn_reduction", "norm", "std_conv")
 
     def __init__(
         self,
@@ -735,7 +819,6 @@ class PreActBottleneck(nn.Module):
         attn_reduction: int = 16,
         norm: str = "batch",
         std_conv: bool = False,
-        **_: object,
     ) -> None:
         super().__init__()
         inner = inner or width
@@ -749,6 +832,9 @@ class PreActBottleneck(nn.Module):
         self.norm3 = make_norm_act(norm, inner)
         self.conv3 = conv1x1(inner, out_chs, std=std_conv)
         self.se = make_attention(attn, out_chs, attn_reduction)
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv3.weight)  # no norm after the last conv of a pre-activation unit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         preact = self.norm1(x)

@@ -12,6 +12,7 @@ from pathlib import Path
 from .mac_counts import MACS
 from .param_counts import PARAMETERS
 from .registry import FAMILIES, variants
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def variant_rows(family: str | None = None, grep: str | None = None) -> list[Var
     """Registered variants grouped by family (in FAMILIES order); ``family`` keeps one family,
     ``grep`` those whose name or description contains it (case-insensitive)."""
     if family is not None and family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+        raise UserError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
     order = list(FAMILIES)
     rows = []
     for v in sorted(variants().values(), key=lambda v: order.index(v.family)):

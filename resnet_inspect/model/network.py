@@ -11,16 +11,10 @@ import torch
 from torch import nn
 
 from .blocks import (
-    BasicBlock,
     BlurPool2d,
-    Bottleneck,
-    PreActBasicBlock,
-    PreActBottleneck,
-    Res2NetBottleneck,
-    ResNeStBottleneck,
-    SelectiveKernelBasic,
-    SelectiveKernelBottleneck,
+    ResidualBlock,
     StdConv2d,
+    block_class,
     conv3x3,
     make_norm,
     make_norm_act,
@@ -66,33 +60,23 @@ def _stem_pool(spec: ResNetSpec) -> nn.Module:
     return nn.MaxPool2d(3, stride=2, padding=1)
 
 
-def _channels(spec: ResNetSpec, stage: int, index: int) -> dict:
-    """A block's inner width, and (from a width table) its first 1x1's and its output's."""
+def _channels(spec: ResNetSpec, stage: int, index: int) -> dict[str, int]:
+    """A block's inner width, and (from a pruned network's width table) its first 1x1's and its output's."""
     if not spec.block_channels:
         return dict(inner=spec.inner_width(spec.widths[stage]))
     first, inner = spec.block_widths(stage, index)
     return dict(first=first, inner=inner, out_chs=spec.stage_out(stage))
 
 
-BLOCK_OPTIONS = ("stride_on", "attn", "attn_reduction", "norm", "std_conv", "scales", "radix", "avd_first", "sk",
-                 "sk_reduction", "sk_divisor", "reduce_first", "aa")
-
-
 def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
     """One Sequential of blocks per stage, with torchvision's stride/dilation bookkeeping."""
-    if spec.preact:
-        block_cls = PreActBasicBlock if spec.block == "basic" else PreActBottleneck
-    else:
-        block_cls = {"basic": BasicBlock, "bottleneck": Bottleneck, "res2net": Res2NetBottleneck,
-                     "resnest": ResNeStBottleneck}[spec.block]
-        if spec.sk != "none":
-            block_cls = SelectiveKernelBasic if spec.block == "basic" else SelectiveKernelBottleneck
-    # The spec's choices a block reads (each block class takes the ones it knows).
-    options = {name: getattr(spec, name) for name in BLOCK_OPTIONS}
+    block_cls = block_class(spec.block_type)
+    # The spec's choices this block reads; each block class names its own.
+    options = {name: getattr(spec, name) for name in block_cls.spec_options}
     in_chs = spec.stem_out_channels
     dilation = 1
     stages = []
-    for index, (count, width) in enumerate(zip(spec.layers, spec.widths)):
+    for index, count in enumerate(spec.layers):
         stride = 1 if index == 0 else 2
         previous_dilation = dilation
         if index > 0 and spec.dilate[index - 1]:
@@ -107,7 +91,7 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
                 shortcut = make_shortcut(spec.shortcut, in_chs, out_chs, block_stride, with_norm=not spec.preact,
                                          norm=spec.norm, std_conv=spec.std_conv, kernel=spec.shortcut_kernel)
             blocks.append(
-                block_cls(in_chs, width, block_stride, shortcut=shortcut, groups=spec.groups, dilation=dilation,
+                block_cls(in_chs, spec.widths[index], block_stride, shortcut=shortcut, dilation=dilation,
                           first_dilation=previous_dilation if block_index == 0 else dilation,
                           **_channels(spec, index, block_index), **options)
             )
@@ -141,15 +125,9 @@ def _init_weights(model: nn.Module, spec: ResNetSpec) -> None:
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
     if spec.zero_init_last:
-        # Each residual branch starts as zero, so every block starts as the identity (Goyal et al. 2017).
         for module in model.modules():
-            if isinstance(module, (BasicBlock, Bottleneck, Res2NetBottleneck, ResNeStBottleneck, SelectiveKernelBasic,
-                                   SelectiveKernelBottleneck)):
-                nn.init.zeros_(module.last_norm().weight)
-            elif isinstance(module, PreActBasicBlock):
-                nn.init.zeros_(module.conv2.weight)
-            elif isinstance(module, PreActBottleneck):
-                nn.init.zeros_(module.conv3.weight)
+            if isinstance(module, ResidualBlock):
+                module.zero_init_last()
 
 
 class ResNet(nn.Module):

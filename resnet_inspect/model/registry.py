@@ -9,6 +9,7 @@ from typing import Any
 
 from .spec import ResNetSpec
 from .width_tables import TABLES as WIDTH_TABLES
+from ..errors import UserError
 
 HE2015 = "He et al. 2015, Deep Residual Learning for Image Recognition (arXiv:1512.03385)"
 HE2016 = "He et al. 2016, Identity Mappings in Deep Residual Networks (arXiv:1603.05027)"
@@ -347,4 +348,4 @@ def get_variant(name: str) -> Variant:
     except KeyError:
         close = difflib.get_close_matches(name, _REGISTRY, n=4, cutoff=0.5)
         hint = f"; closest: {', '.join(close)}" if close else "; run 'resnet-inspect list' for all"
-        raise ValueError(f"unknown variant {name!r}{hint}") from None
+        raise UserError(f"unknown variant {name!r}{hint}") from None

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from ..limits import LIMITS, over, shown
 from ..userfiles import parse, read_text
+from ..errors import UserError
 
 BLOCKS = ("basic", "bottleneck", "res2net", "resnest")
 STEMS = ("classic", "deep", "tiered", "cifar")
@@ -21,6 +22,7 @@ NORMS = ("batch", "group", "evonorm", "frn")
 SELECTIVE_KERNELS = ("none", "split", "whole")
 GROUPS_OF_GROUP_NORM = 32  # timm's GroupNorm default, used by resnet50_gn
 
+# Output channels of a block per unit of stage width, by block family; each block class says the same.
 EXPANSION = {"basic": 1, "bottleneck": 4, "res2net": 4, "resnest": 4}
 
 
@@ -115,7 +117,7 @@ class ResNetSpec:
 
     def _validate(self) -> None:
         def fail(name: str, reason: str) -> None:
-            raise ValueError(f"invalid spec: {name}: {reason}")
+            raise UserError(f"invalid spec: {name}: {reason}")
 
         def check_choice(name: str, choices: tuple[str, ...]) -> None:
             value = getattr(self, name)
@@ -242,6 +244,16 @@ class ResNetSpec:
     def expansion(self) -> int:
         return EXPANSION[self.block]
 
+    @property
+    def block_type(self) -> str:
+        """The registered block class this spec builds (see `model.blocks.BLOCK_TYPES`): the ``block``
+        family, as a pre-activation unit or with selective-kernel convs where the spec says so."""
+        if self.preact:
+            return f"preact_{self.block}"
+        if self.sk != "none":
+            return f"sk_{self.block}"
+        return self.block
+
     def inner_width(self, width: int) -> int:
         """Channels inside a block of a stage with base width ``width``."""
         if self.block == "basic":
@@ -279,7 +291,7 @@ class ResNetSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ResNetSpec":
         if not isinstance(data, Mapping):
-            raise ValueError(f"invalid spec: expected a mapping of fields, got {type(data).__name__}")
+            raise UserError(f"invalid spec: expected a mapping of fields, got {type(data).__name__}")
         data = legacy_fields(data)
         _check_field_names(data)
         return cls(**dict(data))
@@ -294,7 +306,7 @@ def legacy_fields(data: Mapping[Any, Any]) -> dict[Any, Any]:
     if "se" in data and "attn" not in data:
         value = data.pop("se")
         if not isinstance(value, bool):
-            raise ValueError(f"invalid spec: se: must be true or false, got {shown(value)} (or use attn: se)")
+            raise UserError(f"invalid spec: se: must be true or false, got {shown(value)} (or use attn: se)")
         data["attn"] = "se" if value else "none"
     return data
 
@@ -302,9 +314,9 @@ def legacy_fields(data: Mapping[Any, Any]) -> dict[Any, Any]:
 def _check_field_names(data: Mapping[Any, Any]) -> None:
     for key in data:
         if not isinstance(key, str):
-            raise ValueError(f"invalid spec: field names are text, got {shown(key)}")
+            raise UserError(f"invalid spec: field names are text, got {shown(key)}")
         if key not in FIELD_NAMES:
-            raise ValueError(f"invalid spec: unknown field {shown(key)}; known fields: {', '.join(FIELD_NAMES)}")
+            raise UserError(f"invalid spec: unknown field {shown(key)}; known fields: {', '.join(FIELD_NAMES)}")
 
 
 def load_spec_file(path: str | Path) -> ResNetSpec:

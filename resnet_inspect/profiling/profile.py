@@ -18,6 +18,7 @@ from ..analysis.options import resolve_device, resolve_dtype
 from ..analysis.report import ModelReport, numel
 from ..memory.measure import cpu_peak_during, storage_bytes
 from ..model.build import build, resolve_spec
+from ..errors import UserError
 
 PROFILE_KIND = "resnet-inspect-profile"
 DISAGREEMENT = 0.15  # per-layer sum vs end-to-end, beyond which the page explains the gap
@@ -198,9 +199,9 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
     """Time one network at one (batch, dtype, memory format) on ``device``."""
     dev = resolve_device(device)
     if dev == "meta":
-        raise ValueError("profiling needs a real device: cpu or cuda (meta runs take no time)")
+        raise UserError("profiling needs a real device: cpu or cuda (meta runs take no time)")
     if repeat < 1:
-        raise ValueError(f"--repeat must be at least 1, got {repeat}")
+        raise UserError(f"--repeat must be at least 1, got {repeat}")
     torch_dtype = resolve_dtype(dtype)
     clock = _Clock(dev)
     subject, name, shape = _subject_and_input(target, batch, label)
@@ -251,8 +252,8 @@ def _timed_runs(model: nn.Module, x: torch.Tensor, clock: _Clock, repeat: int, w
     except RuntimeError as exc:
         message = str(exc).strip().splitlines()[0]
         if "out of memory" in message.lower():
-            raise ValueError(f"out of memory on {dev} at batch {batch}; try a smaller --batch") from None
-        raise ValueError(f"{dtype} on {dev} failed: {message}") from None
+            raise UserError(f"out of memory on {dev} at batch {batch}; try a smaller --batch") from None
+        raise UserError(f"{dtype} on {dev} failed: {message}") from None
 
 
 def _peak_memory(dev: str, model: nn.Module, x: torch.Tensor) -> tuple[int, str]:

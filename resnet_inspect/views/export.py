@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from ..analysis.report import ModelReport
 from .tables import (LAYER_COLUMNS, NO_STAGES, convention_rows, exact, flop_class_rows, headline, layer_rows,
                      readable, stage_rows)
+from ..errors import UserError
 
 FORMATS = ("table", "json", "csv", "md", "html")
 
@@ -92,4 +93,4 @@ def render(report: ModelReport, fmt: str, depth: int | None = 3) -> str:
         return to_markdown(report, depth)
     if fmt == "html":
         return to_html(report, depth)
-    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

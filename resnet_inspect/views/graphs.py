@@ -15,6 +15,7 @@ import graphviz
 
 from ..analysis.report import LayerRow, ModelReport, OpClass, numel
 from .tables import feature_map_text, shape_text, si
+from ..errors import UserError
 
 LEVELS = ("stage", "block", "layer")
 FORMATS = ("dot", "svg", "png", "pdf")
@@ -194,7 +195,7 @@ def build_graph(report: ModelReport, level: str = "block", collapse: bool = Fals
     """The diagram at ``level`` (stage, block or layer). ``collapse`` draws identical consecutive
     blocks once ("x5"); ``stage`` limits the block/layer levels to one stage."""
     if level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+        raise UserError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     graph = graphviz.Digraph(name=_dot_id(report.model), graph_attr={
         "rankdir": "TB", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.25", "ranksep": "0.3",
         "label": f"{report.model}  ({shape_text(report.input_shape)}; {report.totals.params:,} parameters, "
@@ -234,7 +235,7 @@ def _dataflow_graph(graph: graphviz.Digraph, report: ModelReport, fuse: bool, co
     if fuse:
         nodes = _fuse(nodes)
     if only_stage is not None and only_stage not in {n.stage for n in nodes}:
-        raise ValueError(f"unknown stage {only_stage!r}; stages: {', '.join(s.name for s in report.stages)}")
+        raise UserError(f"unknown stage {only_stage!r}; stages: {', '.join(s.name for s in report.stages)}")
     alias, repeat = _collapse(nodes) if collapse else ({}, {})
     drawn = [n for n in nodes if n.id not in alias and (only_stage is None or n.stage == only_stage)]
     _draw_clusters(graph, drawn, repeat)
@@ -368,12 +369,12 @@ def render(graph: graphviz.Digraph, fmt: str) -> bytes:
 
 def render_source(source: str, fmt: str) -> bytes:
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "dot":
         return source.encode()
     if shutil.which("dot") is None:
-        raise ValueError(INSTALL_DOT)
+        raise UserError(INSTALL_DOT)
     result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=300)
     if result.returncode != 0:
-        raise ValueError(f"dot failed: {result.stderr.decode(errors='replace').strip().splitlines()[0]}")
+        raise UserError(f"dot failed: {result.stderr.decode(errors='replace').strip().splitlines()[0]}")
     return result.stdout

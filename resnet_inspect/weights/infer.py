@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..model.registry import variants
 from ..model.spec import ResNetSpec
+from ..errors import UserError
 
 if TYPE_CHECKING:
     from .read import WeightsFile
@@ -66,18 +67,18 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
     block_pattern = r"^stages\.(\d+)\.blocks\.(\d+)\." if preact else r"^layer(\d+)\.(\d+)\."
     stages = _stage_blocks(shapes, block_pattern)
     if not stages:
-        raise ValueError("no residual stages (layer1.0.* or stages.0.blocks.0.*) among its tensors")
+        raise UserError("no residual stages (layer1.0.* or stages.0.blocks.0.*) among its tensors")
     order = sorted(stages)
     if order != list(range(order[0], order[0] + len(order))) or any(
             sorted(b) != list(range(len(b))) for b in stages.values()):
-        raise ValueError("its stages or blocks are not numbered consecutively")
+        raise UserError("its stages or blocks are not numbered consecutively")
 
     def block(stage: int, index: int) -> str:
         return f"stages.{stage}.blocks.{index}." if preact else f"layer{stage}.{index}."
 
     def shape(name: str) -> tuple[int, ...]:
         if name not in shapes:
-            raise ValueError(f"it has no {name} although the rest looks like a ResNet")
+            raise UserError(f"it has no {name} although the rest looks like a ResNet")
         return shapes[name]
 
     bottleneck = block(order[0], 0) + "conv3.weight" in shapes
@@ -160,7 +161,7 @@ def _branchy_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tupl
                 fields.update(sk_reduction=reduction, sk_divisor=divisor)
                 break
         else:
-            raise ValueError("its selective-kernel attention reduces channels in a way no known SKNet does")
+            raise UserError("its selective-kernel attention reduces channels in a way no known SKNet does")
     fields["widths"] = tuple(widths)
     fields.update(_stem(shapes, False))
     fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], False)
@@ -212,7 +213,7 @@ def _attention(shapes: Shapes, first_block: str) -> dict:
     for reduction in (16, 4, 8, 2, 32):
         if max(8, int(channels / reduction + 4) // 8 * 8) == reduced:
             return dict(attn="se", attn_reduction=reduction)
-    raise ValueError(f"its squeeze-and-excitation reduces {channels} channels to {reduced}, which no reduction "
+    raise UserError(f"its squeeze-and-excitation reduces {channels} channels to {reduced}, which no reduction "
                      "ratio of 2 to 32 gives")
 
 
@@ -224,7 +225,7 @@ def _stem(shapes: Shapes, preact: bool) -> dict:
     first, second = ((shapes.get("stem.conv1.weight"), shapes.get("stem.conv2.weight")) if preact
                      else (shapes.get(f"{conv}.0.weight"), shapes.get(f"{conv}.3.weight")))
     if first is None or second is None:
-        raise ValueError(f"it has no stem convolution ({conv}.weight, {conv}.0.weight or stem.conv1.weight)")
+        raise UserError(f"it has no stem convolution ({conv}.weight, {conv}.0.weight or stem.conv1.weight)")
     return dict(stem="deep" if first[0] == second[0] else "tiered", stem_width=second[0], in_chans=first[1])
 
 

@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from ..errors import UserError
 
 SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 # Where checkpoints keep the network's weights, most specific first.
@@ -63,12 +64,12 @@ def read_weights(path: str | Path) -> WeightsFile:
     """The tensors of a weights file, as names and shapes; one-line errors for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+        raise UserError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     if not is_weights_file(path.name):
-        raise ValueError(f"{path}: not a weights file (expected {', '.join(SUFFIXES)})")
+        raise UserError(f"{path}: not a weights file (expected {', '.join(SUFFIXES)})")
     size = path.stat().st_size
     if size == 0:
-        raise ValueError(f"{path}: the file is empty")
+        raise UserError(f"{path}: the file is empty")
     if path.suffix.lower() == ".safetensors":
         raw, fmt = _safetensors_header(path, size), "safetensors"
     else:
@@ -76,7 +77,7 @@ def read_weights(path: str | Path) -> WeightsFile:
     container, state = _find_state_dict(raw, path)
     longest = max(state, key=len)
     if len(longest) > MAX_NAME:
-        raise ValueError(f"{path}: malformed: a tensor name of {len(longest):,} characters "
+        raise UserError(f"{path}: malformed: a tensor name of {len(longest):,} characters "
                          f"(a network's are under {MAX_NAME:,})")
     prefix, tensors, extra = _strip_prefix(state)
     return WeightsFile(str(path), fmt, container, prefix, tensors, extra, size)
@@ -88,18 +89,18 @@ def _safetensors_header(path: Path, size: int) -> dict[str, TensorInfo]:
         with open(path, "rb") as handle:
             head = handle.read(8)
             if len(head) < 8:
-                raise ValueError(f"{path}: truncated: no safetensors header")
+                raise UserError(f"{path}: truncated: no safetensors header")
             (length,) = struct.unpack("<Q", head)
             if length > min(MAX_HEADER_BYTES, size - 8):
-                raise ValueError(f"{path}: truncated or not a safetensors file (header of {length:,} bytes "
+                raise UserError(f"{path}: truncated or not a safetensors file (header of {length:,} bytes "
                                  f"in a file of {size:,})")
             header = json.loads(handle.read(length))
     except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValueError(f"{path}: not a safetensors file (its header is not JSON)") from None
+        raise UserError(f"{path}: not a safetensors file (its header is not JSON)") from None
     if not isinstance(header, dict):
-        raise ValueError(f"{path}: not a safetensors file (its header is not a mapping)")
+        raise UserError(f"{path}: not a safetensors file (its header is not a mapping)")
     tensors = {}
     end = 0
     for name, entry in header.items():
@@ -110,11 +111,11 @@ def _safetensors_header(path: Path, size: int) -> dict[str, TensorInfo]:
             dtype = str(entry["dtype"])
             start, stop = (int(v) for v in entry["data_offsets"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{path}: not a safetensors file (entry {name[:60]!r} is malformed)") from None
+            raise UserError(f"{path}: not a safetensors file (entry {name[:60]!r} is malformed)") from None
         end = max(end, stop)
         tensors[name] = TensorInfo(shape, _dtype_name(dtype), stop - start)
     if 8 + length + end > size:
-        raise ValueError(f"{path}: truncated: the header describes {8 + length + end:,} bytes, the file has {size:,}")
+        raise UserError(f"{path}: truncated: the header describes {8 + length + end:,} bytes, the file has {size:,}")
     return tensors
 
 
@@ -135,12 +136,12 @@ def _pickled(path: Path) -> Any:
         # An object beyond tensors and plain data names the class or function that would build it.
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:
-            raise ValueError(f"{path}: refused: it holds more than tensors, and loading it would build arbitrary "
+            raise UserError(f"{path}: refused: it holds more than tensors, and loading it would build arbitrary "
                              f"objects or run code (it asks for {found.group(1)}); nothing in it was run") from None
-        raise ValueError(f"{path}: not a readable PyTorch weights file (not a pickle of tensors)") from None
+        raise UserError(f"{path}: not a readable PyTorch weights file (not a pickle of tensors)") from None
     except Exception as exc:  # truncated zip, bad magic, a storage that does not match: never a traceback
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: not a readable PyTorch weights file (truncated or corrupt?): {reason[:160]}") from None
+        raise UserError(f"{path}: not a readable PyTorch weights file (truncated or corrupt?): {reason[:160]}") from None
 
 
 def _tensor_info(value: Any) -> TensorInfo | None:
@@ -174,7 +175,7 @@ def _find_state_dict(raw: Any, path: Path) -> tuple[str | None, dict[str, Tensor
             state = _as_state(value)
             if state is not None:
                 return str(key), state
-    raise ValueError(f"{path}: holds no state dict (no mapping of names to tensors at its top level or under "
+    raise UserError(f"{path}: holds no state dict (no mapping of names to tensors at its top level or under "
                      f"{', '.join(CONTAINERS)})")
 
 
