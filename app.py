@@ -66,18 +66,30 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
     bar = st.sidebar
     bar.title("resnet-inspect")
     modes = ["Registered variant", "Custom network", "Weights file (.safetensors)"] + (
-        ["Your code (file.py:NAME)"] if ALLOW_CODE else [])
+        ["Your code (file.py:NAME)"] if ALLOW_CODE else []
+    )
     mode = bar.radio("Network", modes, key="mode")
     module = None
     if mode == "Registered variant":
-        family = bar.selectbox("Family", ["all"] + list(FAMILIES), key="family",
-                               format_func=lambda f: "all families" if f == "all" else FAMILIES[f])
+        family = bar.selectbox(
+            "Family",
+            ["all"] + list(FAMILIES),
+            key="family",
+            format_func=lambda f: "all families" if f == "all" else FAMILIES[f],
+        )
         names = [n for n in NAMES if family == "all" or VARIANTS[n].family == family]
-        name = bar.selectbox("Variant", names, index=names.index("resnet50") if "resnet50" in names else 0,
-                             key="variant", format_func=lambda n: f"{n} — {VARIANTS[n].description}",
-                             help="type to search by name or description")
-        bar.caption(f"Source: {VARIANTS[name].source}" + (f" · weights of `{VARIANTS[name].reference}` load unchanged"
-                                                          if VARIANTS[name].reference else ""))
+        name = bar.selectbox(
+            "Variant",
+            names,
+            index=names.index("resnet50") if "resnet50" in names else 0,
+            key="variant",
+            format_func=lambda n: f"{n} — {VARIANTS[n].description}",
+            help="type to search by name or description",
+        )
+        bar.caption(
+            f"Source: {VARIANTS[name].source}"
+            + (f" · weights of `{VARIANTS[name].reference}` load unchanged" if VARIANTS[name].reference else "")
+        )
         spec, label = VARIANTS[name].spec, name
     elif mode == "Custom network":
         spec, label = custom_editor(bar), "custom"
@@ -92,13 +104,21 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
             except ValueError as exc:
                 problem(bar, exc)
     default_side = spec.image_size if spec else 224
-    side = bar.number_input("Input height = width (pixels)", min_value=1, max_value=webapp.MAX_SIDE,
-                            value=default_side, step=1, key=f"side_{default_side}")
+    side = bar.number_input(
+        "Input height = width (pixels)",
+        min_value=1,
+        max_value=webapp.MAX_SIDE,
+        value=default_side,
+        step=1,
+        key=f"side_{default_side}",
+    )
     batch = bar.number_input("Batch", min_value=1, max_value=webapp.MAX_BATCH, value=1, step=1, key="batch")
-    device = bar.selectbox("Device", DEVICES, key="device",
-                           help="auto: the GPU when there is one, else the CPU; meta: no memory, any size")
-    convention = bar.selectbox("Convention", list(CONVENTIONS), key="convention",
-                               format_func=lambda c: f"{c} — {CONVENTIONS[c].unit}")
+    device = bar.selectbox(
+        "Device", DEVICES, key="device", help="auto: the GPU when there is one, else the CPU; meta: no memory, any size"
+    )
+    convention = bar.selectbox(
+        "Convention", list(CONVENTIONS), key="convention", format_func=lambda c: f"{c} — {CONVENTIONS[c].unit}"
+    )
     bar.caption(CONVENTIONS[convention].what)
     shape = None
     if spec is not None:
@@ -117,8 +137,9 @@ def cached_identity(data: bytes, filename: str) -> dict:
 
 
 @st.cache_data(show_spinner="Running the forward pass with the file's weights…", max_entries=8)
-def cached_weights_report(data: bytes, filename: str, shape: tuple[int, ...], device: str,
-                          _should_stop=newer_run_waiting) -> dict:
+def cached_weights_report(
+    data: bytes, filename: str, shape: tuple[int, ...], device: str, _should_stop=newer_run_waiting
+) -> dict:
     return webapp.analyze_upload(data, filename, shape, device, _should_stop)
 
 
@@ -141,72 +162,138 @@ def custom_editor(bar) -> ri.ResNetSpec | None:
     base = VARIANTS[base_name].spec
     with bar.expander("Edit the network", expanded=True):
         values = {
-            "block": st.selectbox("Block", webapp.EDITOR_CHOICES["block"],
-                                  index=webapp.EDITOR_CHOICES["block"].index(base.block), key=f"block_{base_name}"),
+            "block": st.selectbox(
+                "Block",
+                webapp.EDITOR_CHOICES["block"],
+                index=webapp.EDITOR_CHOICES["block"].index(base.block),
+                key=f"block_{base_name}",
+            ),
             "layers": st.text_input("Blocks per stage", ",".join(map(str, base.layers)), key=f"layers_{base_name}"),
             "widths": st.text_input("Stage widths", ",".join(map(str, base.widths)), key=f"widths_{base_name}"),
             "groups": int(st.number_input("Groups", 1, 1024, base.groups, key=f"groups_{base_name}")),
-            "width_per_group": int(st.number_input("Width per group", 1, 4096, base.width_per_group,
-                                                   key=f"wpg_{base_name}")),
-            "stem": st.selectbox("Stem", webapp.EDITOR_CHOICES["stem"],
-                                 index=webapp.EDITOR_CHOICES["stem"].index(base.stem), key=f"stem_{base_name}"),
+            "width_per_group": int(
+                st.number_input("Width per group", 1, 4096, base.width_per_group, key=f"wpg_{base_name}")
+            ),
+            "stem": st.selectbox(
+                "Stem",
+                webapp.EDITOR_CHOICES["stem"],
+                index=webapp.EDITOR_CHOICES["stem"].index(base.stem),
+                key=f"stem_{base_name}",
+            ),
             "stem_width": int(st.number_input("Stem width", 1, 1024, base.stem_width, key=f"sw_{base_name}")),
-            "stem_pool": st.selectbox("After the stem", webapp.EDITOR_CHOICES["stem_pool"],
-                                      index=webapp.EDITOR_CHOICES["stem_pool"].index(base.stem_pool),
-                                      key=f"pool_{base_name}",
-                                      help="max: 3x3/2 max-pool; conv: a strided 3x3 conv (ResNet-RS); none"),
-            "shortcut": st.selectbox("Shortcut", webapp.EDITOR_CHOICES["shortcut"],
-                                     index=webapp.EDITOR_CHOICES["shortcut"].index(base.shortcut),
-                                     key=f"shortcut_{base_name}"),
-            "stride_on": st.selectbox("Stride on", webapp.EDITOR_CHOICES["stride_on"],
-                                      index=webapp.EDITOR_CHOICES["stride_on"].index(base.stride_on),
-                                      key=f"stride_{base_name}", help="3x3: torchvision (v1.5); 1x1: the 2015 paper"),
+            "stem_pool": st.selectbox(
+                "After the stem",
+                webapp.EDITOR_CHOICES["stem_pool"],
+                index=webapp.EDITOR_CHOICES["stem_pool"].index(base.stem_pool),
+                key=f"pool_{base_name}",
+                help="max: 3x3/2 max-pool; conv: a strided 3x3 conv (ResNet-RS); none",
+            ),
+            "shortcut": st.selectbox(
+                "Shortcut",
+                webapp.EDITOR_CHOICES["shortcut"],
+                index=webapp.EDITOR_CHOICES["shortcut"].index(base.shortcut),
+                key=f"shortcut_{base_name}",
+            ),
+            "stride_on": st.selectbox(
+                "Stride on",
+                webapp.EDITOR_CHOICES["stride_on"],
+                index=webapp.EDITOR_CHOICES["stride_on"].index(base.stride_on),
+                key=f"stride_{base_name}",
+                help="3x3: torchvision (v1.5); 1x1: the 2015 paper",
+            ),
             "preact": st.checkbox("Pre-activation (ResNet v2)", base.preact, key=f"preact_{base_name}"),
-            "attn": st.selectbox("Attention in each block", webapp.EDITOR_CHOICES["attn"],
-                                 index=webapp.EDITOR_CHOICES["attn"].index(base.attn), key=f"attn_{base_name}",
-                                 help="se: squeeze-and-excitation; eca: efficient channel attention"),
-            "attn_reduction": int(st.number_input("SE reduction", 1, 1024, base.attn_reduction,
-                                                  key=f"rd_{base_name}")),
-            "norm": st.selectbox("Normalization", webapp.EDITOR_CHOICES["norm"],
-                                 index=webapp.EDITOR_CHOICES["norm"].index(base.norm), key=f"norm_{base_name}",
-                                 help="batch: BatchNorm; group: GroupNorm over 32 groups"),
-            "aa": st.selectbox("Anti-aliasing", webapp.EDITOR_CHOICES["aa"],
-                               index=webapp.EDITOR_CHOICES["aa"].index(base.aa), key=f"aa_{base_name}",
-                               help="avg / blur: a strided block pools or blurs after its 3x3 conv (resnetaa, resnetblur)"),
-            "std_conv": st.checkbox("Weight-standardized convs (BiT; pre-activation)", base.std_conv,
-                                    key=f"std_{base_name}"),
-            "scales": int(st.number_input("Res2Net scales", 1, 64, base.scales, key=f"scales_{base_name}",
-                                          help="used by block res2net")),
-            "radix": int(st.number_input("ResNeSt radix", 1, 16, base.radix, key=f"radix_{base_name}",
-                                         help="used by block resnest")),
+            "attn": st.selectbox(
+                "Attention in each block",
+                webapp.EDITOR_CHOICES["attn"],
+                index=webapp.EDITOR_CHOICES["attn"].index(base.attn),
+                key=f"attn_{base_name}",
+                help="se: squeeze-and-excitation; eca: efficient channel attention",
+            ),
+            "attn_reduction": int(st.number_input("SE reduction", 1, 1024, base.attn_reduction, key=f"rd_{base_name}")),
+            "norm": st.selectbox(
+                "Normalization",
+                webapp.EDITOR_CHOICES["norm"],
+                index=webapp.EDITOR_CHOICES["norm"].index(base.norm),
+                key=f"norm_{base_name}",
+                help="batch: BatchNorm; group: GroupNorm over 32 groups",
+            ),
+            "aa": st.selectbox(
+                "Anti-aliasing",
+                webapp.EDITOR_CHOICES["aa"],
+                index=webapp.EDITOR_CHOICES["aa"].index(base.aa),
+                key=f"aa_{base_name}",
+                help="avg / blur: a strided block pools or blurs after its 3x3 conv (resnetaa, resnetblur)",
+            ),
+            "std_conv": st.checkbox(
+                "Weight-standardized convs (BiT; pre-activation)", base.std_conv, key=f"std_{base_name}"
+            ),
+            "scales": int(
+                st.number_input(
+                    "Res2Net scales", 1, 64, base.scales, key=f"scales_{base_name}", help="used by block res2net"
+                )
+            ),
+            "radix": int(
+                st.number_input(
+                    "ResNeSt radix", 1, 16, base.radix, key=f"radix_{base_name}", help="used by block resnest"
+                )
+            ),
             "avd_first": st.checkbox("ResNeSt: pool before the 3x3", base.avd_first, key=f"avd_{base_name}"),
-            "sk": st.selectbox("Selective kernels", webapp.EDITOR_CHOICES["sk"],
-                               index=webapp.EDITOR_CHOICES["sk"].index(base.sk), key=f"sk_{base_name}",
-                               help="SKNet: split gives each path half the input channels, whole all of them"),
+            "sk": st.selectbox(
+                "Selective kernels",
+                webapp.EDITOR_CHOICES["sk"],
+                index=webapp.EDITOR_CHOICES["sk"].index(base.sk),
+                key=f"sk_{base_name}",
+                help="SKNet: split gives each path half the input channels, whole all of them",
+            ),
             "num_classes": int(st.number_input("Classes", 1, 100_000, base.num_classes, key=f"classes_{base_name}")),
             "in_chans": int(st.number_input("Input channels", 1, 64, base.in_chans, key=f"chans_{base_name}")),
             "image_size": base.image_size,
         }
     with bar.expander("More settings"):
         values |= {
-            "sk_reduction": int(st.number_input("SK attention reduction", 1, 1024, base.sk_reduction,
-                                                key=f"skrd_{base_name}")),
-            "sk_divisor": int(st.number_input("SK attention width: a multiple of", 1, 1024, base.sk_divisor,
-                                              key=f"skdiv_{base_name}")),
-            "shortcut_kernel": st.selectbox("Projection shortcut kernel", [1, 3], index=[1, 3].index(
-                base.shortcut_kernel), key=f"sck_{base_name}", help="3: a strided 3x3 projection (SENet-154)"),
-            "reduce_first": int(st.number_input("First 1x1 of a block narrower by", 1, 64, base.reduce_first,
-                                                key=f"rf_{base_name}", help="SENet-154's first blocks: 2")),
-            "dilate": st.text_input("Dilate instead of stride, per stage after the first",
-                                    ",".join("true" if d else "false" for d in base.dilate), key=f"dil_{base_name}",
-                                    help="e.g. false,true,true: an output stride of 8"),
-            "stage_channels": st.text_input("Width table: each stage's output", ",".join(map(str, base.stage_channels)),
-                                            key=f"stc_{base_name}", help="empty: from the stage widths; a pruned "
-                                                                         "network's own widths otherwise"),
-            "block_channels": st.text_input("Width table: each block's two inner widths",
-                                            ",".join(map(str, base.block_channels)), key=f"blc_{base_name}"),
-            "zero_init_last": st.checkbox("Zero-initialize each block's last norm", base.zero_init_last,
-                                          key=f"zil_{base_name}"),
+            "sk_reduction": int(
+                st.number_input("SK attention reduction", 1, 1024, base.sk_reduction, key=f"skrd_{base_name}")
+            ),
+            "sk_divisor": int(
+                st.number_input("SK attention width: a multiple of", 1, 1024, base.sk_divisor, key=f"skdiv_{base_name}")
+            ),
+            "shortcut_kernel": st.selectbox(
+                "Projection shortcut kernel",
+                [1, 3],
+                index=[1, 3].index(base.shortcut_kernel),
+                key=f"sck_{base_name}",
+                help="3: a strided 3x3 projection (SENet-154)",
+            ),
+            "reduce_first": int(
+                st.number_input(
+                    "First 1x1 of a block narrower by",
+                    1,
+                    64,
+                    base.reduce_first,
+                    key=f"rf_{base_name}",
+                    help="SENet-154's first blocks: 2",
+                )
+            ),
+            "dilate": st.text_input(
+                "Dilate instead of stride, per stage after the first",
+                ",".join("true" if d else "false" for d in base.dilate),
+                key=f"dil_{base_name}",
+                help="e.g. false,true,true: an output stride of 8",
+            ),
+            "stage_channels": st.text_input(
+                "Width table: each stage's output",
+                ",".join(map(str, base.stage_channels)),
+                key=f"stc_{base_name}",
+                help="empty: from the stage widths; a pruned network's own widths otherwise",
+            ),
+            "block_channels": st.text_input(
+                "Width table: each block's two inner widths",
+                ",".join(map(str, base.block_channels)),
+                key=f"blc_{base_name}",
+            ),
+            "zero_init_last": st.checkbox(
+                "Zero-initialize each block's last norm", base.zero_init_last, key=f"zil_{base_name}"
+            ),
         }
     try:
         return webapp.spec_from_editor(values)
@@ -219,12 +306,19 @@ def downloads(report: ri.ModelReport, depth: int) -> None:
     # Written when clicked, not on every run of the page (the JSON of a ResNet-50 is 300 KB).
     cols = st.columns(3)
     # A download is not a change of the page: no rerun.
-    cols[0].download_button("CSV", lambda: export.render(report, "csv", depth=None), f"{report.model}.csv",
-                            "text/csv", on_click="ignore")
-    cols[1].download_button("JSON", lambda: export.render(report, "json"), f"{report.model}.json",
-                            "application/json", on_click="ignore")
-    cols[2].download_button("Markdown", lambda: export.render(report, "md", depth=depth), f"{report.model}.md",
-                            "text/markdown", on_click="ignore")
+    cols[0].download_button(
+        "CSV", lambda: export.render(report, "csv", depth=None), f"{report.model}.csv", "text/csv", on_click="ignore"
+    )
+    cols[1].download_button(
+        "JSON", lambda: export.render(report, "json"), f"{report.model}.json", "application/json", on_click="ignore"
+    )
+    cols[2].download_button(
+        "Markdown",
+        lambda: export.render(report, "md", depth=depth),
+        f"{report.model}.md",
+        "text/markdown",
+        on_click="ignore",
+    )
 
 
 def layers_tab(report: ri.ModelReport) -> None:
@@ -234,12 +328,21 @@ def layers_tab(report: ri.ModelReport) -> None:
     types = c2.multiselect("Types", webapp.module_types(report), key="types")
     search = c3.text_input("Search name or type", key="search")
     rows = webapp.filtered_layers(report, depth, types, search)
-    st.caption(f"{len(rows)} rows. Parameters, MACs and FLOPs include everything a row contains; "
-               "click a column header to sort.")
-    st.dataframe(rows, hide_index=True, width="stretch", height=520,
-                 column_config={"params": st.column_config.NumberColumn(format="localized"),
-                                "macs": st.column_config.NumberColumn("MACs", format="localized"),
-                                "flops": st.column_config.NumberColumn("FLOPs", format="localized")})
+    st.caption(
+        f"{len(rows)} rows. Parameters, MACs and FLOPs include everything a row contains; "
+        "click a column header to sort."
+    )
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        height=520,
+        column_config={
+            "params": st.column_config.NumberColumn(format="localized"),
+            "macs": st.column_config.NumberColumn("MACs", format="localized"),
+            "flops": st.column_config.NumberColumn("FLOPs", format="localized"),
+        },
+    )
     downloads(report, depth)
 
 
@@ -251,15 +354,20 @@ def graph_tab(report: ri.ModelReport) -> None:
     if level != "stage":
         residual = [s for s in stages if s not in ("stem", "head")]
         options = ["all stages"] + stages
-        choice = c2.selectbox("Stage", options, index=options.index(residual[0]) if residual else 0,
-                              key="graph_stage", help="draw one stage expanded, or the whole network")
+        choice = c2.selectbox(
+            "Stage",
+            options,
+            index=options.index(residual[0]) if residual else 0,
+            key="graph_stage",
+            help="draw one stage expanded, or the whole network",
+        )
         stage = None if choice == "all stages" else choice
-    collapse = c3.checkbox("Collapse identical blocks", value=stage is None, key="collapse",
-                           disabled=level == "stage")
+    collapse = c3.checkbox("Collapse identical blocks", value=stage is None, key="collapse", disabled=level == "stage")
     graph = graphs.build_graph(report, level, collapse=collapse and level != "stage", stage=stage)
     cols = st.columns(2)
-    cols[0].download_button("Download DOT", graph.source, f"{report.model}-{level}.dot", "text/vnd.graphviz",
-                            on_click="ignore")
+    cols[0].download_button(
+        "Download DOT", graph.source, f"{report.model}-{level}.dot", "text/vnd.graphviz", on_click="ignore"
+    )
     try:
         svg = cached_svg(graph.source)
     except ValueError as exc:  # no Graphviz on the server: the browser lays the graph out itself
@@ -282,11 +390,17 @@ def charts_tab(report: ri.ModelReport) -> None:
 
 def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device: str) -> None:
     st.dataframe(webapp.counts_rows(report), hide_index=True, width="stretch", height=420)
-    st.markdown("**Check claims** — a YAML or JSON file of claims (see `claims/seeds.yaml`). "
-                "Claims name their model; `this` means the network on screen.")
+    st.markdown(
+        "**Check claims** — a YAML or JSON file of claims (see `claims/seeds.yaml`). "
+        "Claims name their model; `this` means the network on screen."
+    )
     upload = st.file_uploader("Claims file", type=["yaml", "yml", "json"], key="claims")
-    pasted = st.text_area("…or paste claims", key="claims_text", height=120,
-                          placeholder="claims:\n  - model: this\n    quantity: params\n    value: 25.6M")
+    pasted = st.text_area(
+        "…or paste claims",
+        key="claims_text",
+        height=120,
+        placeholder="claims:\n  - model: this\n    quantity: params\n    value: 25.6M",
+    )
     if upload is None and not pasted.strip():
         return
     try:
@@ -299,8 +413,9 @@ def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device:
         if claim.model == "this":
             return report
         claimed = resolve_target(claim.model, claim.overrides, allow_code=False)
-        return report_for(claimed.spec, webapp.input_shape(1, claimed.spec, claimed.spec.image_size), "meta",
-                          claimed.label)
+        return report_for(
+            claimed.spec, webapp.input_shape(1, claimed.spec, claimed.spec.image_size), "meta", claimed.label
+        )
 
     try:
         verdicts = webapp.claims_verdicts(text, reports_for)
@@ -310,8 +425,12 @@ def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device:
     rows = verdicts_json(verdicts)
     false = sum(v.is_false for v in verdicts)
     (st.error if false else st.success)(f"{len(verdicts)} claims, {false} false")
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_order=["id", "model", "quantity", "stated", "verdict", "explanation", "source"])
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_order=["id", "model", "quantity", "stated", "verdict", "explanation", "source"],
+    )
 
 
 def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
@@ -323,55 +442,97 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
     # is usually already in the cache.
     from resnet_inspect.views import charts
 
-    reports = [report_for(VARIANTS[n].spec, webapp.input_shape(1, VARIANTS[n].spec, VARIANTS[n].spec.image_size),
-                          device, n) for n in picked]
-    numbers = {name: st.column_config.NumberColumn(format="localized")
-               for name in ("params", "MACs", "FLOPs", "activations (B)")}
+    reports = [
+        report_for(VARIANTS[n].spec, webapp.input_shape(1, VARIANTS[n].spec, VARIANTS[n].spec.image_size), device, n)
+        for n in picked
+    ]
+    numbers = {
+        name: st.column_config.NumberColumn(format="localized")
+        for name in ("params", "MACs", "FLOPs", "activations (B)")
+    }
     st.dataframe(webapp.totals_rows(reports), hide_index=True, width="stretch", column_config=numbers)
     st.dataframe(webapp.compare_rows(reports), hide_index=True, width="stretch", column_config=numbers)
     st.plotly_chart(charts.variants_scatter(charts.network_points(reports)), width="stretch")
     diff = diff_reports(reports[0], reports[1])
     st.markdown(f"**Layers that differ between {reports[0].model} and {reports[1].model}** ({len(diff.layers)})")
-    st.dataframe([{"layer": c.name, "change": c.change + (f" ({', '.join(c.what)})" if c.what else ""),
-                   "A output": "x".join(map(str, c.a.output_shapes[-1])) if c.a and c.a.output_shapes[-1] else "",
-                   "B output": "x".join(map(str, c.b.output_shapes[-1])) if c.b and c.b.output_shapes[-1] else "",
-                   "A params": c.a.params if c.a else None, "B params": c.b.params if c.b else None,
-                   "A MACs": c.a.macs if c.a else None, "B MACs": c.b.macs if c.b else None} for c in diff.layers],
-                 hide_index=True, width="stretch",
-                 column_config={name: st.column_config.NumberColumn(format="localized")
-                                for name in ("A params", "B params", "A MACs", "B MACs")})
+    st.dataframe(
+        [
+            {
+                "layer": c.name,
+                "change": c.change + (f" ({', '.join(c.what)})" if c.what else ""),
+                "A output": "x".join(map(str, c.a.output_shapes[-1])) if c.a and c.a.output_shapes[-1] else "",
+                "B output": "x".join(map(str, c.b.output_shapes[-1])) if c.b and c.b.output_shapes[-1] else "",
+                "A params": c.a.params if c.a else None,
+                "B params": c.b.params if c.b else None,
+                "A MACs": c.a.macs if c.a else None,
+                "B MACs": c.b.macs if c.b else None,
+            }
+            for c in diff.layers
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            name: st.column_config.NumberColumn(format="localized")
+            for name in ("A params", "B params", "A MACs", "B MACs")
+        },
+    )
 
 
 @st.cache_data(show_spinner="Simulating the allocator on meta…", max_entries=64)
-def cached_memory(key: str, side: int, batch: int, train: bool, optimizer: str, precision: str, device: str,
-                  budget: int, label: str, _should_stop=newer_run_waiting) -> dict:
+def cached_memory(
+    key: str,
+    side: int,
+    batch: int,
+    train: bool,
+    optimizer: str,
+    precision: str,
+    device: str,
+    budget: int,
+    label: str,
+    _should_stop=newer_run_waiting,
+) -> dict:
     return webapp.memory_view(key, side, batch, train, optimizer, precision, device, budget, label, _should_stop)
 
 
 def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
     from resnet_inspect.memory.plan import OPTIMIZERS, PRECISIONS
-    from resnet_inspect.memory.report import CONVENTIONS as MEMORY_CONVENTIONS, CurvePoint, Fit, MemoryReport
+    from resnet_inspect.memory.report import CONVENTIONS as MEMORY_CONVENTIONS
+    from resnet_inspect.memory.report import CurvePoint, Fit, MemoryReport
     from resnet_inspect.views import memory_views
 
     if spec is None:
-        st.info("The memory estimate needs a registered, custom or uploaded network; for your own code use "
-                "`resnet-inspect memory path/to/file.py:NAME`.")
+        st.info(
+            "The memory estimate needs a registered, custom or uploaded network; for your own code use "
+            "`resnet-inspect memory path/to/file.py:NAME`."
+        )
         return
     c1, c2, c3, c4, c5 = st.columns(5)
     train = c1.toggle("Training step", value=True, key="mem_train")
-    optimizer = c2.selectbox("Optimizer", list(OPTIMIZERS), index=3, key="mem_optimizer",
-                             help="; ".join(f"{k}: {v}" for k, v in OPTIMIZERS.items()), disabled=not train)
-    precision = c3.selectbox("Precision", list(PRECISIONS), key="mem_precision",
-                             help="; ".join(f"{k}: {v}" for k, v in PRECISIONS.items()))
-    allocator = c4.selectbox("Allocator", ["cuda", "cpu"], key="mem_allocator",
-                             help="cuda: 512-byte blocks of the caching allocator; cpu: exact sizes and the "
-                                  "oneDNN convolution's buffers")
-    gigabytes = c5.number_input("Device memory (GB = 10^9 B)", min_value=0.1, max_value=100_000.0, value=24.0,
-                                step=1.0, key="mem_budget")
+    optimizer = c2.selectbox(
+        "Optimizer",
+        list(OPTIMIZERS),
+        index=3,
+        key="mem_optimizer",
+        help="; ".join(f"{k}: {v}" for k, v in OPTIMIZERS.items()),
+        disabled=not train,
+    )
+    precision = c3.selectbox(
+        "Precision", list(PRECISIONS), key="mem_precision", help="; ".join(f"{k}: {v}" for k, v in PRECISIONS.items())
+    )
+    allocator = c4.selectbox(
+        "Allocator",
+        ["cuda", "cpu"],
+        key="mem_allocator",
+        help="cuda: 512-byte blocks of the caching allocator; cpu: exact sizes and the oneDNN convolution's buffers",
+    )
+    gigabytes = c5.number_input(
+        "Device memory (GB = 10^9 B)", min_value=0.1, max_value=100_000.0, value=24.0, step=1.0, key="mem_budget"
+    )
     budget = int(gigabytes * 10**9)
     try:
-        data = cached_memory(webapp.spec_key(spec), shape[-1], shape[0], train, optimizer, precision, allocator,
-                             budget, label)
+        data = cached_memory(
+            webapp.spec_key(spec), shape[-1], shape[0], train, optimizer, precision, allocator, budget, label
+        )
     except ValueError as exc:
         st.error(str(exc))
         return
@@ -380,34 +541,60 @@ def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
     curve = [CurvePoint(**p) for p in data["curve"]]
     tiles = [("Inference peak", memory_views.gib(report.inference.total), MEMORY_CONVENTIONS["inference peak"])]
     if report.training:
-        tiles.append(("Training step peak", memory_views.gib(report.training.total),
-                      MEMORY_CONVENTIONS["training peak"]))
-    tiles.append(("Largest batch that fits", f"{fit.training_batch if train else fit.inference_batch:,}",
-                  f"within {memory_views.both(budget)}: inference {fit.inference_batch:,}"
-                  + (f", training {fit.training_batch:,}" if train else "")))
+        tiles.append(
+            ("Training step peak", memory_views.gib(report.training.total), MEMORY_CONVENTIONS["training peak"])
+        )
+    tiles.append(
+        (
+            "Largest batch that fits",
+            f"{fit.training_batch if train else fit.inference_batch:,}",
+            f"within {memory_views.both(budget)}: inference {fit.inference_batch:,}"
+            + (f", training {fit.training_batch:,}" if train else ""),
+        )
+    )
     for column, (name, value, help_text) in zip(st.columns(len(tiles)), tiles):
         column.metric(name, value, help=help_text)
     st.caption(report.plan)
     if (fit.training_batch if train else fit.inference_batch) == 0:
-        st.warning(f"Not even batch 1 {'of a training step ' if train else ''}fits in {memory_views.both(budget)}: "
-                   f"the parameters, buffers{' and optimizer state' if train else ''} alone take "
-                   f"{memory_views.both(fit.floor)}.")
-    numbers = {name: st.column_config.NumberColumn(name + " (B)", format="localized")
-               for name in ("inference", "training step")}
+        st.warning(
+            f"Not even batch 1 {'of a training step ' if train else ''}fits in {memory_views.both(budget)}: "
+            f"the parameters, buffers{' and optimizer state' if train else ''} alone take "
+            f"{memory_views.both(fit.floor)}."
+        )
+    numbers = {
+        name: st.column_config.NumberColumn(name + " (B)", format="localized")
+        for name in ("inference", "training step")
+    }
     st.dataframe(webapp.memory_breakdown_rows(report), hide_index=True, width="stretch", column_config=numbers)
-    st.caption(f"Inference peak reached in {report.inference.where} ({report.inference.phase})"
-               + (f"; training peak in {report.training.where} ({report.training.phase})" if report.training else "")
-               + ".")
+    st.caption(
+        f"Inference peak reached in {report.inference.where} ({report.inference.phase})"
+        + (f"; training peak in {report.training.where} ({report.training.phase})" if report.training else "")
+        + "."
+    )
     if curve:
         st.plotly_chart(memory_views.curve_figure(curve, report.model, budget), width="stretch")
     if report.training:
         st.plotly_chart(memory_views.saved_figure(report), width="stretch")
     with st.expander("Per layer"):
-        st.dataframe([{"layer": r.name or "(model)", "type": r.type, "output (B)": r.output_bytes,
-                       "live after, inference (B)": r.live_after, "saved for backward (B)": r.saved_bytes}
-                      for r in report.layers], hide_index=True, width="stretch", height=400,
-                     column_config={c: st.column_config.NumberColumn(format="localized")
-                                    for c in ("output (B)", "live after, inference (B)", "saved for backward (B)")})
+        st.dataframe(
+            [
+                {
+                    "layer": r.name or "(model)",
+                    "type": r.type,
+                    "output (B)": r.output_bytes,
+                    "live after, inference (B)": r.live_after,
+                    "saved for backward (B)": r.saved_bytes,
+                }
+                for r in report.layers
+            ],
+            hide_index=True,
+            width="stretch",
+            height=400,
+            column_config={
+                c: st.column_config.NumberColumn(format="localized")
+                for c in ("output (B)", "live after, inference (B)", "saved for backward (B)")
+            },
+        )
     st.caption(" · ".join(f"{k}: {v}" for k, v in MEMORY_CONVENTIONS.items()))
 
 
@@ -419,8 +606,10 @@ def cached_profiles(folder: str) -> list[dict]:
 def performance_tab() -> None:
     profiles = cached_profiles("reports")
     if not profiles:
-        st.info("No measured profiles yet: run `resnet-inspect profile resnet50 --device cpu -o reports/profiles` "
-                "(or on a GPU) and reload.")
+        st.info(
+            "No measured profiles yet: run `resnet-inspect profile resnet50 --device cpu -o reports/profiles` "
+            "(or on a GPU) and reload."
+        )
         return
     options = {f"{p['model']} · {p['device_name']} · batch {p['batch']} · {p['dtype']}": p for p in profiles}
     choice = st.selectbox("Profile", list(options), key="profile")
@@ -431,8 +620,13 @@ def performance_tab() -> None:
     st.caption(f"Peak memory: {profile['memory_kind']}.")
     st.dataframe(summary_rows([profile], device_peaks=True), hide_index=True, width="stretch")
     if profile.get("layers"):
-        st.dataframe(layer_rows(profile), hide_index=True, width="stretch", height=400,
-                     column_config={"FLOPs": st.column_config.NumberColumn(format="localized")})
+        st.dataframe(
+            layer_rows(profile),
+            hide_index=True,
+            width="stretch",
+            height=400,
+            column_config={"FLOPs": st.column_config.NumberColumn(format="localized")},
+        )
 
     st.plotly_chart(roofline_figure(profile), width="stretch")
 
@@ -448,8 +642,15 @@ def main() -> None:
         return
     try:
         if module is not None:
-            report = ri.inspect(module, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes,
-                                time_budget=LIMITS.app_seconds, should_stop=newer_run_waiting)
+            report = ri.inspect(
+                module,
+                shape,
+                device=device,
+                label=label,
+                memory_budget=LIMITS.app_memory_bytes,
+                time_budget=LIMITS.app_seconds,
+                should_stop=newer_run_waiting,
+            )
         elif UPLOAD:
             report = ri.ModelReport.from_dict(cached_weights_report(UPLOAD["data"], UPLOAD["name"], shape, device))
         else:
@@ -465,7 +666,7 @@ def main() -> None:
         st.info("\n\n".join(weights_lines(report.weights)))
     tiles = webapp.headline_metrics(report, convention)
     for start in range(0, len(tiles), 3):
-        for column, (name, value, help_text) in zip(st.columns(3), tiles[start:start + 3]):
+        for column, (name, value, help_text) in zip(st.columns(3), tiles[start : start + 3]):
             column.metric(name, value, help=help_text)
     st.subheader("Stages")
     # A static table: a handful of rows, drawn at once (the interactive grid is for the layers).

@@ -17,8 +17,14 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch._C import (_len_torch_dispatch_stack, _len_torch_function_stack, _pop_torch_dispatch_stack,
-                      _pop_torch_function_stack, _push_on_torch_dispatch_stack, _push_on_torch_function_stack)
+from torch._C import (
+    _len_torch_dispatch_stack,
+    _len_torch_function_stack,
+    _pop_torch_dispatch_stack,
+    _pop_torch_function_stack,
+    _push_on_torch_dispatch_stack,
+    _push_on_torch_function_stack,
+)
 from torch.nn.modules import module as module_hooks
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -27,11 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from machine import machine_description, update_section  # noqa: E402
+
 import resnet_inspect as ri  # noqa: E402
 from resnet_inspect.analysis.analyze import probe_input  # noqa: E402
 from resnet_inspect.analysis.assemble import assemble  # noqa: E402
 from resnet_inspect.analysis.trace import Tracer, forget_learned_leaves  # noqa: E402
-from machine import machine_description, update_section  # noqa: E402
 
 REPEATS = 15
 ROUNDS = 60
@@ -94,8 +101,7 @@ print(json.dumps({"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_
 
 
 def run_in_fresh_process(code: str, *args: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
-                            check=True)
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -225,8 +231,12 @@ def floor_parts(name: str) -> dict:
     counting = _CountingSetAside(model)
     hooked(counting, counting)
     hooks, dispatch, function = _HooksAlone(model), _SetAsideMode(model), _FunctionSetAside(model)
-    runs = {"bare": lambda: _bare(model, x), "hooks": lambda: hooked(hooks, None),
-            "dispatch": lambda: hooked(dispatch, dispatch), "function": lambda: hooked(function, function)}
+    runs = {
+        "bare": lambda: _bare(model, x),
+        "hooks": lambda: hooked(hooks, None),
+        "dispatch": lambda: hooked(dispatch, dispatch),
+        "function": lambda: hooked(function, function),
+    }
     times = _interleaved(runs)
 
     a, b = torch.randn(1, 64, 4, 4), torch.randn(1, 64, 4, 4)  # small: the mode's cost, not the add's
@@ -236,13 +246,18 @@ def floor_parts(name: str) -> dict:
         with empty:
             through = median_time(lambda: [a.add(b) for _ in range(100)])
     bare_s = statistics.median(times["bare"])
-    return {"model": name, "bare_s": bare_s, "hooks_over_bare": _median_ratio(times, "hooks"),
-            "dispatch_set_aside_over_bare": _median_ratio(times, "dispatch"),
-            "function_set_aside_over_bare": _median_ratio(times, "function"),
-            "operators_through_the_mode": counting.operators,
-            "mode_s_per_operator": (statistics.median(d - h for d, h in zip(times["dispatch"], times["hooks"]))
-                                    / max(counting.operators, 1)),
-            "warm_add_through_the_mode_s": (through - plain) / 100}
+    return {
+        "model": name,
+        "bare_s": bare_s,
+        "hooks_over_bare": _median_ratio(times, "hooks"),
+        "dispatch_set_aside_over_bare": _median_ratio(times, "dispatch"),
+        "function_set_aside_over_bare": _median_ratio(times, "function"),
+        "operators_through_the_mode": counting.operators,
+        "mode_s_per_operator": (
+            statistics.median(d - h for d, h in zip(times["dispatch"], times["hooks"])) / max(counting.operators, 1)
+        ),
+        "warm_add_through_the_mode_s": (through - plain) / 100,
+    }
 
 
 def _bare(model: torch.nn.Module, x: torch.Tensor) -> None:
@@ -313,8 +328,14 @@ def overheads(name: str, device: str, batch: int) -> dict:
         forget_learned_leaves()
         analysis()
 
-    runs = {"bare": bare, "floor": floor, "set_aside": set_aside_floor, "traced": traced, "analysis": analysis,
-            "report": report_only}
+    runs = {
+        "bare": bare,
+        "floor": floor,
+        "set_aside": set_aside_floor,
+        "traced": traced,
+        "analysis": analysis,
+        "report": report_only,
+    }
     if device != "cpu":  # where leaves are learned (float32 on the CPU has them written out)
         runs["first"] = first_analysis
     times = _interleaved(runs)
@@ -324,16 +345,21 @@ def overheads(name: str, device: str, batch: int) -> dict:
 
     tracer_s = statistics.median(times["traced"]) - statistics.median(times["bare"])
     first = {"first_analysis_over_bare": _median_ratio(times, "first")} if "first" in runs else {}
-    return {"model": name, "device": device, "batch": batch,
-            "bare_forward_s": statistics.median(times["bare"]),
-            "full_analysis_s": statistics.median(times["analysis"]),
-            "analysis_over_bare": _median_ratio(times, "analysis"),
-            "traced_pass_over_bare": _median_ratio(times, "traced"),
-            "floor_over_bare": _median_ratio(times, "floor"),
-            "set_aside_floor_over_bare": _median_ratio(times, "set_aside"),
-            "report_building_s": statistics.median(times["report"]),
-            "operators": operators, "module_calls": calls,
-            "tracer_us_per_event": 1e6 * tracer_s / (operators + calls)} | first
+    return {
+        "model": name,
+        "device": device,
+        "batch": batch,
+        "bare_forward_s": statistics.median(times["bare"]),
+        "full_analysis_s": statistics.median(times["analysis"]),
+        "analysis_over_bare": _median_ratio(times, "analysis"),
+        "traced_pass_over_bare": _median_ratio(times, "traced"),
+        "floor_over_bare": _median_ratio(times, "floor"),
+        "set_aside_floor_over_bare": _median_ratio(times, "set_aside"),
+        "report_building_s": statistics.median(times["report"]),
+        "operators": operators,
+        "module_calls": calls,
+        "tracer_us_per_event": 1e6 * tracer_s / (operators + calls),
+    } | first
 
 
 class _Untidied(Tracer):
@@ -352,8 +378,14 @@ def breakdown(name: str, device: str, batch: int) -> dict:
     shape = (batch, 3, 224, 224)
     x = probe_input(shape, device, torch.float32)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    steps = ("checks", "tracer built", "input made", "pass beyond the bare pass", "after-pass charge",
-             "report building")
+    steps = (
+        "checks",
+        "tracer built",
+        "input made",
+        "pass beyond the bare pass",
+        "after-pass charge",
+        "report building",
+    )
     times: dict[str, list[float]] = {step: [] for step in steps}
     for round_ in range(ROUNDS + 3):
         start = time.perf_counter()
@@ -447,9 +479,11 @@ def _ratio_or_dash(value: float | None) -> str:
 def _learned_note(cuda: dict) -> str:
     if all("first_analysis_over_bare" in r for r in cuda["overheads"]):
         return ""
-    return ("The figures above were taken when every analysis learned its leaves anew, as the first one in a "
-            "process still does; the same rounds with the leaves kept across analyses have not run on a GPU "
-            "yet. ")
+    return (
+        "The figures above were taken when every analysis learned its leaves anew, as the first one in a "
+        "process still does; the same rounds with the leaves kept across analyses have not run on a GPU "
+        "yet. "
+    )
 
 
 def cuda_section() -> str:
@@ -463,8 +497,10 @@ def cuda_section() -> str:
         f"| {r['model']}, {r['batch']}x3x224x224 | {r['bare_forward_s'] * 1e3:.1f} ms | {r['floor_over_bare']:.2f} x | "
         f"{r['traced_pass_over_bare']:.2f} x | {r['analysis_over_bare']:.2f} x | "
         f"{_ratio_or_dash(r.get('first_analysis_over_bare'))} | "
-        f"{sum(r['steps_s'].values()) * 1e3:.2f} ms |" for r in cuda["overheads"])
-    return f"""On a GPU ({cuda['machine']}; `--device cuda`, same rounds; target 1.3x at batch 64):
+        f"{sum(r['steps_s'].values()) * 1e3:.2f} ms |"
+        for r in cuda["overheads"]
+    )
+    return f"""On a GPU ({cuda["machine"]}; `--device cuda`, same rounds; target 1.3x at batch 64):
 
 | network (CUDA) | bare pass | floor | tracer | full analysis | first analysis in a process | `inspect`'s steps beyond the bare pass |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -474,10 +510,10 @@ On a GPU the common leaves' operators are not written out from `leaf_ops` (their
 by device) but learned: the first call with given settings and input in a process is watched, and the
 calls that repeat it, in that analysis or a later one, are charged the same (resnet50's first analysis:
 108 of its 159 leaf calls; a second one at the same input size: all of them). {_learned_note(cuda)}A bare resnet50 pass at batch 64
-keeps this GPU busy for {big['bare_forward_s'] * 1e3:.0f} ms, while Python needs about {small['bare_forward_s'] * 1e3:.0f} ms \
+keeps this GPU busy for {big["bare_forward_s"] * 1e3:.0f} ms, while Python needs about {small["bare_forward_s"] * 1e3:.0f} ms \
 to launch its kernels (the bare pass at batch 1); the tracer's work per module and the report (about
-{sum(big['steps_s'].values()) * 1e3:.0f} ms of Python at batch 64) do not overlap the GPU's work, and the 1.3x target is \
-{'met' if big['analysis_over_bare'] <= 1.3 else 'not met'}. `benchmarks/cuda_probe.py` found no synchronizing call and no allocation in
+{sum(big["steps_s"].values()) * 1e3:.0f} ms of Python at batch 64) do not overlap the GPU's work, and the 1.3x target is \
+{"met" if big["analysis_over_bare"] <= 1.3 else "not met"}. `benchmarks/cuda_probe.py` found no synchronizing call and no allocation in
 the analysis (torch.profiler's CUDA runtime calls: the same as a bare pass's, plus one cudaMemGetInfo).
 
 """
@@ -488,8 +524,12 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="independent runs of the interleaved rounds per network (default 3 on the CPU, 1 on cuda)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="independent runs of the interleaved rounds per network (default 3 on the CPU, 1 on cuda)",
+    )
     args = parser.parse_args()
     if args.repeats is not None and args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
@@ -503,8 +543,9 @@ def main() -> None:
     for _ in range(repeats):
         for name, batch in cases:
             measured[(name, batch)].append(overheads(name, args.device, batch))
-    rows = [_middle_run(measured[(name, batch)]) | {"steps_s": breakdown(name, args.device, batch)}
-            for name, batch in cases]
+    rows = [
+        _middle_run(measured[(name, batch)]) | {"steps_s": breakdown(name, args.device, batch)} for name, batch in cases
+    ]
     results = {"machine": machine_description(), "device": args.device, "overheads": rows}
     if args.device == "cuda":
         (ROOT / "reports" / "gpu").mkdir(parents=True, exist_ok=True)
@@ -527,9 +568,13 @@ def main() -> None:
         "set_aside_floor_parts": parts,
         "three_tools_resnet50_s": tools_s,
         "tools_over_analysis": tools_s / r50["full_analysis_s"],
-        "first_pass": {device: {"torch_import_s": statistics.median(r["torch_import_s"] for r in runs),
-                                "first_pass_s": statistics.median(r["first_pass_s"] for r in runs)}
-                       for device, runs in first.items()},
+        "first_pass": {
+            device: {
+                "torch_import_s": statistics.median(r["torch_import_s"] for r in runs),
+                "first_pass_s": statistics.median(r["first_pass_s"] for r in runs),
+            }
+            for device, runs in first.items()
+        },
         "resnet152_meta_64x3x1024x1024": {
             "seconds_median": statistics.median(m["seconds"] for m in meta),
             "warm_seconds_median": statistics.median(m["warm"] for m in meta),
@@ -540,29 +585,41 @@ def main() -> None:
     (ROOT / "reports" / "benchmarks-analyzer.json").write_text(json.dumps(results, indent=2) + "\n")
     r152 = results["resnet152_meta_64x3x1024x1024"]
     memory_ok = r152["peak_rss_bytes_max"] < 2**30
-    meta_ok = (f"first call {'met' if r152['seconds_median'] < 1 and memory_ok else 'not met'}, "
-               f"later calls {'met' if r152['warm_seconds_median'] < 1 and memory_ok else 'not met'}")
+    meta_ok = (
+        f"first call {'met' if r152['seconds_median'] < 1 and memory_ok else 'not met'}, "
+        f"later calls {'met' if r152['warm_seconds_median'] < 1 and memory_ok else 'not met'}"
+    )
     table = "\n".join(
         f"| {r['model']}, 1x3x224x224 | {r['bare_forward_s'] * 1e3:.1f} ms | {r['floor_over_bare']:.2f} x | "
         f"{r['set_aside_floor_over_bare']:.2f} x | {r['traced_pass_over_bare']:.2f} x | "
         f"{r['analysis_over_bare']:.2f} x{_spread(r)} | {_verdict(r, target)} | {r['operators']} + {r['module_calls']} | "
-        f"{r['tracer_us_per_event']:.1f} us | {r['report_building_s'] * 1e3:.1f} ms |" for r in rows)
+        f"{r['tracer_us_per_event']:.1f} us | {r['report_building_s'] * 1e3:.1f} ms |"
+        for r in rows
+    )
     steps = list(rows[0]["steps_s"])
     steps_table = "\n".join(
         ["| step | " + " | ".join(f"{r['model']}" for r in rows) + " |", "| --- |" + " ---: |" * len(rows)]
         + [f"| {step} | " + " | ".join(f"{r['steps_s'][step] * 1e3:.2f}" for r in rows) + " |" for step in steps]
-        + ["| sum, and as a share of the bare pass | " + " | ".join(
-            f"{sum(r['steps_s'].values()) * 1e3:.2f} ({sum(r['steps_s'].values()) / r['bare_forward_s']:.2f})"
-            for r in rows) + " |"])
+        + [
+            "| sum, and as a share of the bare pass | "
+            + " | ".join(
+                f"{sum(r['steps_s'].values()) * 1e3:.2f} ({sum(r['steps_s'].values()) / r['bare_forward_s']:.2f})"
+                for r in rows
+            )
+            + " |"
+        ]
+    )
     parts_table = "\n".join(
         f"| {p['model']} | {p['hooks_over_bare']:.3f} x | {p['dispatch_set_aside_over_bare']:.3f} x | "
         f"{p['function_set_aside_over_bare']:.3f} x | {p['operators_through_the_mode']} | "
-        f"{p['mode_s_per_operator'] * 1e6:.0f} us |" for p in parts)
+        f"{p['mode_s_per_operator'] * 1e6:.0f} us |"
+        for p in parts
+    )
     warm_add_us = statistics.median(p["warm_add_through_the_mode_s"] for p in parts) * 1e6
     fp = results["first_pass"]
     text = f"""## Analyzer
 
-Machine: {results['machine']}. Script: `benchmarks/bench_analyzer.py` (`--device cuda` on a GPU writes
+Machine: {results["machine"]}. Script: `benchmarks/bench_analyzer.py` (`--device cuda` on a GPU writes
 `reports/gpu/benchmarks-analyzer-cuda.json`). Six runs alternate for {ROUNDS} rounds after warm-up: a bare
 pass (eval, no_grad); the floor that any operator-level tracer pays (an empty Python dispatch mode and
 empty global module hooks); the same floor with the mode set aside while each leaf module runs (the least
@@ -590,12 +647,12 @@ the leaves' settings and the shapes (`analysis/leaf_ops.py`; reports are the sam
 operator is watched, checked on every variant). What torch itself charges such a tracer (global hooks on
 every module call, the mode popped and pushed around every leaf, the operators outside the leaves sent
 through Python) is the set-aside floor: \
-{', '.join(f"{r['set_aside_floor_over_bare'] - 1:.2f}x of {r['model']}'s {r['analysis_over_bare'] - 1:.2f}x" for r in rows)}.
+{", ".join(f"{r['set_aside_floor_over_bare'] - 1:.2f}x of {r['model']}'s {r['analysis_over_bare'] - 1:.2f}x" for r in rows)}.
 The rest is the tracer's own Python and the report's: everything in the steps table is Python, fixed per
 module call or per report row whatever the input size. Python that runs right after a pass is slower
 than the same code run again at once: the after-pass charge and the report building of resnet50 take
-{in_loop['resnet50']['after_pass_charge_s'] * 1e3:.2f} and {in_loop['resnet50']['report_building_s'] * 1e3:.2f} ms when the traces of {ROUNDS} passes are finished back to back, against
-{r50['steps_s']['after-pass charge'] * 1e3:.2f} and {r50['steps_s']['report building'] * 1e3:.2f} ms right after a pass (steps table), most likely because the convolutions leave the caches
+{in_loop["resnet50"]["after_pass_charge_s"] * 1e3:.2f} and {in_loop["resnet50"]["report_building_s"] * 1e3:.2f} ms when the traces of {ROUNDS} passes are finished back to back, against
+{r50["steps_s"]["after-pass charge"] * 1e3:.2f} and {r50["steps_s"]["report building"] * 1e3:.2f} ms right after a pass (steps table), most likely because the convolutions leave the caches
 cold. Repeated runs of this script on this shared 2-core VM vary by about 0.03x.
 
 The set-aside floor taken apart (a separate run of {ROUNDS} interleaved rounds): the global module hooks
@@ -609,26 +666,26 @@ per operator:
 {parts_table}
 
 The mode's share per operator it is sent, its pops and pushes around the leaves counted in, is \
-{min(p['mode_s_per_operator'] for p in parts) * 1e6:.0f}-{max(p['mode_s_per_operator'] for p in parts) * 1e6:.0f} us
+{min(p["mode_s_per_operator"] for p in parts) * 1e6:.0f}-{max(p["mode_s_per_operator"] for p in parts) * 1e6:.0f} us
 during a pass, where each of those operators comes right after a convolution, against {warm_add_us:.1f} us for an add
 sent through the mode when it is run again at once. A torch function mode catches the same adds \
-{'for less' if all(p['function_set_aside_over_bare'] < p['dispatch_set_aside_over_bare'] for p in parts) else 'for no less'} (third column),
+{"for less" if all(p["function_set_aside_over_bare"] < p["dispatch_set_aside_over_bare"] for p in parts) else "for no less"} (third column),
 but it sees only the calls that go through torch's Python functions: the operators run by TorchScript code
 or by a C++ extension would pass it unseen and go uncounted without a word; and every shape or dtype the
 tracer's hooks read while it is active would be one more call into it. The tracer keeps the dispatch mode.
 
 Every run here gets the input `inspect` feeds (`probe_input`, a fixed pattern): a pass's speed depends
-on the values. Here a bare resnet18 pass takes {effect['pattern_s'] * 1e3:.1f} ms over the pattern and
-{effect['noise_s'] * 1e3:.1f} ms over `torch.randn` noise (medians of {ROUNDS}, interleaved): timing the bare
-pass on noise would flatter the ratio by about {effect['noise_s'] / effect['pattern_s'] - 1:.2f}x.
+on the values. Here a bare resnet18 pass takes {effect["pattern_s"] * 1e3:.1f} ms over the pattern and
+{effect["noise_s"] * 1e3:.1f} ms over `torch.randn` noise (medians of {ROUNDS}, interleaved): timing the bare
+pass on noise would flatter the ratio by about {effect["noise_s"] / effect["pattern_s"] - 1:.2f}x.
 
 {cuda_section()}torchinfo.summary + fvcore FlopCountAnalysis + torchview draw_graph on ResNet-50: {tools_s:.3f} s,
-{results['tools_over_analysis']:.1f} x the full analysis.
+{results["tools_over_analysis"]:.1f} x the full analysis.
 
 | first command in a fresh process (median of 3) | import torch | first `inspect("resnet50")` after it |
 | --- | ---: | ---: |
-| device cpu (a real pass) | {fp['cpu']['torch_import_s']:.2f} s | {fp['cpu']['first_pass_s']:.2f} s |
-| device meta | {fp['meta']['torch_import_s']:.2f} s | {fp['meta']['first_pass_s']:.2f} s |
+| device cpu (a real pass) | {fp["cpu"]["torch_import_s"]:.2f} s | {fp["cpu"]["first_pass_s"]:.2f} s |
+| device meta | {fp["meta"]["torch_import_s"]:.2f} s | {fp["meta"]["first_pass_s"]:.2f} s |
 
 On meta the analysis makes the common operators' outputs itself (`analysis/meta_kernels.py`): torch's
 own meta kernels for them are written in Python and import `sympy` and `torch._dynamo` the first time
@@ -636,10 +693,10 @@ they run, about 1 s here.
 
 | ResNet-152, 64x3x1024x1024, meta | value |
 | --- | ---: |
-| time of `inspect`, first call in a fresh process (median of 3 processes) | {r152['seconds_median']:.3f} s |
-| time of `inspect`, second call in the same process (median of 3) | {r152['warm_seconds_median']:.3f} s |
-| peak RSS of the whole process (max of 3) | {r152['peak_rss_bytes_max'] / 2**20:.0f} MiB |
-| peak RSS of a process that only imports torch and resnet_inspect | {r152['import_only_peak_rss_bytes'] / 2**20:.0f} MiB |
+| time of `inspect`, first call in a fresh process (median of 3 processes) | {r152["seconds_median"]:.3f} s |
+| time of `inspect`, second call in the same process (median of 3) | {r152["warm_seconds_median"]:.3f} s |
+| peak RSS of the whole process (max of 3) | {r152["peak_rss_bytes_max"] / 2**20:.0f} MiB |
+| peak RSS of a process that only imports torch and resnet_inspect | {r152["import_only_peak_rss_bytes"] / 2**20:.0f} MiB |
 
 Target: under 1 s and 1 GB: **{meta_ok}**.
 """

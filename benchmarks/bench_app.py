@@ -74,8 +74,12 @@ def one_run(shots: Path | None) -> dict[str, float | list[float]]:
                 page.wait_for_timeout(2500)
                 panel = page.locator('[data-testid="stTabPanel"]:not([inert])').first
                 panel.screenshot(path=str(shots / f"app-{tab.lower()}.png"))
-        return {"server_start_s": startup, "first_page_s": first_page, "graph_s": graph,
-                "cached_switch_s": statistics.median(switches)}
+        return {
+            "server_start_s": startup,
+            "first_page_s": first_page,
+            "graph_s": graph,
+            "cached_switch_s": statistics.median(switches),
+        }
 
 
 def chart_screenshots(shots: Path) -> None:
@@ -86,8 +90,12 @@ def chart_screenshots(shots: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp, browser_page(1300, 760) as page:
         for kind in ("stages", "sunburst", "shapes", "variants"):
             html = Path(tmp) / f"{kind}.html"
-            subprocess.run([sys.executable, "-m", "resnet_inspect", "chart", "resnet50", "--kind", kind, "-o",
-                            str(html)], check=True, capture_output=True, cwd=ROOT)
+            subprocess.run(
+                [sys.executable, "-m", "resnet_inspect", "chart", "resnet50", "--kind", kind, "-o", str(html)],
+                check=True,
+                capture_output=True,
+                cwd=ROOT,
+            )
             page.goto(html.as_uri())
             page.locator(".main-svg").first.wait_for()
             page.wait_for_timeout(500)
@@ -119,11 +127,11 @@ only when the page first runs.
 
 | measurement | median | worst | target |
 | --- | ---: | ---: | --- |
-| server ready -> ResNet-50 page (title, metrics, stage table, Layers table) | {med['first_page_s']:.2f} s | {worst['first_page_s']:.2f} s | {verdict('first_page_s', 3)} |
-| click on the Graph tab -> block diagram shown | {med['graph_s']:.2f} s | {worst['graph_s']:.2f} s | |
-| click on a variant already analyzed -> its page (median of {SWITCHES} switches per server) | {med['cached_switch_s']:.2f} s | {worst['cached_switch_s']:.2f} s | {verdict('cached_switch_s', 0.3)} |
-| (for reference) process start -> server ready | {med['server_start_s']:.2f} s | {worst['server_start_s']:.2f} s | |
-| (for reference) server ready -> ResNet-50 page, plain `streamlit run app.py` | {med['plain_first_page_s']:.2f} s | {worst['plain_first_page_s']:.2f} s | |
+| server ready -> ResNet-50 page (title, metrics, stage table, Layers table) | {med["first_page_s"]:.2f} s | {worst["first_page_s"]:.2f} s | {verdict("first_page_s", 3)} |
+| click on the Graph tab -> block diagram shown | {med["graph_s"]:.2f} s | {worst["graph_s"]:.2f} s | |
+| click on a variant already analyzed -> its page (median of {SWITCHES} switches per server) | {med["cached_switch_s"]:.2f} s | {worst["cached_switch_s"]:.2f} s | {verdict("cached_switch_s", 0.3)} |
+| (for reference) process start -> server ready | {med["server_start_s"]:.2f} s | {worst["server_start_s"]:.2f} s | |
+| (for reference) server ready -> ResNet-50 page, plain `streamlit run app.py` | {med["plain_first_page_s"]:.2f} s | {worst["plain_first_page_s"]:.2f} s | |
 
 Screenshots of the first run: `reports/screenshots/app-*.png`; the command line's charts as HTML in a
 browser: `reports/screenshots/chart-*.png`.

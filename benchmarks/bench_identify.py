@@ -43,8 +43,9 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 def timed(path: Path, what: str) -> float:
     runs = []
     for _ in range(RUNS):
-        out = subprocess.run([sys.executable, "-c", TIMED, str(path), what], capture_output=True, text=True,
-                             check=True, cwd=ROOT).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", TIMED, str(path), what], capture_output=True, text=True, check=True, cwd=ROOT
+        ).stdout
         runs.append(json.loads(out.strip().splitlines()[-1])["seconds"])
     return statistics.median(runs)
 
@@ -62,8 +63,9 @@ def main() -> None:
             path = Path(tmp) / f"resnet152{suffix}"
             save_file(state, str(path)) if suffix == ".safetensors" else torch.save(state, path)
             rows.append((suffix, path.stat().st_size, timed(path, "identify"), timed(path, "load")))
-    table = "\n".join(f"| {suffix} | {size / 2**20:.0f} MiB | {ident:.3f} s | {load:.3f} s |"
-                      for suffix, size, ident, load in rows)
+    table = "\n".join(
+        f"| {suffix} | {size / 2**20:.0f} MiB | {ident:.3f} s | {load:.3f} s |" for suffix, size, ident, load in rows
+    )
     text = f"""## Identify
 
 Machine: {machine_description()}. Script: `benchmarks/bench_identify.py`: a ResNet-152 checkpoint (random

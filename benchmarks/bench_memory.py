@@ -41,8 +41,11 @@ CASES = [  # (variant, batch, side, optimizer, precision)
     ("resnet152", 2, 224, "adamw", "fp32"),
     ("resnet20", 128, 32, "momentum", "fp32"),
 ]
-CUDA_CASES = CASES + [("resnet50", 64, 224, "adamw", "fp32"), ("resnet50", 128, 224, "adamw", "bf16"),
-                      ("resnet152", 64, 224, "momentum", "bf16")]
+CUDA_CASES = CASES + [
+    ("resnet50", 64, 224, "adamw", "fp32"),
+    ("resnet50", 128, 224, "adamw", "bf16"),
+    ("resnet152", 64, 224, "momentum", "bf16"),
+]
 
 
 def main() -> None:
@@ -50,35 +53,66 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
     rows = []
-    for name, batch, side, optimizer, precision in (CUDA_CASES if args.device == "cuda" else CASES):
+    for name, batch, side, optimizer, precision in CUDA_CASES if args.device == "cuda" else CASES:
         plan = MemoryPlan(batch, (3, side, side), True, optimizer, precision, args.device)
         start = time.perf_counter()
         estimated = estimate(name, plan)
         seconds = time.perf_counter() - start
         measured = measure(name, plan, args.device)
-        for what, est, real in (("inference", estimated.inference.total, measured.inference_peak),
-                                ("training", estimated.training.total, measured.training_peak)):
-            rows.append({"variant": name, "batch": batch, "input": f"{side}x{side}", "optimizer": optimizer,
-                         "precision": precision, "pass": what, "estimated": est, "measured": real,
-                         "error": est / real - 1, "estimate_seconds": seconds})
-            print(f"{name:18} b{batch:<4} {side:>4} {optimizer:8} {precision} {what:9} {est:>15,} {real:>15,} "
-                  f"{100 * (est / real - 1):+6.2f}%", flush=True)
+        for what, est, real in (
+            ("inference", estimated.inference.total, measured.inference_peak),
+            ("training", estimated.training.total, measured.training_peak),
+        ):
+            rows.append(
+                {
+                    "variant": name,
+                    "batch": batch,
+                    "input": f"{side}x{side}",
+                    "optimizer": optimizer,
+                    "precision": precision,
+                    "pass": what,
+                    "estimated": est,
+                    "measured": real,
+                    "error": est / real - 1,
+                    "estimate_seconds": seconds,
+                }
+            )
+            print(
+                f"{name:18} b{batch:<4} {side:>4} {optimizer:8} {precision} {what:9} {est:>15,} {real:>15,} "
+                f"{100 * (est / real - 1):+6.2f}%",
+                flush=True,
+            )
     worst = max(abs(r["error"]) for r in rows)
-    lines = [f"Machine: {machine_description()}.", "",
-             f"Estimated on meta, measured on {args.device} with "
-             + ("torch.cuda.max_memory_allocated" if args.device == "cuda" else
-                "torch.profiler allocation records (profile_memory), added up in time order")
-             + "; both count the parameters, buffers, state and input alive before the pass. Training: the second "
-               "step (the optimizer's state exists), float32 master weights for bf16/fp16.",
-             "", f"Largest error: {100 * worst:.2f}% over {len(rows)} cases (target: 5%).", "",
-             "| variant | batch | input | optimizer | precision | pass | estimated (B) | measured (B) | error | estimate (s) |",
-             "|---|--:|---|---|---|---|--:|--:|--:|--:|"]
+    lines = [
+        f"Machine: {machine_description()}.",
+        "",
+        f"Estimated on meta, measured on {args.device} with "
+        + (
+            "torch.cuda.max_memory_allocated"
+            if args.device == "cuda"
+            else "torch.profiler allocation records (profile_memory), added up in time order"
+        )
+        + "; both count the parameters, buffers, state and input alive before the pass. Training: the second "
+        "step (the optimizer's state exists), float32 master weights for bf16/fp16.",
+        "",
+        f"Largest error: {100 * worst:.2f}% over {len(rows)} cases (target: 5%).",
+        "",
+        "| variant | batch | input | optimizer | precision | pass | estimated (B) | measured (B) | error | estimate (s) |",
+        "|---|--:|---|---|---|---|--:|--:|--:|--:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['batch']} | {r['input']} | {r['optimizer']} | {r['precision']} | "
-                     f"{r['pass']} | {r['estimated']:,} | {r['measured']:,} | {100 * r['error']:+.2f}% | "
-                     f"{r['estimate_seconds']:.2f} |")
-    text = "## Memory\n\nWritten by `benchmarks/bench_memory.py" + (" --device cuda" if args.device == "cuda" else "") \
-        + "`.\n\n" + "\n".join(lines) + "\n"
+        lines.append(
+            f"| {r['variant']} | {r['batch']} | {r['input']} | {r['optimizer']} | {r['precision']} | "
+            f"{r['pass']} | {r['estimated']:,} | {r['measured']:,} | {100 * r['error']:+.2f}% | "
+            f"{r['estimate_seconds']:.2f} |"
+        )
+    text = (
+        "## Memory\n\nWritten by `benchmarks/bench_memory.py"
+        + (" --device cuda" if args.device == "cuda" else "")
+        + "`.\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
     if args.device == "cuda":
         out = ROOT / "reports" / "gpu"
         out.mkdir(parents=True, exist_ok=True)

@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import resnet_inspect as ri  # noqa: E402
 from machine import machine_description  # noqa: E402
+
+import resnet_inspect as ri  # noqa: E402
 from resnet_inspect.analysis.analyze import probe_input  # noqa: E402
 from resnet_inspect.analysis.trace import Tracer  # noqa: E402
 from resnet_inspect.memory.estimate import estimate  # noqa: E402
@@ -57,7 +58,7 @@ def same_reports() -> dict:
     differ = []
     compared = {"float32": 0, "bfloat16": 0}
     for dtype in compared:
-        for index, name in enumerate(list(variants())[:int(os.environ.get("PROBE_VARIANTS", 10**6))]):
+        for index, name in enumerate(list(variants())[: int(os.environ.get("PROBE_VARIANTS", 10**6))]):
             if dtype == "bfloat16" and index % 4:  # a quarter of them in bfloat16
                 continue
             compared[dtype] += 1
@@ -117,13 +118,19 @@ def timings(batch: int, rounds: int = 30) -> dict:
     for key, fn in runs.items():
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             fn()
-        api[key] = {e.key: [e.count, round(e.cpu_time_total / 1e3, 3)] for e in prof.key_averages()
-                    if e.key.startswith("cuda") and "Launch" not in e.key}
+        api[key] = {
+            e.key: [e.count, round(e.cpu_time_total / 1e3, 3)]
+            for e in prof.key_averages()
+            if e.key.startswith("cuda") and "Launch" not in e.key
+        }
         if not GPU:
             api[key]["cpu_ops"] = len(prof.key_averages())
-    result = {"batch": batch, "median_ms": {k: 1e3 * statistics.median(v) for k, v in times.items()},
-              "first_rounds_ms": {k: [round(1e3 * t, 2) for t in v[:8]] for k, v in times.items()},
-              "cuda_runtime_calls": api}
+    result = {
+        "batch": batch,
+        "median_ms": {k: 1e3 * statistics.median(v) for k, v in times.items()},
+        "first_rounds_ms": {k: [round(1e3 * t, 2) for t in v[:8]] for k, v in times.items()},
+        "cuda_runtime_calls": api,
+    }
     print(json.dumps(result), flush=True)
     return result
 
@@ -163,8 +170,9 @@ def scratch(name: str, batch: int, side: int, optimizer: str, precision: str) ->
             setup = TrainingSetup(model, plan)
             setup.step(x, labels)
 
-            def work() -> None:
+            def work(setup: TrainingSetup = setup) -> None:
                 setup.step(x, labels)
+
         work()
         sync()
         probe = _ScratchProbe()
@@ -178,10 +186,19 @@ def scratch(name: str, batch: int, side: int, optimizer: str, precision: str) ->
             if peak - max(before, after) > 0:
                 held[(op, shapes)] = max(held[(op, shapes)], peak - max(before, after))
         total = getattr(estimated, what).total
-        out[what] = {"estimated": total, "probe_peak_allocated": peak_row[3], "ops_seen": len(rows),
-                     "peak_at": {"op": peak_row[0], "shapes": peak_row[1], "before": peak_row[2],
-                                 "after": peak_row[4], "held_only_during": peak_row[3] - max(peak_row[2], peak_row[4])},
-                     "largest_held_only_during": [[op, shapes, b] for (op, shapes), b in held.most_common(8)]}
+        out[what] = {
+            "estimated": total,
+            "probe_peak_allocated": peak_row[3],
+            "ops_seen": len(rows),
+            "peak_at": {
+                "op": peak_row[0],
+                "shapes": peak_row[1],
+                "before": peak_row[2],
+                "after": peak_row[4],
+                "held_only_during": peak_row[3] - max(peak_row[2], peak_row[4]),
+            },
+            "largest_held_only_during": [[op, shapes, b] for (op, shapes), b in held.most_common(8)],
+        }
     print(json.dumps(out), flush=True)
     return out
 
@@ -190,9 +207,14 @@ def main() -> None:
     results = {"machine": machine_description()}
     start = time.perf_counter()
     results["timings"] = [timings(64 if GPU else 2), timings(1)]
-    results["scratch"] = [scratch(*case) for case in (("resnet20", 128, 32, "momentum", "fp32"),
-                                                      ("resnet18", 8, 224, "adamw", "fp32"),
-                                                      ("resnext50_32x4d", 8, 160, "adam", "fp32"))]
+    results["scratch"] = [
+        scratch(*case)
+        for case in (
+            ("resnet20", 128, 32, "momentum", "fp32"),
+            ("resnet18", 8, 224, "adamw", "fp32"),
+            ("resnext50_32x4d", 8, 160, "adam", "fp32"),
+        )
+    ]
     results["same_reports"] = same_reports()
     results["seconds"] = time.perf_counter() - start
     if GPU:

@@ -17,8 +17,11 @@ SUITES = ["tests/test_robustness.py", "tests/test_hostile.py", "tests/test_app.p
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-                        *SUITES], cwd=ROOT, check=False)
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *SUITES],
+            cwd=ROOT,
+            check=False,
+        )
         cases = list(ET.parse(junit).getroot().iter("testcase"))
         # The suites record how many cases they tried as junit properties.
         tried = {p.get("name"): int(p.get("value")) for case in cases for p in case.iter("property")}
@@ -26,13 +29,19 @@ def main() -> None:
         for case in cases:
             failed = case.find("failure") is not None or case.find("error") is not None
             skipped = case.find("skipped") is not None
-            results.append((case.get("classname", "").rsplit(".", 1)[-1], case.get("name"),
-                            "failed" if failed else "skipped" if skipped else "passed", float(case.get("time", 0))))
+            results.append(
+                (
+                    case.get("classname", "").rsplit(".", 1)[-1],
+                    case.get("name"),
+                    "failed" if failed else "skipped" if skipped else "passed",
+                    float(case.get("time", 0)),
+                )
+            )
     rows = "\n".join(f"| {module} | {name} | {status} | {seconds:.1f} s |" for module, name, status, seconds in results)
     passed = sum(r[2] == "passed" for r in results)
     text = f"""# Robustness
 
-Written by `benchmarks/robustness_report.py`, which runs {', '.join(f'`{s}`' for s in SUITES)}
+Written by `benchmarks/robustness_report.py`, which runs {", ".join(f"`{s}`" for s in SUITES)}
 (the same tests run in `make test`). {passed} of {len(results)} tests passed.
 
 What was tried:
@@ -42,10 +51,10 @@ What was tried:
   stride placements, pre-activation, SE, dilation per stage, 1-20 classes, 1-4 input channels), each built and
   analyzed on the CPU (real pass at 32x32) and on meta: same layer names and output shapes, same parameters
   (also equal to `sum(p.numel())` of the built model), same MACs and FLOPs, no uncounted operator.
-- **Random invalid specs**: 300 draws breaking one field at a time ({tried['breaker_fields']} fields, {tried['breaker_values']}
+- **Random invalid specs**: 300 draws breaking one field at a time ({tried["breaker_fields"]} fields, {tried["breaker_values"]}
   bad values: zero/negative/empty block counts, unknown stems, shortcuts and stride placements, wrong
   types, wrong dilation length, ...) and 50 unknown field names: each raises ValueError naming the field.
-- **Bad command lines**: {tried['bad_command_lines']} cases (unknown commands, names, formats, levels, conventions and chart kinds;
+- **Bad command lines**: {tried["bad_command_lines"]} cases (unknown commands, names, formats, levels, conventions and chart kinds;
   malformed sizes such as `1x3x`, `0x3x224x224`, `-1`; missing files, a folder given as a file, undecodable
   bytes, invalid YAML/JSON; a factory that raises, one with a syntax error, one returning a non-module, a
   missing factory, a non-Python file; bad overrides; output folders that do not exist): each exits with 2

@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .analysis.options import DEVICES, DTYPES, MEASURING_DEVICES
 from .errors import UserError
@@ -62,8 +62,14 @@ def _terminal_width() -> int:
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="variant name, spec file (.json/.yaml) or path/to/file.py:NAME")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a spec field, e.g. --set layers=2,2,2,2 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a spec field, e.g. --set layers=2,2,2,2 (repeatable)",
+    )
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -85,10 +91,15 @@ def _analyze(args: argparse.Namespace):
 
 
 def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", default=None, metavar="NxCxHxW",
-                        help="input size (default: the variant's own, e.g. 1x3x224x224)")
-    parser.add_argument("--device", default="auto", choices=DEVICES,
-                        help="where the forward pass runs; meta needs no memory (default: auto)")
+    parser.add_argument(
+        "--input", default=None, metavar="NxCxHxW", help="input size (default: the variant's own, e.g. 1x3x224x224)"
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICES,
+        help="where the forward pass runs; meta needs no memory (default: auto)",
+    )
     parser.add_argument("--dtype", default="float32", choices=DTYPES)
 
 
@@ -146,22 +157,33 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.format == "json":
         import json
 
-        _emit(json.dumps({"model": report.model, "counts": {k: c.value for k, c in values.items()},
-                          "definitions": {k: c.definition for k, c in values.items()}, "live": live}, indent=2)
-              + "\n", args.output)
+        _emit(
+            json.dumps(
+                {
+                    "model": report.model,
+                    "counts": {k: c.value for k, c in values.items()},
+                    "definitions": {k: c.definition for k, c in values.items()},
+                    "live": live,
+                },
+                indent=2,
+            )
+            + "\n",
+            args.output,
+        )
     else:
         print_counts(report.model, values, live, exact_numbers=args.exact)
     return 0
 
 
 def _audit_claims(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .resolve import run_claims_file
     from .views.audit_views import print_verdicts, verdicts_json, verdicts_markdown
 
-    from pathlib import Path
-
-    verdicts, notes = run_claims_file(args.claims, allow_code=args.allow_code,
-                                      root=Path(args.root) if args.root else None)
+    verdicts, notes = run_claims_file(
+        args.claims, allow_code=args.allow_code, root=Path(args.root) if args.root else None
+    )
     if args.format == "md":
         _emit(verdicts_markdown(verdicts, f"Audit of {args.claims}", notes), args.output)
     elif args.format == "json":
@@ -193,8 +215,9 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         raise CliError(f"unknown level {args.level!r}; choose one of {', '.join(LEVELS)}")
     fmt = Path(args.output).suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise CliError(f"unknown output format {'.' + fmt if fmt else '(none)'}; use one of "
-                       f"{', '.join('.' + f for f in FORMATS)}")
+        raise CliError(
+            f"unknown output format {'.' + fmt if fmt else '(none)'}; use one of {', '.join('.' + f for f in FORMATS)}"
+        )
     check_writable(args.output)
     report = _analyze(args)
     data = render(build_graph(report, args.level, collapse=args.collapse, stage=args.stage), fmt)
@@ -214,9 +237,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise CliError("report needs variant names or --all")
     for name in names:
         get_variant(name)  # every name checked before anything is written
-    written = write_reports(names, args.output, progress=lambda items: track(items, description="reports",
-                                                                             console=_stderr_console()),
-                            index=args.all)
+    written = write_reports(
+        names,
+        args.output,
+        progress=lambda items: track(items, description="reports", console=_stderr_console()),
+        index=args.all,
+    )
     print(f"wrote {len(written)} files under {args.output}", file=sys.stderr)
     return 0
 
@@ -233,12 +259,15 @@ def _cmd_chart(args: argparse.Namespace) -> int:
         from .model.registry import FAMILIES
 
         rows = variant_rows()
-        fig = charts.variants_scatter([charts.NetworkPoint(r.name, r.parameters, r.macs, r.input_shape) for r in rows],
-                                      {r.name: FAMILIES[r.family] for r in rows})
+        fig = charts.variants_scatter(
+            [charts.NetworkPoint(r.name, r.parameters, r.macs, r.input_shape) for r in rows],
+            {r.name: FAMILIES[r.family] for r in rows},
+        )
     else:
         report = _analyze(args)
-        fig = {"stages": charts.stage_bars, "sunburst": charts.parameter_sunburst,
-               "shapes": charts.shape_profile}[args.kind](report)
+        fig = {"stages": charts.stage_bars, "sunburst": charts.parameter_sunburst, "shapes": charts.shape_profile}[
+            args.kind
+        ](report)
     write_atomic(args.output, charts.to_html(fig))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -274,10 +303,12 @@ def _cmd_memory(args: argparse.Namespace) -> int:
         if fit.floor > budget or fit.inference_batch == 0:
             from .views.memory_views import both
 
-            raise CliError(f"--fit {args.fit}: {both(budget)} is below what one "
-                           f"{'training step' if args.train else 'pass'} needs before any batch "
-                           f"({both(fit.floor)} for parameters, buffers and state) or at batch 1 "
-                           f"({both(fit.training_peak if args.train else fit.inference_peak)})")
+            raise CliError(
+                f"--fit {args.fit}: {both(budget)} is below what one "
+                f"{'training step' if args.train else 'pass'} needs before any batch "
+                f"({both(fit.floor)} for parameters, buffers and state) or at batch 1 "
+                f"({both(fit.training_peak if args.train else fit.inference_peak)})"
+            )
         if suffix == "html" or args.format == "json":
             curve = memory_curve(simulator, plan, fit)
     measured = _measure_memory(target, plan, report) if args.measure else None
@@ -292,8 +323,12 @@ def _cmd_memory(args: argparse.Namespace) -> int:
             import json
             from dataclasses import asdict
 
-            data = {"report": asdict(report), "fit": asdict(fit) if fit else None,
-                    "curve": [asdict(p) for p in curve], "measured": asdict(measured) if measured else None}
+            data = {
+                "report": asdict(report),
+                "fit": asdict(fit) if fit else None,
+                "curve": [asdict(p) for p in curve],
+                "measured": asdict(measured) if measured else None,
+            }
             text = json.dumps(data, indent=2) + "\n"
         _emit(text, args.output)
         return 0
@@ -309,11 +344,15 @@ def _measure_memory(target, plan, report):
     needed = report.training.total if report.training else report.inference.total
     free = free_memory(plan.device) if plan.device == "cpu" or _cuda() else None
     if plan.device == "cuda" and free is None:
-        raise CliError("--measure --device cuda: no CUDA device is available here; --device cpu estimates and "
-                       "measures the CPU allocator")
+        raise CliError(
+            "--measure --device cuda: no CUDA device is available here; --device cpu estimates and "
+            "measures the CPU allocator"
+        )
     if free is not None and needed > free:
-        raise CliError(f"--measure would need about {gib(needed)} on {plan.device} but only {gib(free)} is free; "
-                       "drop --measure for the estimate alone")
+        raise CliError(
+            f"--measure would need about {gib(needed)} on {plan.device} but only {gib(free)} is free; "
+            "drop --measure for the estimate alone"
+        )
     return measure(target.subject, plan, plan.device)
 
 
@@ -335,12 +374,15 @@ def _print_memory(report, fit, measured, args: argparse.Namespace) -> None:
     for line in summary_lines(report):
         console.print(line)
     if measured is not None:
-        for name, estimated, real in (("inference", report.inference.total, measured.inference_peak),
-                                      ("training", report.training.total if report.training else None,
-                                       measured.training_peak)):
+        for name, estimated, real in (
+            ("inference", report.inference.total, measured.inference_peak),
+            ("training", report.training.total if report.training else None, measured.training_peak),
+        ):
             if estimated is not None and real:
-                console.print(f"measured {name} peak on {measured.device}: {both(real)} "
-                              f"(estimate {100 * (estimated / real - 1):+.1f}%)")
+                console.print(
+                    f"measured {name} peak on {measured.device}: {both(real)} "
+                    f"(estimate {100 * (estimated / real - 1):+.1f}%)"
+                )
         console.print(f"[dim]measured with {measured.how}[/]")
     if fit is not None:
         for line in fit_lines(fit, report.training is not None):
@@ -382,8 +424,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     for dtype in dtypes:
         peaks = measure_peaks(device, resolve_dtype(dtype))
         for batch in batches:
-            result = profile_model(target.subject, device, batch, dtype, args.channels_last, args.repeat,
-                                   label=target.label, peaks=peaks).to_dict()
+            result = profile_model(
+                target.subject, device, batch, dtype, args.channels_last, args.repeat, label=target.label, peaks=peaks
+            ).to_dict()
             stem = f"{target.label}-{device}-b{batch}-{result['dtype']}{'-cl' if args.channels_last else ''}"
             ensure_folder(out)  # only once there is something to write
             write_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
@@ -424,10 +467,15 @@ def _cmd_identify(args: argparse.Namespace) -> int:
     if args.format == "json":
         data = identification_json(weights, ident)
         if explanation is not None:
-            data["against"] = {"name": explanation.against, "loads_strictly": explanation.loads_strictly,
-                               "sentences": explanation.sentences, "missing": explanation.missing,
-                               "unexpected": explanation.unexpected, "mismatched": explanation.mismatched,
-                               "partial_load": explanation.partial_load}
+            data["against"] = {
+                "name": explanation.against,
+                "loads_strictly": explanation.loads_strictly,
+                "sentences": explanation.sentences,
+                "missing": explanation.missing,
+                "unexpected": explanation.unexpected,
+                "mismatched": explanation.mismatched,
+                "partial_load": explanation.partial_load,
+            }
         print(json.dumps(data, indent=2))
     else:
         print_lines(identification_lines(weights, ident) + (explanation_lines(explanation) if explanation else []))
@@ -439,8 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
     parser.add_argument("--version", action="version", version=f"resnet-inspect {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help=f"log what the tool does and show the traceback of any error (or {DEBUG_VARIABLE}=1)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"log what the tool does and show the traceback of any error (or {DEBUG_VARIABLE}=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -456,10 +507,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target(p)
     _add_analysis_options(p)
     p.add_argument("--depth", type=_at_least(1), default=3, help="deepest module level shown (default 3)")
-    p.add_argument("--exact", action="store_true",
-                   help="every digit of every number, even where the terminal is too narrow for it")
-    p.add_argument("--convention", default=None, metavar="NAME",
-                   help="convention to highlight: macs, flops, torchinfo, fvcore, ptflops, thop, flopcounter")
+    p.add_argument(
+        "--exact", action="store_true", help="every digit of every number, even where the terminal is too narrow for it"
+    )
+    p.add_argument(
+        "--convention",
+        default=None,
+        metavar="NAME",
+        help="convention to highlight: macs, flops, torchinfo, fvcore, ptflops, thop, flopcounter",
+    )
     p.add_argument("--format", default="table", choices=("table", "json", "csv", "md", "html"))
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE (whole or not at all)")
     p.set_defaults(func=_cmd_summary)
@@ -469,10 +525,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     p.add_argument("--input", default=None, metavar="NxCxHxW")
     p.add_argument("--claims", default=None, metavar="FILE", help="YAML/JSON claims file to check")
-    p.add_argument("--allow-code", action="store_true",
-                   help="let claims name path/to/file.py:NAME models (imports and runs that code)")
-    p.add_argument("--root", default=None, metavar="DIR",
-                   help="files a claims file names must lie under DIR (default: the claims file's folder)")
+    p.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="let claims name path/to/file.py:NAME models (imports and runs that code)",
+    )
+    p.add_argument(
+        "--root",
+        default=None,
+        metavar="DIR",
+        help="files a claims file names must lie under DIR (default: the claims file's folder)",
+    )
     p.add_argument("--no-live", action="store_true", help="do not run torchinfo and fvcore themselves")
     p.add_argument("--exact", action="store_true", help="every digit, even where the terminal is too narrow")
     p.add_argument("--format", default="table", choices=("table", "md", "json"))
@@ -519,16 +582,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("memory", help="memory to run and to train: peaks, what is kept, the largest batch that fits")
     _add_target(p)
     p.add_argument("--batch", type=_at_least(1), default=1, help="images per step (default 1)")
-    p.add_argument("--resolution", type=_at_least(1), default=None, metavar="SIDE",
-                   help="square input side in pixels (default: the variant's own)")
+    p.add_argument(
+        "--resolution",
+        type=_at_least(1),
+        default=None,
+        metavar="SIDE",
+        help="square input side in pixels (default: the variant's own)",
+    )
     p.add_argument("--train", action="store_true", help="also a training step (forward, backward, optimizer)")
-    p.add_argument("--optimizer", default="adamw", choices=("sgd", "momentum", "adam", "adamw"),
-                   help="optimizer of the training step (default adamw)")
+    p.add_argument(
+        "--optimizer",
+        default="adamw",
+        choices=("sgd", "momentum", "adam", "adamw"),
+        help="optimizer of the training step (default adamw)",
+    )
     p.add_argument("--dtype", default="fp32", type=_precision, help="fp32, bf16 or fp16 (mixed: fp32 master weights)")
-    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
-                   help="whose allocator: cuda (512-byte blocks) or cpu (default cuda); estimated on meta either way")
-    p.add_argument("--fit", default=None, metavar="SIZE",
-                   help="largest batch within SIZE, e.g. 24GB (10^9) or 24GiB (2^30); with -o FILE.html, the curves")
+    p.add_argument(
+        "--device",
+        default="cuda",
+        choices=("cuda", "cpu"),
+        help="whose allocator: cuda (512-byte blocks) or cpu (default cuda); estimated on meta either way",
+    )
+    p.add_argument(
+        "--fit",
+        default=None,
+        metavar="SIZE",
+        help="largest batch within SIZE, e.g. 24GB (10^9) or 24GiB (2^30); with -o FILE.html, the curves",
+    )
     p.add_argument("--measure", action="store_true", help="also run the step for real on --device and compare")
     p.add_argument("--layers", action="store_true", help="per-layer table: outputs, live bytes, saved for backward")
     p.add_argument("--exact", action="store_true", help="every digit, even where the terminal is too narrow")
@@ -538,8 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("identify", help="which ResNet a weights file is, and why it does not load into another")
     p.add_argument("file", help="a .safetensors file, or .pth/.pt/.bin/.ckpt (loaded with weights_only=True)")
-    p.add_argument("--against", default=None, metavar="NAME",
-                   help="explain how the file loads into this registered variant (exit 1 if not strictly)")
+    p.add_argument(
+        "--against",
+        default=None,
+        metavar="NAME",
+        help="explain how the file loads into this registered variant (exit 1 if not strictly)",
+    )
     p.add_argument("--format", default="table", choices=("table", "json"))
     p.set_defaults(func=_cmd_identify)
 
@@ -585,9 +669,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line, and how to see more
         if debug:
             raise
-        print(f"error: internal error in resnet-inspect ({type(exc).__name__}: {_one_line(exc)}); this is a bug, "
-              f"not a mistake in the input; run again with --debug or {DEBUG_VARIABLE}=1 to see the traceback",
-              file=sys.stderr)
+        print(
+            f"error: internal error in resnet-inspect ({type(exc).__name__}: {_one_line(exc)}); this is a bug, "
+            f"not a mistake in the input; run again with --debug or {DEBUG_VARIABLE}=1 to see the traceback",
+            file=sys.stderr,
+        )
         return INTERNAL_ERROR
 
 

@@ -5,8 +5,9 @@ the tool work without bound, even on meta. Each is a named setting: the environm
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Callable
+
 from .errors import UserError
 
 StopCheck = Callable[[], bool]  # asked during long work: True when its result is no longer wanted
@@ -31,7 +32,7 @@ class Limits:
     app_seconds: int = 120  # how long one forward pass in the web app may run
 
     @classmethod
-    def from_environment(cls) -> "Limits":
+    def from_environment(cls) -> Limits:
         values = {}
         for field in fields(cls):
             text = os.environ.get(f"RESNET_INSPECT_{field.name.upper()}")
@@ -51,8 +52,7 @@ LIMITS = Limits.from_environment()
 
 def over(what: str, value: int, name: str) -> str:
     """The one line that refuses ``value`` for exceeding the limit ``name``."""
-    return (f"{what} {value:,} is over the limit of {getattr(LIMITS, name):,} "
-            f"(setting RESNET_INSPECT_{name.upper()})")
+    return f"{what} {value:,} is over the limit of {getattr(LIMITS, name):,} (setting RESNET_INSPECT_{name.upper()})"
 
 
 def shown(value: object, width: int = 60) -> str:

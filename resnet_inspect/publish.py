@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .analysis.analyze import inspect
 from .audit.published import reference_figures
@@ -15,18 +15,23 @@ from .views.graphs import build_graph, render
 from .views.pages import index_markdown, variant_markdown
 
 
-MAC_TABLE = Path(__file__).parent / "model" / "mac_counts.py"
+def write_generated_tables() -> list[Path]:
+    """The data files of `resnet_inspect.model.tables`: the pruned networks' width tables (from the
+    installed timm), then every registered variant's parameters and MACs (built and analysed on meta)."""
+    import torch
 
-
-def write_mac_table(path: Path = MAC_TABLE) -> None:
-    """Every registered variant's MACs at its own input, so that charts over all of them need no pass."""
+    from .model.catalog import counted_parameters
     from .model.registry import variants
+    from .model.tables import VARIANT_COUNTS_FILE, WIDTH_TABLES_FILE, table_text
+    from .model.width_tables import timm_tables
 
-    lines = ['"""MACs (conv + linear, no biases) of every registered variant at its own input, batch 1; written by',
-             '`python -m resnet_inspect.publish` and checked against reports/index.md by a test."""', "",
-             "MACS = {"]
-    lines += [f"    {name!r}: {inspect(name, device='meta').totals.macs}," for name in variants()]
-    write_atomic(path, "\n".join(lines + ["}", ""]))
+    widths = {name: {"stage_channels": s, "block_channels": b} for name, (s, b) in timm_tables().items()}
+    written = [write_atomic(WIDTH_TABLES_FILE, table_text({"tables": widths}))]
+    with torch.inference_mode():
+        macs = {name: inspect(name, device="meta").totals.macs for name in variants()}
+    counts = {"parameters": counted_parameters(), "macs": macs}
+    written.append(write_atomic(VARIANT_COUNTS_FILE, table_text(counts)))
+    return written
 
 
 def inference_peak(name: str, input_shape: list[int]) -> int:
@@ -36,8 +41,9 @@ def inference_peak(name: str, input_shape: list[int]) -> int:
     return Simulator(name).peaks(plan)[0]
 
 
-def write_reports(names: Iterable[str], out_dir: str | Path, progress: Callable[[Iterable], Iterable] = iter,
-                  index: bool = True) -> list[Path]:
+def write_reports(
+    names: Iterable[str], out_dir: str | Path, progress: Callable[[Iterable], Iterable] = iter, index: bool = True
+) -> list[Path]:
     """Write reports/<variants>/<name>.md, its block diagram, and (optionally) index.md."""
     out = ensure_folder(out_dir)
     variant_dir = ensure_folder(out / "variants")
@@ -58,4 +64,5 @@ def write_reports(names: Iterable[str], out_dir: str | Path, progress: Callable[
 
 
 if __name__ == "__main__":
-    write_mac_table()
+    for path in write_generated_tables():
+        print(f"wrote {path}")

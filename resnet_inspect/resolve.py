@@ -14,16 +14,17 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .analysis.report import numel
+from .errors import UserError
 from .limits import StopCheck, shown
-from .weights.read import is_weights_file
 from .model.build import resolve_spec
 from .model.spec import FIELD_NAMES, ResNetSpec, load_spec_file
-from .errors import UserError
+from .weights.read import is_weights_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -39,16 +40,16 @@ SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 class Target:
     label: str
     spec: ResNetSpec | None = None
-    module: "nn.Module | None" = None
+    module: nn.Module | None = None
     weights: str | None = None  # a weights file whose tensors the network carries
-    identity: "Identification | None" = None  # what the file's tensors say the network is
+    identity: Identification | None = None  # what the file's tensors say the network is
 
     @property
-    def subject(self) -> "ResNetSpec | nn.Module":
+    def subject(self) -> ResNetSpec | nn.Module:
         """What `inspect()` takes: the spec, or the user's module."""
         return self.spec if self.spec is not None else self.module
 
-    def build(self) -> "nn.Module":
+    def build(self) -> nn.Module:
         from .model.build import build
 
         return self.module if self.module is not None else build(self.spec)
@@ -95,7 +96,7 @@ def _override_text(value: Any) -> str:
     return str(value)
 
 
-def load_factory(reference: str) -> "nn.Module":
+def load_factory(reference: str) -> nn.Module:
     """Import ``file.py`` and call ``NAME`` in it; the user's errors come back as one line."""
     from torch import nn
 
@@ -139,19 +140,28 @@ def confined(path_text: str, base: Path, root: Path) -> Path:
     """``path_text`` relative to ``base``, refused unless it lies under ``root`` (links followed)."""
     path = (base / path_text).resolve()
     if not path.is_relative_to(root.resolve()):
-        raise UserError(f"{shown(path_text)} is outside {root}; a claims file may name files only under its own "
-                         "folder (audit --root DIR allows another)")
+        raise UserError(
+            f"{shown(path_text)} is outside {root}; a claims file may name files only under its own "
+            "folder (audit --root DIR allows another)"
+        )
     return path
 
 
-def resolve_target(text: str, overrides: Iterable[str] | Mapping[str, Any] = (), *, allow_code: bool = True,
-                   base: Path | None = None, root: Path | None = None) -> Target:
+def resolve_target(
+    text: str,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+    *,
+    allow_code: bool = True,
+    base: Path | None = None,
+    root: Path | None = None,
+) -> Target:
     """Resolve a target. ``overrides`` are ``FIELD=VALUE`` texts or a mapping of spec fields;
     ``base`` is the folder relative paths start from (a claims file's), and files must lie under
     ``root`` (by default ``base``); ``allow_code=False`` refuses ``file.py:NAME``."""
     pairs = dict(overrides) if isinstance(overrides, Mapping) else dict(parse_override(o) for o in overrides)
     suffix = "[" + ",".join(f"{k}={_override_text(v)}" for k, v in pairs.items()) + "]" if pairs else ""
     if base is not None:
+
         def where(path_text: str) -> Path:
             return confined(path_text, base, root or base)
     else:
@@ -173,8 +183,10 @@ def resolve_target(text: str, overrides: Iterable[str] | Mapping[str, Any] = (),
             if base is None:
                 raise
             # A file a claims file names may not be the claims author's: say what, never what it holds.
-            raise UserError(f"{shown(text)} is not a readable, valid spec file; see why with: "
-                             f"resnet-inspect summary {shown(text)} --device meta") from None
+            raise UserError(
+                f"{shown(text)} is not a readable, valid spec file; see why with: "
+                f"resnet-inspect summary {shown(text)} --device meta"
+            ) from None
         return Target(label=Path(text).stem + suffix, spec=spec.replace(**pairs) if pairs else spec)
     return Target(label=text + suffix, spec=resolve_spec(text, **pairs))
 
@@ -190,17 +202,31 @@ def _weights_target(path: Path, suffix: str, pairs: dict[str, Any]) -> Target:
     return Target(label=path.stem + suffix, spec=spec, weights=str(path), identity=ident)
 
 
-def inspect_target(target: Target, input_size: Sequence[int] | str | None = None, device: str = "auto",
-                   dtype: Any = "float32", memory_budget: int | None = None,
-                   time_budget: float | None = None, should_stop: StopCheck | None = None) -> "ModelReport":
+def inspect_target(
+    target: Target,
+    input_size: Sequence[int] | str | None = None,
+    device: str = "auto",
+    dtype: Any = "float32",
+    memory_budget: int | None = None,
+    time_budget: float | None = None,
+    should_stop: StopCheck | None = None,
+) -> ModelReport:
     """The report of one forward pass of ``target``, labelled with its name and overrides; a weights
     file's tensors are loaded into the network and their statistics added to the report."""
     from .analysis.analyze import inspect
     from .analysis.options import resolve_device
 
     if target.weights is None:
-        return inspect(target.subject, input_size, device=device, dtype=dtype, label=target.label,
-                       memory_budget=memory_budget, time_budget=time_budget, should_stop=should_stop)
+        return inspect(
+            target.subject,
+            input_size,
+            device=device,
+            dtype=dtype,
+            label=target.label,
+            memory_budget=memory_budget,
+            time_budget=time_budget,
+            should_stop=should_stop,
+        )
     from .weights.read import read_weights
     from .weights.stats import load_tensors, summarize
 
@@ -215,38 +241,57 @@ def inspect_target(target: Target, input_size: Sequence[int] | str | None = None
 
         shape = parse_input_size(input_size if input_size is not None else default_input_size(target.spec))
         # The file's tensors come on top of the network's own.
-        check_memory(2 * sum(numel(s) for s in weights.network_shapes.values()), shape, dev, resolve_dtype(dtype),
-                     lambda: inspect(target.spec, shape, device="meta", dtype=dtype), budget=memory_budget)
+        check_memory(
+            2 * sum(numel(s) for s in weights.network_shapes.values()),
+            shape,
+            dev,
+            resolve_dtype(dtype),
+            lambda: inspect(target.spec, shape, device="meta", dtype=dtype),
+            budget=memory_budget,
+        )
         subject = target.build()
         renamed = target.identity.renamed_classifier
         tensors = load_tensors(target.weights, names, weights.prefix, weights.container)
         if renamed:  # the file's "classifier.weight" is the network's "fc.weight"
-            tensors = {("fc." + k[len(renamed) + 1:] if k.startswith(renamed + ".") else k): v
-                       for k, v in tensors.items()}
+            tensors = {
+                ("fc." + k[len(renamed) + 1 :] if k.startswith(renamed + ".") else k): v for k, v in tensors.items()
+            }
         subject.load_state_dict(tensors, strict=not target.identity.headless)
-    report = inspect(subject, input_size, device=device, dtype=dtype, label=target.label, memory_budget=memory_budget,
-                     time_budget=time_budget, should_stop=should_stop)
+    report = inspect(
+        subject,
+        input_size,
+        device=device,
+        dtype=dtype,
+        label=target.label,
+        memory_budget=memory_budget,
+        time_budget=time_budget,
+        should_stop=should_stop,
+    )
     summary = summarize(weights, load_tensors(target.weights, names, weights.prefix, weights.container))
-    report.weights = summary.to_dict() | {"identified_as": target.identity.matches,
-                                          "closest": target.identity.closest,
-                                          "differences": target.identity.differences,
-                                          "cannot_show": target.identity.unknown}
+    report.weights = summary.to_dict() | {
+        "identified_as": target.identity.matches,
+        "closest": target.identity.closest,
+        "differences": target.identity.differences,
+        "cannot_show": target.identity.unknown,
+    }
     if target.identity.headless:
-        report.warnings.insert(0, "the weights file has no classifier: the report's classifier is the one a "
-                                  "1000-class network would have, with random weights")
+        report.warnings.insert(
+            0,
+            "the weights file has no classifier: the report's classifier is the one a "
+            "1000-class network would have, with random weights",
+        )
     report.spec = target.spec.to_dict()
     return report
 
 
-
-def claim_reports(base: Path, allow_code: bool, root: Path | None = None) -> Callable[["Claim"], "ModelReport"]:
+def claim_reports(base: Path, allow_code: bool, root: Path | None = None) -> Callable[[Claim], ModelReport]:
     """A function from a claim to the (meta) report of its model, cached per (model, overrides).
 
     Paths in claims are relative to the claims file's folder ``base`` and must lie under ``root``
     (by default ``base``)."""
     cache: dict[Any, ModelReport] = {}
 
-    def report_for(claim: "Claim") -> "ModelReport":
+    def report_for(claim: Claim) -> ModelReport:
         key = (claim.model, tuple(sorted((k, str(v)) for k, v in claim.overrides.items())))
         if key not in cache:
             target = resolve_target(claim.model, claim.overrides, allow_code=allow_code, base=base, root=root)
@@ -256,8 +301,7 @@ def claim_reports(base: Path, allow_code: bool, root: Path | None = None) -> Cal
     return report_for
 
 
-def run_claims_file(path: str | Path, allow_code: bool = False,
-                    root: Path | None = None) -> tuple[list["Verdict"], str]:
+def run_claims_file(path: str | Path, allow_code: bool = False, root: Path | None = None) -> tuple[list[Verdict], str]:
     """Verdicts on every claim of a file, and the file's notes. Files the claims name must lie
     under ``root`` (by default the claims file's folder)."""
     from .audit.claims import check_claims, load_claims_document

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from .limits import LIMITS, over
 from .errors import UserError
+from .limits import LIMITS, over
 
 
 class _PlainLoader(yaml.SafeLoader):

@@ -4,36 +4,57 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from math import prod
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .analysis.report import ModelReport
-from .limits import LIMITS, StopCheck, over, shown
-from .memory.report import CATEGORIES, MemoryReport
 from .audit.claims import Verdict, check_claims, parse_claims
 from .audit.conventions import CONVENTIONS
 from .audit.counts import counts
-from .model.spec import (ANTI_ALIASING, ATTENTION, BLOCKS, NORMS, SELECTIVE_KERNELS, SHORTCUTS, STEM_POOLS, STEMS,
-                         STRIDE_PLACEMENTS, ResNetSpec)
+from .errors import UserError
+from .limits import LIMITS, StopCheck, over, shown
+from .memory.report import CATEGORIES, MemoryReport
+from .model.spec import (
+    ANTI_ALIASING,
+    ATTENTION,
+    BLOCKS,
+    NORMS,
+    SELECTIVE_KERNELS,
+    SHORTCUTS,
+    STEM_POOLS,
+    STEMS,
+    STRIDE_PLACEMENTS,
+    ResNetSpec,
+)
 from .resolve import SPEC_SUFFIXES, is_code
 from .views.tables import feature_map_text, layer_rows, si, stage_rows
-from .errors import UserError
 
-EDITOR_CHOICES = {"block": BLOCKS, "stem": STEMS, "shortcut": SHORTCUTS, "stride_on": STRIDE_PLACEMENTS,
-                  "aa": ANTI_ALIASING, "attn": ATTENTION, "norm": NORMS, "stem_pool": STEM_POOLS,
-                  "sk": SELECTIVE_KERNELS}
+EDITOR_CHOICES = {
+    "block": BLOCKS,
+    "stem": STEMS,
+    "shortcut": SHORTCUTS,
+    "stride_on": STRIDE_PLACEMENTS,
+    "aa": ANTI_ALIASING,
+    "attn": ATTENTION,
+    "norm": NORMS,
+    "stem_pool": STEM_POOLS,
+    "sk": SELECTIVE_KERNELS,
+}
 MAX_BATCH = 4096
 MAX_SIDE = 8192
 
 
 def parse_int_list(text: str, field: str) -> tuple[int, ...]:
-    """"3, 4, 6, 3" -> (3, 4, 6, 3); a one-line error naming the field otherwise."""
+    """ "3, 4, 6, 3" -> (3, 4, 6, 3); a one-line error naming the field otherwise."""
     try:
         values = tuple(int(part) for part in str(text).replace(" ", "").split(",") if part != "")
     except ValueError:
-        raise UserError(f"invalid spec: {field}: expected comma-separated integers like 3,4,6,3, got {shown(text)}") from None
+        raise UserError(
+            f"invalid spec: {field}: expected comma-separated integers like 3,4,6,3, got {shown(text)}"
+        ) from None
     if not values:
         raise UserError(f"invalid spec: {field}: needs at least one value")
     return values
@@ -69,15 +90,21 @@ def identify_upload(data: bytes, filename: str) -> dict[str, Any]:
         return {"spec": target.spec.to_dict(), "label": target.label}
 
 
-def analyze_upload(data: bytes, filename: str, shape: tuple[int, ...], device: str,
-                   should_stop: StopCheck | None = None) -> dict[str, Any]:
+def analyze_upload(
+    data: bytes, filename: str, shape: tuple[int, ...], device: str, should_stop: StopCheck | None = None
+) -> dict[str, Any]:
     """The report of an uploaded .safetensors file's network, carrying its weights, as a plain dict."""
     with _uploaded(data, filename) as path:
         from .resolve import inspect_target, resolve_target
 
-        report = inspect_target(resolve_target(str(path)), shape, device=device,
-                                memory_budget=LIMITS.app_memory_bytes, time_budget=LIMITS.app_seconds,
-                                should_stop=should_stop)
+        report = inspect_target(
+            resolve_target(str(path)),
+            shape,
+            device=device,
+            memory_budget=LIMITS.app_memory_bytes,
+            time_budget=LIMITS.app_seconds,
+            should_stop=should_stop,
+        )
     report.weights["file"] = filename
     return report.to_dict()
 
@@ -108,19 +135,37 @@ def input_shape(batch: int, spec: ResNetSpec, side: int) -> tuple[int, int, int,
     return shape
 
 
-def analyze(key: str, shape: tuple[int, ...], device: str, label: str,
-            should_stop: StopCheck | None = None) -> dict[str, Any]:
+def analyze(
+    key: str, shape: tuple[int, ...], device: str, label: str, should_stop: StopCheck | None = None
+) -> dict[str, Any]:
     """The report of a spec (given by its key) as a plain dict, for Streamlit's cache; ``should_stop``
     cancels it (the page: a newer run is waiting)."""
     from .analysis.analyze import inspect  # torch: imported once the page has its sidebar
 
     spec = ResNetSpec.from_dict(json.loads(key))
-    return inspect(spec, shape, device=device, label=label, memory_budget=LIMITS.app_memory_bytes,
-                   time_budget=LIMITS.app_seconds, should_stop=should_stop).to_dict()
+    return inspect(
+        spec,
+        shape,
+        device=device,
+        label=label,
+        memory_budget=LIMITS.app_memory_bytes,
+        time_budget=LIMITS.app_seconds,
+        should_stop=should_stop,
+    ).to_dict()
 
 
-def memory_view(key: str, side: int, batch: int, train: bool, optimizer: str, precision: str, device: str,
-                budget: int, label: str, should_stop: StopCheck | None = None) -> dict[str, Any]:
+def memory_view(
+    key: str,
+    side: int,
+    batch: int,
+    train: bool,
+    optimizer: str,
+    precision: str,
+    device: str,
+    budget: int,
+    label: str,
+    should_stop: StopCheck | None = None,
+) -> dict[str, Any]:
     """The Memory tab's data for a spec (by its key): the report, the largest batch within ``budget``
     and the curves, as plain dicts for Streamlit's cache. Estimated on meta, within the app's time budget."""
     from dataclasses import asdict
@@ -139,12 +184,22 @@ def memory_view(key: str, side: int, batch: int, train: bool, optimizer: str, pr
 
 def memory_breakdown_rows(report: MemoryReport) -> list[dict[str, Any]]:
     peaks = [("inference", report.inference)] + ([("training step", report.training)] if report.training else [])
-    rows = [{"bytes alive at the peak": "total", **{name: p.total for name, p in peaks},
-             "what": "the most bytes alive at once"}]
+    rows = [
+        {
+            "bytes alive at the peak": "total",
+            **{name: p.total for name, p in peaks},
+            "what": "the most bytes alive at once",
+        }
+    ]
     for category, meaning in CATEGORIES.items():
         if any(p.breakdown.get(category) for _, p in peaks):
-            rows.append({"bytes alive at the peak": category.replace("_", " "),
-                         **{name: p.breakdown.get(category, 0) for name, p in peaks}, "what": meaning})
+            rows.append(
+                {
+                    "bytes alive at the peak": category.replace("_", " "),
+                    **{name: p.breakdown.get(category, 0) for name, p in peaks},
+                    "what": meaning,
+                }
+            )
     return rows
 
 
@@ -154,13 +209,19 @@ def headline_metrics(report: ModelReport, convention: str) -> list[tuple[str, st
     chosen = CONVENTIONS[convention]
     total = chosen.compute(report)
     tiles = [
-        ("Parameters", f"{report.totals.params:,}", f"{si(report.totals.params)}; "
-         f"{report.totals.params_without_classifier:,} without the classifier"),
+        (
+            "Parameters",
+            f"{report.totals.params:,}",
+            f"{si(report.totals.params)}; {report.totals.params_without_classifier:,} without the classifier",
+        ),
         ("MACs", si(report.totals.macs), f"{report.totals.macs:,} multiply-accumulates (conv + linear, no bias)"),
         ("FLOPs", si(report.totals.flops), f"{report.totals.flops:,}: 2 x MACs + element-wise work"),
         ("Paper depth", str(values["paper_depth"].value), values["paper_depth"].definition),
-        ("Sum of layer outputs", si(report.totals.activation_bytes, "B"),
-         "bytes of all leaf-module outputs added up: not what a run needs (the Memory tab has the peaks)"),
+        (
+            "Sum of layer outputs",
+            si(report.totals.activation_bytes, "B"),
+            "bytes of all leaf-module outputs added up: not what a run needs (the Memory tab has the peaks)",
+        ),
     ]
     if convention not in ("macs", "flops"):
         tiles.insert(3, (f"{chosen.unit} ({convention})", si(total), f"{total:,.0f}: {chosen.what}"))
@@ -184,9 +245,18 @@ def filtered_layers(report: ModelReport, depth: int | None, types: list[str] | N
 def stage_table_rows(report: ModelReport) -> list[dict[str, str]]:
     """The stage table with every number written out (25,557,032; 16.33 %); cells are Markdown there,
     so "no blocks" is a dash that cannot turn into a bullet."""
-    return [{"stage": r["stage"], "blocks": r["blocks"].replace("-", "–"), "output (HxWxC)": r["output"], "params": f"{r['params']:,}",
-             "params %": f"{r['params %']:.2f}", "MACs": f"{r['macs']:,}", "MACs %": f"{r['macs %']:.2f}"}
-            for r in stage_rows(report)]
+    return [
+        {
+            "stage": r["stage"],
+            "blocks": r["blocks"].replace("-", "–"),
+            "output (HxWxC)": r["output"],
+            "params": f"{r['params']:,}",
+            "params %": f"{r['params %']:.2f}",
+            "MACs": f"{r['macs']:,}",
+            "MACs %": f"{r['macs %']:.2f}",
+        }
+        for r in stage_rows(report)
+    ]
 
 
 def module_types(report: ModelReport) -> list[str]:
@@ -194,8 +264,14 @@ def module_types(report: ModelReport) -> list[str]:
 
 
 def counts_rows(report: ModelReport) -> list[dict[str, Any]]:
-    return [{"count": c.label, "value": str(c.value) if isinstance(c.value, list) else f"{c.value:,.0f}",
-             "definition": c.definition} for c in counts(report).values()]
+    return [
+        {
+            "count": c.label,
+            "value": str(c.value) if isinstance(c.value, list) else f"{c.value:,.0f}",
+            "definition": c.definition,
+        }
+        for c in counts(report).values()
+    ]
 
 
 def claims_verdicts(text: str, reports_for: Any) -> list[Verdict]:
@@ -204,11 +280,15 @@ def claims_verdicts(text: str, reports_for: Any) -> list[Verdict]:
     claims = parse_claims(text, "uploaded claims")
     for claim in claims:
         if is_code(claim.model):
-            raise UserError(f"uploaded claims:{claim.line}: model {claim.model!r} is user code, which the web "
-                             "front end does not run")
+            raise UserError(
+                f"uploaded claims:{claim.line}: model {claim.model!r} is user code, which the web "
+                "front end does not run"
+            )
         if claim.model.lower().endswith(SPEC_SUFFIXES):
-            raise UserError(f"uploaded claims:{claim.line}: model {claim.model!r} is a file; the web front end "
-                             "checks claims about registered variants or 'this' network")
+            raise UserError(
+                f"uploaded claims:{claim.line}: model {claim.model!r} is a file; the web front end "
+                "checks claims about registered variants or 'this' network"
+            )
     return check_claims(claims, reports_for, path="uploaded claims")
 
 
@@ -218,16 +298,31 @@ def compare_rows(reports: list[ModelReport]) -> list[dict[str, Any]]:
     for report in reports:
         for stage in report.stages:
             shape = stage.output_shape
-            rows.append({"network": report.model, "stage": stage.name, "blocks": str(stage.blocks) if stage.blocks else "-",
-                         "output": feature_map_text(shape),
-                         "params": stage.params, "MACs": stage.macs})
+            rows.append(
+                {
+                    "network": report.model,
+                    "stage": stage.name,
+                    "blocks": str(stage.blocks) if stage.blocks else "-",
+                    "output": feature_map_text(shape),
+                    "params": stage.params,
+                    "MACs": stage.macs,
+                }
+            )
     return rows
 
 
 def totals_rows(reports: list[ModelReport]) -> list[dict[str, Any]]:
-    return [{"network": r.model, "params": r.totals.params, "MACs": r.totals.macs, "FLOPs": r.totals.flops,
-             "paper depth": counts(r)["paper_depth"].value, "activations (B)": r.totals.activation_bytes}
-            for r in reports]
+    return [
+        {
+            "network": r.model,
+            "params": r.totals.params,
+            "MACs": r.totals.macs,
+            "FLOPs": r.totals.flops,
+            "paper depth": counts(r)["paper_depth"].value,
+            "activations (B)": r.totals.activation_bytes,
+        }
+        for r in reports
+    ]
 
 
 def load_profiles(folder: str | Path) -> list[dict[str, Any]]:

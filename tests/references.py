@@ -54,8 +54,14 @@ def ptflops_total(model, shape):
     from ptflops import get_model_complexity_info
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        macs, _ = get_model_complexity_info(copy.deepcopy(model), tuple(shape[1:]), as_strings=False,
-                                            print_per_layer_stat=False, verbose=False, backend="pytorch")
+        macs, _ = get_model_complexity_info(
+            copy.deepcopy(model),
+            tuple(shape[1:]),
+            as_strings=False,
+            print_per_layer_stat=False,
+            verbose=False,
+            backend="pytorch",
+        )
     return macs
 
 

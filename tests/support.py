@@ -10,5 +10,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_cli(*args: str, cwd: Path | str = ROOT, columns: int = 200, timeout: float = 600):
     """``python -m resnet_inspect ARGS`` in ``cwd`` with a terminal ``columns`` wide."""
-    return subprocess.run([sys.executable, "-m", "resnet_inspect", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": str(columns)}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_inspect", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": str(columns)},
+        timeout=timeout,
+    )

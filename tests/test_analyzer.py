@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
+from references import reference_model
 from torch import nn
 
 import resnet_inspect as ri
-from references import reference_model
-from resnet_inspect.audit.published import TABLE1_MULT_ADDS, matches_printed
 from resnet_inspect.analysis.report import ModelReport
+from resnet_inspect.audit.published import TABLE1_MULT_ADDS, matches_printed
 
 ALL = list(ri.variants())
 

@@ -169,7 +169,8 @@ def test_claims_good_and_malformed():
     at = open_tab(fresh().run(), "Audit")
     at.text_area(key="claims_text").set_value(
         "claims:\n  - model: this\n    quantity: params\n    value: 23.5M\n"
-        "  - model: resnet101\n    quantity: layers\n    value: 101\n").run()
+        "  - model: resnet101\n    quantity: layers\n    value: 101\n"
+    ).run()
     no_exception(at)
     assert any("2 claims, 0 false" in s.value for s in at.success)
     at.text_area(key="claims_text").set_value("claims:\n  - model: this\n    quantity: depth\n    value: 50\n").run()
@@ -177,7 +178,9 @@ def test_claims_good_and_malformed():
     assert any("unknown quantity 'depth'" in e.value for e in at.error)
     at.text_area(key="claims_text").set_value("claims: [oops\n").run()
     assert any("invalid YAML" in e.value for e in at.error)
-    at.text_area(key="claims_text").set_value("claims:\n  - model: evil.py:make\n    quantity: params\n    value: 1\n").run()
+    at.text_area(key="claims_text").set_value(
+        "claims:\n  - model: evil.py:make\n    quantity: params\n    value: 1\n"
+    ).run()
     assert any("does not run" in e.value for e in at.error)
 
 

@@ -2,14 +2,14 @@
 
 import pytest
 import torch
+from references import reference_model
+from support import ROOT, run_cli
 
 import resnet_inspect as ri
-from references import reference_model
 from resnet_inspect.audit.claims import Claim, check_claim, parse_claims
 from resnet_inspect.audit.counts import counts
 from resnet_inspect.audit.diff import diff_reports
 from resnet_inspect.audit.values import parse_value
-from support import ROOT, run_cli
 
 
 @pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
@@ -31,11 +31,20 @@ def test_paper_depth_and_module_counts_match_the_real_network(depth):
     assert ours["paper_depth"].value == depth and ours["conv_modules"].value == values["conv_modules"].value
 
 
-@pytest.mark.parametrize("name, depth", [
-    ("skresnet50", 50), ("res2net50_26w_4s", 50), ("resnetv2_50x1_bit", 50), ("seresnet50", 50),
-    ("senet154", 154), ("resnetrs101", 104),  # ResNet-RS: 101, two more stem convs, the stem pool's conv
-    ("resnet50d", 52), ("ecaresnet50d", 52), ("resnest50d", 52),  # the deep stem's 3 convs count
-])
+@pytest.mark.parametrize(
+    "name, depth",
+    [
+        ("skresnet50", 50),
+        ("res2net50_26w_4s", 50),
+        ("resnetv2_50x1_bit", 50),
+        ("seresnet50", 50),
+        ("senet154", 154),
+        ("resnetrs101", 104),  # ResNet-RS: 101, two more stem convs, the stem pool's conv
+        ("resnet50d", 52),
+        ("ecaresnet50d", 52),
+        ("resnest50d", 52),  # the deep stem's 3 convs count
+    ],
+)
 def test_paper_depth_of_the_family_follows_the_names(name, depth):
     """Attention branches (SE, ECA, SK's selection, ResNeSt's fc1/fc2) are not depth; parallel
     convolutions at one position (SK's two paths, Res2Net's scales) count once."""
@@ -147,8 +156,10 @@ def test_exit_codes(tmp_path):
 
 def test_a_failed_claims_run_writes_nothing(tmp_path):
     broken = tmp_path / "broken.yaml"
-    broken.write_text("claims:\n  - model: resnet50\n    quantity: params\n    value: 1\n"
-                      "  - model: resnet50\n    quantity: kernel\n    layer: nowhere\n    value: 3x3\n")
+    broken.write_text(
+        "claims:\n  - model: resnet50\n    quantity: params\n    value: 1\n"
+        "  - model: resnet50\n    quantity: kernel\n    layer: nowhere\n    value: 3x3\n"
+    )
     out = tmp_path / "out.md"
     result = run_cli("audit", "--claims", str(broken), "--format", "md", "-o", str(out))
     assert result.returncode == 2 and "no layer 'nowhere'" in result.stderr

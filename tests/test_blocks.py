@@ -50,14 +50,17 @@ def test_an_unknown_block_type_is_a_user_error_naming_the_registered_ones():
         blocks.block_class("hexagonal")
 
 
-@pytest.mark.parametrize("factory, args", [
-    (blocks.make_norm, ("layer", 64)),
-    (blocks.make_norm, ("evonorm", 64)),  # a pre-activation norm-and-activation, not a plain norm
-    (blocks.make_norm_act, ("layer", 64)),
-    (blocks.make_attention, ("cbam", 64)),
-    (blocks.make_aa, ("gaussian", 64, 2, True)),
-    (blocks.make_shortcut, ("magic", 64, 128, 2)),
-])
+@pytest.mark.parametrize(
+    "factory, args",
+    [
+        (blocks.make_norm, ("layer", 64)),
+        (blocks.make_norm, ("evonorm", 64)),  # a pre-activation norm-and-activation, not a plain norm
+        (blocks.make_norm_act, ("layer", 64)),
+        (blocks.make_attention, ("cbam", 64)),
+        (blocks.make_aa, ("gaussian", 64, 2, True)),
+        (blocks.make_shortcut, ("magic", 64, 128, 2)),
+    ],
+)
 def test_factories_refuse_unknown_names(factory, args):
     kwargs = {"with_norm": True} if factory is blocks.make_shortcut else {}
     with pytest.raises(UserError, match="unknown"):

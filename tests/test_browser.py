@@ -4,7 +4,6 @@ import base64
 import shutil
 
 import pytest
-
 from app_browser import browser_page, choose_variant, open_tab, running_app
 
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")

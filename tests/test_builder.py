@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from references import randomize_norm_stats, reference_model
 
 import resnet_inspect as ri
-from references import randomize_norm_stats, reference_model
 from resnet_inspect.audit.published import TABLE6_PARAMS, matches_printed
-from resnet_inspect.model.param_counts import PARAMETERS
+from resnet_inspect.model.tables import parameter_counts
 
 WITH_REFERENCE = [v for v in ri.variants().values() if v.reference]
 
@@ -14,12 +14,41 @@ WITH_REFERENCE = [v for v in ri.variants().values() if v.reference]
 def test_registry_has_the_required_names():
     names = set(ri.variants())
     required = {
-        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "wide_resnet101_2",
-        "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "resnet50_v1", "resnet101_v1",
-        "resnet152_v1", "resnet18d", "resnet26", "resnet26d", "resnet34d", "resnet50c", "resnet50d",
-        "resnet50s", "resnet50t", "resnet101d", "resnet152d", "resnet200", "resnet200d", "resnext101_32x4d",
-        "seresnet50", "resnetv2_50", "preact_resnet18", "resnet20", "resnet32", "resnet44", "resnet56",
-        "resnet110", "resnet1202",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "wide_resnet50_2",
+        "wide_resnet101_2",
+        "resnext50_32x4d",
+        "resnext101_32x8d",
+        "resnext101_64x4d",
+        "resnet50_v1",
+        "resnet101_v1",
+        "resnet152_v1",
+        "resnet18d",
+        "resnet26",
+        "resnet26d",
+        "resnet34d",
+        "resnet50c",
+        "resnet50d",
+        "resnet50s",
+        "resnet50t",
+        "resnet101d",
+        "resnet152d",
+        "resnet200",
+        "resnet200d",
+        "resnext101_32x4d",
+        "seresnet50",
+        "resnetv2_50",
+        "preact_resnet18",
+        "resnet20",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+        "resnet110",
+        "resnet1202",
     }
     assert required <= names
     for variant in ri.variants().values():
@@ -31,7 +60,8 @@ def test_state_dict_and_parameters_match_reference_on_meta(variant):
     with torch.device("meta"):
         ours, ref = ri.build(variant.name), reference_model(variant.reference)
     assert {k: tuple(t.shape) for k, t in ours.state_dict().items()} == {
-        k: tuple(t.shape) for k, t in ref.state_dict().items()}
+        k: tuple(t.shape) for k, t in ref.state_dict().items()
+    }
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
 
 
@@ -39,9 +69,11 @@ def test_state_dict_and_parameters_match_reference_on_meta(variant):
 # doubled bottleneck width, 64 groups, SENet-154's 3x3 shortcuts and halved 1x1); every spec choice is among
 # them. The deeper and wider ones differ from these only in counts and widths, which the structure check on
 # meta above covers for every variant.
-LOGITS = [v for v in WITH_REFERENCE if PARAMETERS[v.name] <= 50_000_000 or v.name in ("wide_resnet50_2",
-                                                                                      "resnext101_64x4d",
-                                                                                      "senet154")]
+LOGITS = [
+    v
+    for v in WITH_REFERENCE
+    if parameter_counts()[v.name] <= 50_000_000 or v.name in ("wide_resnet50_2", "resnext101_64x4d", "senet154")
+]
 
 
 @pytest.mark.parametrize("variant", LOGITS, ids=lambda v: v.name)
@@ -157,8 +189,11 @@ NOT_YET: set[str] = set()
 def test_every_timm_resnet_entrypoint_is_registered_or_named_as_pending():
     import timm
 
-    defined = {name for module in ("resnet", "resnetv2", "res2net", "resnest", "sknet")
-               for name in timm.list_models(module=module)} - {"test_resnet"}
+    defined = {
+        name
+        for module in ("resnet", "resnetv2", "res2net", "resnest", "sknet")
+        for name in timm.list_models(module=module)
+    } - {"test_resnet"}
     registered = set(ri.variants())
     assert defined - registered == NOT_YET
     for name in sorted(defined & registered):
@@ -168,13 +203,15 @@ def test_every_timm_resnet_entrypoint_is_registered_or_named_as_pending():
             with torch.device("meta"):
                 ours, timm_model = ri.build(name), timm.create_model(name)
             assert {k: tuple(t.shape) for k, t in ours.state_dict().items()} == {
-                k: tuple(t.shape) for k, t in timm_model.state_dict().items()}, name
+                k: tuple(t.shape) for k, t in timm_model.state_dict().items()
+            }, name
 
 
 def test_width_tables_are_timms():
-    from resnet_inspect.model.width_tables import TABLES, timm_tables
+    from resnet_inspect.model.tables import width_tables
+    from resnet_inspect.model.width_tables import timm_tables
 
-    assert TABLES == timm_tables()
+    assert width_tables() == timm_tables(), "run: python -m resnet_inspect.publish"
 
 
 def test_older_spec_files_that_say_se_still_read():

@@ -2,10 +2,10 @@ import json
 import re
 
 import pytest
+from support import ROOT, run_cli
 
 import resnet_inspect as ri
 from resnet_inspect.views.tables import si
-from support import ROOT, run_cli
 
 
 def test_list_shows_every_variant():
@@ -96,21 +96,24 @@ def test_version_and_list_by_family():
 
 def test_list_parameter_table_is_exact():
     from resnet_inspect.model.catalog import counted_parameters
-    from resnet_inspect.model.param_counts import PARAMETERS
+    from resnet_inspect.model.tables import parameter_counts
 
-    assert PARAMETERS == counted_parameters(), "run: python -m resnet_inspect.model.catalog"
+    assert parameter_counts() == counted_parameters(), "run: python -m resnet_inspect.publish"
 
 
 def test_mac_table_is_the_analyzers():
     """The catalog's MACs equal the committed reports/index.md, which a test keeps equal to the analyzer's."""
     import re
 
-    from resnet_inspect.model.mac_counts import MACS
+    from resnet_inspect.model.tables import mac_counts
 
     index = (ROOT / "reports" / "index.md").read_text()
-    rows = dict(re.findall(r"^\| \[(\w+)\]\(variants/\w+\.md\) \|[^|]*\|[^|]*\|[^|]*\|[^|]*\| ([\d,]+) \|", index, re.M))
-    assert {name: int(text.replace(",", "")) for name, text in rows.items()} == MACS, \
+    rows = dict(
+        re.findall(r"^\| \[(\w+)\]\(variants/\w+\.md\) \|[^|]*\|[^|]*\|[^|]*\|[^|]*\| ([\d,]+) \|", index, re.M)
+    )
+    assert {name: int(text.replace(",", "")) for name, text in rows.items()} == mac_counts(), (
         "run: python -m resnet_inspect.publish"
+    )
 
 
 @pytest.mark.parametrize("columns", [34, 80, 120])

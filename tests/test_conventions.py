@@ -3,10 +3,9 @@
 import warnings
 
 import pytest
+from references import REFERENCE_TOOLS, reference_model
 
 import resnet_inspect as ri
-from references import reference_model
-from references import REFERENCE_TOOLS
 from resnet_inspect.audit.conventions import CONVENTIONS
 
 MODELS = [

@@ -41,13 +41,35 @@ CONVS = [  # x, weight, stride, padding, dilation, groups
 def test_conv_equals_torch_flop_counter_and_a_real_run(x_shape, w_shape, stride, padding, dilation, groups):
     x, w = torch.randn(x_shape), torch.randn(w_shape)
     out = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    c = cost("convolution", S(x_shape), S(w_shape), None, [stride] * 2, [padding] * 2, [dilation] * 2, False, [0, 0],
-             groups, out=out.shape)
+    c = cost(
+        "convolution",
+        S(x_shape),
+        S(w_shape),
+        None,
+        [stride] * 2,
+        [padding] * 2,
+        [dilation] * 2,
+        False,
+        [0, 0],
+        groups,
+        out=out.shape,
+    )
     assert c.op_class == OpClass.CONV and c.bias_flops == 0
     assert 2 * c.macs == c.flops == flop_counter.conv_flop_count(list(x_shape), list(w_shape), list(out.shape))
     assert c.window == (w_shape[2], stride, padding, dilation)
-    with_bias = cost("convolution", S(x_shape), S(w_shape), S((w_shape[0],)), [stride] * 2, [padding] * 2,
-                     [dilation] * 2, False, [0, 0], groups, out=out.shape)
+    with_bias = cost(
+        "convolution",
+        S(x_shape),
+        S(w_shape),
+        S((w_shape[0],)),
+        [stride] * 2,
+        [padding] * 2,
+        [dilation] * 2,
+        False,
+        [0, 0],
+        groups,
+        out=out.shape,
+    )
     assert with_bias.bias_flops == out.numel()
 
 
@@ -74,10 +96,13 @@ def test_batch_norm_is_two_per_element_with_affine_terms_one_without():
     assert cost("native_batch_norm", x, None, None, None, None, False, 0.1, 1e-5).flops == 2 * 64 * 64
 
 
-@pytest.mark.parametrize("op, run, kernel, stride, padding", [
-    ("max_pool2d_with_indices", lambda x: F.max_pool2d(x, 3, 2, 1), 3, 2, 1),
-    ("avg_pool2d", lambda x: F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False), 2, 2, 0),
-])
+@pytest.mark.parametrize(
+    "op, run, kernel, stride, padding",
+    [
+        ("max_pool2d_with_indices", lambda x: F.max_pool2d(x, 3, 2, 1), 3, 2, 1),
+        ("avg_pool2d", lambda x: F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False), 2, 2, 0),
+    ],
+)
 def test_sliding_pools_cost_one_per_window_element(op, run, kernel, stride, padding):
     x = torch.randn(1, 4, 15, 15)
     out = run(x)

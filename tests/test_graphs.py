@@ -5,10 +5,10 @@ import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
+from support import run_cli
 
 import resnet_inspect as ri
 from resnet_inspect.views.graphs import build_graph, dataflow_nodes, render
-from support import run_cli
 
 ALL = list(ri.variants())
 
@@ -31,7 +31,7 @@ def test_block_diagram_structure_for_every_variant(name):
     assert len(projection_edges(source)) == projections
     adds = source.count('label="+"')
     assert adds == blocks  # one residual add per block
-    identity = source.count('label=identity')
+    identity = source.count("label=identity")
     shortcut_blocks = len({r.name.split(".downsample")[0] for r in report.leaves() if r.on_shortcut})
     assert identity == blocks - shortcut_blocks
 
@@ -51,7 +51,7 @@ def test_layer_and_stage_levels():
     report = ri.inspect("resnet18", device="meta")
     layer = build_graph(report, "layer").source
     for row in report.leaves():
-        assert f'{re.sub(r"[^A-Za-z0-9_]", "_", row.name)} [' in layer
+        assert f"{re.sub(r'[^A-Za-z0-9_]', '_', row.name)} [" in layer
     stage = build_graph(report, "stage").source
     assert stage.count("stage_") >= 6 and "layer1 (conv2_x)" in stage
     only = build_graph(report, "block", stage="layer2").source

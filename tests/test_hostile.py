@@ -16,7 +16,8 @@ from resnet_inspect.limits import LIMITS
 
 ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]\n"
-    for i in range(1, 9))
+    for i in range(1, 9)
+)
 
 
 def refused(capsys, args, *, seconds=20.0):
@@ -56,14 +57,17 @@ def test_deep_nesting_and_large_files_are_refused(tmp_path, capsys):
     refused(capsys, ["summary", str(json_deep), "--device", "meta"])
 
 
-@pytest.mark.parametrize("override, setting", [
-    ("layers=1000,1000,1000,1000", "RESNET_INSPECT_MAX_BLOCKS"),
-    ("widths=64,128,256,1000000000", "RESNET_INSPECT_MAX_WIDTH"),
-    ("layers=" + ",".join(["1"] * 40), "RESNET_INSPECT_MAX_STAGES"),
-    ("image_size=1000000", "RESNET_INSPECT_MAX_INPUT_SIDE"),
-    ("scales=100000", "RESNET_INSPECT_MAX_BRANCHES"),  # with block=res2net: 100,000 convs a block
-    ("stage_channels=1,1,1,1000000000", "RESNET_INSPECT_MAX_WIDTH"),
-])
+@pytest.mark.parametrize(
+    "override, setting",
+    [
+        ("layers=1000,1000,1000,1000", "RESNET_INSPECT_MAX_BLOCKS"),
+        ("widths=64,128,256,1000000000", "RESNET_INSPECT_MAX_WIDTH"),
+        ("layers=" + ",".join(["1"] * 40), "RESNET_INSPECT_MAX_STAGES"),
+        ("image_size=1000000", "RESNET_INSPECT_MAX_INPUT_SIDE"),
+        ("scales=100000", "RESNET_INSPECT_MAX_BRANCHES"),  # with block=res2net: 100,000 convs a block
+        ("stage_channels=1,1,1,1000000000", "RESNET_INSPECT_MAX_WIDTH"),
+    ],
+)
 def test_work_without_bound_is_refused_even_on_meta(capsys, override, setting):
     assert setting in refused(capsys, ["summary", "resnet50", "--set", override, "--device", "meta"], seconds=5)
 
@@ -84,22 +88,38 @@ def test_a_real_pass_is_refused_before_its_model_is_built(tmp_path, capsys, monk
     assert "use --device meta" in line and "0.2 GiB is free" in line
     assert not any(p.device.type == "cpu" for model in built for p in model.parameters())
     assert "use --device meta" in refused(capsys, ["audit", "resnet152", "--input", "64x3x1024x1024"])
-    assert "use --device meta" in refused(capsys, ["profile", "resnet152", "--device", "cpu", "--batch", "512",
-                                                   "--repeat", "1", "-o", str(tmp_path / "profiles")])
+    assert "use --device meta" in refused(
+        capsys,
+        [
+            "profile",
+            "resnet152",
+            "--device",
+            "cpu",
+            "--batch",
+            "512",
+            "--repeat",
+            "1",
+            "-o",
+            str(tmp_path / "profiles"),
+        ],
+    )
     assert not (tmp_path / "profiles").exists()
 
 
-@pytest.mark.parametrize("field, message", [
-    ("value: .inf", "must be finite"),
-    ("value: '1e999'", "must be finite"),
-    ("value: " + "9" * 400, "must be finite"),
-    ("value: 1\n    tolerance: [1]", "field 'tolerance'"),
-    ("value: 1\n    tolerance: .nan", "field 'tolerance'"),
-    ("value: 7x7x2048\n    stage: layer0", "unknown stage 'layer0'"),
-    ("value: 7x7x2048\n    stage: 3", "field 'stage' must be a name"),
-    ("value: 3x3\n    layer: 5", "field 'layer' must be a name"),
-    ("value: 1\n    1: x", "every key must be a name"),
-])
+@pytest.mark.parametrize(
+    "field, message",
+    [
+        ("value: .inf", "must be finite"),
+        ("value: '1e999'", "must be finite"),
+        ("value: " + "9" * 400, "must be finite"),
+        ("value: 1\n    tolerance: [1]", "field 'tolerance'"),
+        ("value: 1\n    tolerance: .nan", "field 'tolerance'"),
+        ("value: 7x7x2048\n    stage: layer0", "unknown stage 'layer0'"),
+        ("value: 7x7x2048\n    stage: 3", "field 'stage' must be a name"),
+        ("value: 3x3\n    layer: 5", "field 'layer' must be a name"),
+        ("value: 1\n    1: x", "every key must be a name"),
+    ],
+)
 def test_malformed_claims_are_file_line_errors(tmp_path, capsys, field, message):
     quantity = "stage_output" if "stage" in field else "kernel" if "layer:" in field else "params"
     claims = tmp_path / "claims.yaml"
@@ -121,8 +141,12 @@ def test_claims_cannot_reach_outside_their_folder(tmp_path, capsys):
     marker = tmp_path / "ran"
     (outside / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\ndef make():\n    return None\n")
     (outside / "secret.yaml").write_text("password_is_hunter2: 1\n")
-    for model in ("../outside/evil.py:make", f"{outside}/evil.py:make", "../outside/secret.yaml",
-                  f"{outside}/secret.yaml"):
+    for model in (
+        "../outside/evil.py:make",
+        f"{outside}/evil.py:make",
+        "../outside/secret.yaml",
+        f"{outside}/secret.yaml",
+    ):
         claims = inside / "claims.yaml"
         claims.write_text(f"claims:\n  - model: {model}\n    quantity: params\n    value: 1\n")
         line = refused(capsys, ["audit", "--claims", str(claims), "--allow-code"])
@@ -133,9 +157,38 @@ def test_claims_cannot_reach_outside_their_folder(tmp_path, capsys):
     assert "not a readable, valid spec file" in line and "hunter2" not in line
 
 
-FRAGMENTS = ["claims:", "\n  - ", "model: resnet50", "model: 7", "quantity: params", "quantity: stage_output",
-             "value: ", "25.6M", ".inf", "[1, 2]", "&a ", "*a", "{", "}", "[", "]", "stage: ", "layer0", "-1",
-             "tolerance: ", "1%", "null", "~", "'", "\"", ":", "\n    ", "set: {layers: [0]}", "1e999", "??"]
+FRAGMENTS = [
+    "claims:",
+    "\n  - ",
+    "model: resnet50",
+    "model: 7",
+    "quantity: params",
+    "quantity: stage_output",
+    "value: ",
+    "25.6M",
+    ".inf",
+    "[1, 2]",
+    "&a ",
+    "*a",
+    "{",
+    "}",
+    "[",
+    "]",
+    "stage: ",
+    "layer0",
+    "-1",
+    "tolerance: ",
+    "1%",
+    "null",
+    "~",
+    "'",
+    '"',
+    ":",
+    "\n    ",
+    "set: {layers: [0]}",
+    "1e999",
+    "??",
+]
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -166,7 +219,7 @@ def test_a_pass_is_cancelled_as_soon_as_its_caller_stops_waiting():
     for device in ("cpu", "meta"):
         asked = []
 
-        def stop_after_ten() -> bool:
+        def stop_after_ten(asked: list = asked) -> bool:
             asked.append(1)
             return len(asked) > 10
 

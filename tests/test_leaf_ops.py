@@ -8,8 +8,20 @@ import resnet_inspect as ri
 from resnet_inspect.analysis import leaf_ops
 from resnet_inspect.analysis.trace import _LEARNED, Tracer, forget_learned_leaves
 
-NETWORKS = ["resnet18", "resnet50d", "seresnet50", "ecaresnet26t", "resnet50_gn", "res2net50_26w_4s", "resnest14d",
-            "skresnet18", "resnetv2_50x1_bit", "resnetblur18", "resnetv2_50d_frn", "resnet32"]
+NETWORKS = [
+    "resnet18",
+    "resnet50d",
+    "seresnet50",
+    "ecaresnet26t",
+    "resnet50_gn",
+    "res2net50_26w_4s",
+    "resnest14d",
+    "skresnet18",
+    "resnetv2_50x1_bit",
+    "resnetblur18",
+    "resnetv2_50d_frn",
+    "resnet32",
+]
 
 
 def both_ways(target, shape, monkeypatch):
@@ -91,8 +103,10 @@ def test_the_written_out_path_is_taken_and_declined_where_it_should_be():
     model = Zoo().eval()
     taken = []
     original = leaf_ops.RULES.copy()
-    rules = {kind: rule._replace(settings=lambda m, settings=rule.settings: taken.append(m) or settings(m))
-             for kind, rule in original.items()}
+    rules = {
+        kind: rule._replace(settings=lambda m, settings=rule.settings: taken.append(m) or settings(m))
+        for kind, rule in original.items()
+    }
     try:
         leaf_ops.RULES.clear()
         leaf_ops.RULES.update(rules)
@@ -102,10 +116,35 @@ def test_the_written_out_path_is_taken_and_declined_where_it_should_be():
         leaf_ops.RULES.clear()
         leaf_ops.RULES.update(original)
     names = [name for t in taken for name, m in model.named_modules() if m is t]
-    assert {"conv", "grouped", "bn", "gn", "relu", "relu_", "sigmoid", "max_ceil", "avg", "pool", "flatten", "fc",
-            "conv1d", "gn_seq", "unbatched"} <= set(names)
-    assert not set(names) & {"reflect", "same", "bn_no_stats", "max_indices", "avg_divisor", "pool_2x2",
-                             "flatten_none", "fc_no_bias", "fc_3d", "hooked"}
+    assert {
+        "conv",
+        "grouped",
+        "bn",
+        "gn",
+        "relu",
+        "relu_",
+        "sigmoid",
+        "max_ceil",
+        "avg",
+        "pool",
+        "flatten",
+        "fc",
+        "conv1d",
+        "gn_seq",
+        "unbatched",
+    } <= set(names)
+    assert not set(names) & {
+        "reflect",
+        "same",
+        "bn_no_stats",
+        "max_indices",
+        "avg_divisor",
+        "pool_2x2",
+        "flatten_none",
+        "fc_no_bias",
+        "fc_3d",
+        "hooked",
+    }
     # Called both ways: relu_ on float64 and then float32, the 1-D convolution batched and without its batch axis.
     assert names.count("relu_") == 1 and names.count("unbatched") == 2
 

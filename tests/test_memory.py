@@ -6,12 +6,12 @@ import json
 import pytest
 import torch
 import torchvision
+from support import run_cli
 
 from resnet_inspect.analysis.options import AnalysisError
 from resnet_inspect.memory.estimate import Simulator, estimate, memory_curve
 from resnet_inspect.memory.measure import cpu_peak_during, measure
 from resnet_inspect.memory.plan import MemoryPlan, parse_bytes
-from support import run_cli
 
 CASES = [  # (network, plan): optimizers, precisions, block kinds and batch sizes
     ("resnet18", MemoryPlan(4, (3, 64, 64), optimizer="sgd", device="cpu")),
@@ -58,8 +58,11 @@ def test_saved_for_backward_is_what_a_real_forward_leaves_alive():
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         forward()
-    held = sum(e.nbytes() for e in prof.profiler.kineto_results.events()
-               if e.name() == "[memory]" and e.device_type().name == "CPU")
+    held = sum(
+        e.nbytes()
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == "[memory]" and e.device_type().name == "CPU"
+    )
     output = kept["out"].numel() * kept["out"].element_size()
     report = Simulator(model).report(MemoryPlan(2, (3, 64, 64), optimizer="sgd", device="cpu"))
     assert report.saved_total + output == held
@@ -130,8 +133,21 @@ def test_cpu_peak_of_a_known_allocation():
 
 
 def test_memory_command(tmp_path):
-    result = run_cli("memory", "resnet18", "--batch", "8", "--train", "--optimizer", "momentum", "--dtype", "bf16",
-                     "--device", "cpu", "--resolution", "96")
+    result = run_cli(
+        "memory",
+        "resnet18",
+        "--batch",
+        "8",
+        "--train",
+        "--optimizer",
+        "momentum",
+        "--dtype",
+        "bf16",
+        "--device",
+        "cpu",
+        "--resolution",
+        "96",
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "training peak" in out and "gradients" in out and "master weights" in out
@@ -148,14 +164,17 @@ def test_memory_command(tmp_path):
     assert data["fit"]["training_batch"] > 0 and data["curve"] and data["report"]["training"]["total"] > 0
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--batch", "-3"], "--batch"),
-    (["--optimizer", "lbfgs"], "--optimizer"),
-    (["--dtype", "int8"], "--dtype"),
-    (["--fit", "10MB", "--train"], "below what one training step needs"),
-    (["--fit", "twelve"], "invalid memory size"),
-    (["-o", "out.png"], ".html, .json or .md"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--batch", "-3"], "--batch"),
+        (["--optimizer", "lbfgs"], "--optimizer"),
+        (["--dtype", "int8"], "--dtype"),
+        (["--fit", "10MB", "--train"], "below what one training step needs"),
+        (["--fit", "twelve"], "invalid memory size"),
+        (["-o", "out.png"], ".html, .json or .md"),
+    ],
+)
 def test_memory_command_refuses_bad_input(args, message, tmp_path):
     result = run_cli("memory", "resnet50", *args, cwd=tmp_path)
     assert result.returncode == 2

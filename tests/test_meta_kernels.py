@@ -35,10 +35,20 @@ sizes = st.integers(1, 12)
 
 
 @settings(max_examples=300, deadline=None)
-@given(n=st.integers(1, 3), groups=st.integers(1, 3), cin=st.integers(1, 3), cout=st.integers(1, 3),
-       k=st.tuples(sizes, sizes), s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-       p=st.tuples(st.integers(0, 3), st.integers(0, 3)), d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
-       hw=st.tuples(sizes, sizes), bias=st.booleans(), dtype=DTYPES, wrong=st.integers(0, 3))
+@given(
+    n=st.integers(1, 3),
+    groups=st.integers(1, 3),
+    cin=st.integers(1, 3),
+    cout=st.integers(1, 3),
+    k=st.tuples(sizes, sizes),
+    s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    p=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    hw=st.tuples(sizes, sizes),
+    bias=st.booleans(),
+    dtype=DTYPES,
+    wrong=st.integers(0, 3),
+)
 def test_convolution(n, groups, cin, cout, k, s, p, d, hw, bias, dtype, wrong):
     x = meta((n, cin * groups + (wrong == 1), *hw), dtype)
     w = meta((cout * groups, cin, *k), dtype if wrong != 2 else torch.float32)
@@ -47,29 +57,53 @@ def test_convolution(n, groups, cin, cout, k, s, p, d, hw, bias, dtype, wrong):
 
 
 @settings(max_examples=200, deadline=None)
-@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=5), dtype=DTYPES, training=st.booleans(),
-       affine=st.booleans(), stats=st.booleans(), wrong=st.booleans())
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=2, max_size=5),
+    dtype=DTYPES,
+    training=st.booleans(),
+    affine=st.booleans(),
+    stats=st.booleans(),
+    wrong=st.booleans(),
+)
 def test_batch_norm(shape, dtype, training, affine, stats, wrong):
     c = shape[1] + wrong
     per_channel = meta((c,)) if affine else None
     running = meta((c,)) if stats else None
-    agrees(aten.native_batch_norm.default, (meta(shape, dtype), per_channel, per_channel, running, running,
-                                            training, 0.1, 1e-5))
+    agrees(
+        aten.native_batch_norm.default,
+        (meta(shape, dtype), per_channel, per_channel, running, running, training, 0.1, 1e-5),
+    )
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(1, 3), groups=st.integers(1, 4), per_group=st.integers(1, 3), hw=st.integers(1, 5),
-       dtype=DTYPES, affine=st.booleans(), wrong=st.booleans())
+@given(
+    n=st.integers(1, 3),
+    groups=st.integers(1, 4),
+    per_group=st.integers(1, 3),
+    hw=st.integers(1, 5),
+    dtype=DTYPES,
+    affine=st.booleans(),
+    wrong=st.booleans(),
+)
 def test_group_norm(n, groups, per_group, hw, dtype, affine, wrong):
     c = groups * per_group
     weight = meta((c,), dtype) if affine else None
-    agrees(aten.native_group_norm.default, (meta((n, c, hw, hw), dtype), weight, weight, n, c, hw * hw,
-                                            groups + wrong, 1e-5))
+    agrees(
+        aten.native_group_norm.default,
+        (meta((n, c, hw, hw), dtype), weight, weight, n, c, hw * hw, groups + wrong, 1e-5),
+    )
 
 
 @settings(max_examples=300, deadline=None)
-@given(k=st.integers(1, 4), s=st.integers(0, 3), p=st.integers(0, 3), d=st.integers(1, 2), ceil=st.booleans(),
-       hw=st.tuples(sizes, sizes), dtype=DTYPES)
+@given(
+    k=st.integers(1, 4),
+    s=st.integers(0, 3),
+    p=st.integers(0, 3),
+    d=st.integers(1, 2),
+    ceil=st.booleans(),
+    hw=st.tuples(sizes, sizes),
+    dtype=DTYPES,
+)
 def test_pools(k, s, p, d, ceil, hw, dtype):
     x = meta((2, 3, *hw), dtype)
     stride = [s, s] if s else []
@@ -82,9 +116,23 @@ shapes = st.lists(st.sampled_from([1, 2, 3]), min_size=0, max_size=4)
 
 
 @settings(max_examples=300, deadline=None)
-@given(a=shapes, b=shapes, dtypes=st.tuples(DTYPES, DTYPES), scalar=st.sampled_from([None, 2, 0.5, True]),
-       op=st.sampled_from([aten.add.Tensor, aten.sub.Tensor, aten.mul.Tensor, aten.div.Tensor,
-                           aten.maximum.default, aten.pow.Tensor_Scalar]), expand=st.booleans())
+@given(
+    a=shapes,
+    b=shapes,
+    dtypes=st.tuples(DTYPES, DTYPES),
+    scalar=st.sampled_from([None, 2, 0.5, True]),
+    op=st.sampled_from(
+        [
+            aten.add.Tensor,
+            aten.sub.Tensor,
+            aten.mul.Tensor,
+            aten.div.Tensor,
+            aten.maximum.default,
+            aten.pow.Tensor_Scalar,
+        ]
+    ),
+    expand=st.booleans(),
+)
 def test_elementwise(a, b, dtypes, scalar, op, expand):
     x = meta(a, dtypes[0])
     other = meta(b, dtypes[1])
@@ -101,9 +149,15 @@ def test_elementwise(a, b, dtypes, scalar, op, expand):
 
 
 @settings(max_examples=200, deadline=None)
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=5), dims=st.lists(st.integers(-6, 5), max_size=3),
-       keepdim=st.booleans(), dtype=DTYPES, dim=st.integers(-6, 5), parts=st.integers(1, 3),
-       grow=st.integers(0, 2))
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=5),
+    dims=st.lists(st.integers(-6, 5), max_size=3),
+    keepdim=st.booleans(),
+    dtype=DTYPES,
+    dim=st.integers(-6, 5),
+    parts=st.integers(1, 3),
+    grow=st.integers(0, 2),
+)
 def test_reductions_softmax_and_cat(shape, dims, keepdim, dtype, dim, parts, grow):
     x = meta(shape, dtype)
     agrees(aten.mean.dim, (x, dims, keepdim))
@@ -123,14 +177,16 @@ def test_addmm(n, fin, fout, wrong):
 
 def test_meta_analyses_and_inference_estimates_import_neither_sympy_nor_dynamo():
     """torch's Python meta kernels import both on first use (about a second per process)."""
-    code = ("import sys, resnet_inspect as ri\n"
-            "for name in ('resnet18', 'resnet50', 'resnet50d', 'seresnet50', 'ecaresnet26t', 'resnet50_gn',\n"
-            "             'res2net50_26w_4s', 'resnest14d', 'skresnet18', 'resnetv2_50x1_bit', 'resnetrs50'):\n"
-            "    ri.inspect(name, device='meta')\n"
-            "from resnet_inspect.memory.estimate import Simulator\n"
-            "from resnet_inspect.memory.plan import MemoryPlan\n"
-            "Simulator('resnet50').report(MemoryPlan(8, (3, 224, 224), False))  # an inference estimate\n"
-            "print(sorted(m for m in ('sympy', 'torch._dynamo') if m in sys.modules))")
+    code = (
+        "import sys, resnet_inspect as ri\n"
+        "for name in ('resnet18', 'resnet50', 'resnet50d', 'seresnet50', 'ecaresnet26t', 'resnet50_gn',\n"
+        "             'res2net50_26w_4s', 'resnest14d', 'skresnet18', 'resnetv2_50x1_bit', 'resnetrs50'):\n"
+        "    ri.inspect(name, device='meta')\n"
+        "from resnet_inspect.memory.estimate import Simulator\n"
+        "from resnet_inspect.memory.plan import MemoryPlan\n"
+        "Simulator('resnet50').report(MemoryPlan(8, (3, 224, 224), False))  # an inference estimate\n"
+        "print(sorted(m for m in ('sympy', 'torch._dynamo') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -4,17 +4,18 @@ import json
 
 import pytest
 import torch
+from support import run_cli
 
 import resnet_inspect as ri
 from resnet_inspect.profiling.profile import PROFILE_KIND, profile_model
 from resnet_inspect.views.profile_views import profile_markdown, ridge_point, roofline_figure, roofline_points
-from support import run_cli
 
 
 @pytest.fixture(scope="module")
 def cpu_profile():
-    return profile_model("resnet18", "cpu", batch=2, dtype="float32", repeat=2, warmup=1,
-                         peaks=(1e11, 1e10, "given")).to_dict()
+    return profile_model(
+        "resnet18", "cpu", batch=2, dtype="float32", repeat=2, warmup=1, peaks=(1e11, 1e10, "given")
+    ).to_dict()
 
 
 def test_cpu_profile_is_complete_and_consistent(cpu_profile):
@@ -41,14 +42,20 @@ def test_cpu_profile_is_complete_and_consistent(cpu_profile):
 
 
 def test_roofline_arithmetic():
-    profile = {"model": "m", "device_name": "d", "batch": 1, "dtype": "float32", "channels_last": False,
-               "peak_flops_per_s": 100.0, "peak_bytes_per_s": 10.0,
-               "layers": [{"name": "a", "type": "Conv2d", "flops": 40, "ms": 1000.0, "intensity": 2.0,
-                           "flops_per_s": 10.0},
-                          {"name": "b", "type": "Conv2d", "flops": 900, "ms": 1000.0, "intensity": 50.0,
-                           "flops_per_s": 80.0},
-                          {"name": "c", "type": "ReLU", "flops": 0, "ms": 1.0, "intensity": 0.0,
-                           "flops_per_s": 0.0}]}
+    profile = {
+        "model": "m",
+        "device_name": "d",
+        "batch": 1,
+        "dtype": "float32",
+        "channels_last": False,
+        "peak_flops_per_s": 100.0,
+        "peak_bytes_per_s": 10.0,
+        "layers": [
+            {"name": "a", "type": "Conv2d", "flops": 40, "ms": 1000.0, "intensity": 2.0, "flops_per_s": 10.0},
+            {"name": "b", "type": "Conv2d", "flops": 900, "ms": 1000.0, "intensity": 50.0, "flops_per_s": 80.0},
+            {"name": "c", "type": "ReLU", "flops": 0, "ms": 1.0, "intensity": 0.0, "flops_per_s": 0.0},
+        ],
+    }
     assert ridge_point(profile) == 10.0
     points = {p["name"]: p for p in roofline_points(profile)}
     assert set(points) == {"a", "b"}  # no work, no point
@@ -68,18 +75,25 @@ def test_profile_cli_writes_json_and_markdown(tmp_path):
     result = run_cli("profile", "resnet20", "--device", "cpu", "--batch", "1,4", "--repeat", "2", "-o", str(tmp_path))
     assert result.returncode == 0, result.stderr
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["resnet20-cpu-b1-float32.json", "resnet20-cpu-b1-float32.md", "resnet20-cpu-b4-float32.json",
-                       "resnet20-cpu-b4-float32.md"]
+    assert written == [
+        "resnet20-cpu-b1-float32.json",
+        "resnet20-cpu-b1-float32.md",
+        "resnet20-cpu-b4-float32.json",
+        "resnet20-cpu-b4-float32.md",
+    ]
     assert json.loads((tmp_path / "resnet20-cpu-b4-float32.json").read_text())["batch"] == 4
     assert "resnet20" in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--batch", "1,x"], "invalid --batch"),
-    (["--batch", "0"], "at least 1"),
-    (["--dtype", "int8"], "unknown dtype"),
-    (["--device", "meta"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--batch", "1,x"], "invalid --batch"),
+        (["--batch", "0"], "at least 1"),
+        (["--dtype", "int8"], "unknown dtype"),
+        (["--device", "meta"], "invalid choice"),
+    ],
+)
 def test_profile_cli_bad_input(tmp_path, args, message):
     result = run_cli("profile", "resnet20", "-o", str(tmp_path), *args)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr

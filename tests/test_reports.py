@@ -6,11 +6,11 @@ import json
 import shutil
 
 import pytest
+from support import ROOT, run_cli
 
 import resnet_inspect as ri
 from resnet_inspect.views import charts
 from resnet_inspect.views.export import render
-from support import ROOT, run_cli
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot not installed")
@@ -20,7 +20,11 @@ def test_committed_reports_are_current(tmp_path):
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     committed = ROOT / "reports"
     assert len(fresh) == 2 * len(ri.variants()) + 1
-    stale = [str(p) for p in fresh if not (committed / p).exists() or (committed / p).read_bytes() != (tmp_path / p).read_bytes()]
+    stale = [
+        str(p)
+        for p in fresh
+        if not (committed / p).exists() or (committed / p).read_bytes() != (tmp_path / p).read_bytes()
+    ]
     assert not stale, f"stale reports (run: resnet-inspect report --all -o reports/): {stale[:5]}"
 
 
@@ -46,7 +50,9 @@ def test_charts_are_built_from_the_report():
     sun = charts.parameter_sunburst(report)
     assert sun.data[0].values[0] == report.totals.params
     shapes = charts.shape_profile(report)  # after the stem and each of the 16 blocks
-    assert list(shapes.data[0].x) == ["stem"] + [f"layer{i + 1}.{j}" for i, n in enumerate((3, 4, 6, 3)) for j in range(n)]
+    assert list(shapes.data[0].x) == ["stem"] + [
+        f"layer{i + 1}.{j}" for i, n in enumerate((3, 4, 6, 3)) for j in range(n)
+    ]
     assert list(shapes.data[0].y) == [56, 56, 56, 56] + [28] * 4 + [14] * 6 + [7] * 3
     assert max(shapes.data[1].y) == 2048 and shapes.data[2].y[1] == 64  # layer1.0's bottleneck is 64 wide inside
     assert list(shapes.layout.yaxis.tickvals) == [7, 14, 28, 56]  # ticks only where the network has values
@@ -74,5 +80,8 @@ def test_a_pages_inference_peak_is_the_memory_commands(tmp_path):
     assert stated == json.loads(result.stdout)["report"]["inference"]["total"]
     # more than the parameters and the input, less than every output kept at once
     report = ri.inspect("resnet50", device="meta")
-    assert report.totals.param_bytes + report.totals.input_bytes < stated < report.totals.param_bytes + \
-        report.totals.activation_bytes + report.totals.input_bytes
+    assert (
+        report.totals.param_bytes + report.totals.input_bytes
+        < stated
+        < report.totals.param_bytes + report.totals.activation_bytes + report.totals.input_bytes
+    )

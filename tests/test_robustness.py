@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 import resnet_inspect as ri
 from resnet_inspect import cli, fileio
@@ -34,11 +34,21 @@ def valid_specs(draw):
             widths = tuple(max(w, -(-stem_out // expansion)) for w in widths)
     else:
         widths = tuple(draw(st.lists(st.sampled_from(SMALL_WIDTHS), min_size=stages, max_size=stages)))
-    fields = dict(block=block, layers=layers, widths=widths, stem=stem, stem_width=stem_width, shortcut=shortcut,
-                  stem_pool=draw(st.sampled_from(["max", "none"])), preact=draw(st.booleans()),
-                  attn=draw(st.sampled_from(["none", "se", "eca"])),
-                  dilate=tuple(draw(st.lists(st.booleans(), min_size=stages - 1, max_size=stages - 1))),
-                  num_classes=draw(st.integers(1, 20)), in_chans=draw(st.integers(1, 4)), image_size=32)
+    fields = dict(
+        block=block,
+        layers=layers,
+        widths=widths,
+        stem=stem,
+        stem_width=stem_width,
+        shortcut=shortcut,
+        stem_pool=draw(st.sampled_from(["max", "none"])),
+        preact=draw(st.booleans()),
+        attn=draw(st.sampled_from(["none", "se", "eca"])),
+        dilate=tuple(draw(st.lists(st.booleans(), min_size=stages - 1, max_size=stages - 1))),
+        num_classes=draw(st.integers(1, 20)),
+        in_chans=draw(st.integers(1, 4)),
+        image_size=32,
+    )
     if block == "bottleneck":
         fields["groups"] = draw(st.sampled_from([1, 2, 4]))
         fields["width_per_group"] = draw(st.sampled_from([16, 32, 64]))
@@ -123,28 +133,50 @@ def bad_cli_cases(tmp: Path) -> list[list[str]]:
     (tmp / "claims.yaml").write_text("claims:\n  - model: resnet50\n    quantity: params\n")
     (tmp / "binary.yaml").write_bytes(b"\xff\xfe\x00garbage")
     return [
-        ["frobnicate"], ["summary"], ["summary", "resnet05"], ["summary", "resnet50", "--input", "1x3x"],
-        ["summary", "resnet50", "--input", "0x3x224x224"], ["summary", "resnet50", "--input", "-1"],
-        ["summary", "resnet50", "--input", "1x3x224"], ["summary", "resnet50", "--input", "axbxcxd"],
-        ["summary", "resnet50", "--format", "xml"], ["summary", "resnet50", "--device", "tpu"],
-        ["summary", "resnet50", "--convention", "gflops"], ["summary", "resnet50", "--depth", "two"],
-        ["summary", str(tmp / "missing.py") + ":make"], ["summary", str(tmp / "raises.py") + ":make"],
-        ["summary", str(tmp / "syntax.py") + ":make"], ["summary", str(tmp / "notamodel.py") + ":make"],
-        ["summary", str(tmp / "raises.py") + ":nothing"], ["summary", str(tmp / "notpython.txt") + ":make"],
-        ["summary", str(tmp / "folder.yaml")], ["summary", str(tmp / "bad.yaml")],
-        ["summary", str(tmp / "badspec.json")], ["summary", str(tmp / "missing.yaml")],
+        ["frobnicate"],
+        ["summary"],
+        ["summary", "resnet05"],
+        ["summary", "resnet50", "--input", "1x3x"],
+        ["summary", "resnet50", "--input", "0x3x224x224"],
+        ["summary", "resnet50", "--input", "-1"],
+        ["summary", "resnet50", "--input", "1x3x224"],
+        ["summary", "resnet50", "--input", "axbxcxd"],
+        ["summary", "resnet50", "--format", "xml"],
+        ["summary", "resnet50", "--device", "tpu"],
+        ["summary", "resnet50", "--convention", "gflops"],
+        ["summary", "resnet50", "--depth", "two"],
+        ["summary", str(tmp / "missing.py") + ":make"],
+        ["summary", str(tmp / "raises.py") + ":make"],
+        ["summary", str(tmp / "syntax.py") + ":make"],
+        ["summary", str(tmp / "notamodel.py") + ":make"],
+        ["summary", str(tmp / "raises.py") + ":nothing"],
+        ["summary", str(tmp / "notpython.txt") + ":make"],
+        ["summary", str(tmp / "folder.yaml")],
+        ["summary", str(tmp / "bad.yaml")],
+        ["summary", str(tmp / "badspec.json")],
+        ["summary", str(tmp / "missing.yaml")],
         ["summary", str(tmp / "binary.yaml")],
-        ["summary", "resnet50", "--set", "layers=3,0,6,3"], ["summary", "resnet50", "--set", "colour=red"],
-        ["summary", "resnet50", "--set", "se=maybe"], ["summary", "resnet50", "--set", "attn=cbam"], ["summary", "resnet50", "--set", "layers"],
+        ["summary", "resnet50", "--set", "layers=3,0,6,3"],
+        ["summary", "resnet50", "--set", "colour=red"],
+        ["summary", "resnet50", "--set", "se=maybe"],
+        ["summary", "resnet50", "--set", "attn=cbam"],
+        ["summary", "resnet50", "--set", "layers"],
         ["summary", "resnet50", "--format", "json", "-o", str(tmp / "no" / "dir" / "x.json")],
         ["graph", "resnet50", "--level", "cells", "-o", str(tmp / "x.svg")],
-        ["graph", "resnet50", "-o", str(tmp / "x.gif")], ["graph", "resnet50"],
+        ["graph", "resnet50", "-o", str(tmp / "x.gif")],
+        ["graph", "resnet50"],
         ["graph", "resnet50", "--stage", "layer9", "-o", str(tmp / "x.dot")],
-        ["audit", "--claims", str(tmp / "claims.yaml")], ["audit", "--claims", str(tmp / "missing.yaml")],
-        ["audit"], ["diff", "resnet50"], ["diff", "resnet50", "resnet05"],
-        ["report", "resnet05", "-o", str(tmp)], ["report"], ["report", "resnet50", "-o", str(tmp / "notpython.txt")],
+        ["audit", "--claims", str(tmp / "claims.yaml")],
+        ["audit", "--claims", str(tmp / "missing.yaml")],
+        ["audit"],
+        ["diff", "resnet50"],
+        ["diff", "resnet50", "resnet05"],
+        ["report", "resnet05", "-o", str(tmp)],
+        ["report"],
+        ["report", "resnet50", "-o", str(tmp / "notpython.txt")],
         ["chart", "resnet50", "--kind", "pie", "-o", str(tmp / "c.html")],
-        ["profile", "resnet20", "--batch", "x"], ["profile", "resnet20", "--repeat", "0", "-o", str(tmp)],
+        ["profile", "resnet20", "--batch", "x"],
+        ["profile", "resnet20", "--repeat", "0", "-o", str(tmp)],
     ]
 
 
@@ -250,9 +282,11 @@ def test_passes_in_two_threads_at_once_each_report_only_their_own():
         except Exception as exc:  # noqa: BLE001 (reported below)
             failures.append(repr(exc))
 
-    threads = [threading.Thread(target=analyze, args=("resnet18", "cpu", 6)),
-               threading.Thread(target=analyze, args=("resnet26d", "meta", 12)),
-               threading.Thread(target=analyze, args=("resnet26d", "cpu", 4))]
+    threads = [
+        threading.Thread(target=analyze, args=("resnet18", "cpu", 6)),
+        threading.Thread(target=analyze, args=("resnet26d", "meta", 12)),
+        threading.Thread(target=analyze, args=("resnet26d", "cpu", 4)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -11,15 +11,23 @@ from support import ROOT
 PACKAGE = ROOT / "resnet_inspect"
 # Each room may import from rooms on lower floors and from its own room.
 FLOORS = {
-    "errors": -1, "limits": 0,
-    "fileio": 1, "userfiles": 1,
+    "errors": -1,
+    "limits": 0,
+    "fileio": 1,
+    "userfiles": 1,
     "model": 2,
-    "analysis": 3, "weights": 3,
-    "audit": 4, "memory": 4,
+    "analysis": 3,
+    "weights": 3,
+    "audit": 4,
+    "memory": 4,
     "profiling": 5,
     "views": 6,
-    "resolve": 7, "publish": 7,
-    "webapp": 8, "cli": 8, "__main__": 9, "serve": 9,
+    "resolve": 7,
+    "publish": 7,
+    "webapp": 8,
+    "cli": 8,
+    "__main__": 9,
+    "serve": 9,
 }
 
 
@@ -75,19 +83,24 @@ def test_renderers_never_touch_torch_or_run_a_model():
         names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not any(name == "torch" or name.startswith("torch.") for name in names), path.name
         inner = imports_of(path)
-        assert not any(t.startswith(("resnet_inspect.analysis.", "resnet_inspect.profiling"))
-                       and t != "resnet_inspect.analysis.report" for t in inner), (path.name, inner)
+        assert not any(
+            t.startswith(("resnet_inspect.analysis.", "resnet_inspect.profiling"))
+            and t != "resnet_inspect.analysis.report"
+            for t in inner
+        ), (path.name, inner)
 
 
 def test_importing_the_package_the_views_and_the_help_does_not_import_torch():
-    code = ("import sys, contextlib, io\n"
-            "import resnet_inspect, resnet_inspect.cli\n"
-            "from resnet_inspect.views import audit_views, charts, export, graphs, pages, profile_views, tables, terminal\n"
-            "from resnet_inspect.analysis import options, report\n"
-            "from resnet_inspect.audit import claims, conventions, counts, diff, values\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-            "    resnet_inspect.cli.main(['--help'])\n"
-            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n")
+    code = (
+        "import sys, contextlib, io\n"
+        "import resnet_inspect, resnet_inspect.cli\n"
+        "from resnet_inspect.views import audit_views, charts, export, graphs, pages, profile_views, tables, terminal\n"
+        "from resnet_inspect.analysis import options, report\n"
+        "from resnet_inspect.audit import claims, conventions, counts, diff, values\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    resnet_inspect.cli.main(['--help'])\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -5,10 +5,10 @@ import time
 
 import pytest
 import torch
+from references import reference_model
 from safetensors.torch import save_file
 
 import resnet_inspect as ri
-from references import reference_model
 from resnet_inspect import cli
 from resnet_inspect.weights.explain import explain_file
 from resnet_inspect.weights.infer import expected_shapes, identify_file, identify_shapes, visible_fields
@@ -37,8 +37,15 @@ LAYOUTS = [  # how people save: (suffix, wrap the state dict)
     (".pt", lambda sd: {"state_dict": sd}),
     (".bin", lambda sd: {"model": sd}),
     (".pth", lambda sd: {"model_state_dict": sd, "optimizer": {"lr": 0.1}, "epoch": 7}),
-    (".ckpt", lambda sd: {"state_dict": {f"model.{k}": v for k, v in sd.items()}, "epoch": 3, "global_step": 9,
-                          "pytorch-lightning_version": "2.4.0"}),
+    (
+        ".ckpt",
+        lambda sd: {
+            "state_dict": {f"model.{k}": v for k, v in sd.items()},
+            "epoch": 3,
+            "global_step": 9,
+            "pytorch-lightning_version": "2.4.0",
+        },
+    ),
     (".pth", lambda sd: {f"module.{k}": v for k, v in sd.items()}),
     (".pth", lambda sd: {"model": {f"backbone.{k}": v for k, v in sd.items()}}),
     (".safetensors", lambda sd: {f"encoder.{k}": v for k, v in sd.items()}),
@@ -67,7 +74,9 @@ def test_timm_finetuned_headless_and_one_channel(tmp_path):
     assert weights.prefix == "model." and not ident.matches
     assert ident.closest == "resnet18d" and ident.differences == ["classes 10 instead of 1000"]
 
-    backbone = {k: v for k, v in reference_model("torchvision:resnet50").state_dict().items() if not k.startswith("fc.")}
+    backbone = {
+        k: v for k, v in reference_model("torchvision:resnet50").state_dict().items() if not k.startswith("fc.")
+    }
     save_file(backbone, str(tmp_path / "backbone.safetensors"))
     _, ident = identify_file(str(tmp_path / "backbone.safetensors"))
     assert ident.headless and ident.matches[:2] == ["resnet50", "resnet50_v1"]
@@ -134,11 +143,17 @@ def test_cli_exit_codes_and_bad_files(tmp_path, capsys, resnet18):
     (tmp_path / "random.pth").write_bytes(bytes(range(256)) * 4)
     long_key = {"k" * 100_000: torch.zeros(1)}
     save_file(long_key, str(tmp_path / "longkey.safetensors"))
-    for name, message in (("evil.pth", "refused"), ("empty.safetensors", "empty"), ("truncated.safetensors", "truncated"),
-                          ("garbage.safetensors", "not a safetensors file"), ("huge-header.safetensors", "truncated"),
-                          ("list.pth", "holds no state dict"), ("truncated.pth", "not a readable"),
-                          ("random.pth", "not a readable"),
-                          ("missing.safetensors", "no such file")):
+    for name, message in (
+        ("evil.pth", "refused"),
+        ("empty.safetensors", "empty"),
+        ("truncated.safetensors", "truncated"),
+        ("garbage.safetensors", "not a safetensors file"),
+        ("huge-header.safetensors", "truncated"),
+        ("list.pth", "holds no state dict"),
+        ("truncated.pth", "not a readable"),
+        ("random.pth", "not a readable"),
+        ("missing.safetensors", "no such file"),
+    ):
         code, out, err = run(capsys, ["identify", str(tmp_path / name)])
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (name, err)
         assert "Traceback" not in err
@@ -171,14 +186,17 @@ def test_a_weights_file_as_the_target_of_summary_audit_and_graph(tmp_path, capsy
     report = inspect_target(target, device="cpu")
     assert report.totals.params == 11_689_512 and report.weights["identified_as"] == ["resnet18", "resnetblur18"]
     assert report.weights["dead_channels"] == 5 and report.weights["bytes_in_memory"] == sum(
-        t.numel() * t.element_size() for t in state.values())
+        t.numel() * t.element_size() for t in state.values()
+    )
     conv1 = next(t for t in report.weights["tensors"] if t["name"] == "conv1.weight")
     assert conv1["norm"] == pytest.approx(float(state["conv1.weight"].norm()), rel=1e-6)
     assert conv1["std"] == pytest.approx(float(state["conv1.weight"].std()), rel=1e-6)
     assert ri.ModelReport.from_json(report.to_json()).weights == report.weights
-    for args in (["summary", str(tmp_path / "r18.safetensors"), "--device", "meta"],
-                 ["audit", str(tmp_path / "r18.safetensors"), "--no-live"],
-                 ["graph", str(tmp_path / "r18.safetensors"), "-o", str(tmp_path / "g.dot")]):
+    for args in (
+        ["summary", str(tmp_path / "r18.safetensors"), "--device", "meta"],
+        ["audit", str(tmp_path / "r18.safetensors"), "--no-live"],
+        ["graph", str(tmp_path / "r18.safetensors"), "-o", str(tmp_path / "g.dot")],
+    ):
         code, out, err = run(capsys, args)
         assert code == 0, (args, err)
     code, out, _ = run(capsys, ["summary", str(tmp_path / "r18.safetensors"), "--device", "meta", "--depth", "1"])
@@ -188,7 +206,7 @@ def test_a_weights_file_as_the_target_of_summary_audit_and_graph(tmp_path, capsy
 def test_the_app_reads_uploaded_safetensors_only(tmp_path):
     from resnet_inspect import webapp
 
-    data = (tmp_path / "w.safetensors")
+    data = tmp_path / "w.safetensors"
     save_file(ri.build("resnet20").state_dict(), str(data))
     identity = webapp.identify_upload(data.read_bytes(), "w.safetensors")
     assert identity["spec"]["layers"] == [3, 3, 3] and identity["label"] == "w"

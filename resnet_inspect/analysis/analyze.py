@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,7 +19,7 @@ from .diagnose import explain_failure
 from .memory_guard import check_memory
 from .options import AnalysisError, parse_input_size, resolve_device, resolve_dtype
 from .report import ModelReport
-from .trace import Tracer, TraceError
+from .trace import TraceError, Tracer
 
 
 def inspect(
@@ -50,8 +51,14 @@ def inspect(
     model, model_name, spec = _prepare_model(target, dev, torch_dtype)
     _check_channels(model, shape)
     deadline = time.monotonic() + time_budget if time_budget is not None else None
-    tracer = Tracer(model, deadline, meta=dev == "meta", leaf_rules=dev == "cpu", should_stop=should_stop,
-                    learn_leaves=dev != "meta")
+    tracer = Tracer(
+        model,
+        deadline,
+        meta=dev == "meta",
+        leaf_rules=dev == "cpu",
+        should_stop=should_stop,
+        learn_leaves=dev != "meta",
+    )
     training = tracer.training
     if training:
         model.eval()
@@ -67,8 +74,9 @@ def inspect(
     return assemble(model, tracer, label or model_name, shape, torch_dtype, dev, output, spec, peak)
 
 
-def _check_memory_before_building(target: Any, shape: tuple[int, ...], device: str, dtype: torch.dtype,
-                                  budget: int | None) -> None:
+def _check_memory_before_building(
+    target: Any, shape: tuple[int, ...], device: str, dtype: torch.dtype, budget: int | None
+) -> None:
     """Refuse a real pass that cannot fit before its parameters exist there: a spec is counted
     on meta first."""
     if isinstance(target, nn.Module):
@@ -79,8 +87,14 @@ def _check_memory_before_building(target: Any, shape: tuple[int, ...], device: s
         with torch.device("meta"):
             model = build_from_spec(resolve_spec(target))
         params = sum(p.numel() for p in model.parameters())
-    check_memory(params, shape, device, dtype,
-                 meta_report=lambda: inspect(model, shape, device="meta", dtype=dtype), budget=budget)
+    check_memory(
+        params,
+        shape,
+        device,
+        dtype,
+        meta_report=lambda: inspect(model, shape, device="meta", dtype=dtype),
+        budget=budget,
+    )
 
 
 def default_input_size(target: Any) -> tuple[int, int, int, int]:
@@ -100,7 +114,9 @@ def _prepare_model(target: Any, device: str, dtype: torch.dtype) -> tuple[nn.Mod
         with torch.device(device):
             model = build_from_spec(spec).to(dtype=dtype)
         return model, target if isinstance(target, str) else "custom", spec
-    raise AnalysisError(f"cannot inspect a {type(target).__name__}: expected a variant name, a ResNetSpec or an nn.Module")
+    raise AnalysisError(
+        f"cannot inspect a {type(target).__name__}: expected a variant name, a ResNetSpec or an nn.Module"
+    )
 
 
 def _needs_copy(model: nn.Module, device: str, dtype: torch.dtype) -> bool:
@@ -112,8 +128,9 @@ def _needs_copy(model: nn.Module, device: str, dtype: torch.dtype) -> bool:
 def _check_channels(model: nn.Module, shape: tuple[int, ...]) -> None:
     first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if first_conv is not None and len(shape) == 4 and shape[1] != first_conv.in_channels:
-        raise AnalysisError(f"input has {shape[1]} channels but the model's first convolution expects "
-                            f"{first_conv.in_channels}")
+        raise AnalysisError(
+            f"input has {shape[1]} channels but the model's first convolution expects {first_conv.in_channels}"
+        )
 
 
 # The input pattern's step along each axis (cycled): irrational, so nearby elements do not repeat.

@@ -78,8 +78,12 @@ def _pair(value: Any) -> list[int] | None:
 
 
 def _conv_geometry(row: LayerRow, module: Any) -> None:
-    row.kernel, row.stride, row.padding, row.dilation = (_pair(module.kernel_size), _pair(module.stride),
-                                                         _pair(module.padding), _pair(module.dilation))
+    row.kernel, row.stride, row.padding, row.dilation = (
+        _pair(module.kernel_size),
+        _pair(module.stride),
+        _pair(module.padding),
+        _pair(module.dilation),
+    )
     row.groups, row.in_channels, row.out_channels = module.groups, module.in_channels, module.out_channels
 
 
@@ -97,8 +101,12 @@ def _norm_geometry(row: LayerRow, module: Any) -> None:
 
 
 # What a diagram, a convention or a claim reads of a layer (kernel, stride, channels), by class.
-_GEOMETRY = ((nn.modules.conv._ConvNd, _conv_geometry), ((nn.MaxPool2d, nn.AvgPool2d), _pool_geometry),
-             (nn.Linear, _linear_geometry), ((nn.modules.batchnorm._NormBase, nn.GroupNorm), _norm_geometry))
+_GEOMETRY = (
+    (nn.modules.conv._ConvNd, _conv_geometry),
+    ((nn.MaxPool2d, nn.AvgPool2d), _pool_geometry),
+    (nn.Linear, _linear_geometry),
+    ((nn.modules.batchnorm._NormBase, nn.GroupNorm), _norm_geometry),
+)
 # class -> (name, "module.qualname", its geometry reader or None): once per class, not per row.
 _TYPES: dict[type, tuple[str, str, Any]] = {}
 
@@ -112,8 +120,15 @@ def _type_of(module: nn.Module) -> tuple[str, str, Any]:
     return known
 
 
-def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | None, own: _OwnTensors,
-               stage: str | None, block: int | None) -> LayerRow:
+def _layer_row(
+    name: str,
+    module: nn.Module,
+    trace: ModuleTrace,
+    parent: str | None,
+    own: _OwnTensors,
+    stage: str | None,
+    block: int | None,
+) -> LayerRow:
     ops = list(trace.ops.values())  # the tracer's records become the report's
     macs = flops = 0
     by_class: dict[str, int] = {}
@@ -124,34 +139,64 @@ def _layer_row(name: str, module: nn.Module, trace: ModuleTrace, parent: str | N
     rf = trace.rf
     type_name, type_path, geometry = _type_of(module)
     row = LayerRow(
-        index=trace.first_call, name=name, type=type_name, type_path=type_path,
-        depth=0 if name == "" else name.count(".") + 1, parent=parent,
-        is_leaf=not module._modules, stage=stage, block=block,
-        on_shortcut=not _SHORTCUT_PARTS.isdisjoint(name.split(".")), input_from=trace.input_from,
-        inputs_from=trace.inputs_from, calls=trace.calls,
-        input_shapes=trace.input_shapes, output_shapes=trace.output_shapes,
-        params=own.params, trainable=own.trainable, buffers=own.buffers, weight_numel=own.weight,
-        bias_numel=own.bias, macs=macs, flops=flops, flops_by_class=by_class, ops=ops,
+        index=trace.first_call,
+        name=name,
+        type=type_name,
+        type_path=type_path,
+        depth=0 if name == "" else name.count(".") + 1,
+        parent=parent,
+        is_leaf=not module._modules,
+        stage=stage,
+        block=block,
+        on_shortcut=not _SHORTCUT_PARTS.isdisjoint(name.split(".")),
+        input_from=trace.input_from,
+        inputs_from=trace.inputs_from,
+        calls=trace.calls,
+        input_shapes=trace.input_shapes,
+        output_shapes=trace.output_shapes,
+        params=own.params,
+        trainable=own.trainable,
+        buffers=own.buffers,
+        weight_numel=own.weight,
+        bias_numel=own.bias,
+        macs=macs,
+        flops=flops,
+        flops_by_class=by_class,
+        ops=ops,
         activation_bytes=trace.activation_bytes,
     )
     if rf is not None:
-        row.rf_size, row.rf_stride, row.rf_offset, row.rf_global = (int(rf.size), int(rf.jump), float(rf.start),
-                                                                    bool(rf.is_global))
+        row.rf_size, row.rf_stride, row.rf_offset, row.rf_global = (
+            int(rf.size),
+            int(rf.jump),
+            float(rf.start),
+            bool(rf.is_global),
+        )
     if geometry is not None:
         geometry(row, module)
     return row
 
 
-def _layer_rows(model: nn.Module, modules: dict[str, nn.Module], owned: dict[str, _OwnTensors],
-                tracer: Tracer) -> list[LayerRow]:
+def _layer_rows(
+    model: nn.Module, modules: dict[str, nn.Module], owned: dict[str, _OwnTensors], tracer: Tracer
+) -> list[LayerRow]:
     traces = sorted(tracer.modules.values(), key=lambda t: t.first_call)
     stages = StageMap(stage_modules(model, modules), {t.name: t.first_call for t in traces})
     names = set(tracer.modules)
     rows = []
     for trace in traces:
         stage, block = stages.locate(trace.name, trace.first_call)
-        rows.append(_layer_row(trace.name, modules.get(trace.name, model), trace, _parent(trace.name, names),
-                               owned.get(trace.name, _NOTHING), stage, block))
+        rows.append(
+            _layer_row(
+                trace.name,
+                modules.get(trace.name, model),
+                trace,
+                _parent(trace.name, names),
+                owned.get(trace.name, _NOTHING),
+                stage,
+                block,
+            )
+        )
     _add_container_totals(rows)
     return rows
 
@@ -179,10 +224,18 @@ def _stage_table(report: ModelReport) -> list[StageRow]:
     total_params, total_macs = report.totals.params, report.totals.macs
     table = []
     for stage, rows in groups.items():
-        table.append(StageRow(stage, len({r.block for r in rows if r.block is not None}), _stage_output(stage, rows),
-                              params[stage], macs[stage], flops[stage],
-                              params[stage] / total_params if total_params else 0.0,
-                              macs[stage] / total_macs if total_macs else 0.0))
+        table.append(
+            StageRow(
+                stage,
+                len({r.block for r in rows if r.block is not None}),
+                _stage_output(stage, rows),
+                params[stage],
+                macs[stage],
+                flops[stage],
+                params[stage] / total_params if total_params else 0.0,
+                macs[stage] / total_macs if total_macs else 0.0,
+            )
+        )
     # The stem has no container: its output is what the first stage receives.
     by_name = {r.name: r for r in report.layers}
     for row, following in zip(table, table[1:]):
@@ -200,8 +253,9 @@ def _stage_output(stage: str, rows: list[LayerRow]) -> list[int] | None:
     return with_output[-1].output_shapes[-1] if with_output else None
 
 
-def _totals(owned: dict[str, _OwnTensors], layers: list[LayerRow], shape: tuple[int, ...], dtype: torch.dtype,
-            peak: int | None) -> Totals:
+def _totals(
+    owned: dict[str, _OwnTensors], layers: list[LayerRow], shape: tuple[int, ...], dtype: torch.dtype, peak: int | None
+) -> Totals:
     params = sum(o.params for o in owned.values())
     classifier = next((r for r in reversed(layers) if r.is_leaf and r.params), None)
     return Totals(
@@ -225,16 +279,19 @@ def _warnings(report: ModelReport, modules: dict[str, nn.Module]) -> list[str]:
     for stage in report.stages:
         shape = stage.output_shape
         if stage.name not in ("stem", "head") and shape and len(shape) == 4 and shape[2] == 1 and shape[3] == 1:
-            warnings.append(f"from {stage.name} on, feature maps are 1x1: the input is too small for the "
-                            "network's downsampling to mean anything")
+            warnings.append(
+                f"from {stage.name} on, feature maps are 1x1: the input is too small for the "
+                "network's downsampling to mean anything"
+            )
             break
     uncounted: dict[str, int] = {}
     for op in report.uncounted:
         uncounted[op.op] = uncounted.get(op.op, 0) + op.count
     if uncounted:
         listed = ", ".join(f"{op} ({calls:,} call{'s' if calls > 1 else ''})" for op, calls in uncounted.items())
-        warnings.append(f"{len(uncounted)} operator(s) without a counting rule, left out of every MACs and FLOPs "
-                        f"total: {listed}")
+        warnings.append(
+            f"{len(uncounted)} operator(s) without a counting rule, left out of every MACs and FLOPs total: {listed}"
+        )
     executed = {row.name for row in report.layers}
     never_ran = [name for name, m in modules.items() if name not in executed and m._parameters]
     if never_ran:
@@ -242,17 +299,35 @@ def _warnings(report: ModelReport, modules: dict[str, nn.Module]) -> list[str]:
     return warnings
 
 
-def assemble(model: nn.Module, tracer: Tracer, label: str, shape: tuple[int, ...], dtype: torch.dtype, device: str,
-             output: Any, spec: Any, peak: int | None) -> ModelReport:
+def assemble(
+    model: nn.Module,
+    tracer: Tracer,
+    label: str,
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device: str,
+    output: Any,
+    spec: Any,
+    peak: int | None,
+) -> ModelReport:
     """The report of one traced pass: rows and totals, then what is read from them (stages, warnings)."""
     modules = tracer.named_modules
     owned = own_tensors(modules)
     layers = _layer_rows(model, modules, owned, tracer)
     report = ModelReport(
-        model=label, model_type=type(model).__name__, input_shape=list(shape), dtype=str(dtype).replace("torch.", ""),
-        device=device, output_shape=list(output.shape) if isinstance(output, torch.Tensor) else None, layers=layers,
-        stages=[], totals=_totals(owned, layers, shape, dtype, peak), uncounted=[], warnings=[],
-        spec=spec.to_dict() if spec is not None else None, torch_version=torch.__version__,
+        model=label,
+        model_type=type(model).__name__,
+        input_shape=list(shape),
+        dtype=str(dtype).replace("torch.", ""),
+        device=device,
+        output_shape=list(output.shape) if isinstance(output, torch.Tensor) else None,
+        layers=layers,
+        stages=[],
+        totals=_totals(owned, layers, shape, dtype, peak),
+        uncounted=[],
+        warnings=[],
+        spec=spec.to_dict() if spec is not None else None,
+        torch_version=torch.__version__,
     )
     report.totals.flops_by_class = report.by_op_class("flops")
     report.uncounted = [op for _, op in report.ops() if op.op_class == OpClass.UNCOUNTED]

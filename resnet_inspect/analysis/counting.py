@@ -21,8 +21,9 @@ An operator that has no rule is reported as uncounted, with its element count.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from math import prod
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import torch
 
@@ -131,8 +132,14 @@ def matmul(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
 
 
 # -- normalization --------------------------------------------------------------------------------
-@register_rule("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-               "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_no_update")
+@register_rule(
+    "native_batch_norm",
+    "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training",
+    "cudnn_batch_norm",
+    "miopen_batch_norm",
+    "_batch_norm_no_update",
+)
 def batch_norm(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
     # The first true/false argument is ``training`` in every overload that has one; without it the
     # statistics are the running ones (inference).
@@ -207,20 +214,103 @@ def add(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
     return OpCost(OpClass.RESIDUAL_ADD if is_residual else OpClass.ELEMENTWISE, 0, numel(out))
 
 
-register_per_element(OpClass.ACTIVATION, "relu", "relu_", "sigmoid", "sigmoid_", "hardtanh", "hardtanh_", "silu",
-                     "silu_", "gelu", "leaky_relu", "leaky_relu_", "hardsigmoid", "hardswish", "tanh", "elu",
-                     "threshold")
-register_per_element(OpClass.ELEMENTWISE, "mul", "mul_", "sub", "sub_", "div", "div_", "rsub", "neg", "sqrt",
-                     "rsqrt", "exp", "pow", "clamp", "clamp_", "maximum", "minimum", "softmax", "_softmax",
-                     "log_softmax", "_log_softmax", "sum")
+register_per_element(
+    OpClass.ACTIVATION,
+    "relu",
+    "relu_",
+    "sigmoid",
+    "sigmoid_",
+    "hardtanh",
+    "hardtanh_",
+    "silu",
+    "silu_",
+    "gelu",
+    "leaky_relu",
+    "leaky_relu_",
+    "hardsigmoid",
+    "hardswish",
+    "tanh",
+    "elu",
+    "threshold",
+)
+register_per_element(
+    OpClass.ELEMENTWISE,
+    "mul",
+    "mul_",
+    "sub",
+    "sub_",
+    "div",
+    "div_",
+    "rsub",
+    "neg",
+    "sqrt",
+    "rsqrt",
+    "exp",
+    "pow",
+    "clamp",
+    "clamp_",
+    "maximum",
+    "minimum",
+    "softmax",
+    "_softmax",
+    "log_softmax",
+    "_log_softmax",
+    "sum",
+)
 
 # -- no arithmetic --------------------------------------------------------------------------------
-register_free(OpClass.LAYOUT, "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "slice",
-              "select", "as_strided", "detach", "alias", "clone", "contiguous", "_to_copy", "copy_", "flatten",
-              "unsqueeze", "squeeze", "constant_pad_nd", "reflection_pad2d", "replication_pad2d", "cat", "stack", "split", "split_with_sizes", "unbind",
-              "lift_fresh", "zero_", "fill_", "dropout", "native_dropout")
-register_free(OpClass.ALLOC, "empty", "empty_like", "zeros", "zeros_like", "ones", "ones_like", "full", "new_empty",
-              "new_zeros", "empty_strided", "scalar_tensor", "_local_scalar_dense", "randn", "rand")
+register_free(
+    OpClass.LAYOUT,
+    "view",
+    "_unsafe_view",
+    "reshape",
+    "t",
+    "transpose",
+    "permute",
+    "expand",
+    "slice",
+    "select",
+    "as_strided",
+    "detach",
+    "alias",
+    "clone",
+    "contiguous",
+    "_to_copy",
+    "copy_",
+    "flatten",
+    "unsqueeze",
+    "squeeze",
+    "constant_pad_nd",
+    "reflection_pad2d",
+    "replication_pad2d",
+    "cat",
+    "stack",
+    "split",
+    "split_with_sizes",
+    "unbind",
+    "lift_fresh",
+    "zero_",
+    "fill_",
+    "dropout",
+    "native_dropout",
+)
+register_free(
+    OpClass.ALLOC,
+    "empty",
+    "empty_like",
+    "zeros",
+    "zeros_like",
+    "ones",
+    "ones_like",
+    "full",
+    "new_empty",
+    "new_zeros",
+    "empty_strided",
+    "scalar_tensor",
+    "_local_scalar_dense",
+    "randn",
+    "rand",
+)
 
 
 def output_elements(out: Any) -> int:

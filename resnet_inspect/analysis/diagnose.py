@@ -12,23 +12,30 @@ from .options import AnalysisError
 from .trace import TraceError
 
 
-def explain_failure(exc: TraceError, model: nn.Module, shape: tuple[int, ...], device: str,
-                    dtype: torch.dtype) -> AnalysisError:
+def explain_failure(
+    exc: TraceError, model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype
+) -> AnalysisError:
     message = str(exc.error).strip().splitlines()[0] if str(exc.error).strip() else type(exc.error).__name__
     where = f" in {exc.module}" if exc.module else ""
     if isinstance(exc.error, Cancelled):
         return AnalysisError(f"the analysis was cancelled{where}")
     if isinstance(exc.error, TimeoutError):
-        return AnalysisError(f"the pass was stopped{where}: it ran past its time budget (setting "
-                             "RESNET_INSPECT_APP_SECONDS); try a smaller input, or --device meta")
+        return AnalysisError(
+            f"the pass was stopped{where}: it ran past its time budget (setting "
+            "RESNET_INSPECT_APP_SECONDS); try a smaller input, or --device meta"
+        )
     if isinstance(exc.error, torch.cuda.OutOfMemoryError) or "out of memory" in message.lower():
-        return AnalysisError(f"out of memory on {device}{where} for input {'x'.join(map(str, shape))}; "
-                             "try --device meta, which needs no memory")
+        return AnalysisError(
+            f"out of memory on {device}{where} for input {'x'.join(map(str, shape))}; "
+            "try --device meta, which needs no memory"
+        )
     if isinstance(exc.error, RuntimeError) and "size" in message.lower() and len(shape) == 4:
         smallest = smallest_input(model, shape, dtype)
         if smallest is not None and min(shape[2:]) < smallest[2]:
-            return AnalysisError(f"input {'x'.join(map(str, shape))} is too small: it fails{where}; "
-                                 f"the smallest input that works is {'x'.join(map(str, smallest))}")
+            return AnalysisError(
+                f"input {'x'.join(map(str, shape))} is too small: it fails{where}; "
+                f"the smallest input that works is {'x'.join(map(str, smallest))}"
+            )
     return AnalysisError(f"the forward pass failed{where}: {type(exc.error).__name__}: {message}")
 
 

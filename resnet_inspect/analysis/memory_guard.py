@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
+
 from .options import AnalysisError
 from .report import ModelReport, numel
 
@@ -25,7 +26,7 @@ def free_memory(device: str) -> int | None:
     start = text.find(b"MemAvailable:")
     if start < 0:
         return None
-    return int(text[start + len(b"MemAvailable:"):text.index(b"kB", start)]) * 1024
+    return int(text[start + len(b"MemAvailable:") : text.index(b"kB", start)]) * 1024
 
 
 def unused_ram() -> int | None:
@@ -41,8 +42,14 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
-def check_memory(params: int, shape: tuple[int, ...], device: str, dtype: torch.dtype,
-                 meta_report: Callable[[], ModelReport], budget: int | None = None) -> None:
+def check_memory(
+    params: int,
+    shape: tuple[int, ...],
+    device: str,
+    dtype: torch.dtype,
+    meta_report: Callable[[], ModelReport],
+    budget: int | None = None,
+) -> None:
     """Raise `AnalysisError` when a pass of a model with ``params`` parameters at ``shape`` cannot
     fit on ``device``; run before the model or the input is allocated there.
 
@@ -60,18 +67,26 @@ def check_memory(params: int, shape: tuple[int, ...], device: str, dtype: torch.
     if free is None and budget is None:
         return
     # A budget (the app's, per request) caps what a pass may take even where more is free.
-    limit, what = (free, "is free") if budget is None or (free is not None and free < budget) else (budget, "is allowed")
+    limit, what = (
+        (free, "is free") if budget is None or (free is not None and free < budget) else (budget, "is allowed")
+    )
     free = limit
     if bound < free // 2:
         return
     meta = meta_report()
-    largest = max(((numel(row.input_shapes[0]) if row.input_shapes else 0) * element
-                   + row.activation_bytes // max(row.calls, 1) for row in meta.leaves()), default=0)
-    biggest_map = max((numel(row.output_shapes[-1]) * element for row in meta.leaves() if row.output_shapes),
-                      default=0)
+    largest = max(
+        (
+            (numel(row.input_shapes[0]) if row.input_shapes else 0) * element
+            + row.activation_bytes // max(row.calls, 1)
+            for row in meta.leaves()
+        ),
+        default=0,
+    )
+    biggest_map = max((numel(row.output_shapes[-1]) * element for row in meta.leaves() if row.output_shapes), default=0)
     needed = param_bytes + largest + biggest_map
     if needed > free:
         raise AnalysisError(
             f"a {device} pass at {'x'.join(map(str, shape))} needs at least {gib(needed)} (all activations: "
             f"{gib(meta.totals.activation_bytes)}) but only {gib(free)} {what}; use --device meta for the "
-            "same report without memory")
+            "same report without memory"
+        )

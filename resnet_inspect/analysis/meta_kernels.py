@@ -8,7 +8,8 @@ torch's own error for arguments that are wrong."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -26,8 +27,11 @@ def _per_channel(tensor: Any, channels: int) -> bool:
 
 
 def _ints(values: Any, length: int, least: int) -> bool:
-    return (isinstance(values, (list, tuple)) and len(values) == length
-            and all(type(v) is int and v >= least for v in values))
+    return (
+        isinstance(values, (list, tuple))
+        and len(values) == length
+        and all(type(v) is int and v >= least for v in values)
+    )
 
 
 def convolution(args: tuple, kwargs: dict) -> torch.Tensor | None:
@@ -46,8 +50,10 @@ def convolution(args: tuple, kwargs: dict) -> torch.Tensor | None:
         return None
     if bias is not None and bias.dtype != x.dtype:
         return None
-    sizes = [(x.shape[2 + i] + 2 * padding[i] - dilation[i] * (weight.shape[2 + i] - 1) - 1) // stride[i] + 1
-             for i in range(spatial)]
+    sizes = [
+        (x.shape[2 + i] + 2 * padding[i] - dilation[i] * (weight.shape[2 + i] - 1) - 1) // stride[i] + 1
+        for i in range(spatial)
+    ]
     if min(sizes) < 1 or x.shape[0] < 1:
         return None
     return torch.empty((x.shape[0], out_channels, *sizes), dtype=x.dtype, device="meta")
@@ -67,8 +73,11 @@ def native_batch_norm(args: tuple, kwargs: dict) -> tuple[torch.Tensor, ...] | N
     if training and x.numel() <= channels:  # one value per channel: torch's kernel decides what happens
         return None
     stats = torch.float32 if x.dtype in _REDUCED else x.dtype
-    return (torch.empty(x.shape, dtype=x.dtype, device="meta"), torch.empty(channels, dtype=stats, device="meta"),
-            torch.empty(channels, dtype=stats, device="meta"))
+    return (
+        torch.empty(x.shape, dtype=x.dtype, device="meta"),
+        torch.empty(channels, dtype=stats, device="meta"),
+        torch.empty(channels, dtype=stats, device="meta"),
+    )
 
 
 def native_group_norm(args: tuple, kwargs: dict) -> tuple[torch.Tensor, ...] | None:
@@ -81,15 +90,18 @@ def native_group_norm(args: tuple, kwargs: dict) -> tuple[torch.Tensor, ...] | N
         return None
     if (n, channels) != tuple(x.shape[:2]) or not all(_per_channel(t, channels) for t in (weight, bias)):
         return None
-    return (torch.empty(x.shape, dtype=x.dtype, device="meta"), torch.empty((n, groups), dtype=x.dtype, device="meta"),
-            torch.empty((n, groups), dtype=x.dtype, device="meta"))
+    return (
+        torch.empty(x.shape, dtype=x.dtype, device="meta"),
+        torch.empty((n, groups), dtype=x.dtype, device="meta"),
+        torch.empty((n, groups), dtype=x.dtype, device="meta"),
+    )
 
 
 def max_pool2d_with_indices(args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
     if kwargs or not 2 <= len(args) <= 6:
         return None
     defaults = ([], 0, 1, False)  # stride (the kernel's), padding, dilation, ceil_mode
-    x, kernel, stride, padding, dilation, ceil_mode = (*args, *defaults[len(args) - 2:])
+    x, kernel, stride, padding, dilation, ceil_mode = (*args, *defaults[len(args) - 2 :])
     if type(ceil_mode) is not bool or not _plain(x) or x.dim() != 4 or not x.dtype.is_floating_point:
         return None
     kernel, stride, padding, dilation = (_pair(v) for v in (kernel, stride or kernel, padding, dilation))
@@ -185,7 +197,7 @@ def avg_pool2d(args: tuple, kwargs: dict) -> torch.Tensor | None:
     if kwargs or not 2 <= len(args) <= 7:
         return None
     defaults = ([], 0, False, True, None)  # stride (the kernel's), padding, ceil_mode, count_include_pad, divisor
-    x, kernel, stride, padding, ceil_mode, _, divisor = (*args, *defaults[len(args) - 2:])
+    x, kernel, stride, padding, ceil_mode, _, divisor = (*args, *defaults[len(args) - 2 :])
     if type(ceil_mode) is not bool or divisor is not None or not _plain(x) or x.dim() != 4:
         return None
     if not x.dtype.is_floating_point:

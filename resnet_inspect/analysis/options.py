@@ -5,8 +5,9 @@ torch; resolving a device or dtype does."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import prod
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..limits import LIMITS, over
@@ -39,15 +40,16 @@ def parse_input_size(text: str | Sequence[int]) -> tuple[int, ...]:
     else:
         shape = tuple(int(p) for p in text)
     if not 1 <= len(shape) <= MAX_INPUT_RANK:
-        raise AnalysisError(f"invalid input size {'x'.join(map(str, shape)) or text!r}: expected 1 to "
-                            f"{MAX_INPUT_RANK} dimensions, e.g. NxCxHxW")
+        raise AnalysisError(
+            f"invalid input size {'x'.join(map(str, shape)) or text!r}: expected 1 to "
+            f"{MAX_INPUT_RANK} dimensions, e.g. NxCxHxW"
+        )
     if any(d <= 0 for d in shape):
         raise AnalysisError(f"invalid input size {'x'.join(map(str, shape))}: every dimension must be positive")
     if max(shape) > LIMITS.max_input_side:
         raise AnalysisError("invalid input size: " + over("a dimension of", max(shape), "max_input_side"))
     if prod(shape) > LIMITS.max_input_elements:
-        raise AnalysisError("invalid input size: " + over("the number of elements", prod(shape),
-                                                           "max_input_elements"))
+        raise AnalysisError("invalid input size: " + over("the number of elements", prod(shape), "max_input_elements"))
     return shape
 
 
@@ -66,7 +68,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def resolve_dtype(dtype: "str | torch.dtype") -> "torch.dtype":
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     import torch
 
     if isinstance(dtype, torch.dtype):

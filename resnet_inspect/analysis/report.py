@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from math import prod
-from typing import Any, Iterable
+from typing import Any
+
 from ..errors import UserError
 
 SCHEMA_VERSION = 1
@@ -198,14 +200,12 @@ class ModelReport:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelReport":
+    def from_dict(cls, data: dict[str, Any]) -> ModelReport:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise UserError(f"report schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
         values = dict(data)
-        values["layers"] = [
-            LayerRow(**{**row, "ops": [_op_count(op) for op in row["ops"]]}) for row in data["layers"]
-        ]
+        values["layers"] = [LayerRow(**{**row, "ops": [_op_count(op) for op in row["ops"]]}) for row in data["layers"]]
         values["stages"] = [StageRow(**row) for row in data["stages"]]
         values["totals"] = Totals(**data["totals"])
         values["uncounted"] = [_op_count(op) for op in data["uncounted"]]
@@ -213,7 +213,7 @@ class ModelReport:
         return cls(**{k: v for k, v in values.items() if k in known})
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelReport":
+    def from_json(cls, text: str) -> ModelReport:
         return cls.from_dict(json.loads(text))
 
 

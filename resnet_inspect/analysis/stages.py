@@ -9,6 +9,7 @@ and says so, rather than one made-up stage."""
 from __future__ import annotations
 
 import re
+
 from torch import nn
 
 _USUAL_STAGE_NAME = re.compile(r"^(layer\d+|stages\.\d+)$")

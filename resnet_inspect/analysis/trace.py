@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
-from torch._C import (_get_dispatch_stack_at, _len_torch_dispatch_stack, _pop_torch_dispatch_stack,
-                      _push_on_torch_dispatch_stack)
+from torch._C import (
+    _get_dispatch_stack_at,
+    _len_torch_dispatch_stack,
+    _pop_torch_dispatch_stack,
+    _push_on_torch_dispatch_stack,
+)
 from torch.nn.modules import module as module_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -61,7 +66,8 @@ _FLOAT32 = torch.float32
 _thread_id = threading.get_ident
 # Under autocast a leaf casts its input first: operators no written-out or learned list has.
 _autocasting = getattr(torch._C, "_is_any_autocast_enabled", None) or (
-    lambda: torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
+    lambda: torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+)
 _cudnn_enabled = torch._C._get_cudnn_enabled
 _ADDS = frozenset((torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor))
 # (rule's operators, settings, shapes in and out) -> what a written-out leaf call's operators cost, and
@@ -96,8 +102,11 @@ def _through(source: RF, window: Any) -> RF:
     if window == "global":
         return RF(source.size, source.jump, source.start, True)
     kernel, stride, padding, dilation = window
-    return RF(source.size + (kernel - 1) * dilation * source.jump, source.jump * stride,
-              source.start + ((kernel - 1) / 2 * dilation - padding) * source.jump)
+    return RF(
+        source.size + (kernel - 1) * dilation * source.jump,
+        source.jump * stride,
+        source.start + ((kernel - 1) / 2 * dilation - padding) * source.jump,
+    )
 
 
 class TraceError(RuntimeError):
@@ -159,8 +168,15 @@ class Tracer(TorchDispatchMode):
         # torch._dynamo (about a second) on the first pass of a process.
         return False
 
-    def __init__(self, model: nn.Module, deadline: float | None = None, meta: bool = False,
-                 leaf_rules: bool = False, should_stop: StopCheck | None = None, learn_leaves: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        deadline: float | None = None,
+        meta: bool = False,
+        leaf_rules: bool = False,
+        should_stop: StopCheck | None = None,
+        learn_leaves: bool = False,
+    ) -> None:
         """``meta``: make the common operators' outputs with `meta_kernels`. ``leaf_rules``: charge the
         operators of common float32 CPU leaves from `leaf_ops` instead of watching them. ``learn_leaves``:
         any other call of such a leaf (another device or dtype) is watched once per settings and input
@@ -194,8 +210,13 @@ class Tracer(TorchDispatchMode):
             children = module._modules
             if children:
                 prefix = name + "." if name else ""
-                pending.extend([(prefix + child_name, child) for child_name, child in reversed(children.items())
-                                if child is not None])
+                pending.extend(
+                    [
+                        (prefix + child_name, child)
+                        for child_name, child in reversed(children.items())
+                        if child is not None
+                    ]
+                )
             else:
                 self.leaves.add(name)
                 if rules_wanted:
@@ -235,17 +256,31 @@ class Tracer(TorchDispatchMode):
             x = args[0]
             # A non-empty tensor outside autograd: float32 on the CPU has its operators written out in
             # `leaf_ops`; elsewhere they are learned from the first call with the same settings and input.
-            if type(x) is torch.Tensor and not x.requires_grad and x.dim() and x.numel() \
-                    and leaf[0].accepts(module, x) and not _autocasting():
+            if (
+                type(x) is torch.Tensor
+                and not x.requires_grad
+                and x.dim()
+                and x.numel()
+                and leaf[0].accepts(module, x)
+                and not _autocasting()
+            ):
                 learned = None
                 if not (x.dtype is _FLOAT32 and x.is_cpu and self._write_out_cpu):
                     if self._learn:
                         # cuDNN switched off turns cudnn_batch_norm into native_batch_norm.
                         # A float16 batch norm runs on cuDNN only with float32 weights: their dtype counts too.
                         weight = module._parameters.get("weight")
-                        learning = (leaf[0], leaf[0].settings(module), x.shape, x.stride(), x.dtype,
-                                    weight.dtype if weight is not None else None, x.device, _cudnn_enabled(),
-                                    _grad_enabled())
+                        learning = (
+                            leaf[0],
+                            leaf[0].settings(module),
+                            x.shape,
+                            x.stride(),
+                            x.dtype,
+                            weight.dtype if weight is not None else None,
+                            x.device,
+                            _cudnn_enabled(),
+                            _grad_enabled(),
+                        )
                         learned = self._learned.get(learning)
                     if learned is None:
                         leaf = None  # watched (and learned, where asked)
@@ -326,8 +361,22 @@ class Tracer(TorchDispatchMode):
                 rf = getattr(output, _RF_ATTR, None)
             name = self.names[key]
             setattr(output, _PRODUCER_ATTR, name)
-            self._leaf_calls.append((key, name, module, rule, learned, window, position, x.shape, output.shape,
-                                     output.dtype, rf, input_from))
+            self._leaf_calls.append(
+                (
+                    key,
+                    name,
+                    module,
+                    rule,
+                    learned,
+                    window,
+                    position,
+                    x.shape,
+                    output.shape,
+                    output.dtype,
+                    rf,
+                    input_from,
+                )
+            )
             return
         trace = self.traces.get(id(module))
         if trace is None:
@@ -359,8 +408,12 @@ class Tracer(TorchDispatchMode):
         _, key, source, charges = self._capture
         self._capture = None
         window = self.leaf_rules[id(module)][1]
-        if type(output) is torch.Tensor and source is not None and 0 < len(charges) <= _LEAF_POSITIONS \
-                and _through(source, window) == getattr(output, _RF_ATTR, None):
+        if (
+            type(output) is torch.Tensor
+            and source is not None
+            and 0 < len(charges) <= _LEAF_POSITIONS
+            and _through(source, window) == getattr(output, _RF_ATTR, None)
+        ):
             self._learned[key] = (charges, window)
 
     def _charge_leaves(self) -> None:
@@ -376,8 +429,20 @@ class Tracer(TorchDispatchMode):
         if len(costs) > _LEAF_COSTS_KEPT:
             costs.clear()
         traces, modules, watched = self.traces, self.modules, self._watched_leaf_calls
-        for key, name, module, rule, learned, window, position, x_shape, out_shape, dtype, rf, input_from \
-                in self._leaf_calls:
+        for (
+            key,
+            name,
+            module,
+            rule,
+            learned,
+            window,
+            position,
+            x_shape,
+            out_shape,
+            dtype,
+            rf,
+            input_from,
+        ) in self._leaf_calls:
             if learned is not None:
                 known = learned
             else:
@@ -402,8 +467,17 @@ class Tracer(TorchDispatchMode):
                         acc.macs += macs
                         acc.flops += flops
                         acc.elements += elements
-                traces[key] = modules[name] = ModuleTrace(name, position, 1, [list(x_shape)], [list(out_shape)],
-                                                          out_shape.numel() * dtype.itemsize, ops, rf, input_from)
+                traces[key] = modules[name] = ModuleTrace(
+                    name,
+                    position,
+                    1,
+                    [list(x_shape)],
+                    [list(out_shape)],
+                    out_shape.numel() * dtype.itemsize,
+                    ops,
+                    rf,
+                    input_from,
+                )
                 continue
             if key in watched and key not in mixed:
                 mixed[key] = (trace.rf, [])
@@ -433,8 +507,10 @@ class Tracer(TorchDispatchMode):
         self._charge_adds()
         self._charge_leaves()
         self._order = end
-        positions = sorted([t.first_call for t in self.modules.values()]
-                           + [acc.index for t in self.modules.values() for acc in t.ops.values()])
+        positions = sorted(
+            [t.first_call for t in self.modules.values()]
+            + [acc.index for t in self.modules.values() for acc in t.ops.values()]
+        )
         rank = {position: index for index, position in enumerate(positions)}
         for trace in self.modules.values():
             trace.first_call = rank[trace.first_call]
@@ -442,13 +518,16 @@ class Tracer(TorchDispatchMode):
                 acc.index = rank[acc.index]
 
     @staticmethod
-    def _put_calls_in_order(trace: ModuleTrace, watched: list[int], watched_rf: RF | None,
-                            deferred: list[tuple[int, RF | None, str | None]]) -> None:
+    def _put_calls_in_order(
+        trace: ModuleTrace, watched: list[int], watched_rf: RF | None, deferred: list[tuple[int, RF | None, str | None]]
+    ) -> None:
         """A leaf called both ways: its watched calls were recorded during the pass and its written-out
         ones after it; interleave them by position as one record in call order would be."""
         count = len(watched)  # the watched calls come first in the per-call lists
-        calls = sorted([(position, i) for i, position in enumerate(watched)]
-                       + [(position, count + i) for i, (position, _, _) in enumerate(deferred)])
+        calls = sorted(
+            [(position, i) for i, position in enumerate(watched)]
+            + [(position, count + i) for i, (position, _, _) in enumerate(deferred)]
+        )
         trace.input_shapes = [trace.input_shapes[i] for _, i in calls]
         trace.output_shapes = [trace.output_shapes[i] for _, i in calls]
         first_position, first = calls[0]
@@ -464,8 +543,9 @@ class Tracer(TorchDispatchMode):
         trace.ops = dict(sorted(trace.ops.items(), key=lambda item: item[1].index))
 
     @staticmethod
-    def _leaf_costs(rule: leaf_ops.LeafRule, settings: tuple, x_shape: torch.Size,
-                    out_shape: torch.Size) -> tuple[list[tuple[str, OpClass, int, int, int]], Any]:
+    def _leaf_costs(
+        rule: leaf_ops.LeafRule, settings: tuple, x_shape: torch.Size, out_shape: torch.Size
+    ) -> tuple[list[tuple[str, OpClass, int, int, int]], Any]:
         """The charges (operator, class, MACs, FLOPs, elements) of one written-out call, in the order
         `_account` makes them, and the sliding window the counting rules find."""
         charges = []
@@ -545,8 +625,7 @@ class Tracer(TorchDispatchMode):
         self._propagate_rf(op, args, out, cost.window)
         return
 
-    def _charge(self, trace: ModuleTrace, op: str, op_class: OpClass, macs: int, flops: int,
-                elements: int) -> OpCount:
+    def _charge(self, trace: ModuleTrace, op: str, op_class: OpClass, macs: int, flops: int, elements: int) -> OpCount:
         capture = self._capture
         if capture is not None and capture[0] is trace:
             capture[3].append((op, op_class, macs, flops, elements))
@@ -627,12 +706,11 @@ class Tracer(TorchDispatchMode):
             if producer is None:
                 return True
             inside = producer == owner or producer.startswith((owner + ".", owner + ":")) or not owner
-            if not inside or any(part in _SHORTCUT_NAMES for part in producer[len(owner):].split(".")):
+            if not inside or any(part in _SHORTCUT_NAMES for part in producer[len(owner) :].split(".")):
                 return True
         return False
 
-    def _record_dataflow(self, owner: str, op: str, op_class: OpClass, acc: OpCount, args: tuple,
-                         out: Any) -> None:
+    def _record_dataflow(self, owner: str, op: str, op_class: OpClass, acc: OpCount, args: tuple, out: Any) -> None:
         """Which node wrote each output: a view passes its input's producer on; work done by a
         leaf belongs to the leaf; work done directly by a container (the residual add, SE's
         mean and multiply) is its own node ``<container>:<op>``."""
@@ -649,7 +727,7 @@ class Tracer(TorchDispatchMode):
         if op_class in (OpClass.LAYOUT, OpClass.ALLOC):
             source = _first_tensor(args)
             if source is not None and hasattr(source, _PRODUCER_ATTR):
-                for piece in (out if isinstance(out, (list, tuple)) else (out,)):  # every piece of a split
+                for piece in out if isinstance(out, (list, tuple)) else (out,):  # every piece of a split
                     if isinstance(piece, torch.Tensor):
                         setattr(piece, _PRODUCER_ATTR, getattr(source, _PRODUCER_ATTR))
             return
@@ -674,8 +752,14 @@ class Tracer(TorchDispatchMode):
                         source = info
         if source is None:
             return
-        if op == "slice" and window is None and not source.is_global and len(args) >= 5 \
-                and int(args[1]) % args[0].dim() == 2 and int(args[4]) > 1:
+        if (
+            op == "slice"
+            and window is None
+            and not source.is_global
+            and len(args) >= 5
+            and int(args[1]) % args[0].dim() == 2
+            and int(args[4]) > 1
+        ):
             # x[:, :, ::s, ::s] subsamples: the jump grows, the field stays.
             begin = int(args[2] or 0)
             result = RF(source.size, source.jump * int(args[4]), source.start + begin * source.jump)

@@ -17,15 +17,16 @@ right only under a convention other than the usual one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from ..errors import UserError
 from ..limits import LIMITS, over, shown
 from ..userfiles import line_numbered_loader, parse, read_text
 from .counts import Count, counts
 from .values import ParsedValue, format_figure, number_matches, parse_value
-from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,18 @@ class Quantity:
 QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
-        Quantity("params", "params", ("params_without_classifier", "params_without_norm", "trainable_params",
-                                      "params_and_buffers"), description="number of parameters"),
-        Quantity("layers", "paper_depth", ("conv_plus_linear", "conv_modules", "main_path_convs"),
-                 description="depth, as in the network's name"),
+        Quantity(
+            "params",
+            "params",
+            ("params_without_classifier", "params_without_norm", "trainable_params", "params_and_buffers"),
+            description="number of parameters",
+        ),
+        Quantity(
+            "layers",
+            "paper_depth",
+            ("conv_plus_linear", "conv_modules", "main_path_convs"),
+            description="depth, as in the network's name",
+        ),
         Quantity("conv_layers", "conv_modules", ("main_path_convs",), description="convolution layers"),
         Quantity("linear_layers", "linear_modules", description="fully connected layers"),
         Quantity("norm_layers", "norm_layers", description="batch-normalization layers"),
@@ -55,10 +64,18 @@ QUANTITIES: dict[str, Quantity] = {
         Quantity("stages", "stages", description="residual stages"),
         Quantity("blocks", "blocks", ("stages",), description="residual blocks in all stages"),
         Quantity("blocks_per_stage", "blocks_per_stage", kind="list", description="blocks in each stage"),
-        Quantity("macs", "macs", ("macs_torchinfo", "macs_fvcore", "macs_ptflops", "macs_thop"),
-                 description="multiply-accumulates"),
-        Quantity("flops", "flops", ("macs", "macs_torchinfo", "macs_fvcore", "macs_ptflops", "macs_thop",
-                                    "flops_flopcounter"), description="floating-point operations"),
+        Quantity(
+            "macs",
+            "macs",
+            ("macs_torchinfo", "macs_fvcore", "macs_ptflops", "macs_thop"),
+            description="multiply-accumulates",
+        ),
+        Quantity(
+            "flops",
+            "flops",
+            ("macs", "macs_torchinfo", "macs_fvcore", "macs_ptflops", "macs_thop", "flops_flopcounter"),
+            description="floating-point operations",
+        ),
         Quantity("stage_output", "stage_output", kind="shape", needs="stage", description="a stage's output shape"),
         Quantity("layer_output", "layer_output", kind="shape", needs="layer", description="a layer's output shape"),
         Quantity("kernel", "kernel", kind="shape", needs="layer", description="a convolution's kernel (k x k x Cin)"),
@@ -134,8 +151,9 @@ def _claim(item: Any, index: int, path: Path) -> Claim:
     fields = {k: v for k, v in item.items() if k not in ("__line__", "__lines__")}
     for name in fields:
         if name not in _CLAIM_FIELDS:
-            raise UserError(f"{at(name)}: field {shown(name)} is unknown; "
-                             f"known fields: {', '.join(sorted(_CLAIM_FIELDS))}")
+            raise UserError(
+                f"{at(name)}: field {shown(name)} is unknown; known fields: {', '.join(sorted(_CLAIM_FIELDS))}"
+            )
     for required in ("model", "quantity", "value"):
         if fields.get(required) in (None, ""):
             raise UserError(f"{at(required)}: field {required!r} is missing")
@@ -147,8 +165,9 @@ def _claim(item: Any, index: int, path: Path) -> Claim:
             raise UserError(f"{at(name)}: field {name!r} must be text")
     quantity = fields["quantity"]
     if quantity not in QUANTITIES:
-        raise UserError(f"{at('quantity')}: field 'quantity': unknown quantity {shown(quantity)}; "
-                         f"known: {', '.join(QUANTITIES)}")
+        raise UserError(
+            f"{at('quantity')}: field 'quantity': unknown quantity {shown(quantity)}; known: {', '.join(QUANTITIES)}"
+        )
     needs = QUANTITIES[quantity].needs
     if needs and not fields.get(needs):
         raise UserError(f"{at()}: field {needs!r} is required for quantity {quantity!r}")
@@ -160,11 +179,20 @@ def _claim(item: Any, index: int, path: Path) -> Claim:
     overrides = fields.get("set") or {}
     if not isinstance(overrides, dict):
         raise UserError(f"{at('set')}: field 'set' must be a mapping of spec fields")
-    return Claim(model=fields["model"], quantity=quantity, value=fields["value"], tolerance=fields.get("tolerance"),
-                 stage=fields.get("stage"), layer=fields.get("layer"),
-                 overrides={k: v for k, v in overrides.items() if k not in ("__line__", "__lines__")},
-                 source=str(fields.get("source", "")), quote=str(fields.get("quote", "")).strip(),
-                 id=str(fields.get("id", "")), note=str(fields.get("note", "")).strip(), line=item.get("__line__"))
+    return Claim(
+        model=fields["model"],
+        quantity=quantity,
+        value=fields["value"],
+        tolerance=fields.get("tolerance"),
+        stage=fields.get("stage"),
+        layer=fields.get("layer"),
+        overrides={k: v for k, v in overrides.items() if k not in ("__line__", "__lines__")},
+        source=str(fields.get("source", "")),
+        quote=str(fields.get("quote", "")).strip(),
+        id=str(fields.get("id", "")),
+        note=str(fields.get("note", "")).strip(),
+        line=item.get("__line__"),
+    )
 
 
 def load_claims_document(path: str | Path) -> tuple[list[Claim], str]:
@@ -201,8 +229,9 @@ def _layer_row(report: Any, name: str) -> Any:
         return report.layer(name)
     except KeyError:
         close = [r.name for r in report.layers if r.name.endswith(name.rsplit(".", 1)[-1])][:4]
-        raise UserError(f"no layer {shown(name)} in {report.model}" + (f"; similar: {', '.join(close)}" if close else "")) \
-            from None
+        raise UserError(
+            f"no layer {shown(name)} in {report.model}" + (f"; similar: {', '.join(close)}" if close else "")
+        ) from None
 
 
 def check_claim(claim: Claim, report: Any) -> Verdict:
@@ -232,8 +261,13 @@ def _check_kernel(claim: Claim, parsed: ParsedValue, report: Any) -> Verdict:
     cin = (row.in_channels // row.groups) if row.in_channels else None
     actual = row.kernel + ([cin] if cin else [])
     written = "x".join(map(str, actual))
-    return _verdict(claim, parsed.value in (actual, row.kernel), written,
-                    f"the kernel of {claim.layer} ({row.type}, k x k x C_in/groups) is {written}", f", not {parsed.text}")
+    return _verdict(
+        claim,
+        parsed.value in (actual, row.kernel),
+        written,
+        f"the kernel of {claim.layer} ({row.type}, k x k x C_in/groups) is {written}",
+        f", not {parsed.text}",
+    )
 
 
 def _check_shape(claim: Claim, parsed: ParsedValue, report: Any) -> Verdict:
@@ -246,8 +280,9 @@ def _check_shape(claim: Claim, parsed: ParsedValue, report: Any) -> Verdict:
     ok = parsed.kind == "shape" and parsed.value in _shape_forms(actual)
     nchw = "x".join(map(str, actual or []))
     written = "x".join(map(str, actual[2:] + actual[1:2])) if actual and len(actual) == 4 else nchw
-    return _verdict(claim, ok, written, f"{subject} of {report.model} is {written} (HxWxC; NCHW {nchw})",
-                    f", not {parsed.text}")
+    return _verdict(
+        claim, ok, written, f"{subject} of {report.model} is {written} (HxWxC; NCHW {nchw})", f", not {parsed.text}"
+    )
 
 
 def _check_list_or_bool(claim: Claim, parsed: ParsedValue, model: str, usual: Count, is_list: bool) -> Verdict:
@@ -255,37 +290,50 @@ def _check_list_or_bool(claim: Claim, parsed: ParsedValue, model: str, usual: Co
     text = f"{model} has {figure} {usual.label}"
     if parsed.kind == "bool" and not is_list:
         return _verdict(claim, parsed.value == bool(usual.value), figure, text, f"; the claim says {parsed.text}")
-    return _verdict(claim, parsed.kind == "list" and parsed.value == list(usual.value), figure, text,
-                    f", not {parsed.text}")
+    return _verdict(
+        claim, parsed.kind == "list" and parsed.value == list(usual.value), figure, text, f", not {parsed.text}"
+    )
 
 
-def _check_number(claim: Claim, parsed: ParsedValue, model: str, quantity: Quantity,
-                  values: dict[str, Count]) -> Verdict:
+def _check_number(
+    claim: Claim, parsed: ParsedValue, model: str, quantity: Quantity, values: dict[str, Count]
+) -> Verdict:
     """True under the usual count, true under a named alternative, or false with what did match."""
     usual = values[quantity.usual]
     figure = format_figure(usual.value)
     written = parsed.text
     if format_figure(parsed.value) != parsed.text or parsed.tolerance:
         written += f" (read as {format_figure(parsed.value)}" + (
-            f" ± {format_figure(parsed.tolerance)})" if parsed.tolerance else ")")
+            f" ± {format_figure(parsed.tolerance)})" if parsed.tolerance else ")"
+        )
     if number_matches(parsed, usual.value):
         return Verdict(claim, "true", figure, f"{written} matches: {model} has {figure} {usual.label}")
     for key in quantity.alternates:
         alt = values[key]
         if number_matches(parsed, alt.value):
-            return Verdict(claim, f"true under {key}", format_figure(alt.value),
-                           f"{parsed.text} matches the {alt.label} ({alt.definition}): {format_figure(alt.value)}; "
-                           f"{model} has {figure} {usual.label} in all")
+            return Verdict(
+                claim,
+                f"true under {key}",
+                format_figure(alt.value),
+                f"{parsed.text} matches the {alt.label} ({alt.definition}): {format_figure(alt.value)}; "
+                f"{model} has {figure} {usual.label} in all",
+            )
     others = "; ".join(f"{format_figure(values[k].value)} {values[k].label}" for k in quantity.alternates)
     hint = _other_match(parsed, values, {quantity.usual, *quantity.alternates})
-    return Verdict(claim, "false", figure, f"{model} has {figure} {usual.label}, not {written}"
-                   + (f" (other counts: {others})" if others else "") + hint)
+    return Verdict(
+        claim,
+        "false",
+        figure,
+        f"{model} has {figure} {usual.label}, not {written}" + (f" (other counts: {others})" if others else "") + hint,
+    )
 
 
 def _other_match(parsed: ParsedValue, values: dict[str, Count], skip: set[str]) -> str:
     for key, count in values.items():
         if key not in skip and number_matches(parsed, count.value):
-            return f". Note: {format_figure(count.value)} is the {count.label} ({count.definition}), a different quantity"
+            return (
+                f". Note: {format_figure(count.value)} is the {count.label} ({count.definition}), a different quantity"
+            )
     return ""
 
 

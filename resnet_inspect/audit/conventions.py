@@ -6,9 +6,9 @@ Why their totals differ for ResNet-50 (4.09 / 4.11 / 4.13 / 8.18 "G") is in each
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
-from typing import Callable
 
 from ..analysis.report import LayerRow, ModelReport, OpClass, numel
 from ..errors import UserError
@@ -31,8 +31,14 @@ def _exact(row: LayerRow, *type_names: str) -> bool:
 _CONV = ("conv.Conv1d", "conv.Conv2d", "conv.Conv3d")
 _BN = ("batchnorm.BatchNorm1d", "batchnorm.BatchNorm2d", "batchnorm.BatchNorm3d")
 _RELU = ("activation.ReLU", "activation.ReLU6", "activation.LeakyReLU", "activation.ELU", "activation.PReLU")
-_MAXPOOL = ("pooling.MaxPool1d", "pooling.MaxPool2d", "pooling.MaxPool3d", "pooling.AdaptiveMaxPool1d",
-            "pooling.AdaptiveMaxPool2d", "pooling.AdaptiveMaxPool3d")
+_MAXPOOL = (
+    "pooling.MaxPool1d",
+    "pooling.MaxPool2d",
+    "pooling.MaxPool3d",
+    "pooling.AdaptiveMaxPool1d",
+    "pooling.AdaptiveMaxPool2d",
+    "pooling.AdaptiveMaxPool3d",
+)
 _AVGPOOL = ("pooling.AvgPool1d", "pooling.AvgPool2d", "pooling.AvgPool3d")
 _ADAPTIVE_AVG = ("pooling.AdaptiveAvgPool1d", "pooling.AdaptiveAvgPool2d", "pooling.AdaptiveAvgPool3d")
 _LINEAR = ("linear.Linear",)
@@ -147,8 +153,17 @@ def ptflops_macs(report: ModelReport) -> float:
 # (F.softmax is wrapped too; torch.softmax and Tensor.softmax are not, and reach the same operator:
 # the preset counts every softmax, as it is called in this tool's blocks.)
 _PTFLOPS_FUNCTIONAL_ACTS = ("relu", "relu_", "elu", "elu_", "gelu", "_softmax", "softmax")
-_PTFLOPS_FUNCTIONAL_POOLS = ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-                             "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
+_PTFLOPS_FUNCTIONAL_POOLS = (
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+)
 
 
 def thop_macs(report: ModelReport) -> float:
@@ -181,24 +196,56 @@ def flop_counter_mode_flops(report: ModelReport) -> float:
 CONVENTIONS: dict[str, Convention] = {
     c.name: c
     for c in (
-        Convention("macs", "MACs", "multiply-accumulates of convolutions and linear layers, biases excluded",
-                   "the architecture's own cost; what the ResNet paper calls FLOPs", ours_macs),
-        Convention("flops", "FLOPs", "2 x MACs plus every element-wise operation: bias, BN (2/elem), "
-                   "activations, pooling, residual adds (1/elem)", "counts everything that runs", ours_flops),
-        Convention("torchinfo", "MACs", "torchinfo 'Total mult-adds': parameters x output positions of leaf "
-                   "modules", "adds conv biases and 2C per image for every BatchNorm; skips pools, ReLU, adds",
-                   torchinfo_mult_adds),
-        Convention("fvcore", "MACs", "fvcore FlopCountAnalysis total (it calls MACs 'flops')",
-                   "adds BatchNorm (2/elem) and the global average pool; skips ReLU, max-pool, adds",
-                   fvcore_flops),
-        Convention("ptflops", "MACs", "ptflops get_model_complexity_info (pytorch backend), per image",
-                   "adds conv biases, BN (2/elem), ReLU and pools (1/elem, counted twice: module and "
-                   "functional); skips adds",
-                   ptflops_macs),
-        Convention("thop", "MACs", "thop profile total", "adds BN at 4/elem and average pools; skips ReLU, "
-                   "max-pool, adds", thop_macs),
-        Convention("flopcounter", "FLOPs", "torch.utils.flop_counter.FlopCounterMode total",
-                   "2 x the conv and matmul MACs; nothing else", flop_counter_mode_flops),
+        Convention(
+            "macs",
+            "MACs",
+            "multiply-accumulates of convolutions and linear layers, biases excluded",
+            "the architecture's own cost; what the ResNet paper calls FLOPs",
+            ours_macs,
+        ),
+        Convention(
+            "flops",
+            "FLOPs",
+            "2 x MACs plus every element-wise operation: bias, BN (2/elem), "
+            "activations, pooling, residual adds (1/elem)",
+            "counts everything that runs",
+            ours_flops,
+        ),
+        Convention(
+            "torchinfo",
+            "MACs",
+            "torchinfo 'Total mult-adds': parameters x output positions of leaf modules",
+            "adds conv biases and 2C per image for every BatchNorm; skips pools, ReLU, adds",
+            torchinfo_mult_adds,
+        ),
+        Convention(
+            "fvcore",
+            "MACs",
+            "fvcore FlopCountAnalysis total (it calls MACs 'flops')",
+            "adds BatchNorm (2/elem) and the global average pool; skips ReLU, max-pool, adds",
+            fvcore_flops,
+        ),
+        Convention(
+            "ptflops",
+            "MACs",
+            "ptflops get_model_complexity_info (pytorch backend), per image",
+            "adds conv biases, BN (2/elem), ReLU and pools (1/elem, counted twice: module and functional); skips adds",
+            ptflops_macs,
+        ),
+        Convention(
+            "thop",
+            "MACs",
+            "thop profile total",
+            "adds BN at 4/elem and average pools; skips ReLU, max-pool, adds",
+            thop_macs,
+        ),
+        Convention(
+            "flopcounter",
+            "FLOPs",
+            "torch.utils.flop_counter.FlopCounterMode total",
+            "2 x the conv and matmul MACs; nothing else",
+            flop_counter_mode_flops,
+        ),
     )
 }
 

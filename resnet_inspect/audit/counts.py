@@ -5,8 +5,9 @@ the definition that makes it right."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..analysis.report import LayerRow, ModelReport, OpClass
 from .conventions import CONVENTIONS
@@ -45,8 +46,10 @@ def _in_attention(row: LayerRow, types: dict[str, str]) -> bool:
 def _parallel_copy(row: LayerRow) -> bool:
     """The second and later of parallel convolutions (``paths.1``, ``convs.2``)."""
     parts = row.name.split(".")
-    return any(part in PARALLEL_PARTS and index + 1 < len(parts) and parts[index + 1].isdigit()
-               and parts[index + 1] != "0" for index, part in enumerate(parts))
+    return any(
+        part in PARALLEL_PARTS and index + 1 < len(parts) and parts[index + 1].isdigit() and parts[index + 1] != "0"
+        for index, part in enumerate(parts)
+    )
 
 
 def _main_path(row: LayerRow, types: dict[str, str]) -> bool:
@@ -85,43 +88,99 @@ def params_without_norm(report: ModelReport) -> int:
 
 
 _COUNTS: list[tuple[str, str, str, Callable[[ModelReport], Any]]] = [
-    ("paper_depth", "weighted layers (paper depth)", "weighted layers on the main path: convolutions + classifier, projection "
-     "shortcuts and attention branches (SE, ECA, SK, split attention) excluded, parallel convolutions at one "
-     "position (SK paths, Res2Net scales) counted once", paper_depth),
-    ("conv_modules", "convolution modules", "every Conv module that ran, shortcuts and SE included",
-     lambda r: sum(1 for x in r.layers if _is_conv(x) and x.is_leaf)),
-    ("main_path_convs", "main-path convolutions", "convolutions on the main path (every parallel one), attention "
-     "branches and classifier excluded",
-     main_path_convs),
-    ("shortcut_convs", "projection-shortcut convolutions", "convolutions inside downsample/shortcut branches",
-     lambda r: sum(1 for x in r.layers if _is_conv(x) and x.is_leaf and x.on_shortcut)),
-    ("conv_plus_linear", "convolution + linear modules", "every Conv and Linear module",
-     lambda r: sum(1 for x in r.layers if _is_weighted(x))),
-    ("linear_modules", "linear modules", "every nn.Linear", lambda r: sum(1 for x in r.layers if x.type in LINEAR_TYPES)),
-    ("norm_layers", "normalization layers", "modules that run a normalization operator",
-     lambda r: len(_norm_rows(r))),
-    ("activation_modules", "activation modules", "activation modules (a shared one counts once)",
-     lambda r: sum(1 for x in r.layers if x.is_leaf and x.type in ("ReLU", "Sigmoid", "SiLU", "GELU", "ReLU6"))),
-    ("activation_calls", "activation calls", "activation operators executed (a shared ReLU counts per call)",
-     lambda r: r.op_total("count", OpClass.ACTIVATION)),
-    ("residual_adds", "residual additions", "element-wise additions of two feature maps of equal shape",
-     lambda r: r.op_total("count", OpClass.RESIDUAL_ADD)),
-    ("se_modules", "attention modules", "channel-attention branches: SE, ECA, SK's selection (named se/attn)",
-     lambda r: sum(1 for x in r.layers if x.name.rsplit(".", 1)[-1] in ATTENTION_PARTS and not x.is_leaf)),
-    ("stem_convs", "stem convolutions", "convolutions before the first stage",
-     lambda r: sum(1 for x in r.layers if _is_conv(x) and x.is_leaf and x.stage == "stem")),
+    (
+        "paper_depth",
+        "weighted layers (paper depth)",
+        "weighted layers on the main path: convolutions + classifier, projection "
+        "shortcuts and attention branches (SE, ECA, SK, split attention) excluded, parallel convolutions at one "
+        "position (SK paths, Res2Net scales) counted once",
+        paper_depth,
+    ),
+    (
+        "conv_modules",
+        "convolution modules",
+        "every Conv module that ran, shortcuts and SE included",
+        lambda r: sum(1 for x in r.layers if _is_conv(x) and x.is_leaf),
+    ),
+    (
+        "main_path_convs",
+        "main-path convolutions",
+        "convolutions on the main path (every parallel one), attention branches and classifier excluded",
+        main_path_convs,
+    ),
+    (
+        "shortcut_convs",
+        "projection-shortcut convolutions",
+        "convolutions inside downsample/shortcut branches",
+        lambda r: sum(1 for x in r.layers if _is_conv(x) and x.is_leaf and x.on_shortcut),
+    ),
+    (
+        "conv_plus_linear",
+        "convolution + linear modules",
+        "every Conv and Linear module",
+        lambda r: sum(1 for x in r.layers if _is_weighted(x)),
+    ),
+    (
+        "linear_modules",
+        "linear modules",
+        "every nn.Linear",
+        lambda r: sum(1 for x in r.layers if x.type in LINEAR_TYPES),
+    ),
+    ("norm_layers", "normalization layers", "modules that run a normalization operator", lambda r: len(_norm_rows(r))),
+    (
+        "activation_modules",
+        "activation modules",
+        "activation modules (a shared one counts once)",
+        lambda r: sum(1 for x in r.layers if x.is_leaf and x.type in ("ReLU", "Sigmoid", "SiLU", "GELU", "ReLU6")),
+    ),
+    (
+        "activation_calls",
+        "activation calls",
+        "activation operators executed (a shared ReLU counts per call)",
+        lambda r: r.op_total("count", OpClass.ACTIVATION),
+    ),
+    (
+        "residual_adds",
+        "residual additions",
+        "element-wise additions of two feature maps of equal shape",
+        lambda r: r.op_total("count", OpClass.RESIDUAL_ADD),
+    ),
+    (
+        "se_modules",
+        "attention modules",
+        "channel-attention branches: SE, ECA, SK's selection (named se/attn)",
+        lambda r: sum(1 for x in r.layers if x.name.rsplit(".", 1)[-1] in ATTENTION_PARTS and not x.is_leaf),
+    ),
+    (
+        "stem_convs",
+        "stem convolutions",
+        "convolutions before the first stage",
+        lambda r: sum(1 for x in r.layers if _is_conv(x) and x.is_leaf and x.stage == "stem"),
+    ),
     ("stages", "stages", "residual stages", lambda r: len(blocks_per_stage(r))),
     ("blocks", "residual blocks", "blocks in all stages", lambda r: sum(blocks_per_stage(r))),
     ("blocks_per_stage", "blocks per stage", "blocks in each stage", blocks_per_stage),
     ("params", "parameters", "every parameter tensor, each shared tensor once", lambda r: r.totals.params),
-    ("params_without_classifier", "parameters without the classifier",
-     "all parameters minus the last layer's weight and bias", lambda r: r.totals.params_without_classifier),
-    ("params_without_norm", "parameters without normalization", "all parameters minus BN weight and bias",
-     params_without_norm),
+    (
+        "params_without_classifier",
+        "parameters without the classifier",
+        "all parameters minus the last layer's weight and bias",
+        lambda r: r.totals.params_without_classifier,
+    ),
+    (
+        "params_without_norm",
+        "parameters without normalization",
+        "all parameters minus BN weight and bias",
+        params_without_norm,
+    ),
     ("trainable_params", "trainable parameters", "parameters with requires_grad", lambda r: r.totals.trainable),
     ("buffers", "buffer elements", "BN running statistics and counters", lambda r: r.totals.buffers),
-    ("params_and_buffers", "parameters + buffers", "everything in the state_dict",
-     lambda r: r.totals.params + r.totals.buffers),
+    (
+        "params_and_buffers",
+        "parameters + buffers",
+        "everything in the state_dict",
+        lambda r: r.totals.params + r.totals.buffers,
+    ),
 ]
 
 
@@ -131,7 +190,7 @@ def counts(report: ModelReport) -> dict[str, Count]:
         key = name if name in ("macs", "flops") else f"{conv.unit.lower()}_{name}"
         result[key] = Count(key, f"{conv.unit} ({name})", conv.what, conv.compute(report))
     for stage, shape in stage_shapes(report).items():
-        result[f"shape_{stage}"] = Count(f"shape_{stage}", f"{stage} output",
-                                         "output shape, NCHW (batch, channels, height, width)", shape)
+        result[f"shape_{stage}"] = Count(
+            f"shape_{stage}", f"{stage} output", "output shape, NCHW (batch, channels, height, width)", shape
+        )
     return result
-

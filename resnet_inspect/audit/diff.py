@@ -49,12 +49,16 @@ def diff_reports(a: ModelReport, b: ModelReport) -> ReportDiff:
         if other is None:
             changes.append(LayerChange(name, "only in A", row, None, []))
         elif _signature(row) != _signature(other):
-            what = [label for label, x, y in (
-                ("type", row.type, other.type),
-                ("shape", row.output_shapes[-1:], other.output_shapes[-1:]),
-                ("params", row.params, other.params),
-                ("macs", row.macs, other.macs),
-            ) if x != y]
+            what = [
+                label
+                for label, x, y in (
+                    ("type", row.type, other.type),
+                    ("shape", row.output_shapes[-1:], other.output_shapes[-1:]),
+                    ("params", row.params, other.params),
+                    ("macs", row.macs, other.macs),
+                )
+                if x != y
+            ]
             changes.append(LayerChange(name, "changed", row, other, what))
     changes += [LayerChange(name, "only in B", None, row, []) for name, row in b_rows.items() if name not in a_rows]
     return ReportDiff(a, b, stages, changes)

@@ -34,7 +34,7 @@ def matches_printed(value: float, printed: float, decimals: int) -> bool:
 
     The paper rounds some figures and truncates others (ResNet-34's 3.67e9 is printed 3.6),
     so both readings are accepted and nothing wider."""
-    step = 10.0 ** -decimals
+    step = 10.0**-decimals
     rounded = abs(round(value, decimals) - printed) < step / 2
     truncated = abs(int(value / step + 1e-9) * step - printed) < step / 2
     return rounded or truncated
@@ -46,13 +46,25 @@ def reference_figures(variant: Variant, report: ModelReport) -> list[dict[str, s
     if variant.name in TABLE1_MULT_ADDS:
         printed = TABLE1_MULT_ADDS[variant.name]
         ok = matches_printed(report.totals.macs / 1e9, printed, 1)
-        rows.append({"source": "He et al. 2015, Table 1 (FLOPs = multiply-adds)", "figure": f"{printed} x10^9",
-                     "ours": f"{report.totals.macs:,} MACs", "match": "yes" if ok else "NO"})
+        rows.append(
+            {
+                "source": "He et al. 2015, Table 1 (FLOPs = multiply-adds)",
+                "figure": f"{printed} x10^9",
+                "ours": f"{report.totals.macs:,} MACs",
+                "match": "yes" if ok else "NO",
+            }
+        )
     if variant.name in TABLE6_PARAMS:
         printed = TABLE6_PARAMS[variant.name]
         ok = matches_printed(report.totals.params / 1e6, printed, 2 if printed < 1 else 1)
-        rows.append({"source": "He et al. 2015, Table 6 (parameters)", "figure": f"{printed}M",
-                     "ours": f"{report.totals.params:,}", "match": "yes" if ok else "NO"})
+        rows.append(
+            {
+                "source": "He et al. 2015, Table 6 (parameters)",
+                "figure": f"{printed}M",
+                "ours": f"{report.totals.params:,}",
+                "match": "yes" if ok else "NO",
+            }
+        )
     if variant.reference:
         rows.extend(_library_figures(variant.reference, report))
     return rows
@@ -66,13 +78,24 @@ def _library_figures(reference: str, report: ModelReport) -> list[dict[str, str]
 
             weights = torchvision.models.get_model_weights(name)
             meta = next(iter(weights)).meta
-            rows = [{"source": f"torchvision {name} weights metadata (num_params)", "figure": f"{meta['num_params']:,}",
-                     "ours": f"{report.totals.params:,}",
-                     "match": "yes" if meta["num_params"] == report.totals.params else "NO"}]
+            rows = [
+                {
+                    "source": f"torchvision {name} weights metadata (num_params)",
+                    "figure": f"{meta['num_params']:,}",
+                    "ours": f"{report.totals.params:,}",
+                    "match": "yes" if meta["num_params"] == report.totals.params else "NO",
+                }
+            ]
             if "_ops" in meta:
                 ok = abs(meta["_ops"] - report.totals.macs / 1e9) < 0.0005
-                rows.append({"source": f"torchvision {name} weights metadata (_ops, GFLOPS)", "figure": f"{meta['_ops']}",
-                             "ours": f"{report.totals.macs / 1e9:.3f} G MACs", "match": "yes" if ok else "NO"})
+                rows.append(
+                    {
+                        "source": f"torchvision {name} weights metadata (_ops, GFLOPS)",
+                        "figure": f"{meta['_ops']}",
+                        "ours": f"{report.totals.macs / 1e9:.3f} G MACs",
+                        "match": "yes" if ok else "NO",
+                    }
+                )
             return rows
         import timm
         import torch
@@ -80,7 +103,13 @@ def _library_figures(reference: str, report: ModelReport) -> list[dict[str, str]
         with torch.device("meta"):
             model = timm.create_model(name, pretrained=False)
         params = sum(p.numel() for p in model.parameters())
-        return [{"source": f"timm {name} (built, parameters counted)", "figure": f"{params:,}",
-                 "ours": f"{report.totals.params:,}", "match": "yes" if params == report.totals.params else "NO"}]
+        return [
+            {
+                "source": f"timm {name} (built, parameters counted)",
+                "figure": f"{params:,}",
+                "ours": f"{report.totals.params:,}",
+                "match": "yes" if params == report.totals.params else "NO",
+            }
+        ]
     except ImportError:
         return [{"source": reference, "figure": "(library not installed)", "ours": "", "match": ""}]

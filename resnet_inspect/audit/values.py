@@ -12,11 +12,36 @@ from typing import Any
 from ..errors import UserError
 from ..limits import shown
 
-VALUE_FORMS = ("25,557,032", "23.5M", "2350万", "3.8×10^9", "3.8e9", "4.1 GFLOPs", "49 conv layers",
-               "56×56×256", "[3, 4, 6, 3]", "7x7x64", "yes/no")
+VALUE_FORMS = (
+    "25,557,032",
+    "23.5M",
+    "2350万",
+    "3.8×10^9",
+    "3.8e9",
+    "4.1 GFLOPs",
+    "49 conv layers",
+    "56×56×256",
+    "[3, 4, 6, 3]",
+    "7x7x64",
+    "yes/no",
+)
 
-_MULTIPLIERS = {"k": 1e3, "K": 1e3, "M": 1e6, "m": 1e6, "G": 1e9, "g": 1e9, "B": 1e9, "b": 1e9, "T": 1e12,
-                "万": 1e4, "亿": 1e8, "thousand": 1e3, "million": 1e6, "billion": 1e9}
+_MULTIPLIERS = {
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "m": 1e6,
+    "G": 1e9,
+    "g": 1e9,
+    "B": 1e9,
+    "b": 1e9,
+    "T": 1e12,
+    "万": 1e4,
+    "亿": 1e8,
+    "thousand": 1e3,
+    "million": 1e6,
+    "billion": 1e9,
+}
 
 
 @dataclass(frozen=True)
@@ -92,7 +117,7 @@ def _parse_number(raw: str) -> ParsedValue:
     if not match:
         raise _parse_error(raw)
     rest = match.group("rest").strip()
-    rest_raw = raw[match.start("rest") - 1:] if match.start("rest") > 0 else match.group("rest")
+    rest_raw = raw[match.start("rest") - 1 :] if match.start("rest") > 0 else match.group("rest")
     mult_text = match.group("mult")
     # "4.1 GFLOPs": the multiplier is glued to the unit word.
     if mult_text is None and rest[:1] in ("G", "M", "K", "T", "k") and rest[1:].lower().startswith(("flop", "mac")):
@@ -112,12 +137,12 @@ def _parse_number(raw: str) -> ParsedValue:
             exponent = int(match.group(group))
             if abs(exponent) > 30:  # no figure about a network needs more
                 raise _parse_error(raw, f"a number must be finite and within ±{LARGEST:.0e}")
-            scale *= 10.0 ** exponent
+            scale *= 10.0**exponent
     if mult_text:
         scale *= _MULTIPLIERS[mult_text]
     if "." in mantissa_text:
         decimals = len(mantissa_text.split(".")[1])
-        step = 10.0 ** -decimals
+        step = 10.0**-decimals
     elif scale != 1.0:
         stripped = mantissa_text.rstrip("0") or "0"
         step = 10.0 ** (len(mantissa_text) - len(stripped))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -39,8 +39,9 @@ def _cpu_convolution(args: tuple, out: object) -> int:
     if not isinstance(out, torch.Tensor) or transposed or x.dim() != 4:
         return 0
     stand_in = [torch.empty((), dtype=t.dtype).expand(t.shape) for t in (x, weight)]
-    backend = torch._C._select_conv_backend(*stand_in, None, stride, padding, dilation, transposed,
-                                            output_padding, groups, None)
+    backend = torch._C._select_conv_backend(
+        *stand_in, None, stride, padding, dilation, transposed, output_padding, groups, None
+    )
     if backend.name == "Mkldnn":
         return (_bytes(out) if out.is_contiguous() else 0) + _bytes(weight)
     if backend.name == "Slow2d":
@@ -60,8 +61,13 @@ SCRATCH = {"cpu": {"convolution": _cpu_convolution}, "cuda": {}}
 class Simulator:
     """One network on meta; `report`, `peaks`, `fit` and `curve` for any plan."""
 
-    def __init__(self, target: str | ResNetSpec | nn.Module, label: str | None = None,
-                 time_budget: float | None = None, should_stop: StopCheck | None = None) -> None:
+    def __init__(
+        self,
+        target: str | ResNetSpec | nn.Module,
+        label: str | None = None,
+        time_budget: float | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> None:
         self.deadline = time.monotonic() + time_budget if time_budget is not None else None
         self.should_stop = should_stop
         if isinstance(target, nn.Module):
@@ -79,11 +85,15 @@ class Simulator:
     def _inference(self, plan: MemoryPlan) -> AllocationTracker:
         model = copy.deepcopy(self.model).to(dtype=DTYPE_OF[plan.precision]).eval()
         x, _ = make_batch(plan, "meta")
-        tracker = AllocationTracker(model, ACCOUNTING[plan.device], SCRATCH[plan.device], self.deadline,
-                                    self.should_stop)
+        tracker = AllocationTracker(
+            model, ACCOUNTING[plan.device], SCRATCH[plan.device], self.deadline, self.should_stop
+        )
         with tracker:
-            for category, tensors in (("parameters", model.parameters()), ("buffers", model.buffers()),
-                                      ("inputs", [x])):
+            for category, tensors in (
+                ("parameters", model.parameters()),
+                ("buffers", model.buffers()),
+                ("inputs", [x]),
+            ):
                 for tensor in tensors:
                     tracker.track(tensor, category)
             tracker.reset_peak()
@@ -102,8 +112,10 @@ class Simulator:
     def _training(self, plan: MemoryPlan) -> AllocationTracker:
         setup = self._setup(plan)
         x, labels = make_batch(plan, "meta")
-        tracker = AllocationTracker(setup.model, ACCOUNTING[plan.device], SCRATCH[plan.device], self.deadline,
-                                    self.should_stop)
+        tracker = AllocationTracker(
+            setup.model, ACCOUNTING[plan.device], SCRATCH[plan.device], self.deadline, self.should_stop
+        )
+
         def gradient_done(param: torch.Tensor) -> None:
             tracker.retag(param.grad, "gradients")
 
@@ -135,15 +147,31 @@ class Simulator:
             saved = training.layers.get(name) if training else None
             if name not in inference.leaves and not (saved and saved.saved_bytes):
                 continue
-            layers.append(LayerMemory(name, row.type, max(row.output_bytes, 0), row.live_after, row.peak_during,
-                                      saved.saved_bytes if saved else 0, saved.saved_tensors if saved else 0))
+            layers.append(
+                LayerMemory(
+                    name,
+                    row.type,
+                    max(row.output_bytes, 0),
+                    row.live_after,
+                    row.peak_during,
+                    saved.saved_bytes if saved else 0,
+                    saved.saved_tensors if saved else 0,
+                )
+            )
         return MemoryReport(
-            model=self.label, input_shape=list(plan.input_shape), precision=plan.precision,
-            optimizer=plan.optimizer if plan.train else None, device=plan.device, plan=plan.describe(),
-            parameters=self.parameters, inference=_peak(inference),
-            training=_peak(training) if training else None, layers=layers,
+            model=self.label,
+            input_shape=list(plan.input_shape),
+            precision=plan.precision,
+            optimizer=plan.optimizer if plan.train else None,
+            device=plan.device,
+            plan=plan.describe(),
+            parameters=self.parameters,
+            inference=_peak(inference),
+            training=_peak(training) if training else None,
+            layers=layers,
             sum_of_outputs=sum(r.output_bytes for r in layers if r.name in inference.leaves),
-            saved_total=sum(r.saved_bytes for r in layers))
+            saved_total=sum(r.saved_bytes for r in layers),
+        )
 
     # -- many plans -------------------------------------------------------------------------
     # At a fixed resolution every activation is proportional to the batch and everything else is
@@ -155,8 +183,9 @@ class Simulator:
         key = (plan.image, plan.optimizer, plan.precision, plan.device, training)
         if key not in self._line_cache:
             runs = [(self._training if training else self._inference)(plan.with_batch(b)).timeline for b in (1, 2)]
-            self._line_cache[key] = ([(2 * one - two, two - one) for one, two in zip(*runs)]
-                                     if len(runs[0]) == len(runs[1]) else None)
+            self._line_cache[key] = (
+                [(2 * one - two, two - one) for one, two in zip(*runs)] if len(runs[0]) == len(runs[1]) else None
+            )
         return self._line_cache[key]
 
     def peak_at(self, plan: MemoryPlan, batch: int, training: bool) -> int:
@@ -221,8 +250,12 @@ class Simulator:
     def curve(self, plan: MemoryPlan, batches: Sequence[int] = (), sides: Sequence[int] = ()) -> list[CurvePoint]:
         """Peaks at each batch (at the plan's resolution) and at each side (simulated, at the plan's batch)."""
         side = plan.image[-1]
-        points = [CurvePoint("batch", b, side, self.peak_at(plan, b, False),
-                             self.peak_at(plan, b, True) if plan.train else None) for b in batches]
+        points = [
+            CurvePoint(
+                "batch", b, side, self.peak_at(plan, b, False), self.peak_at(plan, b, True) if plan.train else None
+            )
+            for b in batches
+        ]
         for at in sides:
             inference, training = self.peaks(plan.with_side(at))
             points.append(CurvePoint("side", plan.batch, at, inference, training))
@@ -264,8 +297,9 @@ def memory_curve(simulator: Simulator, plan: MemoryPlan, fit: Fit | None) -> lis
     plan's at that batch (the plan's batch without a fit)."""
     largest = (fit.training_batch if plan.train else fit.inference_batch) if fit else plan.batch
     at = plan.with_batch(max(largest or 1, 1))
-    return simulator.curve(plan, batches_up_to(min(max(largest or 1, 1), 2**16)), []) + \
-        simulator.curve(at, [], sides_around(plan.image[-1]))
+    return simulator.curve(plan, batches_up_to(min(max(largest or 1, 1), 2**16)), []) + simulator.curve(
+        at, [], sides_around(plan.image[-1])
+    )
 
 
 def batches_up_to(largest: int) -> list[int]:
@@ -281,4 +315,3 @@ def batches_up_to(largest: int) -> list[int]:
 
 def sides_around(side: int) -> list[int]:
     return sorted({s for s in (side // 2, side * 3 // 4, side * 3 // 2, side * 2) if s >= 32} | {side})
-

@@ -9,8 +9,8 @@ import contextlib
 import copy
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -60,8 +60,10 @@ def cpu_peak_during(work) -> int:
 
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         work()
-    events = sorted((e for e in prof.profiler.kineto_results.events()
-                     if e.name() == "[memory]" and e.device_type().name == "CPU"), key=lambda e: e.start_ns())
+    events = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type().name == "CPU"),
+        key=lambda e: e.start_ns(),
+    )
     level = peak = 0
     for event in events:
         level += event.nbytes()
@@ -105,6 +107,9 @@ def measure(target: str | ResNetSpec | nn.Module, plan: MemoryPlan, device: str 
         setup.step(x, labels)  # warm-up, and the optimizer's state
         kept = [t for group in setup.resident().values() for t in group] + [x, labels]
         training = storage_bytes(kept) + peak_during(lambda: setup.step(x, labels), device)
-    how = ("torch.cuda.max_memory_allocated over the step" if device == "cuda" else
-           "torch.profiler's allocation records (profile_memory) added up in time order")
+    how = (
+        "torch.cuda.max_memory_allocated over the step"
+        if device == "cuda"
+        else "torch.profiler's allocation records (profile_memory) added up in time order"
+    )
     return Measured(inference, training, device, how + ", plus the bytes of what existed before it")

@@ -23,8 +23,21 @@ PRECISIONS = {
 # Whose allocator the figure is in: the CPU allocator takes exactly what a tensor asks for;
 # CUDA's caching allocator hands out blocks in multiples of 512 bytes.
 ACCOUNTING = {"cpu": 1, "cuda": 512}
-BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-              "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "k": 10**3, "m": 10**6, "g": 10**9}
+BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+}
 
 
 @dataclass(frozen=True)
@@ -54,25 +67,27 @@ class MemoryPlan:
         for d in self.image:
             elements *= d
         if elements > LIMITS.max_input_elements:
-            raise AnalysisError("invalid batch: " + over("the number of input elements", elements,
-                                                          "max_input_elements"))
+            raise AnalysisError(
+                "invalid batch: " + over("the number of input elements", elements, "max_input_elements")
+            )
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return (self.batch, *self.image)
 
-    def with_batch(self, batch: int) -> "MemoryPlan":
+    def with_batch(self, batch: int) -> MemoryPlan:
         return MemoryPlan(batch, self.image, self.train, self.optimizer, self.precision, self.device)
 
-    def with_side(self, side: int) -> "MemoryPlan":
+    def with_side(self, side: int) -> MemoryPlan:
         image = (*self.image[:-2], side, side) if len(self.image) >= 2 else self.image
         return MemoryPlan(self.batch, image, self.train, self.optimizer, self.precision, self.device)
 
     def describe(self) -> str:
-        setup = (f"training step with {self.optimizer} ({OPTIMIZERS[self.optimizer]})" if self.train
-                 else "inference")
-        return (f"batch {self.batch} of {'x'.join(map(str, self.image))}, {self.precision} "
-                f"({PRECISIONS[self.precision]}), {setup}, {self.device} allocator")
+        setup = f"training step with {self.optimizer} ({OPTIMIZERS[self.optimizer]})" if self.train else "inference"
+        return (
+            f"batch {self.batch} of {'x'.join(map(str, self.image))}, {self.precision} "
+            f"({PRECISIONS[self.precision]}), {setup}, {self.device} allocator"
+        )
 
 
 def parse_bytes(text: str) -> int:
@@ -80,8 +95,10 @@ def parse_bytes(text: str) -> int:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
     unit = match.group(2).lower() if match else ""
     if not match or unit not in BYTE_UNITS:
-        raise AnalysisError(f"invalid memory size {str(text)[:40]!r}: expected a number with a unit, "
-                           "e.g. 24GB (10^9 bytes) or 24GiB (2^30 bytes)")
+        raise AnalysisError(
+            f"invalid memory size {str(text)[:40]!r}: expected a number with a unit, "
+            "e.g. 24GB (10^9 bytes) or 24GiB (2^30 bytes)"
+        )
     value = float(match.group(1)) * BYTE_UNITS[unit]
     if not 1 <= value <= 2**60:
         raise AnalysisError(f"invalid memory size {str(text)[:40]!r}: must be between 1 byte and 1 EiB")

@@ -16,21 +16,21 @@ CATEGORIES = {
     "gradients": "one gradient per parameter, alive from its backward until the step frees it",
     "saved_activations": "feature maps autograd keeps for backward (read from saved-tensor hooks)",
     "transient": "everything else alive at that moment: outputs in flight, gradients of activations, "
-                 "temporaries of the optimizer",
+    "temporaries of the optimizer",
 }
 CONVENTIONS = {
     "inference peak": "most bytes alive at once during one forward pass in eval mode without autograd, "
-                      "parameters and input included, as the allocator sees them (freed tensors are gone)",
+    "parameters and input included, as the allocator sees them (freed tensors are gone)",
     "training peak": "most bytes alive at once during a steady-state step (forward, backward, optimizer step, "
-                     "gradients set to None), the optimizer's state from an earlier step included",
+    "gradients set to None), the optimizer's state from an earlier step included",
     "saved for backward": "bytes of the distinct activation tensors autograd saved in a layer's forward "
-                          "(a tensor two layers save counts for the first); parameters saved are not counted",
+    "(a tensor two layers save counts for the first); parameters saved are not counted",
     "sum of outputs": "bytes of every leaf module's output added up: not a peak (torchinfo's 'forward/backward "
-                      "pass size' is twice this)",
+    "pass size' is twice this)",
     "not counted": "the CUDA context; the caching allocator's reserve beyond what is allocated; on CUDA, the "
-                   "workspaces cuDNN's convolutions take from PyTorch's allocator while they run (their size "
-                   "depends on the algorithm cuDNN picks on the card, so a measured peak can be higher); scratch "
-                   "that libraries allocate outside PyTorch's allocator",
+    "workspaces cuDNN's convolutions take from PyTorch's allocator while they run (their size "
+    "depends on the algorithm cuDNN picks on the card, so a measured peak can be higher); scratch "
+    "that libraries allocate outside PyTorch's allocator",
 }
 
 
@@ -72,7 +72,7 @@ class MemoryReport:
         return json.dumps(asdict(self), indent=2) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MemoryReport":
+    def from_dict(cls, data: dict[str, Any]) -> MemoryReport:
         data = dict(data)
         data["inference"] = Peak(**data["inference"])
         data["training"] = Peak(**data["training"]) if data.get("training") else None

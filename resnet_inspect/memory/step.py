@@ -4,7 +4,8 @@ The estimate runs it on meta under the tracker; the measurement runs it on a rea
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +40,9 @@ class TrainingSetup:
     def __init__(self, model: nn.Module, plan: MemoryPlan) -> None:
         self.model = model.to(dtype=DTYPE_OF[plan.precision]).train()
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.masters = ([p.detach().float().clone().requires_grad_() for p in self.params]
-                        if plan.precision != "fp32" else [])
+        self.masters = (
+            [p.detach().float().clone().requires_grad_() for p in self.params] if plan.precision != "fp32" else []
+        )
         self.optimizer = make_optimizer(self.masters or self.params, plan.optimizer, foreach=plan.device == "cuda")
 
     def create_state(self) -> None:
@@ -53,8 +55,12 @@ class TrainingSetup:
     def resident(self) -> dict[str, list[torch.Tensor]]:
         """Everything that stays alive between steps, by category."""
         state = [v for s in self.optimizer.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
-        return {"parameters": list(self.model.parameters()), "buffers": list(self.model.buffers()),
-                "master_weights": self.masters, "optimizer_state": state}
+        return {
+            "parameters": list(self.model.parameters()),
+            "buffers": list(self.model.buffers()),
+            "master_weights": self.masters,
+            "optimizer_state": state,
+        }
 
     def step(self, x: torch.Tensor, labels: torch.Tensor, phase: Phase = _no_phase) -> None:
         phase("forward", "transient")
@@ -84,8 +90,9 @@ def loss_of(output: Any, labels: torch.Tensor) -> torch.Tensor:
 
 
 def make_batch(plan: MemoryPlan, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    x = (torch.empty if device == "meta" else torch.randn)(plan.input_shape, device=device,
-                                                            dtype=DTYPE_OF[plan.precision])
+    x = (torch.empty if device == "meta" else torch.randn)(
+        plan.input_shape, device=device, dtype=DTYPE_OF[plan.precision]
+    )
     labels = torch.zeros(plan.batch, dtype=torch.long, device=device)
     return x, labels
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,7 +22,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..analysis.meta_kernels import KERNELS as META_KERNELS
 from ..limits import Cancelled, StopCheck
-
 
 # operator -> bytes its kernel holds while it runs, beyond its inputs and outputs, from (args, output)
 Scratch = dict[str, Callable[[tuple, Any], int]]
@@ -70,8 +70,14 @@ class AllocationTracker(TorchDispatchMode):
     def _should_skip_dynamo(cls) -> bool:
         return False  # nothing is compiled here; avoids importing torch._dynamo
 
-    def __init__(self, model: nn.Module, granularity: int = 1, scratch: "Scratch | None" = None,
-                 deadline: float | None = None, should_stop: StopCheck | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        granularity: int = 1,
+        scratch: Scratch | None = None,
+        deadline: float | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> None:
         super().__init__()
         self.deadline = deadline  # time.monotonic() after which the simulation is stopped
         self.should_stop = should_stop  # asked at every operator: True cancels the simulation
@@ -209,7 +215,7 @@ class AllocationTracker(TorchDispatchMode):
             layer.saved_tensors += 1
         return tensor
 
-    def watching(self, saved: bool = False) -> "_Watch":
+    def watching(self, saved: bool = False) -> _Watch:
         """Module hooks (and, for a training forward, saved-tensor hooks) for the ``with`` block."""
         return _Watch(self, saved)
 
@@ -224,8 +230,10 @@ class _Watch:
         t = self.tracker
         t.training_forward = self.saved
         t.thread = threading.get_ident()
-        self.handles = [module_hooks.register_module_forward_pre_hook(t._pre),
-                        module_hooks.register_module_forward_hook(t._post)]
+        self.handles = [
+            module_hooks.register_module_forward_pre_hook(t._pre),
+            module_hooks.register_module_forward_hook(t._post),
+        ]
         if self.saved:
             self.hooks = torch.autograd.graph.saved_tensors_hooks(t._pack, lambda tensor: tensor)
             self.hooks.__enter__()

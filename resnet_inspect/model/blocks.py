@@ -9,7 +9,8 @@ how it starts as the identity (``zero_init_last``). The network builds from the 
 from __future__ import annotations
 
 import math
-from typing import Callable, ClassVar, TypeVar
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -49,8 +50,10 @@ def register_block(name: str) -> Callable[[BlockClass], BlockClass]:
             raise ValueError(f"block type {name!r} is already registered ({BLOCK_TYPES[name].__name__})")
         family = name.rsplit("_", 1)[-1]
         if EXPANSION.get(family) != cls.expansion:
-            raise ValueError(f"block type {name!r}: {cls.__name__}.expansion is {cls.expansion}, but the spec "
-                             f"says {EXPANSION.get(family)} for {family!r} blocks")
+            raise ValueError(
+                f"block type {name!r}: {cls.__name__}.expansion is {cls.expansion}, but the spec "
+                f"says {EXPANSION.get(family)} for {family!r} blocks"
+            )
         BLOCK_TYPES[name] = cls
         return cls
 
@@ -77,15 +80,18 @@ class StdConv2d(nn.Conv2d):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
-                              momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1), None, None, training=True, momentum=0.0, eps=self.eps
+        ).reshape_as(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
-def conv3x3(in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, dilation: int = 1,
-            std: bool = False) -> nn.Conv2d:
-    return (StdConv2d if std else nn.Conv2d)(in_chs, out_chs, 3, stride=stride, padding=dilation, groups=groups,
-                                             bias=False, dilation=dilation)
+def conv3x3(
+    in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, dilation: int = 1, std: bool = False
+) -> nn.Conv2d:
+    return (StdConv2d if std else nn.Conv2d)(
+        in_chs, out_chs, 3, stride=stride, padding=dilation, groups=groups, bias=False, dilation=dilation
+    )
 
 
 def conv1x1(in_chs: int, out_chs: int, stride: int = 1, std: bool = False) -> nn.Conv2d:
@@ -164,8 +170,9 @@ class BlurPool2d(nn.Module):
         super().__init__()
         self.channels, self.stride = channels, stride
         taps = torch.tensor([1.0, 2.0, 1.0]) / 4
-        self.register_buffer("filt", (taps[:, None] * taps[None, :]).expand(channels, 1, 3, 3).clone(),
-                             persistent=False)
+        self.register_buffer(
+            "filt", (taps[:, None] * taps[None, :]).expand(channels, 1, 3, 3).clone(), persistent=False
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=self.stride, groups=self.channels)
@@ -269,15 +276,28 @@ class FilterResponseNormTlu(nn.Module):
 def make_norm_act(kind: str, channels: int) -> nn.Module:
     """A pre-activation unit's norm and activation: BatchNorm or GroupNorm with ReLU, EvoNorm-S0, or FRN
     with its TLU."""
-    makers: dict[str, Callable[[int], nn.Module]] = {"batch": BatchNormAct, "group": GroupNormAct,
-                                                      "evonorm": EvoNormS0, "frn": FilterResponseNormTlu}
+    makers: dict[str, Callable[[int], nn.Module]] = {
+        "batch": BatchNormAct,
+        "group": GroupNormAct,
+        "evonorm": EvoNormS0,
+        "frn": FilterResponseNormTlu,
+    }
     if kind not in makers:
         raise _unknown("norm", kind, tuple(makers))
     return makers[kind](channels)
 
 
-def make_shortcut(kind: str, in_chs: int, out_chs: int, stride: int, *, with_norm: bool,
-                  norm: str = "batch", std_conv: bool = False, kernel: int = 1) -> nn.Module:
+def make_shortcut(
+    kind: str,
+    in_chs: int,
+    out_chs: int,
+    stride: int,
+    *,
+    with_norm: bool,
+    norm: str = "batch",
+    std_conv: bool = False,
+    kernel: int = 1,
+) -> nn.Module:
     """The shortcut of a block whose input and output differ in shape.
 
     ``with_norm`` is False in pre-activation blocks, where the input is already normalized.
@@ -484,8 +504,18 @@ class Res2NetBottleneck(ResidualBlock):
         self.conv1 = conv1x1(in_chs, self.width * scales)
         self.bn1 = make_norm(norm, self.width * scales)
         self.convs = nn.ModuleList(
-            nn.Conv2d(self.width, self.width, 3, stride=stride, padding=first_dilation, dilation=first_dilation,
-                      groups=groups, bias=False) for _ in range(max(1, scales - 1)))
+            nn.Conv2d(
+                self.width,
+                self.width,
+                3,
+                stride=stride,
+                padding=first_dilation,
+                dilation=first_dilation,
+                groups=groups,
+                bias=False,
+            )
+            for _ in range(max(1, scales - 1))
+        )
         self.bns = nn.ModuleList(make_norm(norm, self.width) for _ in range(max(1, scales - 1)))
         self.pool = nn.AvgPool2d(3, stride=stride, padding=1) if self.is_first else None
         self.conv3 = conv1x1(self.width * scales, out_chs)
@@ -542,8 +572,9 @@ class SplitAttention(nn.Module):
     ``radix`` versions of the map; their sum, pooled, gives per-channel weights (softmax across the
     versions) with which they are added up."""
 
-    def __init__(self, channels: int, stride: int = 1, dilation: int = 1, groups: int = 1, radix: int = 2,
-                 norm: str = "batch") -> None:
+    def __init__(
+        self, channels: int, stride: int = 1, dilation: int = 1, groups: int = 1, radix: int = 2, norm: str = "batch"
+    ) -> None:
         super().__init__()
         self.radix = radix
         mid = channels * radix
@@ -642,11 +673,20 @@ class ResNeStBottleneck(ResidualBlock):
 class ConvNormAct(nn.Module):
     """conv, then norm (with ReLU unless ``act`` is off), named ``conv`` and ``bn`` as timm's ConvNormAct."""
 
-    def __init__(self, in_chs: int, out_chs: int, kernel: int, stride: int = 1, dilation: int = 1, groups: int = 1,
-                 act: bool = True) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel: int,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        act: bool = True,
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_chs, out_chs, kernel, stride, dilation * (kernel - 1) // 2, dilation, groups,
-                              bias=False)
+        self.conv = nn.Conv2d(
+            in_chs, out_chs, kernel, stride, dilation * (kernel - 1) // 2, dilation, groups, bias=False
+        )
         self.bn = BatchNormAct(out_chs) if act else nn.BatchNorm2d(out_chs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -676,13 +716,23 @@ class SelectiveKernelConv(nn.Module):
     conv dilated 2 (a 5x5's field); with ``split`` each reads half the input channels. Attention over
     the paths picks, per channel, how much of each to keep."""
 
-    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, dilation: int = 1, groups: int = 1,
-                 split: bool = True, reduction: int = 16, divisor: int = 8) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        split: bool = True,
+        reduction: int = 16,
+        divisor: int = 8,
+    ) -> None:
         super().__init__()
         self.in_chs, self.split = in_chs, split
         path_in = in_chs // 2 if split else in_chs
-        self.paths = nn.ModuleList(ConvNormAct(path_in, out_chs, 3, stride, dilation * d, min(out_chs, groups))
-                                   for d in (1, 2))
+        self.paths = nn.ModuleList(
+            ConvNormAct(path_in, out_chs, 3, stride, dilation * d, min(out_chs, groups)) for d in (1, 2)
+        )
         self.attn = SelectiveKernelAttention(out_chs, 2, make_divisible(out_chs / reduction, divisor, round_limit=0.9))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -702,14 +752,26 @@ class SelectiveKernelBasic(ResidualBlock):
     expansion = 1
     spec_options = ("sk", "sk_reduction", "sk_divisor")
 
-    def __init__(self, in_chs: int, width: int, stride: int = 1, *, shortcut: nn.Module | None = None,
-                 inner: int | None = None, dilation: int = 1, first_dilation: int = 1, sk: str = "split",
-                 sk_reduction: int = 16, sk_divisor: int = 8) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        width: int,
+        stride: int = 1,
+        *,
+        shortcut: nn.Module | None = None,
+        inner: int | None = None,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        sk: str = "split",
+        sk_reduction: int = 16,
+        sk_divisor: int = 8,
+    ) -> None:
         super().__init__()
         if inner not in (None, width):
             raise ValueError(f"a basic block's inner width is its width ({width}), got {inner}")
-        self.conv1 = SelectiveKernelConv(in_chs, width, stride, first_dilation, 1, sk == "split", sk_reduction,
-                                         sk_divisor)
+        self.conv1 = SelectiveKernelConv(
+            in_chs, width, stride, first_dilation, 1, sk == "split", sk_reduction, sk_divisor
+        )
         self.conv2 = ConvNormAct(width, width, 3, dilation=dilation, act=False)
         self.act = nn.ReLU(inplace=True)
         self.downsample = shortcut
@@ -730,14 +792,27 @@ class SelectiveKernelBottleneck(ResidualBlock):
     expansion = 4
     spec_options = ("groups", "sk", "sk_reduction", "sk_divisor")
 
-    def __init__(self, in_chs: int, width: int, stride: int = 1, *, shortcut: nn.Module | None = None,
-                 inner: int | None = None, groups: int = 1, dilation: int = 1, first_dilation: int = 1,
-                 sk: str = "split", sk_reduction: int = 16, sk_divisor: int = 8) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        width: int,
+        stride: int = 1,
+        *,
+        shortcut: nn.Module | None = None,
+        inner: int | None = None,
+        groups: int = 1,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        sk: str = "split",
+        sk_reduction: int = 16,
+        sk_divisor: int = 8,
+    ) -> None:
         super().__init__()
         inner = inner or width
         self.conv1 = ConvNormAct(in_chs, inner, 1)
-        self.conv2 = SelectiveKernelConv(inner, inner, stride, first_dilation, groups, sk == "split", sk_reduction,
-                                         sk_divisor)
+        self.conv2 = SelectiveKernelConv(
+            inner, inner, stride, first_dilation, groups, sk == "split", sk_reduction, sk_divisor
+        )
         self.conv3 = ConvNormAct(inner, width * self.expansion, 1, act=False)
         self.act = nn.ReLU(inplace=True)
         self.downsample = shortcut

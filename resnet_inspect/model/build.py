@@ -22,7 +22,7 @@ def resolve_spec(name_or_spec: str | ResNetSpec, **overrides: Any) -> ResNetSpec
     return spec.replace(**overrides) if overrides else spec
 
 
-def build(name_or_spec: str | ResNetSpec, **overrides: Any) -> "nn.Module":
+def build(name_or_spec: str | ResNetSpec, **overrides: Any) -> nn.Module:
     """Instantiate a ResNet from a registered name (see `variants()`) or a `ResNetSpec`."""
     from .network import build_from_spec
 

@@ -1,18 +1,15 @@
 """The registry as rows of plain data (family, name, parameters, MACs, description, source).
 
-Listing must not wait for torch, so the parameter counts come from a table written by building
-every variant on meta (``python -m resnet_inspect.model.catalog``); a test rebuilds them all and
-requires the table to be exact."""
+Listing must not wait for torch, so the parameter and MAC counts come from a generated table
+(`resnet_inspect.model.tables`); tests rebuild every variant and require the table to be exact."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from .mac_counts import MACS
-from .param_counts import PARAMETERS
-from .registry import FAMILIES, variants
 from ..errors import UserError
+from .registry import FAMILIES, variants
+from .tables import mac_counts, parameter_counts
 
 
 @dataclass(frozen=True)
@@ -33,18 +30,27 @@ def variant_rows(family: str | None = None, grep: str | None = None) -> list[Var
     if family is not None and family not in FAMILIES:
         raise UserError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
     order = list(FAMILIES)
+    parameters, macs = parameter_counts(), mac_counts()
     rows = []
     for v in sorted(variants().values(), key=lambda v: order.index(v.family)):
         if family is not None and v.family != family:
             continue
         if grep and grep.lower() not in f"{v.name} {v.description}".lower():
             continue
-        if v.name not in PARAMETERS or v.name not in MACS:
-            raise ValueError(f"no counts for {v.name}; run: python -m resnet_inspect.model.catalog and "
-                             "python -m resnet_inspect.publish")
-        rows.append(VariantRow(v.family, v.name, PARAMETERS[v.name], MACS[v.name],
-                               (1, v.spec.in_chans, v.spec.image_size, v.spec.image_size), v.description, v.source,
-                               v.reference))
+        if v.name not in parameters or v.name not in macs:
+            raise ValueError(f"no counts for {v.name}; run: python -m resnet_inspect.publish")
+        rows.append(
+            VariantRow(
+                v.family,
+                v.name,
+                parameters[v.name],
+                macs[v.name],
+                (1, v.spec.in_chans, v.spec.image_size, v.spec.image_size),
+                v.description,
+                v.source,
+                v.reference,
+            )
+        )
     return rows
 
 
@@ -60,14 +66,3 @@ def counted_parameters() -> dict[str, int]:
             model = build_from_spec(variant.spec)
         counts[variant.name] = sum(p.numel() for p in model.parameters())
     return counts
-
-
-def write_table(path: Path = Path(__file__).with_name("param_counts.py")) -> None:
-    lines = ['"""Parameters of every registered variant, written by `python -m resnet_inspect.model.catalog`."""',
-             "", "PARAMETERS = {"]
-    lines += [f"    {name!r}: {count}," for name, count in counted_parameters().items()]
-    path.write_text("\n".join(lines + ["}", ""]))
-
-
-if __name__ == "__main__":
-    write_table()

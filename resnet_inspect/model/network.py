@@ -51,8 +51,11 @@ def _stem_pool(spec: ResNetSpec) -> nn.Module:
         return nn.Identity()
     if spec.stem_pool == "conv":
         channels = spec.stem_out_channels
-        return nn.Sequential(nn.Conv2d(channels, channels, 3, stride=2, padding=1, bias=False),
-                             make_norm(spec.norm, channels), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1, bias=False),
+            make_norm(spec.norm, channels),
+            nn.ReLU(inplace=True),
+        )
     if spec.aa == "avg":
         return nn.AvgPool2d(2)
     if spec.aa == "blur":
@@ -88,12 +91,27 @@ def _make_stages(spec: ResNetSpec) -> list[nn.Sequential]:
             block_stride = stride if block_index == 0 else 1
             shortcut = None
             if block_stride != 1 or in_chs != out_chs:
-                shortcut = make_shortcut(spec.shortcut, in_chs, out_chs, block_stride, with_norm=not spec.preact,
-                                         norm=spec.norm, std_conv=spec.std_conv, kernel=spec.shortcut_kernel)
+                shortcut = make_shortcut(
+                    spec.shortcut,
+                    in_chs,
+                    out_chs,
+                    block_stride,
+                    with_norm=not spec.preact,
+                    norm=spec.norm,
+                    std_conv=spec.std_conv,
+                    kernel=spec.shortcut_kernel,
+                )
             blocks.append(
-                block_cls(in_chs, spec.widths[index], block_stride, shortcut=shortcut, dilation=dilation,
-                          first_dilation=previous_dilation if block_index == 0 else dilation,
-                          **_channels(spec, index, block_index), **options)
+                block_cls(
+                    in_chs,
+                    spec.widths[index],
+                    block_stride,
+                    shortcut=shortcut,
+                    dilation=dilation,
+                    first_dilation=previous_dilation if block_index == 0 else dilation,
+                    **_channels(spec, index, block_index),
+                    **options,
+                )
             )
             in_chs = out_chs
         stages.append(nn.Sequential(*blocks))
@@ -106,7 +124,7 @@ def _feature_info(spec: ResNetSpec, stem_module: str, stage_modules: list[str]) 
     info = [dict(num_chs=spec.stem_out_channels, reduction=reduction, module=stem_module)]
     if spec.stem_pool != "none":
         reduction *= 2
-    for index, (module, width) in enumerate(zip(stage_modules, spec.widths)):
+    for index, module in enumerate(stage_modules):
         if index > 0 and not spec.dilate[index - 1]:
             reduction *= 2
         info.append(dict(num_chs=spec.stage_out(index), reduction=reduction, module=module))
@@ -163,9 +181,19 @@ def _preact_stem(spec: ResNetSpec) -> nn.Sequential:
     std = spec.std_conv
     stem = nn.Sequential()
     if spec.stem in ("classic", "cifar"):
-        stem.add_module("conv", _stem_convs(spec) if not std else StdConv2d(
-            spec.in_chans, spec.stem_out_channels, 7 if spec.stem == "classic" else 3,
-            stride=2 if spec.stem == "classic" else 1, padding=3 if spec.stem == "classic" else 1, bias=False))
+        stem.add_module(
+            "conv",
+            _stem_convs(spec)
+            if not std
+            else StdConv2d(
+                spec.in_chans,
+                spec.stem_out_channels,
+                7 if spec.stem == "classic" else 3,
+                stride=2 if spec.stem == "classic" else 1,
+                padding=3 if spec.stem == "classic" else 1,
+                bias=False,
+            ),
+        )
     else:
         first = 3 * (spec.stem_width // 4) if spec.stem == "tiered" else spec.stem_width
         stem.add_module("conv1", conv3x3(spec.in_chans, first, 2, std=std))

@@ -7,9 +7,9 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from .spec import ResNetSpec
-from .width_tables import TABLES as WIDTH_TABLES
 from ..errors import UserError
+from .spec import ResNetSpec
+from .tables import width_tables
 
 HE2015 = "He et al. 2015, Deep Residual Learning for Image Recognition (arXiv:1512.03385)"
 HE2016 = "He et al. 2016, Identity Mappings in Deep Residual Networks (arXiv:1603.05027)"
@@ -312,7 +312,7 @@ _register("ecaresnext50t_32x4d", "eca", "ECA-ResNeXt-50-T 32x4d: tiered stem", W
 
 # Pruned (Aflalo et al. 2020): every layer its own width, from timm's pruning tables.
 for _name, _layers in (("ecaresnet50d_pruned", (3, 4, 6, 3)), ("ecaresnet101d_pruned", (3, 4, 23, 3))):
-    _stages, _blocks = WIDTH_TABLES[_name]
+    _stages, _blocks = width_tables()[_name]
     _register(_name, "eca", f"ECA-ResNet-{_name[9:-8].upper()} pruned: per-layer widths from a width table",
               AFLALO2020, f"timm:{_name}", layers=_layers, stage_channels=_stages, block_channels=_blocks,
               **ECA, **DEEP_D)

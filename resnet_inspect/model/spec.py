@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from ..errors import UserError
 from ..limits import LIMITS, over, shown
 from ..userfiles import parse, read_text
-from ..errors import UserError
 
 BLOCKS = ("basic", "bottleneck", "res2net", "resnest")
 STEMS = ("classic", "deep", "tiered", "cifar")
@@ -152,8 +153,18 @@ class ResNetSpec:
             fail("widths", f"needs one width per stage ({len(self.layers)}), got {shown(self.widths)}")
         for width in self.widths:
             check_positive_int("widths", width)
-        for name in ("groups", "width_per_group", "stem_width", "num_classes", "in_chans", "attn_reduction",
-                     "sk_reduction", "sk_divisor", "shortcut_kernel", "reduce_first"):
+        for name in (
+            "groups",
+            "width_per_group",
+            "stem_width",
+            "num_classes",
+            "in_chans",
+            "attn_reduction",
+            "sk_reduction",
+            "sk_divisor",
+            "shortcut_kernel",
+            "reduce_first",
+        ):
             check_positive_int(name, getattr(self, name))
         check_positive_int("image_size", self.image_size, "max_input_side")
         for name in ("preact", "zero_init_last", "std_conv", "avd_first"):
@@ -165,14 +176,18 @@ class ResNetSpec:
             if self.groups != 1 or self.width_per_group != 64:
                 fail("groups", "the basic block supports only groups=1 and width_per_group=64")
             if self.stride_on != "3x3":
-                fail("stride_on", "'1x1' places the stride on a bottleneck's first 1x1 conv; it needs block='bottleneck'")
+                fail(
+                    "stride_on", "'1x1' places the stride on a bottleneck's first 1x1 conv; it needs block='bottleneck'"
+                )
         for width in self.widths:
             inner = self.inner_width(width)
             if inner <= 0:
                 fail("width_per_group", f"gives an inner width of {inner} for stage width {width}")
             if inner > LIMITS.max_width or inner * self.expansion > LIMITS.max_width:
-                fail("widths", over(f"stage width {width} gives a layer of", max(inner, width * self.expansion),
-                                    "max_width"))
+                fail(
+                    "widths",
+                    over(f"stage width {width} gives a layer of", max(inner, width * self.expansion), "max_width"),
+                )
             if inner % self.groups:
                 fail("groups", f"{self.groups} does not divide the inner width {inner} (stage width {width})")
         if self.shortcut == "zero_pad":
@@ -180,28 +195,49 @@ class ResNetSpec:
             channels = [self.stem_out_channels] + [w * self.expansion for w in self.widths]
             for index, (before, after) in enumerate(zip(channels, channels[1:]), start=1):
                 if after < before:
-                    fail("shortcut", f"'zero_pad' cannot reduce channels, but stage {index} goes from {before} to {after}")
+                    fail(
+                        "shortcut",
+                        f"'zero_pad' cannot reduce channels, but stage {index} goes from {before} to {after}",
+                    )
         if self.aa != "none" and (self.preact or self.stride_on != "3x3"):
-            fail("aa", "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride "
-                       "on the 3x3")
+            fail(
+                "aa",
+                "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride on the 3x3",
+            )
         if self.norm in ("evonorm", "frn") and not self.preact:
             fail("norm", f"{self.norm} is a pre-activation norm-and-activation (preact: true)")
         if self.norm in ("group", "evonorm"):
-            channels = {self.stem_out_channels, self.stem_width} | {w * self.expansion for w in self.widths} \
+            channels = (
+                {self.stem_out_channels, self.stem_width}
+                | {w * self.expansion for w in self.widths}
                 | {self.inner_width(w) for w in self.widths}
+            )
             if self.stem == "tiered":
                 channels.add(3 * (self.stem_width // 4))
             odd = sorted(c for c in channels if c % GROUPS_OF_GROUP_NORM)
             if odd:
-                fail("norm", f"group norm splits channels into {GROUPS_OF_GROUP_NORM} groups, but the network has "
-                             f"{odd[0]} channels somewhere")
+                fail(
+                    "norm",
+                    f"group norm splits channels into {GROUPS_OF_GROUP_NORM} groups, but the network has "
+                    f"{odd[0]} channels somewhere",
+                )
         if self.block in ("res2net", "resnest") and (self.preact or self.stride_on != "3x3" or self.aa != "none"):
-            fail("block", f"{self.block} blocks are post-activation, stride on their 3x3 convs and have no "
-                          "anti-aliasing")
-        if self.sk != "none" and (self.block not in ("basic", "bottleneck") or self.preact or self.attn != "none"
-                                  or self.aa != "none" or self.norm != "batch" or self.stride_on != "3x3"):
-            fail("sk", "selective kernels replace the 3x3 conv of plain post-activation basic or bottleneck blocks "
-                       "(no attention, anti-aliasing or group norm besides)")
+            fail(
+                "block", f"{self.block} blocks are post-activation, stride on their 3x3 convs and have no anti-aliasing"
+            )
+        if self.sk != "none" and (
+            self.block not in ("basic", "bottleneck")
+            or self.preact
+            or self.attn != "none"
+            or self.aa != "none"
+            or self.norm != "batch"
+            or self.stride_on != "3x3"
+        ):
+            fail(
+                "sk",
+                "selective kernels replace the 3x3 conv of plain post-activation basic or bottleneck blocks "
+                "(no attention, anti-aliasing or group norm besides)",
+            )
         for name in ("scales", "radix"):  # parallel branches of one block
             check_positive_int(name, getattr(self, name), "max_branches")
         if self.shortcut_kernel not in (1, 3):
@@ -215,12 +251,17 @@ class ResNetSpec:
             for width in self.widths:
                 first = self.inner_width(width) // self.reduce_first
                 if first * self.reduce_first != self.inner_width(width) or first % self.groups:
-                    fail("reduce_first", f"{self.reduce_first} does not split the inner width "
-                                         f"{self.inner_width(width)} into whole groups of {self.groups}")
+                    fail(
+                        "reduce_first",
+                        f"{self.reduce_first} does not split the inner width "
+                        f"{self.inner_width(width)} into whole groups of {self.groups}",
+                    )
         if self.stage_channels or self.block_channels:
             if self.block != "bottleneck" or self.preact or self.attn == "se" or self.sk != "none" or self.groups != 1:
-                fail("stage_channels", "a width table is for plain post-activation bottlenecks (timm's pruned "
-                                       "networks: groups 1, no SE)")
+                fail(
+                    "stage_channels",
+                    "a width table is for plain post-activation bottlenecks (timm's pruned networks: groups 1, no SE)",
+                )
             for name in ("stage_channels", "block_channels"):
                 for value in getattr(self, name):
                     check_positive_int(name, value)
@@ -281,7 +322,7 @@ class ResNetSpec:
         inner = self.inner_width(self.widths[stage])
         return inner // self.reduce_first, inner
 
-    def replace(self, **overrides: Any) -> "ResNetSpec":
+    def replace(self, **overrides: Any) -> ResNetSpec:
         _check_field_names(overrides)
         return dataclasses.replace(self, **overrides)
 
@@ -289,7 +330,7 @@ class ResNetSpec:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ResNetSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> ResNetSpec:
         if not isinstance(data, Mapping):
             raise UserError(f"invalid spec: expected a mapping of fields, got {type(data).__name__}")
         data = legacy_fields(data)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,9 +17,9 @@ from ..analysis.analyze import inspect
 from ..analysis.memory_guard import check_memory
 from ..analysis.options import resolve_device, resolve_dtype
 from ..analysis.report import ModelReport, numel
+from ..errors import UserError
 from ..memory.measure import cpu_peak_during, storage_bytes
 from ..model.build import build, resolve_spec
-from ..errors import UserError
 
 PROFILE_KIND = "resnet-inspect-profile"
 DISAGREEMENT = 0.15  # per-layer sum vs end-to-end, beyond which the page explains the gap
@@ -135,8 +136,9 @@ def measure_peaks(device: str, dtype: torch.dtype) -> tuple[float, float, str]:
     conv_in = torch.randn(images, n // 4, side, side, device=device).to(dtype)
     conv_w = torch.randn(n // 4, n // 4, 1, 1, device=device).to(dtype)
     with torch.no_grad():
-        conv = statistics.median(_median_ms(lambda: torch.nn.functional.conv2d(conv_in, conv_w), clock,
-                                            repeat=5, warmup=2))
+        conv = statistics.median(
+            _median_ms(lambda: torch.nn.functional.conv2d(conv_in, conv_w), clock, repeat=5, warmup=2)
+        )
     conv_flops = 2 * (n // 4) ** 2 * side * side * images / (conv / 1e3)
     flops = max(2 * n**3 / (matmul / 1e3), conv_flops)
     elements = (1 << 28) if device == "cuda" else (1 << 26)
@@ -145,14 +147,17 @@ def measure_peaks(device: str, dtype: torch.dtype) -> tuple[float, float, str]:
     src.fill_(1.0)
     copy = statistics.median(_median_ms(lambda: dst.copy_(src), clock, repeat=5, warmup=2))
     bandwidth = 2 * src.numel() * src.element_size() / (copy / 1e3)  # read + write
-    how = (f"peak compute: the better of a {n}x{n} @ {n}x{n} matmul and a {n // 4}->{n // 4} 1x1 convolution "
-           f"on {images}x{side}x{side} (medians of 5) in {str(dtype).replace('torch.', '')}; "
-           f"peak bandwidth: median of 5 copies of {src.numel() * 4 / 2**20:.0f} MiB (bytes read + written). "
-           "Both are what this device showed now, not its limits: a layer can reach more than 100%")
+    how = (
+        f"peak compute: the better of a {n}x{n} @ {n}x{n} matmul and a {n // 4}->{n // 4} 1x1 convolution "
+        f"on {images}x{side}x{side} (medians of 5) in {str(dtype).replace('torch.', '')}; "
+        f"peak bandwidth: median of 5 copies of {src.numel() * 4 / 2**20:.0f} MiB (bytes read + written). "
+        "Both are what this device showed now, not its limits: a layer can reach more than 100%"
+    )
     if device == "cuda" and dtype == torch.float32:
         # cuDNN's float32 convolutions (the model's and the 1x1 one above) may run on TF32 tensor cores.
-        how += (f"; TF32 allowed: cuDNN {torch.backends.cudnn.allow_tf32}, "
-                f"matmul {torch.backends.cuda.matmul.allow_tf32}")
+        how += (
+            f"; TF32 allowed: cuDNN {torch.backends.cudnn.allow_tf32}, matmul {torch.backends.cuda.matmul.allow_tf32}"
+        )
     return flops, bandwidth, how
 
 
@@ -193,9 +198,17 @@ def _leaf_timings(model: nn.Module, x: torch.Tensor, clock: _Clock, repeat: int)
     return per_run
 
 
-def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str = "float32",
-                  channels_last: bool = False, repeat: int = 20, warmup: int = 3, label: str | None = None,
-                  peaks: tuple[float, float, str] | None = None) -> Profile:
+def profile_model(
+    target: Any,
+    device: str = "cpu",
+    batch: int = 1,
+    dtype: str = "float32",
+    channels_last: bool = False,
+    repeat: int = 20,
+    warmup: int = 3,
+    label: str | None = None,
+    peaks: tuple[float, float, str] | None = None,
+) -> Profile:
     """Time one network at one (batch, dtype, memory format) on ``device``."""
     dev = resolve_device(device)
     if dev == "meta":
@@ -223,12 +236,28 @@ def profile_model(target: Any, device: str = "cpu", batch: int = 1, dtype: str =
     layer_sum = sum(layer.ms for layer in layers)
     gap = (layer_sum - median_e2e) / median_e2e
     return Profile(
-        model=name, device=dev, device_name=device_name(dev), torch_version=torch.__version__,
-        dtype=str(torch_dtype).replace("torch.", ""), batch=batch, channels_last=channels_last, repeat=repeat,
-        end_to_end_ms=median_e2e, end_to_end_ms_all=e2e, throughput_per_s=batch / (median_e2e / 1e3),
-        per_layer_sum_ms=layer_sum, per_layer_vs_end_to_end=gap, peak_memory_bytes=peak_memory,
-        memory_kind=memory_kind, peak_flops_per_s=peak_flops, peak_bytes_per_s=peak_bytes, peak_how=peak_how,
-        how=_method(dev, repeat, warmup), notes=_gap_notes(report, dev, gap, layer_sum, median_e2e), layers=layers)
+        model=name,
+        device=dev,
+        device_name=device_name(dev),
+        torch_version=torch.__version__,
+        dtype=str(torch_dtype).replace("torch.", ""),
+        batch=batch,
+        channels_last=channels_last,
+        repeat=repeat,
+        end_to_end_ms=median_e2e,
+        end_to_end_ms_all=e2e,
+        throughput_per_s=batch / (median_e2e / 1e3),
+        per_layer_sum_ms=layer_sum,
+        per_layer_vs_end_to_end=gap,
+        peak_memory_bytes=peak_memory,
+        memory_kind=memory_kind,
+        peak_flops_per_s=peak_flops,
+        peak_bytes_per_s=peak_bytes,
+        peak_how=peak_how,
+        how=_method(dev, repeat, warmup),
+        notes=_gap_notes(report, dev, gap, layer_sum, median_e2e),
+        layers=layers,
+    )
 
 
 def _subject_and_input(target: Any, batch: int, label: str | None) -> tuple[Any, str, tuple[int, ...]]:
@@ -239,8 +268,9 @@ def _subject_and_input(target: Any, batch: int, label: str | None) -> tuple[Any,
     return spec, label or str(target), (batch, spec.in_chans, spec.image_size, spec.image_size)
 
 
-def _timed_runs(model: nn.Module, x: torch.Tensor, clock: _Clock, repeat: int, warmup: int, dev: str, batch: int,
-                dtype: str) -> tuple[list[float], dict[str, list[float]]]:
+def _timed_runs(
+    model: nn.Module, x: torch.Tensor, clock: _Clock, repeat: int, warmup: int, dev: str, batch: int, dtype: str
+) -> tuple[list[float], dict[str, list[float]]]:
     """End-to-end times without hooks, then per-layer times in a second series."""
 
     def forward() -> None:
@@ -265,13 +295,16 @@ def _peak_memory(dev: str, model: nn.Module, x: torch.Tensor) -> tuple[int, str]
         with torch.no_grad():
             model(x)
 
-    return (resident + cpu_peak_during(forward),
-            "the model's own peak in one forward pass: parameters, buffers and input, plus the most the CPU "
-            "allocator held beyond them (torch.profiler's allocation records)")
+    return (
+        resident + cpu_peak_during(forward),
+        "the model's own peak in one forward pass: parameters, buffers and input, plus the most the CPU "
+        "allocator held beyond them (torch.profiler's allocation records)",
+    )
 
 
-def _layer_timings(report: ModelReport, layer_runs: dict[str, list[float]], element: int, peak_flops: float,
-                   peak_bytes: float) -> list[LayerTiming]:
+def _layer_timings(
+    report: ModelReport, layer_runs: dict[str, list[float]], element: int, peak_flops: float, peak_bytes: float
+) -> list[LayerTiming]:
     """Each timed leaf with its FLOPs and bytes from the analyzer, against the device's peaks."""
     rows = {row.name: row for row in report.leaves()}
     layers = []
@@ -285,20 +318,34 @@ def _layer_timings(report: ModelReport, layer_runs: dict[str, list[float]], elem
         seconds = ms / 1e3 if ms > 0 else float("nan")
         flops_per_s = row.flops / seconds if row.flops else 0.0
         bytes_per_s = moved / seconds
-        layers.append(LayerTiming(layer, row.type, row.calls, ms, row.flops, moved,
-                                  row.flops / moved if moved else 0.0, flops_per_s, bytes_per_s,
-                                  flops_per_s / peak_flops, bytes_per_s / peak_bytes))
+        layers.append(
+            LayerTiming(
+                layer,
+                row.type,
+                row.calls,
+                ms,
+                row.flops,
+                moved,
+                row.flops / moved if moved else 0.0,
+                flops_per_s,
+                bytes_per_s,
+                flops_per_s / peak_flops,
+                bytes_per_s / peak_bytes,
+            )
+        )
     return layers
 
 
 def _method(dev: str, repeat: int, warmup: int) -> str:
     timer = "CUDA events, read after torch.cuda.synchronize()" if dev == "cuda" else "time.perf_counter"
-    return (f"End to end: {warmup} warm-up passes, then the median of {repeat} timed passes without hooks "
-            f"({timer}), torch.no_grad, eval mode. Per layer: a second series of {repeat} passes with marks "
-            f"around every leaf module's calls; each layer's median. FLOPs per layer from the analyzer "
-            f"(2 x MACs + element-wise) are nominal: a convolution library that uses a fast algorithm "
-            f"(Winograd, FFT) does fewer operations, so such a layer can show more than 100% of the peak. "
-            f"Bytes = layer inputs + outputs + parameters, each once.")
+    return (
+        f"End to end: {warmup} warm-up passes, then the median of {repeat} timed passes without hooks "
+        f"({timer}), torch.no_grad, eval mode. Per layer: a second series of {repeat} passes with marks "
+        f"around every leaf module's calls; each layer's median. FLOPs per layer from the analyzer "
+        f"(2 x MACs + element-wise) are nominal: a convolution library that uses a fast algorithm "
+        f"(Winograd, FFT) does fewer operations, so such a layer can show more than 100% of the peak. "
+        f"Bytes = layer inputs + outputs + parameters, each once."
+    )
 
 
 def _gap_notes(report: ModelReport, dev: str, gap: float, layer_sum: float, median_e2e: float) -> list[str]:
@@ -307,13 +354,19 @@ def _gap_notes(report: ModelReport, dev: str, gap: float, layer_sum: float, medi
         return []
     if gap < 0:
         outside = sum(op.flops for row in report.layers if not row.is_leaf for op in row.ops)
-        why = (f"the work outside leaf modules is in no layer: the residual additions and views, "
-               f"{100 * outside / max(report.totals.flops, 1):.1f}% of the FLOPs but memory-bound element-wise "
-               "passes over the largest feature maps, plus the time between one layer's end and the next "
-               "one's start")
+        why = (
+            f"the work outside leaf modules is in no layer: the residual additions and views, "
+            f"{100 * outside / max(report.totals.flops, 1):.1f}% of the FLOPs but memory-bound element-wise "
+            "passes over the largest feature maps, plus the time between one layer's end and the next "
+            "one's start"
+        )
     else:
-        why = ("per-layer timing pays for two hooks and two clock reads per call"
-               + ("; a synchronize per pass keeps GPU kernels of consecutive layers from overlapping with "
-                  "Python launch work" if dev == "cuda" else ""))
-    return [f"The per-layer times add up to {layer_sum:.2f} ms, {100 * gap:+.0f}% against the end-to-end "
-            f"{median_e2e:.2f} ms: {why}. The end-to-end figure is the one to quote."]
+        why = "per-layer timing pays for two hooks and two clock reads per call" + (
+            "; a synchronize per pass keeps GPU kernels of consecutive layers from overlapping with Python launch work"
+            if dev == "cuda"
+            else ""
+        )
+    return [
+        f"The per-layer times add up to {layer_sum:.2f} ms, {100 * gap:+.0f}% against the end-to-end "
+        f"{median_e2e:.2f} ms: {why}. The end-to-end figure is the one to quote."
+    ]

@@ -24,19 +24,37 @@ def count_text(count: Count) -> str | int | float:
     return count.value
 
 
-def print_counts(model: str, counts: dict[str, Count], live: dict[str, float] | None,
-                 console: Console | None = None, exact_numbers: bool = False) -> None:
+def print_counts(
+    model: str,
+    counts: dict[str, Count],
+    live: dict[str, float] | None,
+    console: Console | None = None,
+    exact_numbers: bool = False,
+) -> None:
     console = console or Console()
     columns = [Column("count"), Column("value", "right", number=True), Column("definition", wrap=True, drop=1)]
     rows = [[count.label, count_text(count), count.definition] for count in counts.values()]
     print_fitted(console, fitted_table(f"Audit of {model}", columns, rows, console.width, exact_numbers))
     if live:
-        columns = [Column("tool"), Column("its total", "right", number=True),
-                   Column("our preset", "right", number=True), Column("equal", "right")]
-        rows = [[tool, value, counts[f"macs_{tool}"].value,
-                 "yes" if abs(value - counts[f"macs_{tool}"].value) < 0.5 else "NO"] for tool, value in live.items()]
-        print_fitted(console, fitted_table("The tools themselves, run live (CPU pass)", columns, rows, console.width,
-                                           exact_numbers))
+        columns = [
+            Column("tool"),
+            Column("its total", "right", number=True),
+            Column("our preset", "right", number=True),
+            Column("equal", "right"),
+        ]
+        rows = [
+            [
+                tool,
+                value,
+                counts[f"macs_{tool}"].value,
+                "yes" if abs(value - counts[f"macs_{tool}"].value) < 0.5 else "NO",
+            ]
+            for tool, value in live.items()
+        ]
+        print_fitted(
+            console,
+            fitted_table("The tools themselves, run live (CPU pass)", columns, rows, console.width, exact_numbers),
+        )
 
 
 def _verdict_style(verdict: Verdict) -> str:
@@ -53,13 +71,21 @@ def print_verdicts(verdicts: list[Verdict], console: Console | None = None) -> N
     for v in verdicts:
         c = v.claim
         where = c.id or (f"{c.source}" if c.source else f"line {c.line}")
-        table.add_row(where, c.model, c.quantity + (f" ({c.stage or c.layer})" if c.stage or c.layer else ""),
-                      str(c.value), f"[{_verdict_style(v)}]{v.verdict}[/]", v.explanation)
+        table.add_row(
+            where,
+            c.model,
+            c.quantity + (f" ({c.stage or c.layer})" if c.stage or c.layer else ""),
+            str(c.value),
+            f"[{_verdict_style(v)}]{v.verdict}[/]",
+            v.explanation,
+        )
     console.print(table)
     false = sum(v.is_false for v in verdicts)
-    console.print(f"{len(verdicts)} claims: {sum(v.verdict == 'true' for v in verdicts)} true, "
-                  f"{sum(v.verdict.startswith('true under') for v in verdicts)} true under another convention, "
-                  f"{false} false")
+    console.print(
+        f"{len(verdicts)} claims: {sum(v.verdict == 'true' for v in verdicts)} true, "
+        f"{sum(v.verdict.startswith('true under') for v in verdicts)} true under another convention, "
+        f"{false} false"
+    )
 
 
 def verdicts_markdown(verdicts: list[Verdict], title: str, intro: str = "") -> str:
@@ -67,60 +93,104 @@ def verdicts_markdown(verdicts: list[Verdict], title: str, intro: str = "") -> s
     if intro:
         lines += [intro.strip(), ""]
     total = len(verdicts)
-    lines += [f"{total} claims: {sum(v.verdict == 'true' for v in verdicts)} true, "
-              f"{sum(v.verdict.startswith('true under') for v in verdicts)} true under another convention, "
-              f"{sum(v.is_false for v in verdicts)} false.", ""]
+    lines += [
+        f"{total} claims: {sum(v.verdict == 'true' for v in verdicts)} true, "
+        f"{sum(v.verdict.startswith('true under') for v in verdicts)} true under another convention, "
+        f"{sum(v.is_false for v in verdicts)} false.",
+        "",
+    ]
     rows = []
     for v in verdicts:
         c = v.claim
-        rows.append({
-            "claim": c.id or str(c.line),
-            "source": c.source,
-            "quote": c.quote.replace("\n", " "),
-            "model": c.model,
-            "quantity": c.quantity + (f" ({c.stage or c.layer})" if c.stage or c.layer else ""),
-            "stated": str(c.value),
-            "verdict": f"**{v.verdict}**",
-            "explanation": v.explanation + (f" {c.note}" if c.note else ""),
-        })
-    lines.append(markdown_table(rows, ["claim", "source", "quote", "model", "quantity", "stated", "verdict",
-                                       "explanation"]))
+        rows.append(
+            {
+                "claim": c.id or str(c.line),
+                "source": c.source,
+                "quote": c.quote.replace("\n", " "),
+                "model": c.model,
+                "quantity": c.quantity + (f" ({c.stage or c.layer})" if c.stage or c.layer else ""),
+                "stated": str(c.value),
+                "verdict": f"**{v.verdict}**",
+                "explanation": v.explanation + (f" {c.note}" if c.note else ""),
+            }
+        )
+    lines.append(
+        markdown_table(rows, ["claim", "source", "quote", "model", "quantity", "stated", "verdict", "explanation"])
+    )
     return "\n".join(lines) + "\n"
 
 
 def verdicts_json(verdicts: list[Verdict]) -> list[dict]:
-    return [{"id": v.claim.id, "line": v.claim.line, "model": v.claim.model, "quantity": v.claim.quantity,
-             "stated": v.claim.value, "verdict": v.verdict, "figure": v.figure, "explanation": v.explanation,
-             "source": v.claim.source, "quote": v.claim.quote} for v in verdicts]
+    return [
+        {
+            "id": v.claim.id,
+            "line": v.claim.line,
+            "model": v.claim.model,
+            "quantity": v.claim.quantity,
+            "stated": v.claim.value,
+            "verdict": v.verdict,
+            "figure": v.figure,
+            "explanation": v.explanation,
+            "source": v.claim.source,
+            "quote": v.claim.quote,
+        }
+        for v in verdicts
+    ]
 
 
 def print_diff(diff: ReportDiff, console: Console | None = None, exact_numbers: bool = False) -> None:
     console = console or Console()
     a, b = diff.a.model, diff.b.model
-    columns = [Column("stage"), Column("blocks A", "right", drop=3), Column("blocks B", "right", drop=3),
-               Column("output A", drop=4), Column("output B", drop=4),
-               Column("params A", "right", number=True, drop=2), Column("params B", "right", number=True, drop=2),
-               Column("Δ params", "right", number=True, signed=True),
-               Column("MACs A", "right", number=True, drop=1), Column("MACs B", "right", number=True, drop=1),
-               Column("Δ MACs", "right", number=True, signed=True)]
+    columns = [
+        Column("stage"),
+        Column("blocks A", "right", drop=3),
+        Column("blocks B", "right", drop=3),
+        Column("output A", drop=4),
+        Column("output B", drop=4),
+        Column("params A", "right", number=True, drop=2),
+        Column("params B", "right", number=True, drop=2),
+        Column("Δ params", "right", number=True, signed=True),
+        Column("MACs A", "right", number=True, drop=1),
+        Column("MACs B", "right", number=True, drop=1),
+        Column("Δ MACs", "right", number=True, signed=True),
+    ]
     rows = []
     for pair in diff.stages:
         sa, sb = pair.a, pair.b
-        rows.append([pair.name, _blocks(sa), _blocks(sb),
-                     feature_map_text(sa.output_shape) if sa else "-", feature_map_text(sb.output_shape) if sb else "-",
-                     sa.params if sa else None, sb.params if sb else None,
-                     (sb.params if sb else 0) - (sa.params if sa else 0),
-                     sa.macs if sa else None, sb.macs if sb else None, (sb.macs if sb else 0) - (sa.macs if sa else 0)])
+        rows.append(
+            [
+                pair.name,
+                _blocks(sa),
+                _blocks(sb),
+                feature_map_text(sa.output_shape) if sa else "-",
+                feature_map_text(sb.output_shape) if sb else "-",
+                sa.params if sa else None,
+                sb.params if sb else None,
+                (sb.params if sb else 0) - (sa.params if sa else 0),
+                sa.macs if sa else None,
+                sb.macs if sb else None,
+                (sb.macs if sb else 0) - (sa.macs if sa else 0),
+            ]
+        )
     print_fitted(console, fitted_table(f"Stages: {a} (A) vs {b} (B)", columns, rows, console.width, exact_numbers))
     ta, tb = diff.a.totals, diff.b.totals
-    console.print(f"totals: params {ta.params:,} -> {tb.params:,} ({tb.params - ta.params:+,}); "
-                  f"MACs {ta.macs:,} -> {tb.macs:,} ({tb.macs - ta.macs:+,}, {si(ta.macs)} -> {si(tb.macs)})")
-    columns = [Column("layer"), Column("change", wrap=True), Column("A: type / output / params / MACs", wrap=True),
-               Column("B: type / output / params / MACs", wrap=True)]
-    rows = [[c.name, c.change + (f" ({', '.join(c.what)})" if c.what else ""), _describe(c.a), _describe(c.b)]
-            for c in diff.layers]
-    print_fitted(console, fitted_table(f"Layers that differ ({len(diff.layers)})", columns, rows, console.width,
-                                       exact_numbers))
+    console.print(
+        f"totals: params {ta.params:,} -> {tb.params:,} ({tb.params - ta.params:+,}); "
+        f"MACs {ta.macs:,} -> {tb.macs:,} ({tb.macs - ta.macs:+,}, {si(ta.macs)} -> {si(tb.macs)})"
+    )
+    columns = [
+        Column("layer"),
+        Column("change", wrap=True),
+        Column("A: type / output / params / MACs", wrap=True),
+        Column("B: type / output / params / MACs", wrap=True),
+    ]
+    rows = [
+        [c.name, c.change + (f" ({', '.join(c.what)})" if c.what else ""), _describe(c.a), _describe(c.b)]
+        for c in diff.layers
+    ]
+    print_fitted(
+        console, fitted_table(f"Layers that differ ({len(diff.layers)})", columns, rows, console.width, exact_numbers)
+    )
 
 
 def _blocks(stage) -> str:

@@ -6,8 +6,8 @@ logarithmic scales ticked only at values that occur in the network, every series
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -23,8 +23,13 @@ HEIGHT_COLOR, CHANNELS_COLOR, INNER_COLOR = "#3d85c6", "#cc4125", "#cc4125"
 
 
 def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left"), font=FONT, height=height,
-                      template="plotly_white", margin=dict(t=80, b=60, l=70, r=70))
+    fig.update_layout(
+        title=dict(text=title, x=0.01, xanchor="left"),
+        font=FONT,
+        height=height,
+        template="plotly_white",
+        margin=dict(t=80, b=60, l=70, r=70),
+    )
     return fig
 
 
@@ -33,13 +38,21 @@ def stage_bars(report: ModelReport) -> go.Figure:
     names = [s.name for s in report.stages]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("parameters per stage", "MACs per stage (conv + linear)"))
     for col, values, shares, label, color in (
-            (1, [s.params for s in report.stages], [s.params_share for s in report.stages], "parameters",
-             PARAMS_COLOR),
-            (2, [s.macs for s in report.stages], [s.macs_share for s in report.stages], "MACs", MACS_COLOR)):
-        fig.add_bar(x=names, y=values, name=label, marker_color=color, row=1, col=col,
-                    text=[f"{si(v)}<br>{100 * share:.1f}%" for v, share in zip(values, shares)],
-                    textposition="outside", cliponaxis=False,
-                    hovertemplate="%{x}<br>%{y:,} " + label + "<extra></extra>")
+        (1, [s.params for s in report.stages], [s.params_share for s in report.stages], "parameters", PARAMS_COLOR),
+        (2, [s.macs for s in report.stages], [s.macs_share for s in report.stages], "MACs", MACS_COLOR),
+    ):
+        fig.add_bar(
+            x=names,
+            y=values,
+            name=label,
+            marker_color=color,
+            row=1,
+            col=col,
+            text=[f"{si(v)}<br>{100 * share:.1f}%" for v, share in zip(values, shares)],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}<br>%{y:,} " + label + "<extra></extra>",
+        )
         # Room above the tallest bar for its label.
         fig.update_yaxes(range=[0, max(values + [1]) * 1.22], exponentformat="SI", row=1, col=col)
     fig.update_yaxes(title_text="parameters", row=1, col=1)
@@ -52,11 +65,18 @@ def parameter_sunburst(report: ModelReport) -> go.Figure:
     """Parameters by module hierarchy (model > stage > block > layer)."""
     rows = [r for r in report.layers if r.total_params > 0]
     labels = [r.name.rsplit(".", 1)[-1] if r.name else report.model for r in rows]
-    fig = go.Figure(go.Sunburst(
-        ids=[r.name or "(model)" for r in rows],
-        parents=["" if r.parent is None else (r.parent or "(model)") for r in rows],
-        labels=labels, values=[r.total_params for r in rows], branchvalues="total", textinfo="label+percent root",
-        hovertemplate="%{id}<br>%{value:,} parameters (%{percentRoot:.1%})<extra></extra>", maxdepth=3))
+    fig = go.Figure(
+        go.Sunburst(
+            ids=[r.name or "(model)" for r in rows],
+            parents=["" if r.parent is None else (r.parent or "(model)") for r in rows],
+            labels=labels,
+            values=[r.total_params for r in rows],
+            branchvalues="total",
+            textinfo="label+percent root",
+            hovertemplate="%{id}<br>%{value:,} parameters (%{percentRoot:.1%})<extra></extra>",
+            maxdepth=3,
+        )
+    )
     return _style(fig, f"{report.model}: parameters by module (share of the whole network)", 600)
 
 
@@ -83,15 +103,28 @@ def _block_points(report: ModelReport) -> list[_Point]:
         shape = container.output_shapes[-1] if container.output_shapes else None
         if not shape or len(shape) != 4:
             continue
-        inner = min((r.output_shapes[-1][1] for r in rows if r.is_leaf and r.output_shapes and r.output_shapes[-1]
-                     and len(r.output_shapes[-1]) == 4 and not r.on_shortcut), default=None)
+        inner = min(
+            (
+                r.output_shapes[-1][1]
+                for r in rows
+                if r.is_leaf
+                and r.output_shapes
+                and r.output_shapes[-1]
+                and len(r.output_shapes[-1]) == 4
+                and not r.on_shortcut
+            ),
+            default=None,
+        )
         points.append(_Point(container.name, shape[2], shape[1], inner if inner and inner < shape[1] else None))
     return points
 
 
 def _layer_points(report: ModelReport) -> list[_Point]:
-    return [_Point(r.name, r.output_shapes[-1][2], r.output_shapes[-1][1], None) for r in report.leaves()
-            if r.output_shapes and r.output_shapes[-1] and len(r.output_shapes[-1]) == 4]
+    return [
+        _Point(r.name, r.output_shapes[-1][2], r.output_shapes[-1][1], None)
+        for r in report.leaves()
+        if r.output_shapes and r.output_shapes[-1] and len(r.output_shapes[-1]) == 4
+    ]
 
 
 def _log_ticks(values: Sequence[int]) -> dict:
@@ -110,24 +143,47 @@ def shape_profile(report: ModelReport) -> go.Figure:
     points = points or _layer_points(report)
     names = [p.name for p in points]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_scatter(x=names, y=[p.height for p in points], name="height = width (pixels, left axis)",
-                    mode="lines+markers", line=dict(color=HEIGHT_COLOR, shape="hv", width=3),
-                    hovertemplate="%{x}<br>%{y} pixels<extra></extra>")
-    fig.add_scatter(x=names, y=[p.channels for p in points],
-                    name=("output channels" if per_block else "channels of each layer's output") + " (right axis)",
-                    mode="lines+markers", line=dict(color=CHANNELS_COLOR, shape="hv", width=3),
-                    hovertemplate="%{x}<br>%{y:,} channels<extra></extra>", secondary_y=True)
+    fig.add_scatter(
+        x=names,
+        y=[p.height for p in points],
+        name="height = width (pixels, left axis)",
+        mode="lines+markers",
+        line=dict(color=HEIGHT_COLOR, shape="hv", width=3),
+        hovertemplate="%{x}<br>%{y} pixels<extra></extra>",
+    )
+    fig.add_scatter(
+        x=names,
+        y=[p.channels for p in points],
+        name=("output channels" if per_block else "channels of each layer's output") + " (right axis)",
+        mode="lines+markers",
+        line=dict(color=CHANNELS_COLOR, shape="hv", width=3),
+        hovertemplate="%{x}<br>%{y:,} channels<extra></extra>",
+        secondary_y=True,
+    )
     inner = [p.inner for p in points]
     if any(inner):
-        fig.add_scatter(x=names, y=inner, name="inner width of the bottleneck (right axis)", mode="markers",
-                        marker=dict(color=INNER_COLOR, symbol="circle-open", size=8), connectgaps=False,
-                        hovertemplate="%{x}<br>%{y:,} channels inside the block<extra></extra>", secondary_y=True)
-    fig.update_xaxes(title_text="after the stem and each residual block" if per_block else "layer (execution order)",
-                     tickangle=-60 if len(points) > 6 else 0, showticklabels=len(points) <= 80)
-    fig.update_yaxes(title_text="height = width (pixels)", secondary_y=False,
-                     **_log_ticks([p.height for p in points]))
-    fig.update_yaxes(title_text="channels", secondary_y=True, showgrid=False,
-                     **_log_ticks([p.channels for p in points] + [i for i in inner if i]))
+        fig.add_scatter(
+            x=names,
+            y=inner,
+            name="inner width of the bottleneck (right axis)",
+            mode="markers",
+            marker=dict(color=INNER_COLOR, symbol="circle-open", size=8),
+            connectgaps=False,
+            hovertemplate="%{x}<br>%{y:,} channels inside the block<extra></extra>",
+            secondary_y=True,
+        )
+    fig.update_xaxes(
+        title_text="after the stem and each residual block" if per_block else "layer (execution order)",
+        tickangle=-60 if len(points) > 6 else 0,
+        showticklabels=len(points) <= 80,
+    )
+    fig.update_yaxes(title_text="height = width (pixels)", secondary_y=False, **_log_ticks([p.height for p in points]))
+    fig.update_yaxes(
+        title_text="channels",
+        secondary_y=True,
+        showgrid=False,
+        **_log_ticks([p.channels for p in points] + [i for i in inner if i]),
+    )
     fig.update_layout(legend=dict(orientation="h", y=-0.35 if per_block else -0.2, x=0))
     return _style(fig, f"{report.model}: the resolution falls as the channels grow", 520)
 
@@ -155,16 +211,25 @@ def variants_scatter(points: Sequence[NetworkPoint], families: dict[str, str] | 
     fig = go.Figure()
     for family, members in groups.items():
         fig.add_scatter(
-            x=[p.params for p in members], y=[p.macs for p in members], name=family,
-            mode="markers+text" if len(points) <= 8 else "markers", text=[p.name for p in members],
-            textposition="top center", textfont=dict(size=11), marker=dict(size=10, opacity=0.85),
+            x=[p.params for p in members],
+            y=[p.macs for p in members],
+            name=family,
+            mode="markers+text" if len(points) <= 8 else "markers",
+            text=[p.name for p in members],
+            textposition="top center",
+            textfont=dict(size=11),
+            marker=dict(size=10, opacity=0.85),
             customdata=[[feature_map_text(list(p.input_shape))] for p in members],
-            hovertemplate="%{text} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>")
+            hovertemplate="%{text} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>",
+        )
     fig.update_xaxes(title_text="parameters", **log_axis([p.params for p in points]))
     fig.update_yaxes(title_text="MACs per image (conv + linear)", **log_axis([p.macs for p in points]))
     # More families than Plotly's default ten colours: a 24-colour palette, so no two share one.
-    fig.update_layout(showlegend=families is not None, colorway=qualitative.Dark24,
-                      legend=dict(title_text="family", orientation="h", y=-0.2, x=0))
+    fig.update_layout(
+        showlegend=families is not None,
+        colorway=qualitative.Dark24,
+        legend=dict(title_text="family", orientation="h", y=-0.2, x=0),
+    )
     return _style(fig, "Parameters against MACs, each network at its own input size", 680)
 
 

@@ -5,12 +5,22 @@ from __future__ import annotations
 import csv
 import html
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..analysis.report import ModelReport
-from .tables import (LAYER_COLUMNS, NO_STAGES, convention_rows, exact, flop_class_rows, headline, layer_rows,
-                     readable, stage_rows)
 from ..errors import UserError
+from .tables import (
+    LAYER_COLUMNS,
+    NO_STAGES,
+    convention_rows,
+    exact,
+    flop_class_rows,
+    headline,
+    layer_rows,
+    readable,
+    stage_rows,
+)
 
 FORMATS = ("table", "json", "csv", "md", "html")
 
@@ -24,8 +34,10 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], numer
             value = exact(value)
         return str(value).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(columns) + " |",
-             "| " + " | ".join("---:" if c in numeric else "---" for c in columns) + " |"]
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join("---:" if c in numeric else "---" for c in columns) + " |",
+    ]
     lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -34,16 +46,38 @@ def to_markdown(report: ModelReport, depth: int | None = 3) -> str:
     parts = [f"# {report.model}", ""]
     parts += [f"- **{key}**: {value}" for key, value in headline(report).items()]
     stages = stage_rows(report)
-    parts += ["", "## Stages", "", markdown_table(stages, ["stage", "blocks", "output", "params", "params %", "macs",
-                                                           "macs %"], numeric=["params", "macs"]) if stages else NO_STAGES]
-    parts += ["", "## Totals under each convention", "",
-              markdown_table(convention_rows(report), ["convention", "unit", "total", "short", "what"],
-                             numeric=["total"])]
-    parts += ["", "## FLOPs by operator class", "",
-              markdown_table(flop_class_rows(report), ["op class", "flops", "share %"], numeric=["flops"])]
-    parts += ["", f"## Layers (depth <= {depth})" if depth is not None else "## Layers", "",
-              markdown_table(layer_rows(report, depth), ["name", "type", "calls", "output", "params", "macs", "flops",
-                                                         "rf"], numeric=["params", "macs", "flops"])]
+    parts += [
+        "",
+        "## Stages",
+        "",
+        markdown_table(
+            stages, ["stage", "blocks", "output", "params", "params %", "macs", "macs %"], numeric=["params", "macs"]
+        )
+        if stages
+        else NO_STAGES,
+    ]
+    parts += [
+        "",
+        "## Totals under each convention",
+        "",
+        markdown_table(convention_rows(report), ["convention", "unit", "total", "short", "what"], numeric=["total"]),
+    ]
+    parts += [
+        "",
+        "## FLOPs by operator class",
+        "",
+        markdown_table(flop_class_rows(report), ["op class", "flops", "share %"], numeric=["flops"]),
+    ]
+    parts += [
+        "",
+        f"## Layers (depth <= {depth})" if depth is not None else "## Layers",
+        "",
+        markdown_table(
+            layer_rows(report, depth),
+            ["name", "type", "calls", "output", "params", "macs", "flops", "rf"],
+            numeric=["params", "macs", "flops"],
+        ),
+    ]
     if report.warnings:
         parts += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
     return "\n".join(parts) + "\n"
@@ -61,8 +95,9 @@ def to_csv(report: ModelReport, depth: int | None = None) -> str:
 def to_html(report: ModelReport, depth: int | None = 3) -> str:
     def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(readable(r.get(c)))}</td>" for c in columns) + "</tr>"
-                       for r in rows)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(readable(r.get(c)))}</td>" for c in columns) + "</tr>" for r in rows
+        )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     stages = stage_rows(report)
@@ -74,8 +109,11 @@ def to_html(report: ModelReport, depth: int | None = 3) -> str:
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}</style></head><body>"
         f"<h1>{html.escape(report.model)}</h1><ul>{info}</ul><h2>Stages</h2>"
-        + (table(stages, ["stage", "blocks", "output", "params", "params %", "macs", "macs %"]) if stages
-           else f"<p>{html.escape(NO_STAGES)}</p>")
+        + (
+            table(stages, ["stage", "blocks", "output", "params", "params %", "macs", "macs %"])
+            if stages
+            else f"<p>{html.escape(NO_STAGES)}</p>"
+        )
         + "<h2>Totals under each convention</h2>"
         + table(convention_rows(report), ["convention", "unit", "total", "short", "what"])
         + "<h2>Layers</h2>"

@@ -6,8 +6,9 @@ whole, and the table says what it left out and how to get every digit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from rich.table import Table
 
@@ -54,15 +55,23 @@ def _needed(columns: Sequence[Column], cells: list[list[str]], squeezed: bool = 
             content = max(len(t) for t in texts)
         elif column.wrap or squeezed:
             longest_word = max((len(w) for t in texts for w in t.split()), default=1)
-            content = longest_word if squeezed else min(max(len(t) for t in texts), max(WRAPPED_TEXT_WIDTH, longest_word))
+            content = (
+                longest_word if squeezed else min(max(len(t) for t in texts), max(WRAPPED_TEXT_WIDTH, longest_word))
+            )
         else:
             content = max(len(t) for t in texts)
         total += content + COLUMN_OVERHEAD
     return total
 
 
-def fitted_table(title: str | None, columns: Sequence[Column], rows: Sequence[Sequence[Any]], width: int,
-                 exact_numbers: bool = False, row_styles: Sequence[str | None] | None = None) -> Fitted:
+def fitted_table(
+    title: str | None,
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    width: int,
+    exact_numbers: bool = False,
+    row_styles: Sequence[str | None] | None = None,
+) -> Fitted:
     """A rich table of ``rows`` (raw values, numbers as ints) that fits ``width`` columns."""
     keep = list(range(len(columns)))
     compact = False

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import graphviz
 
 from ..analysis.report import LayerRow, ModelReport, OpClass, numel
-from .tables import feature_map_text, shape_text, si
 from ..errors import UserError
+from .tables import feature_map_text, shape_text, si
 
 LEVELS = ("stage", "block", "layer")
 FORMATS = ("dot", "svg", "png", "pdf")
@@ -33,8 +33,12 @@ COLORS = {
 }
 SHORTCUT_COLOR, STAGE_COLOR, IO_COLOR, OTHER_COLOR = "#f6b26b", "#e8eef7", "#ffffff", "#eeeeee"
 LEGEND = {
-    OpClass.CONV: "convolution", OpClass.NORM: "normalization", OpClass.ACTIVATION: "activation",
-    OpClass.POOL: "pooling", OpClass.LINEAR: "linear", OpClass.RESIDUAL_ADD: "residual add",
+    OpClass.CONV: "convolution",
+    OpClass.NORM: "normalization",
+    OpClass.ACTIVATION: "activation",
+    OpClass.POOL: "pooling",
+    OpClass.LINEAR: "linear",
+    OpClass.RESIDUAL_ADD: "residual add",
     OpClass.ELEMENTWISE: "element-wise",
 }
 
@@ -82,7 +86,11 @@ def _layer_label(row: LayerRow, short: str) -> str:
         if len(row.kernel) == 1:  # a 1-D conv (ECA's, across channels)
             k = f"1-D k={row.kernel[0]}"
         else:
-            k = "x".join(map(str, row.kernel)) if row.kernel[0] != row.kernel[-1] else f"{row.kernel[0]}x{row.kernel[0]}"
+            k = (
+                "x".join(map(str, row.kernel))
+                if row.kernel[0] != row.kernel[-1]
+                else f"{row.kernel[0]}x{row.kernel[0]}"
+            )
         stride = f"/{row.stride[0]}" if row.stride and row.stride[0] > 1 else ""
         groups = f", g{row.groups}" if row.groups and row.groups > 1 else ""
         return f"{short}\n{k}{stride} conv, {row.in_channels}->{row.out_channels}{groups}"
@@ -106,23 +114,46 @@ def dataflow_nodes(report: ModelReport) -> list[Node]:
         if row.is_leaf and row.name:
             if not row.ops and row.type == "Identity":
                 continue
-            short = row.name[len(block) + 1:] if block else row.name
-            node = Node(row.name, _layer_label(row, short), _row_class(row), block, row.stage, row.on_shortcut,
-                        [p for p in row.inputs_from if p] or ([row.input_from] if row.input_from else []),
-                        row.output_shapes[-1] if row.output_shapes else None,
-                        row.input_shapes[0] if row.input_shapes else None, [row.name])
+            short = row.name[len(block) + 1 :] if block else row.name
+            node = Node(
+                row.name,
+                _layer_label(row, short),
+                _row_class(row),
+                block,
+                row.stage,
+                row.on_shortcut,
+                [p for p in row.inputs_from if p] or ([row.input_from] if row.input_from else []),
+                row.output_shapes[-1] if row.output_shapes else None,
+                row.input_shapes[0] if row.input_shapes else None,
+                [row.name],
+            )
             items.append((row.index, node))
         for op in row.ops:
             joins = op.op_class == OpClass.LAYOUT and len(op.inputs_from) > 1  # a concatenation of branches
             if row.is_leaf or not op.inputs_from or not (op.op_class.is_compute or joins):
                 continue
             owner_block = block if block else None
-            short = row.name[len(block) + 1:] if block and len(row.name) > len(block) else (row.name or "model")
+            short = row.name[len(block) + 1 :] if block and len(row.name) > len(block) else (row.name or "model")
             word = "BatchNorm" if op.op_class == OpClass.NORM else op.op
             label = "+" if op.op_class == OpClass.RESIDUAL_ADD else f"{short}\n{word}"
             node_id = f"{row.name}:{op.op}"
-            items.append((op.index, Node(node_id, label, op.op_class, owner_block, row.stage, False,
-                                         [p for p in op.inputs_from if p], None, None, [node_id])))
+            items.append(
+                (
+                    op.index,
+                    Node(
+                        node_id,
+                        label,
+                        op.op_class,
+                        owner_block,
+                        row.stage,
+                        False,
+                        [p for p in op.inputs_from if p],
+                        None,
+                        None,
+                        [node_id],
+                    ),
+                )
+            )
     items.sort(key=lambda item: item[0])
     nodes = [node for _, node in items]
     # Skip modules that do no work (Identity, Dropout(0)): their consumers read their producer.
@@ -163,9 +194,14 @@ def _fuse(nodes: list[Node]) -> list[Node]:
     for node in nodes:
         producer_id = alias.get(node.inputs[0], node.inputs[0]) if len(node.inputs) == 1 else None
         producer = by_id.get(producer_id) if producer_id else None
-        foldable = node.op_class in _FOLDABLE and producer is not None and \
-            producer.op_class != OpClass.RESIDUAL_ADD and producer.block == node.block and \
-            len(consumers.get(node.inputs[0], [])) == 1 and producer in kept
+        foldable = (
+            node.op_class in _FOLDABLE
+            and producer is not None
+            and producer.op_class != OpClass.RESIDUAL_ADD
+            and producer.block == node.block
+            and len(consumers.get(node.inputs[0], [])) == 1
+            and producer in kept
+        )
         if foldable:
             word = {OpClass.NORM: "BN", OpClass.LAYOUT: "flatten"}.get(node.op_class, node.label.split("\n")[-1])
             producer.label += f" · {word}"
@@ -181,28 +217,40 @@ def _fuse(nodes: list[Node]) -> list[Node]:
 
 
 def _block_signature(nodes: list[Node], block: str) -> tuple:
-    return tuple((n.id[len(block):], n.label, tuple(n.shape or [])) for n in nodes if n.block == block)
+    return tuple((n.id[len(block) :], n.label, tuple(n.shape or [])) for n in nodes if n.block == block)
 
 
 def _edge_label(producer: Node | None, consumer: Node) -> str:
-    shape = consumer.input_shape if consumer.input_shape and len(consumer.inputs) == 1 else (
-        producer.shape if producer else None)
+    shape = (
+        consumer.input_shape
+        if consumer.input_shape and len(consumer.inputs) == 1
+        else (producer.shape if producer else None)
+    )
     return feature_map_text(shape) if shape else ""
 
 
-def build_graph(report: ModelReport, level: str = "block", collapse: bool = False,
-                stage: str | None = None) -> graphviz.Digraph:
+def build_graph(
+    report: ModelReport, level: str = "block", collapse: bool = False, stage: str | None = None
+) -> graphviz.Digraph:
     """The diagram at ``level`` (stage, block or layer). ``collapse`` draws identical consecutive
     blocks once ("x5"); ``stage`` limits the block/layer levels to one stage."""
     if level not in LEVELS:
         raise UserError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
-    graph = graphviz.Digraph(name=_dot_id(report.model), graph_attr={
-        "rankdir": "TB", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.25", "ranksep": "0.3",
-        "label": f"{report.model}  ({shape_text(report.input_shape)}; {report.totals.params:,} parameters, "
-                 f"{si(report.totals.macs)} MACs)",
-        "labelloc": "t"},
+    graph = graphviz.Digraph(
+        name=_dot_id(report.model),
+        graph_attr={
+            "rankdir": "TB",
+            "fontname": "Helvetica",
+            "fontsize": "11",
+            "nodesep": "0.25",
+            "ranksep": "0.3",
+            "label": f"{report.model}  ({shape_text(report.input_shape)}; {report.totals.params:,} parameters, "
+            f"{si(report.totals.macs)} MACs)",
+            "labelloc": "t",
+        },
         node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "10"},
-        edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555"})
+        edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555"},
+    )
     if level == "stage":
         _stage_graph(graph, report)
     else:
@@ -219,8 +267,10 @@ def _stage_graph(graph: graphviz.Digraph, report: ModelReport) -> None:
         blocks = f"{stage.blocks} blocks\n" if stage.blocks else ""
         # The 2015 paper names the stages conv2_x .. conv5_x (conv1 being the stem).
         paper = f" (conv{residual.index(stage.name) + 2}_x)" if stage.name in residual else ""
-        label = (f"{stage.name}{paper}\n{blocks}out {feature_map_text(stage.output_shape)}\n"
-                 f"{stage.params:,} params\n{si(stage.macs)} MACs ({100 * stage.macs_share:.1f}%)")
+        label = (
+            f"{stage.name}{paper}\n{blocks}out {feature_map_text(stage.output_shape)}\n"
+            f"{stage.params:,} params\n{si(stage.macs)} MACs ({100 * stage.macs_share:.1f}%)"
+        )
         node_id = f"stage_{_dot_id(stage.name)}"
         graph.node(node_id, label, fillcolor=STAGE_COLOR)
         graph.edge(previous, node_id, label=feature_map_text(previous_shape))
@@ -229,8 +279,9 @@ def _stage_graph(graph: graphviz.Digraph, report: ModelReport) -> None:
     graph.edge(previous, "output", label=feature_map_text(previous_shape))
 
 
-def _dataflow_graph(graph: graphviz.Digraph, report: ModelReport, fuse: bool, collapse: bool,
-                    only_stage: str | None) -> None:
+def _dataflow_graph(
+    graph: graphviz.Digraph, report: ModelReport, fuse: bool, collapse: bool, only_stage: str | None
+) -> None:
     nodes = dataflow_nodes(report)
     if fuse:
         nodes = _fuse(nodes)
@@ -240,8 +291,13 @@ def _dataflow_graph(graph: graphviz.Digraph, report: ModelReport, fuse: bool, co
     drawn = [n for n in nodes if n.id not in alias and (only_stage is None or n.stage == only_stage)]
     _draw_clusters(graph, drawn, repeat)
     by_id = {n.id: n for n in nodes}
-    graph.node("input", f"{'input' if only_stage is None else only_stage + ' input'}\n"
-               f"{feature_map_text(_entry_shape(report, drawn, by_id, only_stage))}", shape="oval", fillcolor=IO_COLOR)
+    graph.node(
+        "input",
+        f"{'input' if only_stage is None else only_stage + ' input'}\n"
+        f"{feature_map_text(_entry_shape(report, drawn, by_id, only_stage))}",
+        shape="oval",
+        fillcolor=IO_COLOR,
+    )
     consumers = _draw_edges(graph, drawn, by_id, alias, whole_network=only_stage is None)
     sinks = [n for n in drawn if n.id not in consumers]
     exit_shape = report.output_shape if only_stage is None else (sinks[-1].shape if sinks else None)
@@ -272,8 +328,9 @@ def _draw_clusters(graph: graphviz.Digraph, drawn: list[Node], repeat: dict[str,
                         _draw_node(bg, node)
 
 
-def _entry_shape(report: ModelReport, drawn: list[Node], by_id: dict[str, Node],
-                 only_stage: str | None) -> list[int] | None:
+def _entry_shape(
+    report: ModelReport, drawn: list[Node], by_id: dict[str, Node], only_stage: str | None
+) -> list[int] | None:
     if only_stage is None or not drawn:
         return report.input_shape
     first = drawn[0]
@@ -281,8 +338,9 @@ def _entry_shape(report: ModelReport, drawn: list[Node], by_id: dict[str, Node],
     return first.input_shape or (producer.shape if producer else None)
 
 
-def _draw_edges(graph: graphviz.Digraph, drawn: list[Node], by_id: dict[str, Node], alias: dict[str, str],
-                whole_network: bool) -> set[str]:
+def _draw_edges(
+    graph: graphviz.Digraph, drawn: list[Node], by_id: dict[str, Node], alias: dict[str, str], whole_network: bool
+) -> set[str]:
     """Edges from each node's producers, identity and projection shortcuts told apart at the add
     node; returns the nodes that feed another. Drawing one stage, what comes from outside it
     comes from its input."""
@@ -300,8 +358,11 @@ def _draw_edges(graph: graphviz.Digraph, drawn: list[Node], by_id: dict[str, Nod
                 continue
             edges.add((source, node.id))
             consumers.add(source)
-            graph.edge(_dot_id(source) if source != "input" else "input", _dot_id(node.id),
-                       **_edge_attributes(by_id.get(producer_id), node))
+            graph.edge(
+                _dot_id(source) if source != "input" else "input",
+                _dot_id(node.id),
+                **_edge_attributes(by_id.get(producer_id), node),
+            )
     return consumers
 
 
@@ -333,8 +394,9 @@ def _draw_node(graph: graphviz.Digraph, node: Node) -> None:
     else:
         color = COLORS.get(node.op_class, OTHER_COLOR)
     if node.op_class == OpClass.RESIDUAL_ADD:
-        graph.node(_dot_id(node.id), "+", shape="circle", fillcolor=color, width="0.35", fixedsize="true",
-                   fontsize="14")
+        graph.node(
+            _dot_id(node.id), "+", shape="circle", fillcolor=color, width="0.35", fixedsize="true", fontsize="14"
+        )
         return
     graph.node(_dot_id(node.id), node.label, fillcolor=color)
 
@@ -356,7 +418,7 @@ def _collapse(nodes: list[Node]) -> tuple[dict[str, str], dict[str, tuple[int, s
             repeat[head] = (repeat.get(head, (1, head))[0] + 1, block)
             for node in nodes:
                 if node.block == block:
-                    alias[node.id] = head + node.id[len(block):]
+                    alias[node.id] = head + node.id[len(block) :]
         else:
             head = block
     return alias, repeat

@@ -10,39 +10,89 @@ from .export import markdown_table
 from .tables import convention_rows, flop_class_rows, headline, si, stage_rows
 
 
-def variant_markdown(variant: Variant, report: ModelReport, figures: list[dict[str, str]],
-                     diagram_name: str, inference_peak: int | None = None) -> str:
+def variant_markdown(
+    variant: Variant,
+    report: ModelReport,
+    figures: list[dict[str, str]],
+    diagram_name: str,
+    inference_peak: int | None = None,
+) -> str:
     values = counts(report)
     parts = [f"# {variant.name}", "", f"{variant.description}.", "", f"Source: {variant.source}."]
     if variant.reference:
-        parts += ["", f"Same state_dict (keys and shapes) as `{variant.reference}`, so its weights load with "
-                      "`strict=True` (checked by the test suite)."]
+        parts += [
+            "",
+            f"Same state_dict (keys and shapes) as `{variant.reference}`, so its weights load with "
+            "`strict=True` (checked by the test suite).",
+        ]
     parts += [""] + [f"- **{k}**: {v}" for k, v in headline(report).items()]
-    parts += ["", "## Stages", "", markdown_table(stage_rows(report), ["stage", "blocks", "output", "params",
-                                                                         "params %", "macs", "macs %"],
-                                                  numeric=["params", "macs"])]
-    count_rows = [{"count": c.label, "value": c.value if not isinstance(c.value, list) else str(c.value),
-                   "definition": c.definition} for k, c in values.items()
-                  if not k.startswith("shape_") and not k.startswith(("macs_", "flops_")) and k not in ("macs", "flops")]
+    parts += [
+        "",
+        "## Stages",
+        "",
+        markdown_table(
+            stage_rows(report),
+            ["stage", "blocks", "output", "params", "params %", "macs", "macs %"],
+            numeric=["params", "macs"],
+        ),
+    ]
+    count_rows = [
+        {
+            "count": c.label,
+            "value": c.value if not isinstance(c.value, list) else str(c.value),
+            "definition": c.definition,
+        }
+        for k, c in values.items()
+        if not k.startswith("shape_") and not k.startswith(("macs_", "flops_")) and k not in ("macs", "flops")
+    ]
     parts += ["", "## Counts", "", markdown_table(count_rows, ["count", "value", "definition"], numeric=["value"])]
-    parts += ["", "## MACs and FLOPs under each convention", "",
-              markdown_table(convention_rows(report), ["convention", "unit", "total", "short", "what", "why"],
-                             numeric=["total"])]
-    parts += ["", "## FLOPs by operator class (tool convention)", "",
-              markdown_table(flop_class_rows(report), ["op class", "flops", "share %"], numeric=["flops"])]
+    parts += [
+        "",
+        "## MACs and FLOPs under each convention",
+        "",
+        markdown_table(
+            convention_rows(report), ["convention", "unit", "total", "short", "what", "why"], numeric=["total"]
+        ),
+    ]
+    parts += [
+        "",
+        "## FLOPs by operator class (tool convention)",
+        "",
+        markdown_table(flop_class_rows(report), ["op class", "flops", "share %"], numeric=["flops"]),
+    ]
     if inference_peak is not None:
         shape = "x".join(map(str, report.input_shape))
-        rows = [{"figure": f"inference peak, {shape}, fp32, CUDA allocator (estimated on meta)",
-                 "bytes": inference_peak, "short": si(inference_peak, "B"), "what": MEMORY["inference peak"]},
-                {"figure": "layer outputs added up", "bytes": report.totals.activation_bytes,
-                 "short": si(report.totals.activation_bytes, "B"), "what": MEMORY["sum of outputs"]}]
-        parts += ["", "## Memory", "", markdown_table(rows, ["figure", "bytes", "short", "what"], numeric=["bytes"]),
-                  "", f"A training step, another batch, precision or optimizer, the largest batch that fits: "
-                      f"`resnet-inspect memory {variant.name} --train --batch 32 --fit 24GB`."]
+        rows = [
+            {
+                "figure": f"inference peak, {shape}, fp32, CUDA allocator (estimated on meta)",
+                "bytes": inference_peak,
+                "short": si(inference_peak, "B"),
+                "what": MEMORY["inference peak"],
+            },
+            {
+                "figure": "layer outputs added up",
+                "bytes": report.totals.activation_bytes,
+                "short": si(report.totals.activation_bytes, "B"),
+                "what": MEMORY["sum of outputs"],
+            },
+        ]
+        parts += [
+            "",
+            "## Memory",
+            "",
+            markdown_table(rows, ["figure", "bytes", "short", "what"], numeric=["bytes"]),
+            "",
+            f"A training step, another batch, precision or optimizer, the largest batch that fits: "
+            f"`resnet-inspect memory {variant.name} --train --batch 32 --fit 24GB`.",
+        ]
     if figures:
         parts += ["", "## Reference figures", "", markdown_table(figures, ["source", "figure", "ours", "match"])]
-    parts += ["", "## Block diagram", "", f"Identical consecutive blocks drawn once. ![{variant.name} blocks]"
-                                            f"({diagram_name})"]
+    parts += [
+        "",
+        "## Block diagram",
+        "",
+        f"Identical consecutive blocks drawn once. ![{variant.name} blocks]({diagram_name})",
+    ]
     if report.warnings:
         parts += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
     return "\n".join(parts) + "\n"
@@ -52,23 +102,40 @@ def index_markdown(entries: list[tuple[Variant, ModelReport, int | None]]) -> st
     rows = []
     for variant, report, peak in entries:
         values = counts(report)
-        rows.append({
-            "variant": f"[{variant.name}](variants/{variant.name}.md)",
-            "input": "x".join(map(str, report.input_shape[1:])),
-            "depth": values["paper_depth"].value,
-            "blocks": str(values["blocks_per_stage"].value),
-            "params": report.totals.params,
-            "MACs": report.totals.macs,
-            "MACs (G)": f"{report.totals.macs / 1e9:.3f}",
-            "FLOPs (G)": f"{report.totals.flops / 1e9:.3f}",
-            "inference peak": si(peak, "B") if peak is not None else "",
-            "reference": variant.reference or "",
-        })
-    table = markdown_table(rows, ["variant", "input", "depth", "blocks", "params", "MACs", "MACs (G)", "FLOPs (G)",
-                                  "inference peak", "reference"], numeric=["params", "MACs"])
-    return ("# Registered variants\n\nEach at its own default input, batch 1, float32. Depth is the paper's "
-            "(weighted layers on the main path); MACs are conv + linear multiply-accumulates without biases; FLOPs "
-            "are 2 x MACs plus element-wise work; the inference peak is the most bytes alive at once in one fp32 "
-            "forward pass, parameters and input included, as CUDA's caching allocator counts them (estimated on "
-            "meta). Generated by `resnet-inspect report --all -o reports/`.\n\n"
-            + table + "\n")
+        rows.append(
+            {
+                "variant": f"[{variant.name}](variants/{variant.name}.md)",
+                "input": "x".join(map(str, report.input_shape[1:])),
+                "depth": values["paper_depth"].value,
+                "blocks": str(values["blocks_per_stage"].value),
+                "params": report.totals.params,
+                "MACs": report.totals.macs,
+                "MACs (G)": f"{report.totals.macs / 1e9:.3f}",
+                "FLOPs (G)": f"{report.totals.flops / 1e9:.3f}",
+                "inference peak": si(peak, "B") if peak is not None else "",
+                "reference": variant.reference or "",
+            }
+        )
+    table = markdown_table(
+        rows,
+        [
+            "variant",
+            "input",
+            "depth",
+            "blocks",
+            "params",
+            "MACs",
+            "MACs (G)",
+            "FLOPs (G)",
+            "inference peak",
+            "reference",
+        ],
+        numeric=["params", "MACs"],
+    )
+    return (
+        "# Registered variants\n\nEach at its own default input, batch 1, float32. Depth is the paper's "
+        "(weighted layers on the main path); MACs are conv + linear multiply-accumulates without biases; FLOPs "
+        "are 2 x MACs plus element-wise work; the inference peak is the most bytes alive at once in one fp32 "
+        "forward pass, parameters and input included, as CUDA's caching allocator counts them (estimated on "
+        "meta). Generated by `resnet-inspect report --all -o reports/`.\n\n" + table + "\n"
+    )

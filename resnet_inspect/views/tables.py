@@ -42,12 +42,29 @@ def readable(value: Any) -> str:
     return f"{value:,.2f}"
 
 
-NO_STAGES = ("No stages: this network declares none (no feature_info, no layer1 or stages.0 containers), "
-             "so its layers are not grouped into a stem, stages and a head.")
+NO_STAGES = (
+    "No stages: this network declares none (no feature_info, no layer1 or stages.0 containers), "
+    "so its layers are not grouped into a stem, stages and a head."
+)
 
 
-LAYER_COLUMNS = ("name", "type", "depth", "calls", "input", "output", "params", "macs", "flops", "rf", "stage",
-                 "block", "kernel", "stride", "groups")
+LAYER_COLUMNS = (
+    "name",
+    "type",
+    "depth",
+    "calls",
+    "input",
+    "output",
+    "params",
+    "macs",
+    "flops",
+    "rf",
+    "stage",
+    "block",
+    "kernel",
+    "stride",
+    "groups",
+)
 
 
 def _rf_text(row: LayerRow) -> str:
@@ -69,23 +86,25 @@ def layer_rows(report: ModelReport, depth: int | None = None, *, include_root: b
             continue
         if depth is not None and row.depth > depth:
             continue
-        rows.append({
-            "name": row.name or "(model)",
-            "type": row.type,
-            "depth": row.depth,
-            "calls": row.calls,
-            "input": shape_text(row.input_shapes[0] if row.input_shapes else None),
-            "output": shape_text(row.output_shapes[-1] if row.output_shapes else None),
-            "params": row.total_params,
-            "macs": row.total_macs,
-            "flops": row.total_flops,
-            "rf": _rf_text(row),
-            "stage": row.stage or "",
-            "block": row.block,
-            "kernel": "x".join(map(str, row.kernel)) if row.kernel else "",
-            "stride": "x".join(map(str, row.stride)) if row.stride else "",
-            "groups": row.groups,
-        })
+        rows.append(
+            {
+                "name": row.name or "(model)",
+                "type": row.type,
+                "depth": row.depth,
+                "calls": row.calls,
+                "input": shape_text(row.input_shapes[0] if row.input_shapes else None),
+                "output": shape_text(row.output_shapes[-1] if row.output_shapes else None),
+                "params": row.total_params,
+                "macs": row.total_macs,
+                "flops": row.total_flops,
+                "rf": _rf_text(row),
+                "stage": row.stage or "",
+                "block": row.block,
+                "kernel": "x".join(map(str, row.kernel)) if row.kernel else "",
+                "stride": "x".join(map(str, row.stride)) if row.stride else "",
+                "groups": row.groups,
+            }
+        )
     return rows
 
 
@@ -108,8 +127,16 @@ def convention_rows(report: ModelReport) -> list[dict[str, Any]]:
     rows = []
     for name, conv in CONVENTIONS.items():
         value = conv.compute(report)
-        rows.append({"convention": name, "unit": conv.unit, "total": value, "short": si(value),
-                     "what": conv.what, "why": conv.why})
+        rows.append(
+            {
+                "convention": name,
+                "unit": conv.unit,
+                "total": value,
+                "short": si(value),
+                "what": conv.what,
+                "why": conv.why,
+            }
+        )
     return rows
 
 
@@ -130,7 +157,8 @@ def headline(report: ModelReport) -> dict[str, str]:
         "input": shape_text(report.input_shape),
         "device": f"{report.device} ({report.dtype})",
         "parameters": f"{t.params:,} ({si(t.params)})",
-        "without classifier": f"{t.params_without_classifier:,}" + (f" (excludes {t.classifier})" if t.classifier else ""),
+        "without classifier": f"{t.params_without_classifier:,}"
+        + (f" (excludes {t.classifier})" if t.classifier else ""),
         "MACs (conv+linear, no bias)": f"{t.macs:,} ({si(t.macs)})",
         "FLOPs (2xMACs + element-wise)": f"{t.flops:,} ({si(t.flops)})",
         "layer outputs added up (not a peak)": f"{t.activation_bytes:,} B ({si(t.activation_bytes, 'B')})",
@@ -142,8 +170,10 @@ def weights_lines(weights: dict | None) -> list[str]:
     if not weights:
         return []
     dtypes = ", ".join(f"{dtype} x{count}" for dtype, count in weights["dtypes"].items())
-    lines = [f"weights: {weights['file']} ({weights['format']}): {si(weights['bytes_on_disk'], 'B')} on disk, "
-             f"{si(weights['bytes_in_memory'], 'B')} of the network's tensors in memory; {dtypes}"]
+    lines = [
+        f"weights: {weights['file']} ({weights['format']}): {si(weights['bytes_on_disk'], 'B')} on disk, "
+        f"{si(weights['bytes_in_memory'], 'B')} of the network's tensors in memory; {dtypes}"
+    ]
     if weights.get("identified_as"):
         lines.append(f"  identified as {' and '.join(weights['identified_as'])}")
     elif weights.get("closest"):
@@ -152,6 +182,8 @@ def weights_lines(weights: dict | None) -> list[str]:
         lines.append(f"  the weights cannot show: {'; '.join(weights['cannot_show'])}")
     kernels = [t for t in weights["tensors"] if len(t["shape"]) > 1]  # conv and linear weights
     zeros = sorted(kernels, key=lambda t: -t["zeros"])[:3]
-    lines.append(f"  dead BatchNorm channels (|scale| < 0.001): {weights['dead_channels']:,}; most zeros: "
-                 + ", ".join(f"{t['name']} {100 * t['zeros']:.1f}%" for t in zeros))
+    lines.append(
+        f"  dead BatchNorm channels (|scale| < 0.001): {weights['dead_channels']:,}; most zeros: "
+        + ", ".join(f"{t['name']} {100 * t['zeros']:.1f}%" for t in zeros)
+    )
     return lines

@@ -14,8 +14,9 @@ from .tables import NO_STAGES, convention_rows, flop_class_rows, headline, layer
 def print_fitted(console: Console, fitted: Fitted) -> None:
     """A fitted table, then its note; exact numbers wider than the terminal are printed whole."""
     if fitted.width > console.width:  # rich never prints wider than its console: a wider one for this table
-        console = Console(file=console.file, width=fitted.width, color_system=console.color_system,
-                          force_terminal=console.is_terminal)
+        console = Console(
+            file=console.file, width=fitted.width, color_system=console.color_system, force_terminal=console.is_terminal
+        )
     console.print(fitted.table)
     if fitted.note:
         console.print(f"[dim]{fitted.note}[/]")
@@ -42,8 +43,13 @@ def variant_list_lines(rows: list[VariantRow], families: dict[str, str], width: 
     return lines
 
 
-def print_summary(report: ModelReport, depth: int | None = 3, convention: str | None = None,
-                  console: Console | None = None, exact: bool = False) -> None:
+def print_summary(
+    report: ModelReport,
+    depth: int | None = 3,
+    convention: str | None = None,
+    console: Console | None = None,
+    exact: bool = False,
+) -> None:
     console = console or Console()
     width = console.width
     head = Table.grid(padding=(0, 2))
@@ -53,30 +59,58 @@ def print_summary(report: ModelReport, depth: int | None = 3, convention: str | 
         head.add_row(key, value)
     console.print(head)
 
-    layer_columns = [Column("name"), Column("type", drop=3), Column("output", drop=4),
-                     Column("params", "right", number=True), Column("MACs", "right", number=True),
-                     Column("FLOPs", "right", number=True, drop=2), Column("receptive field", "right", drop=1)]
+    layer_columns = [
+        Column("name"),
+        Column("type", drop=3),
+        Column("output", drop=4),
+        Column("params", "right", number=True),
+        Column("MACs", "right", number=True),
+        Column("FLOPs", "right", number=True, drop=2),
+        Column("receptive field", "right", drop=1),
+    ]
     rows = []
     for row in layer_rows(report, depth):
         name = "  " * (row["depth"] - 1) + row["name"].rsplit(".", 1)[-1] if row["depth"] > 1 else row["name"]
         calls = f" x{row['calls']}" if row["calls"] > 1 else ""
-        rows.append([name, row["type"] + calls, row["output"], row["params"] or None, row["macs"] or None,
-                     row["flops"] or None, row["rf"]])
+        rows.append(
+            [
+                name,
+                row["type"] + calls,
+                row["output"],
+                row["params"] or None,
+                row["macs"] or None,
+                row["flops"] or None,
+                row["rf"],
+            ]
+        )
     title = f"Layers (depth <= {depth})" if depth is not None else "Layers"
     print_fitted(console, fitted_table(title, layer_columns, rows, width, exact))
 
-    stage_columns = [Column("stage"), Column("blocks", "right", drop=3), Column("output (HxWxC)", drop=4),
-                     Column("params", "right", number=True), Column("params %", "right", drop=1),
-                     Column("MACs", "right", number=True), Column("MACs %", "right", drop=2)]
-    rows = [[r["stage"], r["blocks"], r["output"], r["params"], f"{r['params %']:.2f}", r["macs"], f"{r['macs %']:.2f}"]
-            for r in stage_rows(report)]
+    stage_columns = [
+        Column("stage"),
+        Column("blocks", "right", drop=3),
+        Column("output (HxWxC)", drop=4),
+        Column("params", "right", number=True),
+        Column("params %", "right", drop=1),
+        Column("MACs", "right", number=True),
+        Column("MACs %", "right", drop=2),
+    ]
+    rows = [
+        [r["stage"], r["blocks"], r["output"], r["params"], f"{r['params %']:.2f}", r["macs"], f"{r['macs %']:.2f}"]
+        for r in stage_rows(report)
+    ]
     if rows:
         print_fitted(console, fitted_table("Stages", stage_columns, rows, width, exact))
     else:
         console.print(NO_STAGES)
 
-    conv_columns = [Column("convention"), Column("unit"), Column("total", "right", number=True),
-                    Column("short", "right", drop=1), Column("what it counts", wrap=True, drop=2)]
+    conv_columns = [
+        Column("convention"),
+        Column("unit"),
+        Column("total", "right", number=True),
+        Column("short", "right", drop=1),
+        Column("what it counts", wrap=True, drop=2),
+    ]
     conv_rows = convention_rows(report)
     chosen = convention or "macs"
     rows = [[r["convention"], r["unit"], r["total"], r["short"], r["what"]] for r in conv_rows]
@@ -90,6 +124,8 @@ def print_summary(report: ModelReport, depth: int | None = 3, convention: str | 
         console.print(line, markup=False, highlight=False)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    console.print(f"parameters {si(report.totals.param_bytes, 'B')}; layer outputs added up "
-                  f"{si(report.totals.activation_bytes, 'B')} (not a peak: `resnet-inspect memory` gives the "
-                  "inference and training peaks)")
+    console.print(
+        f"parameters {si(report.totals.param_bytes, 'B')}; layer outputs added up "
+        f"{si(report.totals.activation_bytes, 'B')} (not a peak: `resnet-inspect memory` gives the "
+        "inference and training peaks)"
+    )

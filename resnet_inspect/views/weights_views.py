@@ -12,8 +12,9 @@ from .tables import si
 
 def identification_lines(weights: Any, ident: Any) -> list[str]:
     """What a person needs to know of a weights file, one statement a line."""
-    lines = [f"{weights.path}: {len(weights.tensors):,} tensors, {si(weights.bytes_on_disk, 'B')} on disk "
-             f"({weights.format})"]
+    lines = [
+        f"{weights.path}: {len(weights.tensors):,} tensors, {si(weights.bytes_on_disk, 'B')} on disk ({weights.format})"
+    ]
     where = []
     if weights.container:
         where.append(f"the state dict is under '{weights.container}'")
@@ -23,43 +24,68 @@ def identification_lines(weights: Any, ident: Any) -> list[str]:
     if riders:
         where.append(f"{riders:,} tensors ride along that are not the network's (an EMA copy or a head)")
     if weights.extra:
-        where.append(f"{len(weights.extra):,} tensors outside it were set aside (e.g. {shown(next(iter(weights.extra)))})")
+        where.append(
+            f"{len(weights.extra):,} tensors outside it were set aside (e.g. {shown(next(iter(weights.extra)))})"
+        )
     if where:
         lines.append("; ".join(where))
     if ident.spec is None:
         lines.append(ident.problem)
         return lines
     if ident.renamed_classifier:
-        lines.append(f"its classifier is named '{ident.renamed_classifier}' (fc in the network): rename its two "
-                     f"tensors to load it")
+        lines.append(
+            f"its classifier is named '{ident.renamed_classifier}' (fc in the network): rename its two "
+            f"tensors to load it"
+        )
     if ident.matches:
         names = " and ".join(ident.matches)
         lines.append(f"it is {names}" + (" (headless: no classifier)" if ident.headless else ""))
         if len(ident.matches) > 1:
             lines.append(f"the weights cannot tell {names} apart: they have the same tensors")
     else:
-        lines.append(f"no registered variant has these tensors; closest: {ident.closest}, with "
-                     + "; ".join(ident.differences)
-                     + (" (headless: no classifier)" if ident.headless else ""))
+        lines.append(
+            f"no registered variant has these tensors; closest: {ident.closest}, with "
+            + "; ".join(ident.differences)
+            + (" (headless: no classifier)" if ident.headless else "")
+        )
     spec = ident.spec
-    lines.append(f"spec: {spec.block} blocks {list(spec.layers)}, widths {list(spec.widths)}"
-                 + (f", {spec.groups} groups x width {spec.width_per_group}"
-                    if spec.block == "bottleneck" and (spec.groups, spec.width_per_group) != (1, 64) else "")
-                 + f", {spec.stem} stem (width {spec.stem_width}), {spec.shortcut} shortcuts"
-                 + (", pre-activation" if spec.preact else "") + ({"se": ", SE", "eca": ", ECA"}.get(spec.attn, "")) + (", GroupNorm" if spec.norm == "group" else "")
-                 + (f", {spec.num_classes:,} classes" if not ident.headless else "")
-                 + f", {spec.in_chans} input channel(s)")
+    lines.append(
+        f"spec: {spec.block} blocks {list(spec.layers)}, widths {list(spec.widths)}"
+        + (
+            f", {spec.groups} groups x width {spec.width_per_group}"
+            if spec.block == "bottleneck" and (spec.groups, spec.width_per_group) != (1, 64)
+            else ""
+        )
+        + f", {spec.stem} stem (width {spec.stem_width}), {spec.shortcut} shortcuts"
+        + (", pre-activation" if spec.preact else "")
+        + ({"se": ", SE", "eca": ", ECA"}.get(spec.attn, ""))
+        + (", GroupNorm" if spec.norm == "group" else "")
+        + (f", {spec.num_classes:,} classes" if not ident.headless else "")
+        + f", {spec.in_chans} input channel(s)"
+    )
     if ident.unknown:
         lines.append("the weights cannot show: " + "; ".join(ident.unknown))
     return lines
 
 
 def identification_json(weights: Any, ident: Any) -> dict:
-    return {"file": weights.path, "format": weights.format, "container": weights.container, "prefix": weights.prefix,
-            "tensors": len(weights.tensors), "set_aside": sorted(weights.extra), "bytes_on_disk": weights.bytes_on_disk,
-            "spec": ident.spec.to_dict() if ident.spec else None, "headless": ident.headless,
-            "matches": ident.matches, "closest": ident.closest, "differences": ident.differences,
-            "unknown": ident.unknown, "problem": ident.problem, "renamed_classifier": ident.renamed_classifier}
+    return {
+        "file": weights.path,
+        "format": weights.format,
+        "container": weights.container,
+        "prefix": weights.prefix,
+        "tensors": len(weights.tensors),
+        "set_aside": sorted(weights.extra),
+        "bytes_on_disk": weights.bytes_on_disk,
+        "spec": ident.spec.to_dict() if ident.spec else None,
+        "headless": ident.headless,
+        "matches": ident.matches,
+        "closest": ident.closest,
+        "differences": ident.differences,
+        "unknown": ident.unknown,
+        "problem": ident.problem,
+        "renamed_classifier": ident.renamed_classifier,
+    }
 
 
 def print_lines(lines: list[str], console: Console | None = None) -> None:
@@ -69,9 +95,15 @@ def print_lines(lines: list[str], console: Console | None = None) -> None:
 
 
 def explanation_lines(explanation: Any) -> list[str]:
-    lines = [f"against {explanation.against}: " + ("loads with strict=True" if explanation.loads_strictly else
-             f"{len(explanation.missing):,} missing, {len(explanation.unexpected):,} unexpected, "
-             f"{len(explanation.mismatched):,} of other shapes")]
+    lines = [
+        f"against {explanation.against}: "
+        + (
+            "loads with strict=True"
+            if explanation.loads_strictly
+            else f"{len(explanation.missing):,} missing, {len(explanation.unexpected):,} unexpected, "
+            f"{len(explanation.mismatched):,} of other shapes"
+        )
+    ]
     lines += [f"- {sentence}" for sentence in explanation.sentences if not explanation.loads_strictly]
     if explanation.partial_load:
         lines.append(f"what works: {explanation.partial_load}")

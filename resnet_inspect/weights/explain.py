@@ -65,23 +65,32 @@ def explain(shapes: Shapes, expected: Shapes, against: str, structure: list[str]
     weight = next((k for k in classifier_shape if k.endswith("weight")), None)
     if weight:
         theirs_fc, ours_fc = shapes[weight], expected[weight]
-        what = (f"has {theirs_fc[0]:,} classes, not {ours_fc[0]:,}" if theirs_fc[0] != ours_fc[0] else
-                f"takes {theirs_fc[1]:,} features, not {ours_fc[1]:,}")
+        what = (
+            f"has {theirs_fc[0]:,} classes, not {ours_fc[0]:,}"
+            if theirs_fc[0] != ours_fc[0]
+            else f"takes {theirs_fc[1]:,} features, not {ours_fc[1]:,}"
+        )
         sentences.append(f"its classifier {what} ({weight} is {_shape(theirs_fc)}, {against} has {_shape(ours_fc)})")
     first_conv = next(iter(expected), None)
     if first_conv in mismatched and len(shapes[first_conv]) == 4 and shapes[first_conv][0] == expected[first_conv][0]:
         take([first_conv])
-        sentences.append(f"its first convolution takes {shapes[first_conv][1]} input channel(s), not "
-                         f"{expected[first_conv][1]} ({first_conv} is {_shape(shapes[first_conv])})")
-    for label, prefixes, what in (("EMA", EMA, "an exponential-moving-average copy of the weights"),
-                                  ("head", HEADS, "a detection or segmentation head")):
+        sentences.append(
+            f"its first convolution takes {shapes[first_conv][1]} input channel(s), not "
+            f"{expected[first_conv][1]} ({first_conv} is {_shape(shapes[first_conv])})"
+        )
+    for prefixes, what in (
+        (EMA, "an exponential-moving-average copy of the weights"),
+        (HEADS, "a detection or segmentation head"),
+    ):
         keys = take([k for k in unexpected if k.startswith(prefixes)])
         if keys:
             sentences.append(f"{len(keys)} extra tensors are {what} ({keys[0]}, ...): not part of {against}")
     theirs, ours = _stage_depths(list(shapes)), _stage_depths(list(expected))
     for stage in sorted(set(theirs) | set(ours)):
         if theirs.get(stage, 0) != ours.get(stage, 0):
-            sentences.append(f"{stage} has {theirs.get(stage, 0)} blocks in the file, {ours.get(stage, 0)} in {against}")
+            sentences.append(
+                f"{stage} has {theirs.get(stage, 0)} blocks in the file, {ours.get(stage, 0)} in {against}"
+            )
             take([k for k in missing + unexpected if k.startswith(f"{stage}.")])
     rest_missing = [k for k in missing if k not in accounted]
     rest_unexpected = [k for k in unexpected if k not in accounted]
@@ -89,32 +98,37 @@ def explain(shapes: Shapes, expected: Shapes, against: str, structure: list[str]
     if rest_missing:
         sentences.append(f"{len(rest_missing)} tensor(s) of {against} are not in the file, e.g. {_few(rest_missing)}")
     if rest_unexpected:
-        sentences.append(f"{len(rest_unexpected)} tensor(s) of the file are not in {against}, e.g. "
-                         f"{_few(rest_unexpected)}")
+        sentences.append(
+            f"{len(rest_unexpected)} tensor(s) of the file are not in {against}, e.g. {_few(rest_unexpected)}"
+        )
     if rest_mismatched:
         k = rest_mismatched[0]
-        sentences.append(f"{len(rest_mismatched)} tensor(s) have other shapes, e.g. {k}: {_shape(shapes[k])} in the "
-                         f"file, {_shape(expected[k])} in {against}")
+        sentences.append(
+            f"{len(rest_mismatched)} tensor(s) have other shapes, e.g. {k}: {_shape(shapes[k])} in the "
+            f"file, {_shape(expected[k])} in {against}"
+        )
     if not mismatched:
         fits = len(expected) - len(missing)
-        result.partial_load = (f"model.load_state_dict(state_dict, strict=False) loads {fits:,} of the "
-                               f"{len(expected):,} tensors of {against}"
-                               + (f"; {len(missing):,} stay as initialised" if missing else "")
-                               + (f"; {len(unexpected):,} of the file's are ignored" if unexpected else ""))
+        result.partial_load = (
+            f"model.load_state_dict(state_dict, strict=False) loads {fits:,} of the "
+            f"{len(expected):,} tensors of {against}"
+            + (f"; {len(missing):,} stay as initialised" if missing else "")
+            + (f"; {len(unexpected):,} of the file's are ignored" if unexpected else "")
+        )
     else:
-        result.partial_load = (f"drop the {len(mismatched):,} tensor(s) of other shapes ({_few(mismatched, 2)}) "
-                               f"from the state dict; then model.load_state_dict(state_dict, strict=False) loads "
-                               f"{len(expected) - len(missing) - len(mismatched):,} of the {len(expected):,} tensors")
+        result.partial_load = (
+            f"drop the {len(mismatched):,} tensor(s) of other shapes ({_few(mismatched, 2)}) "
+            f"from the state dict; then model.load_state_dict(state_dict, strict=False) loads "
+            f"{len(expected) - len(missing) - len(mismatched):,} of the {len(expected):,} tensors"
+        )
     return result
 
 
-def explain_file(path: str, against: str) -> tuple["WeightsFile", Explanation]:
+def explain_file(path: str, against: str) -> tuple[WeightsFile, Explanation]:
     """Read a weights file and explain how it loads into the registered variant ``against``."""
     from ..model.build import resolve_spec
-    from .infer import expected_shapes
+    from .infer import describe_differences, expected_shapes, identify_shapes
     from .read import read_weights
-
-    from .infer import describe_differences, identify_shapes
 
     spec = resolve_spec(against)
     weights = read_weights(path)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
+from ..errors import UserError
 from ..model.registry import variants
 from ..model.spec import ResNetSpec
-from ..errors import UserError
 
 if TYPE_CHECKING:
     from .read import WeightsFile
@@ -36,7 +36,7 @@ class Identification:
     renamed_classifier: str | None = None  # the classifier's name when it is not fc (a fine-tune's "classifier")
 
 
-@lru_cache(maxsize=None)
+@cache
 def expected_shapes(spec: ResNetSpec) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """Names and shapes of the state dict of the network ``spec`` describes (built on meta)."""
     import torch
@@ -70,7 +70,8 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
         raise UserError("no residual stages (layer1.0.* or stages.0.blocks.0.*) among its tensors")
     order = sorted(stages)
     if order != list(range(order[0], order[0] + len(order))) or any(
-            sorted(b) != list(range(len(b))) for b in stages.values()):
+        sorted(b) != list(range(len(b))) for b in stages.values()
+    ):
         raise UserError("its stages or blocks are not numbered consecutively")
 
     def block(stage: int, index: int) -> str:
@@ -84,21 +85,30 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
     bottleneck = block(order[0], 0) + "conv3.weight" in shapes
     if block(order[0], 0) + "convs.0.weight" in shapes:
         return _res2net_spec(shapes, stages, order, block)
-    if not preact and (block(order[0], 0) + "conv2.fc1.weight" in shapes
-                       or any(block(order[0], 0) + f"conv{i}.paths.0.conv.weight" in shapes for i in (1, 2))):
+    if not preact and (
+        block(order[0], 0) + "conv2.fc1.weight" in shapes
+        or any(block(order[0], 0) + f"conv{i}.paths.0.conv.weight" in shapes for i in (1, 2))
+    ):
         return _branchy_spec(shapes, stages, order, block)
     widths = []
     for stage in order:
         out = shape(block(stage, 0) + ("conv3.weight" if bottleneck else "conv2.weight"))[0]
         widths.append(out // 4 if bottleneck else out)
-    fields: dict = dict(block="bottleneck" if bottleneck else "basic", layers=tuple(len(stages[s]) for s in order),
-                        widths=tuple(widths), preact=preact)
+    fields: dict = dict(
+        block="bottleneck" if bottleneck else "basic",
+        layers=tuple(len(stages[s]) for s in order),
+        widths=tuple(widths),
+        preact=preact,
+    )
     if bottleneck and not preact and _is_pruned(shapes, stages, order, block):
         # Every layer its own width (timm's *_pruned): a width table, around the usual nominal widths.
-        fields.update(widths=tuple(64 * 2 ** i for i in range(len(order))),
-                      stage_channels=tuple(shape(block(s, 0) + "conv3.weight")[0] for s in order),
-                      block_channels=tuple(shape(block(s, b) + f"conv{c}.weight")[0] for s in order
-                                           for b in sorted(stages[s]) for c in (1, 2)))
+        fields.update(
+            widths=tuple(64 * 2**i for i in range(len(order))),
+            stage_channels=tuple(shape(block(s, 0) + "conv3.weight")[0] for s in order),
+            block_channels=tuple(
+                shape(block(s, b) + f"conv{c}.weight")[0] for s in order for b in sorted(stages[s]) for c in (1, 2)
+            ),
+        )
         bottleneck = False  # widths and groups are set
     if bottleneck:
         conv2 = shape(block(order[0], 0) + "conv2.weight")
@@ -138,8 +148,12 @@ def _branchy_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tupl
         inner = shapes[first + "conv1.weight"][0]
         widths = [shapes[block(s, 0) + "conv3.weight"][0] // 4 for s in order]
         groups = inner // shapes[first + "conv2.fc1.weight"][1]
-        fields.update(block="resnest", radix=shapes[first + "conv2.conv.weight"][0] // inner, groups=groups,
-                      width_per_group=inner // groups * 64 // widths[0])
+        fields.update(
+            block="resnest",
+            radix=shapes[first + "conv2.conv.weight"][0] // inner,
+            groups=groups,
+            width_per_group=inner // groups * 64 // widths[0],
+        )
     else:
         basic = first + "conv1.paths.0.conv.weight" in shapes
         sk_conv = "conv1" if basic else "conv2"
@@ -148,8 +162,11 @@ def _branchy_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tupl
         widths = [shapes[block(s, 0) + out_key][0] // (1 if basic else 4) for s in order]
         stem = _stem(shapes, False)
         # What the selective-kernel conv reads: the block's input (basic) or its 1x1's output.
-        in_chs = (stem["stem_width"] * (2 if stem["stem"] in ("deep", "tiered") else 1) if basic
-                  else shapes[first + "conv1.conv.weight"][0])
+        in_chs = (
+            stem["stem_width"] * (2 if stem["stem"] in ("deep", "tiered") else 1)
+            if basic
+            else shapes[first + "conv1.conv.weight"][0]
+        )
         split = path[1] * 2 == in_chs
         groups = 1 if split else in_chs // path[1]
         fields.update(block="basic" if basic else "bottleneck", sk="split" if split else "whole", groups=groups)
@@ -190,8 +207,14 @@ def _res2net_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tupl
     conv = shapes[first + "convs.0.weight"]
     inner, groups = conv[0], conv[0] // conv[1]
     scales = 1 + sum(1 for name in shapes if name.startswith(first + "convs.") and name.endswith(".weight"))
-    fields: dict = dict(block="res2net", layers=tuple(len(stages[s]) for s in order), widths=tuple(widths),
-                        groups=groups, width_per_group=inner // groups * 64 // widths[0], scales=scales)
+    fields: dict = dict(
+        block="res2net",
+        layers=tuple(len(stages[s]) for s in order),
+        widths=tuple(widths),
+        groups=groups,
+        width_per_group=inner // groups * 64 // widths[0],
+        scales=scales,
+    )
     fields.update(_stem(shapes, False))
     fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], False)
     fields.update(_attention(shapes, first))
@@ -213,8 +236,10 @@ def _attention(shapes: Shapes, first_block: str) -> dict:
     for reduction in (16, 4, 8, 2, 32):
         if max(8, int(channels / reduction + 4) // 8 * 8) == reduced:
             return dict(attn="se", attn_reduction=reduction)
-    raise UserError(f"its squeeze-and-excitation reduces {channels} channels to {reduced}, which no reduction "
-                     "ratio of 2 to 32 gives")
+    raise UserError(
+        f"its squeeze-and-excitation reduces {channels} channels to {reduced}, which no reduction "
+        "ratio of 2 to 32 gives"
+    )
 
 
 def _stem(shapes: Shapes, preact: bool) -> dict:
@@ -222,8 +247,11 @@ def _stem(shapes: Shapes, preact: bool) -> dict:
     if f"{conv}.weight" in shapes:
         out, in_chans, kernel = shapes[f"{conv}.weight"][:3]
         return dict(stem="classic" if kernel == 7 else "cifar", stem_width=out, in_chans=in_chans)
-    first, second = ((shapes.get("stem.conv1.weight"), shapes.get("stem.conv2.weight")) if preact
-                     else (shapes.get(f"{conv}.0.weight"), shapes.get(f"{conv}.3.weight")))
+    first, second = (
+        (shapes.get("stem.conv1.weight"), shapes.get("stem.conv2.weight"))
+        if preact
+        else (shapes.get(f"{conv}.0.weight"), shapes.get(f"{conv}.3.weight"))
+    )
     if first is None or second is None:
         raise UserError(f"it has no stem convolution ({conv}.weight, {conv}.0.weight or stem.conv1.weight)")
     return dict(stem="deep" if first[0] == second[0] else "tiered", stem_width=second[0], in_chans=first[1])
@@ -257,8 +285,14 @@ def same_tensors(spec: ResNetSpec, shapes: Shapes, headless: bool) -> bool:
 
 def describe_differences(spec: ResNetSpec, other: ResNetSpec) -> list[str]:
     """How a network ``spec`` differs from the registered ``other``, in words."""
-    words = {"num_classes": "classes", "in_chans": "input channels", "layers": "blocks per stage",
-             "widths": "stage widths", "width_per_group": "width per group", "stem_width": "stem width"}
+    words = {
+        "num_classes": "classes",
+        "in_chans": "input channels",
+        "layers": "blocks per stage",
+        "widths": "stage widths",
+        "width_per_group": "width per group",
+        "stem_width": "stem width",
+    }
     out = []
     for key, value in visible_fields(spec).items():
         theirs = getattr(other, key)
@@ -270,8 +304,12 @@ def describe_differences(spec: ResNetSpec, other: ResNetSpec) -> list[str]:
     return out
 
 
-_STEMS = {"classic": "one 7x7 conv", "deep": "three 3x3 convs", "tiered": "three 3x3 convs, the first narrower",
-          "cifar": "one 3x3 conv"}
+_STEMS = {
+    "classic": "one 7x7 conv",
+    "deep": "three 3x3 convs",
+    "tiered": "three 3x3 convs, the first narrower",
+    "cifar": "one 3x3 conv",
+}
 
 
 def _text(value: object) -> str:
@@ -297,8 +335,9 @@ def identify_shapes(shapes: Shapes) -> Identification:
     """Infer the spec of ``shapes`` and name the registered variants it matches, or the closest."""
     renamed = _renamed_classifier(shapes)
     if renamed is not None:
-        result = identify_shapes({(f"fc.{k[len(renamed) + 1:]}" if k.startswith(renamed + ".") else k): v
-                                  for k, v in shapes.items()})
+        result = identify_shapes(
+            {(f"fc.{k[len(renamed) + 1 :]}" if k.startswith(renamed + ".") else k): v for k, v in shapes.items()}
+        )
         result.renamed_classifier = renamed
         return result
     try:
@@ -306,25 +345,42 @@ def identify_shapes(shapes: Shapes) -> Identification:
     except ValueError as exc:
         return Identification(None, False, [], problem=f"not a ResNet this tool knows: {exc}")
     except (ArithmeticError, IndexError, TypeError):  # shapes no ResNet has (a zero or missing dimension)
-        return Identification(None, False, [], problem="not a ResNet this tool knows: its tensors' shapes do not "
-                                                       "fit together as a ResNet's")
+        return Identification(
+            None,
+            False,
+            [],
+            problem="not a ResNet this tool knows: its tensors' shapes do not fit together as a ResNet's",
+        )
     if not same_tensors(spec, shapes, headless):
-        return Identification(None, headless, [], problem="not a ResNet this tool builds: a network from the "
-                              "inferred spec would have other tensors (" + _first_gap(spec, shapes, headless) + ")")
-    unknown = ["where a bottleneck strides (the first 1x1 as in the 2015 paper, or the 3x3 as in torchvision)"
-               if spec.block == "bottleneck" else None,
-               "whether the stem max-pools (a pool has no weights)", "dilation",
-               "whether strided blocks blur or average-pool first (anti-aliasing, as timm's resnetblur* and "
-               "resnetaa* do; those layers have no weights)",
-               "whether the projection shortcuts average-pool first (ResNet-D; a pool has no weights)"
-               if spec.preact and spec.shortcut == "projection" else None,
-               "whether the convolutions standardize their weights (BiT; that has no weights either)"
-               if spec.preact and spec.norm == "group" else None]
+        return Identification(
+            None,
+            headless,
+            [],
+            problem="not a ResNet this tool builds: a network from the "
+            "inferred spec would have other tensors (" + _first_gap(spec, shapes, headless) + ")",
+        )
+    unknown = [
+        "where a bottleneck strides (the first 1x1 as in the 2015 paper, or the 3x3 as in torchvision)"
+        if spec.block == "bottleneck"
+        else None,
+        "whether the stem max-pools (a pool has no weights)",
+        "dilation",
+        "whether strided blocks blur or average-pool first (anti-aliasing, as timm's resnetblur* and "
+        "resnetaa* do; those layers have no weights)",
+        "whether the projection shortcuts average-pool first (ResNet-D; a pool has no weights)"
+        if spec.preact and spec.shortcut == "projection"
+        else None,
+        "whether the convolutions standardize their weights (BiT; that has no weights either)"
+        if spec.preact and spec.norm == "group"
+        else None,
+    ]
     registry = variants()
-    matches = [v.name for v in registry.values()
-               if visible_fields(v.spec) == visible_fields(spec.replace(num_classes=v.spec.num_classes) if headless
-                                                           else spec)
-               and same_tensors(v.spec, shapes, headless)]
+    matches = [
+        v.name
+        for v in registry.values()
+        if visible_fields(v.spec) == visible_fields(spec.replace(num_classes=v.spec.num_classes) if headless else spec)
+        and same_tensors(v.spec, shapes, headless)
+    ]
     result = Identification(spec, headless, matches, unknown=[u for u in unknown if u])
     if not matches:
         closest = min(registry.values(), key=lambda v: len(describe_differences(spec, v.spec)))
@@ -333,7 +389,7 @@ def identify_shapes(shapes: Shapes) -> Identification:
     return result
 
 
-def identify_file(path: str) -> tuple["WeightsFile", Identification]:
+def identify_file(path: str) -> tuple[WeightsFile, Identification]:
     """Read a weights file (headers only where the format allows) and identify it."""
     from .read import read_weights
 
@@ -346,7 +402,9 @@ def _first_gap(spec: ResNetSpec, shapes: Shapes, headless: bool) -> str:
     missing = [k for k in expected if k not in shapes and not (headless and k in _classifier_keys(expected))]
     extra = [k for k in shapes if k not in expected]
     wrong = [k for k in shapes if k in expected and expected[k] != shapes[k]]
-    parts = [f"{len(missing)} missing, e.g. {missing[0]}" if missing else "",
-             f"{len(extra)} more, e.g. {extra[0]}" if extra else "",
-             f"{len(wrong)} of other shapes, e.g. {wrong[0]}" if wrong else ""]
+    parts = [
+        f"{len(missing)} missing, e.g. {missing[0]}" if missing else "",
+        f"{len(extra)} more, e.g. {extra[0]}" if extra else "",
+        f"{len(wrong)} of other shapes, e.g. {wrong[0]}" if wrong else "",
+    ]
     return "; ".join(p for p in parts if p)

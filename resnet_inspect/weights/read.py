@@ -14,19 +14,44 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 from ..errors import UserError
 
 SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 # Where checkpoints keep the network's weights, most specific first.
 CONTAINERS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights", "params")
 PREFIXES = ("module.", "model.", "backbone.", "encoder.", "net.", "network.", "body.", "_orig_mod.")
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-               "F8_E4M3": 1, "F8_E5M2": 1}
+DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own limit
 MAX_NAME = 1_000  # characters of a tensor's name: a network's are under a hundred
 # Tensors that travel with a network's in one state dict without being part of it.
-RIDERS = ("ema.", "model_ema.", "ema_model.", "module_ema.", "fpn.", "rpn.", "roi_heads.", "decode_head.",
-          "aux_head.", "neck.", "bbox_head.", "mask_head.")
+RIDERS = (
+    "ema.",
+    "model_ema.",
+    "ema_model.",
+    "module_ema.",
+    "fpn.",
+    "rpn.",
+    "roi_heads.",
+    "decode_head.",
+    "aux_head.",
+    "neck.",
+    "bbox_head.",
+    "mask_head.",
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +102,9 @@ def read_weights(path: str | Path) -> WeightsFile:
     container, state = _find_state_dict(raw, path)
     longest = max(state, key=len)
     if len(longest) > MAX_NAME:
-        raise UserError(f"{path}: malformed: a tensor name of {len(longest):,} characters "
-                         f"(a network's are under {MAX_NAME:,})")
+        raise UserError(
+            f"{path}: malformed: a tensor name of {len(longest):,} characters (a network's are under {MAX_NAME:,})"
+        )
     prefix, tensors, extra = _strip_prefix(state)
     return WeightsFile(str(path), fmt, container, prefix, tensors, extra, size)
 
@@ -92,8 +118,9 @@ def _safetensors_header(path: Path, size: int) -> dict[str, TensorInfo]:
                 raise UserError(f"{path}: truncated: no safetensors header")
             (length,) = struct.unpack("<Q", head)
             if length > min(MAX_HEADER_BYTES, size - 8):
-                raise UserError(f"{path}: truncated or not a safetensors file (header of {length:,} bytes "
-                                 f"in a file of {size:,})")
+                raise UserError(
+                    f"{path}: truncated or not a safetensors file (header of {length:,} bytes in a file of {size:,})"
+                )
             header = json.loads(handle.read(length))
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -120,8 +147,18 @@ def _safetensors_header(path: Path, size: int) -> dict[str, TensorInfo]:
 
 
 def _dtype_name(code: str) -> str:
-    names = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
-             "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+    names = {
+        "F64": "float64",
+        "F32": "float32",
+        "F16": "float16",
+        "BF16": "bfloat16",
+        "I64": "int64",
+        "I32": "int32",
+        "I16": "int16",
+        "I8": "int8",
+        "U8": "uint8",
+        "BOOL": "bool",
+    }
     return names.get(code, code.lower())
 
 
@@ -136,12 +173,16 @@ def _pickled(path: Path) -> Any:
         # An object beyond tensors and plain data names the class or function that would build it.
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:
-            raise UserError(f"{path}: refused: it holds more than tensors, and loading it would build arbitrary "
-                             f"objects or run code (it asks for {found.group(1)}); nothing in it was run") from None
+            raise UserError(
+                f"{path}: refused: it holds more than tensors, and loading it would build arbitrary "
+                f"objects or run code (it asks for {found.group(1)}); nothing in it was run"
+            ) from None
         raise UserError(f"{path}: not a readable PyTorch weights file (not a pickle of tensors)") from None
     except Exception as exc:  # truncated zip, bad magic, a storage that does not match: never a traceback
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: not a readable PyTorch weights file (truncated or corrupt?): {reason[:160]}") from None
+        raise UserError(
+            f"{path}: not a readable PyTorch weights file (truncated or corrupt?): {reason[:160]}"
+        ) from None
 
 
 def _tensor_info(value: Any) -> TensorInfo | None:
@@ -150,8 +191,9 @@ def _tensor_info(value: Any) -> TensorInfo | None:
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
     if shape is None or dtype is None or not hasattr(value, "element_size"):
         return None
-    return TensorInfo(tuple(int(d) for d in shape), str(dtype).replace("torch.", ""),
-                      int(value.numel()) * int(value.element_size()))
+    return TensorInfo(
+        tuple(int(d) for d in shape), str(dtype).replace("torch.", ""), int(value.numel()) * int(value.element_size())
+    )
 
 
 def _as_state(mapping: Any) -> dict[str, TensorInfo] | None:
@@ -175,8 +217,10 @@ def _find_state_dict(raw: Any, path: Path) -> tuple[str | None, dict[str, Tensor
             state = _as_state(value)
             if state is not None:
                 return str(key), state
-    raise UserError(f"{path}: holds no state dict (no mapping of names to tensors at its top level or under "
-                     f"{', '.join(CONTAINERS)})")
+    raise UserError(
+        f"{path}: holds no state dict (no mapping of names to tensors at its top level or under "
+        f"{', '.join(CONTAINERS)})"
+    )
 
 
 def _strip_prefix(state: dict[str, TensorInfo]) -> tuple[str, dict[str, TensorInfo], dict[str, TensorInfo]]:
@@ -189,7 +233,7 @@ def _strip_prefix(state: dict[str, TensorInfo]) -> tuple[str, dict[str, TensorIn
     if not best or count * 2 < len(state):
         return "", state, {}
     # Nested wrappers ("module.model.") are stripped one after the other.
-    inner = {name[len(best):]: info for name, info in state.items() if name.startswith(best)}
+    inner = {name[len(best) :]: info for name, info in state.items() if name.startswith(best)}
     rest = {name: info for name, info in state.items() if not name.startswith(best)}
     deeper, inner, extra = _strip_prefix(inner)
     return best + deeper, inner, {**rest, **{best + k: v for k, v in extra.items()}}

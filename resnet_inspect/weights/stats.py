@@ -63,12 +63,29 @@ def summarize(weights: Any, tensors: dict[str, torch.Tensor]) -> WeightsSummary:
         if name.endswith(".weight") and values.dim() == 1 and _is_norm_scale(name, tensors):
             dead = int((values.abs() < DEAD_SCALE).sum())
             dead_total += dead
-        stats.append(TensorStats(name, list(tensor.shape), str(tensor.dtype).replace("torch.", ""),
-                                 float(values.norm()), float(values.mean()),
-                                 float(values.std()) if values.numel() > 1 else 0.0,
-                                 float((values == 0).float().mean()), dead))
-    return WeightsSummary(weights.path, weights.format, weights.prefix, weights.container, dtypes,
-                          weights.bytes_on_disk, in_memory, dead_total, stats)
+        stats.append(
+            TensorStats(
+                name,
+                list(tensor.shape),
+                str(tensor.dtype).replace("torch.", ""),
+                float(values.norm()),
+                float(values.mean()),
+                float(values.std()) if values.numel() > 1 else 0.0,
+                float((values == 0).float().mean()),
+                dead,
+            )
+        )
+    return WeightsSummary(
+        weights.path,
+        weights.format,
+        weights.prefix,
+        weights.container,
+        dtypes,
+        weights.bytes_on_disk,
+        in_memory,
+        dead_total,
+        stats,
+    )
 
 
 def _is_norm_scale(name: str, tensors: dict[str, torch.Tensor]) -> bool:
