@@ -18,8 +18,6 @@ from .views.pages import index_markdown, variant_markdown
 def write_generated_tables() -> list[Path]:
     """The data files of `resnet_inspect.model.tables`: the pruned networks' width tables (from the
     installed timm), then every registered variant's parameters and MACs (built and analysed on meta)."""
-    import torch
-
     from .model.catalog import counted_parameters
     from .model.registry import variants
     from .model.tables import VARIANT_COUNTS_FILE, WIDTH_TABLES_FILE, table_text
@@ -27,8 +25,7 @@ def write_generated_tables() -> list[Path]:
 
     widths = {name: {"stage_channels": s, "block_channels": b} for name, (s, b) in timm_tables().items()}
     written = [write_atomic(WIDTH_TABLES_FILE, table_text({"tables": widths}))]
-    with torch.inference_mode():
-        macs = {name: inspect(name, device="meta").totals.macs for name in variants()}
+    macs = {name: inspect(name, device="meta").totals.macs for name in variants()}
     counts = {"parameters": counted_parameters(), "macs": macs}
     written.append(write_atomic(VARIANT_COUNTS_FILE, table_text(counts)))
     return written

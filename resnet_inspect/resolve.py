@@ -47,12 +47,17 @@ class Target:
     @property
     def subject(self) -> ResNetSpec | nn.Module:
         """What `inspect()` takes: the spec, or the user's module."""
-        return self.spec if self.spec is not None else self.module
+        if self.spec is not None:
+            return self.spec
+        if self.module is None:
+            raise ValueError(f"target {self.label!r} has neither a spec nor a module")
+        return self.module
 
     def build(self) -> nn.Module:
         from .model.build import build
 
-        return self.module if self.module is not None else build(self.spec)
+        subject = self.subject
+        return build(subject) if isinstance(subject, ResNetSpec) else subject
 
 
 def is_code(text: str) -> bool:
@@ -176,9 +181,8 @@ def resolve_target(
     if is_weights_file(text):
         return _weights_target(where(text), suffix, pairs)
     if text.lower().endswith(SPEC_SUFFIXES):
-        path = where(text)
         try:
-            spec = load_spec_file(path)
+            spec = load_spec_file(where(text))
         except ValueError:
             if base is None:
                 raise
@@ -230,33 +234,36 @@ def inspect_target(
     from .weights.read import read_weights
     from .weights.stats import load_tensors, summarize
 
+    spec, identity = target.spec, target.identity
+    if spec is None or identity is None:
+        raise ValueError(f"weights target {target.label!r} was resolved without a spec or an identification")
     weights = read_weights(target.weights)
     names = set(weights.network_shapes)
     dev = resolve_device(device)
-    subject: Any = target.spec
+    subject: ResNetSpec | nn.Module = spec
     if dev != "meta":
         from .analysis.analyze import default_input_size
         from .analysis.memory_guard import check_memory
         from .analysis.options import parse_input_size, resolve_dtype
 
-        shape = parse_input_size(input_size if input_size is not None else default_input_size(target.spec))
+        shape = parse_input_size(input_size if input_size is not None else default_input_size(spec))
         # The file's tensors come on top of the network's own.
         check_memory(
             2 * sum(numel(s) for s in weights.network_shapes.values()),
             shape,
             dev,
             resolve_dtype(dtype),
-            lambda: inspect(target.spec, shape, device="meta", dtype=dtype),
+            lambda: inspect(spec, shape, device="meta", dtype=dtype),
             budget=memory_budget,
         )
         subject = target.build()
-        renamed = target.identity.renamed_classifier
+        renamed = identity.renamed_classifier
         tensors = load_tensors(target.weights, names, weights.prefix, weights.container)
         if renamed:  # the file's "classifier.weight" is the network's "fc.weight"
             tensors = {
                 ("fc." + k[len(renamed) + 1 :] if k.startswith(renamed + ".") else k): v for k, v in tensors.items()
             }
-        subject.load_state_dict(tensors, strict=not target.identity.headless)
+        subject.load_state_dict(tensors, strict=not identity.headless)
     report = inspect(
         subject,
         input_size,
@@ -269,18 +276,18 @@ def inspect_target(
     )
     summary = summarize(weights, load_tensors(target.weights, names, weights.prefix, weights.container))
     report.weights = summary.to_dict() | {
-        "identified_as": target.identity.matches,
-        "closest": target.identity.closest,
-        "differences": target.identity.differences,
-        "cannot_show": target.identity.unknown,
+        "identified_as": identity.matches,
+        "closest": identity.closest,
+        "differences": identity.differences,
+        "cannot_show": identity.unknown,
     }
-    if target.identity.headless:
+    if identity.headless:
         report.warnings.insert(
             0,
             "the weights file has no classifier: the report's classifier is the one a "
             "1000-class network would have, with random weights",
         )
-    report.spec = target.spec.to_dict()
+    report.spec = spec.to_dict()
     return report
 
 

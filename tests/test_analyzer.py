@@ -198,3 +198,17 @@ def test_meta_and_cpu_reports_are_identical_field_for_field(name):
     cpu = ri.inspect(name, (1, 3, 64, 64), device="cpu").to_dict()
     meta.pop("device"), cpu.pop("device")
     assert meta == cpu
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_a_report_is_the_same_when_asked_for_under_inference_mode(device):
+    """Inference mode skips the autograd layer that takes conv2d, batch_norm and linear apart; a caller
+    inside it (a serving process, a notebook cell) gets the same report, with nothing left uncounted."""
+    size = (1, 3, 64, 64)
+    plain = ri.inspect("resnet18", size, device=device)
+    with torch.inference_mode():
+        inside = ri.inspect("resnet18", size, device=device)
+        built_inside = ri.inspect(ri.build("resnet18"), size, device=device)
+    assert not inside.warnings and not built_inside.warnings
+    for report in (inside, built_inside):
+        assert report.totals.macs == plain.totals.macs and report.totals.flops == plain.totals.flops

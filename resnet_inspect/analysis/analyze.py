@@ -174,8 +174,11 @@ def _pattern(shape: Sequence[int], device: str, dtype: torch.dtype) -> torch.Ten
 
 
 def _traced_pass(tracer: Tracer, model: nn.Module, shape: tuple[int, ...], device: str, dtype: torch.dtype) -> Any:
-    x = probe_input(shape, device, dtype)
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    with torch.no_grad():
+    # Inference mode (and its tensors) skip the autograd layer where composite operators (conv2d,
+    # batch_norm, linear) are taken apart into the ones the counting rules know: the pass leaves it, makes
+    # its input outside it, and runs without grad.
+    with torch.inference_mode(False), torch.no_grad():
+        x = probe_input(shape, device, dtype)
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         return tracer.run(model, x)

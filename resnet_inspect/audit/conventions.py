@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
+from typing import TypeVar
 
 from ..analysis.report import LayerRow, ModelReport, OpClass, numel
 from ..errors import UserError
+
+Known = TypeVar("Known")
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,16 @@ def _in_module_table(row: LayerRow) -> bool:
     return _exact(row, *_CONV, *_BN, *_RELU, *_MAXPOOL, *_AVGPOOL, *_ADAPTIVE_AVG, *_LINEAR)
 
 
-def _conv_macs_of_call(row: LayerRow, out_shape: list[int]) -> int:
-    return numel(out_shape) * (row.in_channels // row.groups) * prod(row.kernel)
+def _known(value: Known | None, row: LayerRow, what: str) -> Known:
+    """A layer setting the presets rely on; a convolution or linear row always has it."""
+    if value is None:
+        raise ValueError(f"layer {row.name} ({row.type}) was recorded without its {what}")
+    return value
+
+
+def _conv_macs_of_call(row: LayerRow, out_shape: list[int] | None) -> int:
+    in_channels, groups = _known(row.in_channels, row, "input channels"), _known(row.groups, row, "groups")
+    return numel(out_shape) * (in_channels // groups) * prod(_known(row.kernel, row, "kernel"))
 
 
 def _calls(row: LayerRow) -> list[tuple[list[int] | None, list[int] | None]]:
@@ -139,7 +150,9 @@ def ptflops_macs(report: ModelReport) -> float:
             elif _exact(row, *_BN, *_GN):
                 total += numel(inp) * (2 if row.affine else 1)
             elif _exact(row, *_LINEAR):
-                total += numel(out) * row.in_features + (numel(out) if row.bias_numel else 0)
+                total += numel(out) * _known(row.in_features, row, "input features") + (
+                    numel(out) if row.bias_numel else 0
+                )
     # ptflops also wraps F.relu, F.max_pool2d, F.avg_pool2d and F.adaptive_avg_pool2d and
     # counts every call, including the ones nn.ReLU / nn.MaxPool2d / ... make inside their
     # forward: those elements are counted twice.
@@ -180,10 +193,12 @@ def thop_macs(report: ModelReport) -> float:
             elif _exact(row, *_AVGPOOL):
                 total += numel(out)
             elif _exact(row, *_ADAPTIVE_AVG):
+                if inp is None or out is None:
+                    continue
                 kernel = prod(i / o for i, o in zip(inp[2:], out[2:]))
                 total += int((kernel + 1) * numel(out))
             elif _exact(row, *_LINEAR):
-                total += row.in_features * numel(out)
+                total += _known(row.in_features, row, "input features") * numel(out)
     return total
 
 

@@ -38,6 +38,14 @@ class ResidualBlock(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} does not say how it starts as the identity")
 
 
+def zero_weight(module: nn.Module) -> None:
+    """Set a norm's scale (or a conv's kernel) to zero."""
+    weight = module.weight
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"{type(module).__name__} has no weight to zero")
+    nn.init.zeros_(weight)
+
+
 BlockClass = TypeVar("BlockClass", bound=type[ResidualBlock])
 BLOCK_TYPES: dict[str, type[ResidualBlock]] = {}
 
@@ -75,8 +83,19 @@ class StdConv2d(nn.Conv2d):
     """A convolution whose weight is standardized (zero mean, unit variance per output channel) at
     every call: weight standardization (Qiao et al. 2019), as BiT uses it (timm's StdConv2d, eps 1e-8)."""
 
-    def __init__(self, *args: object, eps: float = 1e-8, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,6 +184,8 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 class BlurPool2d(nn.Module):
     """Blur then subsample (Zhang 2019, "Making Convolutional Networks Shift-Invariant Again"): a fixed
     binomial 3x3 filter per channel, reflect-padded, at stride 2. The filter is not a parameter."""
+
+    filt: torch.Tensor
 
     def __init__(self, channels: int, stride: int = 2) -> None:
         super().__init__()
@@ -374,7 +395,7 @@ class BasicBlock(ResidualBlock):
         self.act2 = nn.ReLU(inplace=True)
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn2.weight)
+        zero_weight(self.bn2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -440,7 +461,7 @@ class Bottleneck(ResidualBlock):
         self.act3 = nn.ReLU(inplace=True)
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn3.weight)
+        zero_weight(self.bn3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -531,7 +552,7 @@ class Res2NetBottleneck(ResidualBlock):
         self.downsample = shortcut
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn3.weight)
+        zero_weight(self.bn3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -655,7 +676,7 @@ class ResNeStBottleneck(ResidualBlock):
         self.downsample = shortcut
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn3.weight)
+        zero_weight(self.bn3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -777,7 +798,7 @@ class SelectiveKernelBasic(ResidualBlock):
         self.downsample = shortcut
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.conv2.bn.weight)
+        zero_weight(self.conv2.bn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2(self.conv1(x))
@@ -818,7 +839,7 @@ class SelectiveKernelBottleneck(ResidualBlock):
         self.downsample = shortcut
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.conv3.bn.weight)
+        zero_weight(self.conv3.bn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv3(self.conv2(self.conv1(x)))
@@ -859,7 +880,7 @@ class PreActBasicBlock(ResidualBlock):
         self.se = make_attention(attn, width, attn_reduction)
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.conv2.weight)  # no norm after the last conv of a pre-activation unit
+        zero_weight(self.conv2)  # no norm after the last conv of a pre-activation unit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         preact = self.norm1(x)
@@ -909,7 +930,7 @@ class PreActBottleneck(ResidualBlock):
         self.se = make_attention(attn, out_chs, attn_reduction)
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.conv3.weight)  # no norm after the last conv of a pre-activation unit
+        zero_weight(self.conv3)  # no norm after the last conv of a pre-activation unit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         preact = self.norm1(x)

@@ -172,9 +172,9 @@ def dataflow_nodes(report: ModelReport) -> list[Node]:
 
 def _resolve(name: str, skipped: dict[str, str | None]) -> str:
     seen = set()
-    while name in skipped and skipped[name] and name not in seen:
+    while (target := skipped.get(name)) and name not in seen:
         seen.add(name)
-        name = skipped[name]
+        name = target
     return name
 
 
@@ -202,7 +202,7 @@ def _fuse(nodes: list[Node]) -> list[Node]:
             and len(consumers.get(node.inputs[0], [])) == 1
             and producer in kept
         )
-        if foldable:
+        if foldable and producer is not None:
             word = {OpClass.NORM: "BN", OpClass.LAYOUT: "flatten"}.get(node.op_class, node.label.split("\n")[-1])
             producer.label += f" · {word}"
             producer.shape = node.shape
@@ -261,7 +261,7 @@ def build_graph(
 def _stage_graph(graph: graphviz.Digraph, report: ModelReport) -> None:
     graph.node("input", f"input\n{feature_map_text(report.input_shape)}", fillcolor=IO_COLOR, shape="oval")
     previous = "input"
-    previous_shape = report.input_shape
+    previous_shape: list[int] | None = report.input_shape
     residual = [s.name for s in report.stages if s.name not in ("stem", "head")]
     for stage in report.stages:
         blocks = f"{stage.blocks} blocks\n" if stage.blocks else ""
@@ -411,9 +411,9 @@ def _collapse(nodes: list[Node]) -> tuple[dict[str, str], dict[str, tuple[int, s
     alias: dict[str, str] = {}
     repeat: dict[str, tuple[int, str]] = {}
     signatures = {b: _block_signature(nodes, b) for b in blocks}
-    head = None
-    for previous, block in zip([None] + blocks, blocks):
-        same_stage = previous is not None and previous.rsplit(".", 1)[0] == block.rsplit(".", 1)[0]
+    head = blocks[0] if blocks else ""
+    for previous, block in zip(blocks, blocks[1:]):
+        same_stage = previous.rsplit(".", 1)[0] == block.rsplit(".", 1)[0]
         if same_stage and signatures[block] == signatures[previous]:
             repeat[head] = (repeat.get(head, (1, head))[0] + 1, block)
             for node in nodes:
