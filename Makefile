@@ -1,11 +1,14 @@
 # Two entry points: `make app` and `make test`. Both create .venv (once, and again when
 # pyproject.toml changes), install the project with its dev extra, and check system tools.
+# `make test` runs the checks (ruff, mypy) and the tests but those marked slow; `make test-all` runs
+# every test; `make check` the checks alone.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
 
-.PHONY: app test system-deps clean
+.PHONY: app test test-all check system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +22,16 @@ system-deps:
 app: $(STAMP) system-deps
 	$(PY) -m resnet_inspect.serve --server.headless true
 
-test: $(STAMP) system-deps
-	$(PY) -m pytest -n 2
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: check system-deps
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow"
+
+test-all: check system-deps
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 """resnet-inspect in the browser: `streamlit run app.py` (add `-- --allow-code` to inspect user code).
 
-Layout only: every number comes from the resnet_inspect package."""
+The page: its layout, what it caches and what it keeps between reruns. Every number comes from the
+resnet_inspect package (`resnet_inspect.webapp` holds what the page computes, as plain functions)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from resnet_inspect.audit.diff import diff_reports
 from resnet_inspect.limits import LIMITS
 from resnet_inspect.model.registry import FAMILIES
 from resnet_inspect.resolve import resolve_target
+from resnet_inspect.units import binary_size
 from resnet_inspect.views import export, graphs
 from resnet_inspect.views.audit_views import verdicts_json
 from resnet_inspect.views.tables import weights_lines
@@ -307,14 +309,22 @@ def downloads(report: ri.ModelReport, depth: int) -> None:
     cols = st.columns(3)
     # A download is not a change of the page: no rerun.
     cols[0].download_button(
-        "CSV", lambda: export.render(report, "csv", depth=None), f"{report.model}.csv", "text/csv", on_click="ignore"
+        "CSV",
+        lambda: export.export_report(report, "csv", depth=None),
+        f"{report.model}.csv",
+        "text/csv",
+        on_click="ignore",
     )
     cols[1].download_button(
-        "JSON", lambda: export.render(report, "json"), f"{report.model}.json", "application/json", on_click="ignore"
+        "JSON",
+        lambda: export.export_report(report, "json"),
+        f"{report.model}.json",
+        "application/json",
+        on_click="ignore",
     )
     cols[2].download_button(
         "Markdown",
-        lambda: export.render(report, "md", depth=depth),
+        lambda: export.export_report(report, "md", depth=depth),
         f"{report.model}.md",
         "text/markdown",
         on_click="ignore",
@@ -496,8 +506,7 @@ def cached_memory(
 
 def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
     from resnet_inspect.memory.plan import OPTIMIZERS, PRECISIONS
-    from resnet_inspect.memory.report import CONVENTIONS as MEMORY_CONVENTIONS
-    from resnet_inspect.memory.report import CurvePoint, Fit, MemoryReport
+    from resnet_inspect.memory.report import MEMORY_CONVENTIONS, CurvePoint, Fit, MemoryReport
     from resnet_inspect.views import memory_views
 
     if spec is None:
@@ -539,11 +548,9 @@ def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
     report = MemoryReport.from_dict(data["report"])
     fit = Fit(**data["fit"])
     curve = [CurvePoint(**p) for p in data["curve"]]
-    tiles = [("Inference peak", memory_views.gib(report.inference.total), MEMORY_CONVENTIONS["inference peak"])]
+    tiles = [("Inference peak", binary_size(report.inference.total), MEMORY_CONVENTIONS["inference peak"])]
     if report.training:
-        tiles.append(
-            ("Training step peak", memory_views.gib(report.training.total), MEMORY_CONVENTIONS["training peak"])
-        )
+        tiles.append(("Training step peak", binary_size(report.training.total), MEMORY_CONVENTIONS["training peak"]))
     tiles.append(
         (
             "Largest batch that fits",
@@ -680,7 +687,7 @@ def main() -> None:
         "Compare": lambda: compare_tab(report, shape, device),
         "Performance": performance_tab,
     }
-    # Only the open tab runs: a switch of network or tab pays for one view, not six.
+    # Only the open tab runs: a switch of network or tab pays for one view, not for all of them.
     for tab, view in zip(st.tabs(list(views), key="view", on_change="rerun"), views.values()):
         with tab:
             if tab.open:

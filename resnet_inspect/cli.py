@@ -8,13 +8,24 @@ with 1. Anything else is a bug in the tool: one line that says so and how to see
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 from .analysis.options import DEVICES, DTYPES, MEASURING_DEVICES
 from .errors import UserError
+
+if TYPE_CHECKING:  # for annotations only: the command line imports torch only where a command needs it
+    from rich.console import Console
+
+    from .analysis.report import ModelReport
+    from .memory.measure import Measured
+    from .memory.plan import MemoryPlan
+    from .memory.report import Fit, MemoryReport
+    from .resolve import Target
 
 USAGE_ERROR = 2
 INTERNAL_ERROR = 70  # EX_SOFTWARE in sysexits.h
@@ -28,11 +39,11 @@ class CliError(UserError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + exits 2; keep it to one line
+    def error(self, message: str) -> NoReturn:  # argparse prints usage + exits 2; keep it to one line
         raise CliError(f"{self.prog}: {message}")
 
 
-def _at_least(low: int):
+def _at_least(low: int) -> Callable[[str], int]:
     """An argparse type: an integer no smaller than ``low``."""
 
     def parse(text: str) -> int:
@@ -84,7 +95,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analyze(args: argparse.Namespace):
+def _analyze(args: argparse.Namespace) -> ModelReport:
     from .resolve import inspect_target, resolve_target
 
     return inspect_target(resolve_target(args.target, args.overrides), args.input, args.device, args.dtype)
@@ -124,11 +135,11 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
         print_summary(report, depth=args.depth, convention=args.convention, exact=args.exact)
         return 0
-    from .views.export import render
+    from .views.export import export_report
 
     if args.format == "table":
         raise CliError("--format table prints to the terminal; use json, csv, md or html with -o")
-    _emit(render(report, args.format, depth=args.depth), args.output)
+    _emit(export_report(report, args.format, depth=args.depth), args.output)
     return 0
 
 
@@ -209,7 +220,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .fileio import check_writable, write_atomic
-    from .views.graphs import FORMATS, LEVELS, build_graph, render
+    from .views.graphs import FORMATS, LEVELS, build_graph, render_graph
 
     if args.level not in LEVELS:
         raise CliError(f"unknown level {args.level!r}; choose one of {', '.join(LEVELS)}")
@@ -220,7 +231,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         )
     check_writable(args.output)
     report = _analyze(args)
-    data = render(build_graph(report, args.level, collapse=args.collapse, stage=args.stage), fmt)
+    data = render_graph(build_graph(report, args.level, collapse=args.collapse, stage=args.stage), fmt)
     write_atomic(args.output, data)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -273,7 +284,7 @@ def _cmd_chart(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stderr_console():
+def _stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)
@@ -307,7 +318,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
                 f"--fit {args.fit}: {both(budget)} is below what one "
                 f"{'training step' if args.train else 'pass'} needs before any batch "
                 f"({both(fit.floor)} for parameters, buffers and state) or at batch 1 "
-                f"({both(fit.training_peak if args.train else fit.inference_peak)})"
+                f"({both((fit.training_peak or 0) if args.train else fit.inference_peak)})"
             )
         if suffix == "html" or args.format == "json":
             curve = memory_curve(simulator, plan, fit)
@@ -336,10 +347,11 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure_memory(target, plan, report):
+def _measure_memory(target: Target, plan: MemoryPlan, report: MemoryReport) -> Measured:
     """The same step run for real on the plan's device, refused when its estimate cannot fit."""
-    from .analysis.memory_guard import free_memory, gib
+    from .analysis.memory_guard import free_memory
     from .memory.measure import measure
+    from .units import binary_size
 
     needed = report.training.total if report.training else report.inference.total
     free = free_memory(plan.device) if plan.device == "cpu" or _cuda() else None
@@ -350,7 +362,7 @@ def _measure_memory(target, plan, report):
         )
     if free is not None and needed > free:
         raise CliError(
-            f"--measure would need about {gib(needed)} on {plan.device} but only {gib(free)} is free; "
+            f"--measure would need about {binary_size(needed)} on {plan.device} but only {binary_size(free)} is free; "
             "drop --measure for the estimate alone"
         )
     return measure(target.subject, plan, plan.device)
@@ -362,7 +374,7 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _print_memory(report, fit, measured, args: argparse.Namespace) -> None:
+def _print_memory(report: MemoryReport, fit: Fit | None, measured: Measured | None, args: argparse.Namespace) -> None:
     from rich.console import Console
 
     from .views.memory_views import both, breakdown_table, conventions_lines, fit_lines, layer_table, summary_lines
@@ -484,6 +496,9 @@ def _cmd_identify(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .audit.conventions import CONVENTIONS
+    from .memory.plan import OPTIMIZERS
+    from .views.export import FORMATS as SUMMARY_FORMATS
 
     parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
     parser.add_argument("--version", action="version", version=f"resnet-inspect {__version__}")
@@ -514,9 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--convention",
         default=None,
         metavar="NAME",
-        help="convention to highlight: macs, flops, torchinfo, fvcore, ptflops, thop, flopcounter",
+        help=f"convention to highlight: {', '.join(CONVENTIONS)}",
     )
-    p.add_argument("--format", default="table", choices=("table", "json", "csv", "md", "html"))
+    p.add_argument("--format", default="table", choices=SUMMARY_FORMATS)
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE (whole or not at all)")
     p.set_defaults(func=_cmd_summary)
 
@@ -593,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--optimizer",
         default="adamw",
-        choices=("sgd", "momentum", "adam", "adamw"),
+        choices=tuple(OPTIMIZERS),
         help="optimizer of the training step (default adamw)",
     )
     p.add_argument("--dtype", default="fp32", type=_precision, help="fp32, bf16 or fp16 (mixed: fp32 master weights)")
@@ -653,14 +668,31 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
-    if debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s", stream=sys.stderr)
+    with _logging_to_stderr(debug):
+        return _run(argv, debug)
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(debug: bool) -> Iterator[None]:
+    """The package's diagnostics on stderr while a command runs: warnings always, everything with --debug."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if debug else logging.WARNING)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def _run(argv: list[str], debug: bool) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except (UserError, OSError) as exc:
-        if debug:
-            log.exception("the error below was reported as a mistake in the input")
+        log.debug("reported as a mistake in the input:", exc_info=True)
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:

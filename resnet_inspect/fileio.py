@@ -50,7 +50,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as handle:
+        with os.fdopen(fd, mode, encoding=None if mode == "wb" else "utf-8") as handle:
             handle.write(data)
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())

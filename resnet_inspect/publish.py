@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .analysis.analyze import inspect
+from .analysis.report import ModelReport
 from .audit.published import reference_figures
 from .fileio import ensure_folder, write_atomic
 from .memory.estimate import Simulator
 from .memory.plan import MemoryPlan
-from .model.registry import get_variant
-from .views.graphs import build_graph, render
+from .model.registry import Variant, get_variant
+from .views.graphs import build_graph, render_graph
 from .views.pages import index_markdown, variant_markdown
 
 
@@ -44,12 +45,13 @@ def write_reports(
     """Write reports/<variants>/<name>.md, its block diagram, and (optionally) index.md."""
     out = ensure_folder(out_dir)
     variant_dir = ensure_folder(out / "variants")
-    written, entries = [], []
+    written: list[Path] = []
+    entries: list[tuple[Variant, ModelReport, int | None]] = []
     for name in progress(list(names)):
         variant = get_variant(name)
         report = inspect(name, device="meta")
         diagram = f"{name}-blocks.svg"
-        svg = render(build_graph(report, "block", collapse=True), "svg")
+        svg = render_graph(build_graph(report, "block", collapse=True), "svg")
         written.append(write_atomic(variant_dir / diagram, svg))
         peak = inference_peak(name, report.input_shape)
         page = variant_markdown(variant, report, reference_figures(variant, report), diagram, peak)

@@ -87,6 +87,8 @@ def identify_upload(data: bytes, filename: str) -> dict[str, Any]:
         from .resolve import resolve_target
 
         target = resolve_target(str(path))
+        if target.spec is None:
+            raise UserError(f"{filename}: no network could be read from this file")
         return {"spec": target.spec.to_dict(), "label": target.label}
 
 
@@ -105,7 +107,7 @@ def analyze_upload(
             time_budget=LIMITS.app_seconds,
             should_stop=should_stop,
         )
-    report.weights["file"] = filename
+    report.weights = (report.weights or {}) | {"file": filename}
     return report.to_dict()
 
 
@@ -328,7 +330,7 @@ def totals_rows(reports: list[ModelReport]) -> list[dict[str, Any]]:
 def load_profiles(folder: str | Path) -> list[dict[str, Any]]:
     """Measured profiles (JSON written by `resnet-inspect profile`) found under ``folder``."""
     folder = Path(folder)
-    profiles = []
+    profiles: list[dict[str, Any]] = []
     if not folder.is_dir():
         return profiles
     for path in sorted(folder.rglob("*.json")):

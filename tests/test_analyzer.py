@@ -6,12 +6,11 @@ import pytest
 import torch
 from references import reference_model
 from torch import nn
+from variants import every_variant
 
 import resnet_inspect as ri
 from resnet_inspect.analysis.report import ModelReport
 from resnet_inspect.audit.published import TABLE1_MULT_ADDS, matches_printed
-
-ALL = list(ri.variants())
 
 
 def small_input(name):
@@ -20,7 +19,7 @@ def small_input(name):
     return (1, spec.in_chans, size, size)
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", every_variant())
 def test_every_variant_params_exact_and_meta_equals_cpu(name):
     shape = small_input(name)
     cpu = ri.inspect(name, shape, device="cpu")

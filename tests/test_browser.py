@@ -6,7 +6,10 @@ import shutil
 import pytest
 from app_browser import browser_page, choose_variant, open_tab, running_app
 
-pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed"),
+]
 
 
 def test_select_variant_check_parameters_open_graph(tmp_path):

@@ -3,6 +3,7 @@
 import pytest
 import torch
 from references import randomize_norm_stats, reference_model
+from variants import every_variant
 
 import resnet_inspect as ri
 from resnet_inspect.audit.published import TABLE6_PARAMS, matches_printed
@@ -55,7 +56,7 @@ def test_registry_has_the_required_names():
         assert variant.description and variant.source
 
 
-@pytest.mark.parametrize("variant", WITH_REFERENCE, ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", every_variant(WITH_REFERENCE), ids=lambda v: v.name)
 def test_state_dict_and_parameters_match_reference_on_meta(variant):
     with torch.device("meta"):
         ours, ref = ri.build(variant.name), reference_model(variant.reference)
@@ -76,7 +77,7 @@ LOGITS = [
 ]
 
 
-@pytest.mark.parametrize("variant", LOGITS, ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", every_variant(LOGITS), ids=lambda v: v.name)
 def test_reference_weights_load_strictly_and_give_the_same_logits(variant):
     ours, ref = ri.build(variant.name), reference_model(variant.reference)
     randomize_norm_stats(ref)

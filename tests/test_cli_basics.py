@@ -131,3 +131,29 @@ def test_summary_fits_any_terminal_without_cutting_a_digit(columns):
         assert "left out to fit" in out
     exact = run_cli("summary", "resnet50", "--device", "meta", "--depth", "2", "--exact", columns=columns).stdout
     assert all(f" {stage.macs:,} " in exact for stage in report.stages)
+
+
+def test_a_bug_is_reported_as_one_with_the_way_to_its_traceback(monkeypatch):
+    from resnet_inspect import cli
+
+    def broken(args):
+        raise KeyError("a key the tool itself lost")
+
+    monkeypatch.setattr(cli, "_cmd_list", broken)
+    result = run_cli("list")
+    assert result.returncode == cli.INTERNAL_ERROR
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "internal error" in result.stderr and "bug" in result.stderr and "--debug" in result.stderr
+    assert "Traceback" not in result.stderr
+    with pytest.raises(KeyError):
+        cli.main(["--debug", "list"])
+    monkeypatch.setenv(cli.DEBUG_VARIABLE, "1")
+    with pytest.raises(KeyError):
+        cli.main(["list"])
+
+
+def test_a_user_mistake_under_debug_still_exits_2_after_its_traceback():
+    result = run_cli("summary", "no_such_variant", "--debug")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: unknown variant 'no_such_variant'")

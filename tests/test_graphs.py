@@ -6,11 +6,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from support import run_cli
+from variants import every_variant
 
 import resnet_inspect as ri
-from resnet_inspect.views.graphs import build_graph, dataflow_nodes, render
-
-ALL = list(ri.variants())
+from resnet_inspect.views.graphs import build_graph, dataflow_nodes, render_graph
 
 
 def block_clusters(source):
@@ -21,7 +20,7 @@ def projection_edges(source):
     return re.findall('label="projection\n', source)
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", every_variant())
 def test_block_diagram_structure_for_every_variant(name):
     report = ri.inspect(name, device="meta")
     source = build_graph(report, "block").source
@@ -79,7 +78,7 @@ def test_svg_is_valid_and_cli_writes_it(tmp_path):
     groups = [g for g in root.iter() if g.get("class") == "cluster"]
     titles = [g.find("{http://www.w3.org/2000/svg}title").text for g in groups]
     assert sum(1 for t in titles if re.fullmatch(r"cluster_layer\d_\d+", t)) == 16
-    png = render(build_graph(ri.inspect("resnet18", device="meta"), "stage"), "png")
+    png = render_graph(build_graph(ri.inspect("resnet18", device="meta"), "stage"), "png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 

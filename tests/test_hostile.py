@@ -85,7 +85,7 @@ def test_a_real_pass_is_refused_before_its_model_is_built(tmp_path, capsys, monk
 
     monkeypatch.setattr(network, "_init_weights", lambda model, spec: built.append(model))
     line = refused(capsys, ["summary", "resnet50", "--set", "widths=64,128,256,16384", "--device", "cpu"])
-    assert "use --device meta" in line and "0.2 GiB is free" in line
+    assert "use --device meta" in line and "256.00 MiB is free" in line
     assert not any(p.device.type == "cpu" for model in built for p in model.parameters())
     assert "use --device meta" in refused(capsys, ["audit", "resnet152", "--input", "64x3x1024x1024"])
     assert "use --device meta" in refused(

@@ -10,7 +10,7 @@ from support import ROOT, run_cli
 
 import resnet_inspect as ri
 from resnet_inspect.views import charts
-from resnet_inspect.views.export import render
+from resnet_inspect.views.export import export_report
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot not installed")
@@ -30,16 +30,16 @@ def test_committed_reports_are_current(tmp_path):
 
 def test_exports_in_every_format():
     report = ri.inspect("resnet18", device="meta")
-    data = json.loads(render(report, "json"))
+    data = json.loads(export_report(report, "json"))
     assert data["totals"]["params"] == 11_689_512
-    rows = list(csv.DictReader(io.StringIO(render(report, "csv", depth=None))))
+    rows = list(csv.DictReader(io.StringIO(export_report(report, "csv", depth=None))))
     assert len(rows) == len(report.layers) - 1 and rows[0]["name"] == "conv1"
-    md = render(report, "md")
+    md = export_report(report, "md")
     assert "| layer1 | 2 | 56x56x64 |" in md and "## Totals under each convention" in md
-    html = render(report, "html")
+    html = export_report(report, "html")
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html
     with pytest.raises(ValueError, match="unknown format 'xml'"):
-        render(report, "xml")
+        export_report(report, "xml")
 
 
 def test_charts_are_built_from_the_report():

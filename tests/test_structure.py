@@ -12,6 +12,7 @@ PACKAGE = ROOT / "resnet_inspect"
 # Each room may import from rooms on lower floors and from its own room.
 FLOORS = {
     "errors": -1,
+    "units": -1,
     "limits": 0,
     "fileio": 1,
     "userfiles": 1,

@@ -7,6 +7,7 @@ import pytest
 import torch
 from references import reference_model
 from safetensors.torch import save_file
+from variants import every_variant
 
 import resnet_inspect as ri
 from resnet_inspect import cli
@@ -15,7 +16,7 @@ from resnet_inspect.weights.infer import expected_shapes, identify_file, identif
 from resnet_inspect.weights.read import read_weights
 
 
-@pytest.mark.parametrize("name", list(ri.variants()))
+@pytest.mark.parametrize("name", every_variant())
 def test_every_registered_variant_is_identified_from_its_tensors(name):
     ident = identify_shapes(dict(expected_shapes(ri.get_variant(name).spec)))
     assert name in ident.matches and ident.problem is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,8 @@ from .memory_guard import check_memory
 from .options import AnalysisError, parse_input_size, resolve_device, resolve_dtype
 from .report import ModelReport
 from .trace import TraceError, Tracer
+
+log = logging.getLogger(__name__)
 
 
 def inspect(
@@ -62,16 +65,27 @@ def inspect(
     training = tracer.training
     if training:
         model.eval()
+    started = time.perf_counter()
     try:
         output = _traced_pass(tracer, model, shape, dev, torch_dtype)
     except TraceError as exc:
+        log.debug("the pass failed in %s", exc.module or "the model", exc_info=exc.error)
         raise explain_failure(exc, model, shape, dev, torch_dtype) from None
     finally:
         if model is target:  # a caller's model keeps its train/eval state
             for module in training:
                 module.training = True
     peak = int(torch.cuda.max_memory_allocated()) if dev == "cuda" else None
-    return assemble(model, tracer, label or model_name, shape, torch_dtype, dev, output, spec, peak)
+    report = assemble(model, tracer, label or model_name, shape, torch_dtype, dev, output, spec, peak)
+    log.debug(
+        "%s: one pass on %s at %s (%s) and its report in %.1f ms",
+        report.model,
+        dev,
+        "x".join(map(str, shape)),
+        torch_dtype,
+        (time.perf_counter() - started) * 1e3,
+    )
+    return report
 
 
 def _check_memory_before_building(
@@ -165,11 +179,10 @@ def probe_input(shape: Sequence[int], device: str, dtype: torch.dtype) -> torch.
 
 
 def _pattern(shape: Sequence[int], device: str, dtype: torch.dtype) -> torch.Tensor:
-    x = None
+    x = torch.zeros((), device=device, dtype=torch.float32)
     for axis, size in enumerate(shape):
         ramp = torch.arange(size, device=device, dtype=torch.float32).mul_(_PATTERN_STEPS[axis % len(_PATTERN_STEPS)])
-        ramp = ramp.view([size if i == axis else 1 for i in range(len(shape))])
-        x = ramp if x is None else x + ramp
+        x = x + ramp.view([size if i == axis else 1 for i in range(len(shape))])
     return x.frac_().mul_(2).sub_(1).to(dtype)
 
 

@@ -238,10 +238,10 @@ def _stage_table(report: ModelReport) -> list[StageRow]:
         )
     # The stem has no container: its output is what the first stage receives.
     by_name = {r.name: r for r in report.layers}
-    for row, following in zip(table, table[1:]):
+    for stage_row, following in zip(table, table[1:]):
         first_stage = by_name.get(following.name)
-        if row.name == "stem" and first_stage is not None and first_stage.input_shapes:
-            row.output_shape = first_stage.input_shapes[0]
+        if stage_row.name == "stem" and first_stage is not None and first_stage.input_shapes:
+            stage_row.output_shape = first_stage.input_shapes[0]
     return table
 
 
@@ -329,7 +329,7 @@ def assemble(
         spec=spec.to_dict() if spec is not None else None,
         torch_version=torch.__version__,
     )
-    report.totals.flops_by_class = report.by_op_class("flops")
+    report.totals.flops_by_class = {op_class: flops for op_class, flops in report.by_op_class("flops").items()}
     report.uncounted = [op for _, op in report.ops() if op.op_class == OpClass.UNCOUNTED]
     report.stages = _stage_table(report)
     report.warnings = _warnings(report, modules)

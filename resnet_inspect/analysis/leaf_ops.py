@@ -45,7 +45,7 @@ def _no_settings(module: nn.Module) -> tuple:
 def _conv_settings(module: nn.Conv2d) -> tuple:
     tensors = module._parameters  # exact types only: their weight and bias live here
     return (
-        tensors["weight"].shape,
+        tensors["weight"].shape,  # type: ignore[union-attr]  # exact types: always set
         _shape(tensors.get("bias")),
         module.stride,
         module.padding,
@@ -61,7 +61,7 @@ def _conv(settings: tuple, x: Shape, out: Shape) -> list[Op]:
 
 
 def _conv_window(module: nn.Conv2d) -> Window:
-    weight = module._parameters["weight"].shape
+    weight = module._parameters["weight"].shape  # type: ignore[union-attr]  # exact types: always set
     return (weight[2] if len(weight) > 2 else 1, module.stride[0], module.padding[0], module.dilation[0])
 
 
@@ -73,8 +73,8 @@ def _batch_norm_settings(module: nn.BatchNorm2d) -> tuple:
     return (
         _shape(tensors.get("weight")),
         _shape(tensors.get("bias")),
-        buffers["running_mean"].shape,
-        buffers["running_var"].shape,
+        buffers["running_mean"].shape,  # type: ignore[union-attr]  # exact types: always set
+        buffers["running_var"].shape,  # type: ignore[union-attr]  # exact types: always set
         module.momentum,
         module.eps,
     )
@@ -170,7 +170,7 @@ def _flatten(settings: tuple, x: Shape, out: Shape) -> list[Op]:
 
 def _linear_settings(module: nn.Linear) -> tuple:
     tensors = module._parameters
-    return (tensors["weight"].shape, tensors["bias"].shape)
+    return (tensors["weight"].shape, tensors["bias"].shape)  # type: ignore[union-attr]  # exact types: always set
 
 
 def _linear(settings: tuple, x: Shape, out: Shape) -> list[Op]:
@@ -194,7 +194,7 @@ def _flattens(module: nn.Flatten, x: torch.Tensor) -> bool:
 
 def _batched(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
     # An unbatched input is unsqueezed before the convolution and squeezed after it: two more operators.
-    return x.dim() == module._parameters["weight"].dim()
+    return x.dim() == module._parameters["weight"].dim()  # type: ignore[union-attr]  # exact types: always set
 
 
 RULES: dict[type, LeafRule] = {

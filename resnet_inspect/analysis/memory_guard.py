@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..units import binary_size
 from .options import AnalysisError
 from .report import ModelReport, numel
 
@@ -38,10 +39,6 @@ def unused_ram() -> int | None:
         return None
 
 
-def gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
 def check_memory(
     params: int,
     shape: tuple[int, ...],
@@ -67,9 +64,12 @@ def check_memory(
     if free is None and budget is None:
         return
     # A budget (the app's, per request) caps what a pass may take even where more is free.
-    limit, what = (
-        (free, "is free") if budget is None or (free is not None and free < budget) else (budget, "is allowed")
-    )
+    if budget is None or (free is not None and free < budget):
+        limit, what = free, "is free"
+    else:
+        limit, what = budget, "is allowed"
+    if limit is None:  # neither a budget nor a reading of free memory: nothing to hold the pass to
+        return
     free = limit
     if bound < free // 2:
         return
@@ -86,7 +86,7 @@ def check_memory(
     needed = param_bytes + largest + biggest_map
     if needed > free:
         raise AnalysisError(
-            f"a {device} pass at {'x'.join(map(str, shape))} needs at least {gib(needed)} (all activations: "
-            f"{gib(meta.totals.activation_bytes)}) but only {gib(free)} {what}; use --device meta for the "
+            f"a {device} pass at {'x'.join(map(str, shape))} needs at least {binary_size(needed)} (all activations: "
+            f"{binary_size(meta.totals.activation_bytes)}) but only {binary_size(free)} {what}; use --device meta for the "
             "same report without memory"
         )

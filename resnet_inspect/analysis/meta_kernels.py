@@ -100,18 +100,14 @@ def native_group_norm(args: tuple, kwargs: dict) -> tuple[torch.Tensor, ...] | N
 def max_pool2d_with_indices(args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
     if kwargs or not 2 <= len(args) <= 6:
         return None
-    defaults = ([], 0, 1, False)  # stride (the kernel's), padding, dilation, ceil_mode
+    defaults: tuple[Any, ...] = ([], 0, 1, False)  # stride (the kernel's), padding, dilation, ceil_mode
     x, kernel, stride, padding, dilation, ceil_mode = (*args, *defaults[len(args) - 2 :])
     if type(ceil_mode) is not bool or not _plain(x) or x.dim() != 4 or not x.dtype.is_floating_point:
         return None
-    kernel, stride, padding, dilation = (_pair(v) for v in (kernel, stride or kernel, padding, dilation))
-    if None in (kernel, stride, padding, dilation):
+    axes = _pool_window(kernel, stride, padding, dilation)
+    if axes is None:
         return None
-    sizes = []
-    for i in range(2):
-        if kernel[i] < 1 or stride[i] < 1 or dilation[i] < 1 or padding[i] < 0 or 2 * padding[i] > kernel[i]:
-            return None
-        sizes.append(_pooled(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i], ceil_mode))
+    sizes = [_pooled(x.shape[2 + i], k, s, p, d, ceil_mode) for i, (k, s, p, d) in enumerate(axes)]
     if min(sizes) < 1:
         return None
     shape = (*x.shape[:2], *sizes)
@@ -125,6 +121,18 @@ def _pooled(size: int, kernel: int, stride: int, padding: int, dilation: int, ce
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1  # the last window would start in the padding
     return out
+
+
+def _pool_window(kernel: Any, stride: Any, padding: Any, dilation: Any) -> list[tuple[int, int, int, int]] | None:
+    """(kernel, stride, padding, dilation) along each of the two spatial axes of a pool's arguments (an
+    empty stride is the kernel's), or None unless each is a plain valid pair, as aten checks them."""
+    k, s, p, d = _pair(kernel), _pair(stride or kernel), _pair(padding), _pair(dilation)
+    if k is None or s is None or p is None or d is None:
+        return None
+    axes = list(zip(k, s, p, d))
+    if any(ki < 1 or si < 1 or di < 1 or pi < 0 or 2 * pi > ki for ki, si, pi, di in axes):
+        return None
+    return axes
 
 
 def _pair(value: Any) -> tuple[int, int] | None:
@@ -196,20 +204,17 @@ def softmax(args: tuple, kwargs: dict) -> torch.Tensor | None:
 def avg_pool2d(args: tuple, kwargs: dict) -> torch.Tensor | None:
     if kwargs or not 2 <= len(args) <= 7:
         return None
-    defaults = ([], 0, False, True, None)  # stride (the kernel's), padding, ceil_mode, count_include_pad, divisor
+    # stride (the kernel's), padding, ceil_mode, count_include_pad, divisor
+    defaults: tuple[Any, ...] = ([], 0, False, True, None)
     x, kernel, stride, padding, ceil_mode, _, divisor = (*args, *defaults[len(args) - 2 :])
     if type(ceil_mode) is not bool or divisor is not None or not _plain(x) or x.dim() != 4:
         return None
     if not x.dtype.is_floating_point:
         return None
-    kernel, stride, padding = (_pair(v) for v in (kernel, stride or kernel, padding))
-    if None in (kernel, stride, padding):
+    axes = _pool_window(kernel, stride, padding, 1)
+    if axes is None:
         return None
-    sizes = []
-    for i in range(2):
-        if kernel[i] < 1 or stride[i] < 1 or padding[i] < 0 or 2 * padding[i] > kernel[i]:
-            return None
-        sizes.append(_pooled(x.shape[2 + i], kernel[i], stride[i], padding[i], 1, ceil_mode))
+    sizes = [_pooled(x.shape[2 + i], k, s, p, d, ceil_mode) for i, (k, s, p, d) in enumerate(axes)]
     if min(sizes) < 1:
         return None
     return torch.empty((*x.shape[:2], *sizes), dtype=x.dtype, device="meta")

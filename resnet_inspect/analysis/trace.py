@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,7 +131,7 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
-def _tensors_in(value: Any):
+def _tensors_in(value: Any) -> Iterator[torch.Tensor]:
     if isinstance(value, torch.Tensor):
         yield value
     elif isinstance(value, (list, tuple)):
@@ -354,6 +354,7 @@ class Tracer(TorchDispatchMode):
             # the input's first: an in-place leaf returns it). The rest is recorded for after the pass.
             source = getattr(x, _RF_ATTR, None)
             input_from = getattr(x, _PRODUCER_ATTR, None)
+            rf: RF | None
             if source is not None:
                 rf = _through(source, window)
                 setattr(output, _RF_ATTR, rf)
@@ -387,6 +388,7 @@ class Tracer(TorchDispatchMode):
             stack.pop()
         if self._capture is not None and self._capture[0] is trace:
             self._learn_from(module, output)
+        first: torch.Tensor | None
         if type(output) is torch.Tensor:  # the usual result: one plain tensor
             first = output
             trace.activation_bytes += output.numel() * output.element_size()
@@ -405,6 +407,8 @@ class Tracer(TorchDispatchMode):
         """Keep what a watched leaf call charged, for later calls with the same settings and input: only
         a call that a written-out one would repeat exactly (one tensor out, its receptive field the
         leaf's window applied to the input's, no more operator records than it keeps positions for)."""
+        if self._capture is None:
+            return
         _, key, source, charges = self._capture
         self._capture = None
         window = self.leaf_rules[id(module)][1]
@@ -567,7 +571,9 @@ class Tracer(TorchDispatchMode):
         return charges, found
 
     # -- operator level -----------------------------------------------------------------
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+    def __torch_dispatch__(
+        self, func: torch._ops.OpOverload, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
         if self.deadline is not None or self.should_stop is not None:
             self._check_deadline()
         if func in self._quick_adds and not kwargs and len(args) == 2:

@@ -211,8 +211,10 @@ def _shape_forms(shape: list[int] | None) -> list[list[int]]:
     return forms
 
 
-def _stage_shape(report: Any, stage: str) -> tuple[str, list[int] | None]:
+def _stage_shape(report: Any, stage: str | None) -> tuple[str, list[int] | None]:
     names = [s.name for s in report.stages]
+    if stage is None:
+        raise UserError(f"the claim names no stage; stages: {', '.join(names)}")
     if stage in names:
         return stage, next(s.output_shape for s in report.stages if s.name == stage)
     residual = [s for s in report.stages if s.name not in ("stem", "head")]
@@ -224,7 +226,9 @@ def _stage_shape(report: Any, stage: str) -> tuple[str, list[int] | None]:
     return residual[index].name, residual[index].output_shape
 
 
-def _layer_row(report: Any, name: str) -> Any:
+def _layer_row(report: Any, name: str | None) -> Any:
+    if name is None:
+        raise UserError(f"the claim names no layer of {report.model}")
     try:
         return report.layer(name)
     except KeyError:

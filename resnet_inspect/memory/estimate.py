@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -19,7 +19,7 @@ from ..model.spec import ResNetSpec
 from .plan import ACCOUNTING, MemoryPlan
 from .report import CurvePoint, Fit, LayerMemory, MemoryReport, Peak
 from .step import DTYPE_OF, TrainingSetup, infer, make_batch
-from .tracker import AllocationTracker
+from .tracker import AllocationTracker, Scratch
 
 MAX_SEARCH_BATCH = 2**24
 
@@ -28,7 +28,7 @@ def _bytes(tensor: object) -> int:
     return tensor.numel() * tensor.element_size() if isinstance(tensor, torch.Tensor) else 0
 
 
-def _cpu_convolution(args: tuple, out: object) -> int:
+def _cpu_convolution(args: tuple, out: torch.Tensor) -> int:
     """What PyTorch's CPU convolution holds while it runs, by the kernel PyTorch picks for these shapes
     on this machine (asked of PyTorch itself, with stand-in tensors that take no memory):
     oneDNN computes into a buffer of its own, copied to a contiguous output, and reorders the weight
@@ -55,7 +55,7 @@ def _cpu_convolution(args: tuple, out: object) -> int:
 
 # What each allocator's kernels hold while they run (cuDNN's workspaces are not modelled: their size
 # depends on the algorithm cuDNN picks on the card).
-SCRATCH = {"cpu": {"convolution": _cpu_convolution}, "cuda": {}}
+SCRATCH: dict[str, Scratch] = {"cpu": {"convolution": _cpu_convolution}, "cuda": {}}
 
 
 class Simulator:
@@ -117,7 +117,8 @@ class Simulator:
         )
 
         def gradient_done(param: torch.Tensor) -> None:
-            tracker.retag(param.grad, "gradients")
+            if param.grad is not None:
+                tracker.retag(param.grad, "gradients")
 
         hooks = [p.register_post_accumulate_grad_hook(gradient_done) for p in setup.params]
         try:
@@ -262,7 +263,7 @@ class Simulator:
         return points
 
 
-def _run(work, what: str) -> None:
+def _run(work: Callable[[], object], what: str) -> None:
     try:
         work()
     except TimeoutError as exc:

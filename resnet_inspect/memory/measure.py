@@ -9,7 +9,7 @@ import contextlib
 import copy
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -54,7 +54,7 @@ def _quiet_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-def cpu_peak_during(work) -> int:
+def cpu_peak_during(work: Callable[[], object]) -> int:
     """Most bytes the CPU allocator held beyond its level when ``work`` started."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -71,7 +71,7 @@ def cpu_peak_during(work) -> int:
     return peak
 
 
-def peak_during(work, device: str) -> int:
+def peak_during(work: Callable[[], object], device: str) -> int:
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

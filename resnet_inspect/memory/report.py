@@ -18,7 +18,7 @@ CATEGORIES = {
     "transient": "everything else alive at that moment: outputs in flight, gradients of activations, "
     "temporaries of the optimizer",
 }
-CONVENTIONS = {
+MEMORY_CONVENTIONS = {
     "inference peak": "most bytes alive at once during one forward pass in eval mode without autograd, "
     "parameters and input included, as the allocator sees them (freed tensors are gone)",
     "training peak": "most bytes alive at once during a steady-state step (forward, backward, optimizer step, "

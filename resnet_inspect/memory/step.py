@@ -21,7 +21,7 @@ def _no_phase(phase: str, category: str) -> None:
     pass
 
 
-def make_optimizer(params: list[nn.Parameter], name: str, foreach: bool) -> torch.optim.Optimizer:
+def make_optimizer(params: list[torch.Tensor], name: str, foreach: bool) -> torch.optim.Optimizer:
     """The optimizer with its defaults; ``foreach`` as each device's default implementation picks it
     (CUDA: the multi-tensor kernels, whose temporaries span all parameters; CPU: one loop per tensor)."""
     if name == "sgd":
@@ -39,7 +39,7 @@ class TrainingSetup:
 
     def __init__(self, model: nn.Module, plan: MemoryPlan) -> None:
         self.model = model.to(dtype=DTYPE_OF[plan.precision]).train()
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
         self.masters = (
             [p.detach().float().clone().requires_grad_() for p in self.params] if plan.precision != "fp32" else []
         )
@@ -70,7 +70,7 @@ class TrainingSetup:
         del loss
         phase("optimizer step", "gradients")
         for p, master in zip(self.params, self.masters):
-            master.grad = p.grad.float()  # the optimizer updates the float32 copy
+            master.grad = None if p.grad is None else p.grad.float()  # the optimizer updates the float32 copy
             p.grad = None
         phase("optimizer step", "transient")
         self.optimizer.step()

@@ -13,6 +13,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -24,7 +25,12 @@ from ..analysis.meta_kernels import KERNELS as META_KERNELS
 from ..limits import Cancelled, StopCheck
 
 # operator -> bytes its kernel holds while it runs, beyond its inputs and outputs, from (args, output)
-Scratch = dict[str, Callable[[tuple, Any], int]]
+Scratch = dict[str, Callable[[tuple, torch.Tensor], int]]
+
+
+def _unpacked(tensor: torch.Tensor) -> torch.Tensor:
+    """What a saved tensor unpacks to: itself (the hooks only watch what is saved)."""
+    return tensor
 
 
 @dataclass
@@ -122,7 +128,7 @@ class AllocationTracker(TorchDispatchMode):
         if size == 0:
             return
         entry = _Storage(size, category)
-        entry.ref = weakref.ref(storage, lambda _ref, key=key, entry=entry: self._release(key, entry))
+        entry.ref = weakref.ref(storage, partial(self._release, key, entry))
         self.storages[key] = entry
         self.live[category] = self.live.get(category, 0) + size
         self.total += size
@@ -130,7 +136,8 @@ class AllocationTracker(TorchDispatchMode):
         if self.total > self.peak.total:
             self.peak = Snapshot(self.total, self.phase, self.stack[-1] if self.stack else self.op, dict(self.live))
 
-    def _release(self, key: int, entry: _Storage) -> None:
+    def _release(self, key: int, entry: _Storage, _ref: object = None) -> None:
+        # Called by the weak reference to the storage when it is freed (``_ref``: that reference).
         if self.storages.get(key) is entry:
             del self.storages[key]
         self.live[entry.category] -= entry.size
@@ -157,7 +164,9 @@ class AllocationTracker(TorchDispatchMode):
         self.peak = Snapshot(self.total, self.phase, "", dict(self.live))
 
     # -- operators ------------------------------------------------------------------------
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+    def __torch_dispatch__(
+        self, func: torch._ops.OpOverload, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
         self.op = func._overloadpacket.__name__
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TimeoutError("the memory estimate ran past its time budget")
@@ -224,7 +233,7 @@ class _Watch:
     def __init__(self, tracker: AllocationTracker, saved: bool) -> None:
         self.tracker, self.saved = tracker, saved
         self.handles: list[Any] = []
-        self.hooks = None
+        self.hooks: torch.autograd.graph.saved_tensors_hooks | None = None
 
     def __enter__(self) -> AllocationTracker:
         t = self.tracker
@@ -235,7 +244,7 @@ class _Watch:
             module_hooks.register_module_forward_hook(t._post),
         ]
         if self.saved:
-            self.hooks = torch.autograd.graph.saved_tensors_hooks(t._pack, lambda tensor: tensor)
+            self.hooks = torch.autograd.graph.saved_tensors_hooks(t._pack, _unpacked)
             self.hooks.__enter__()
         return t
 

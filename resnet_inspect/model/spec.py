@@ -207,14 +207,14 @@ class ResNetSpec:
         if self.norm in ("evonorm", "frn") and not self.preact:
             fail("norm", f"{self.norm} is a pre-activation norm-and-activation (preact: true)")
         if self.norm in ("group", "evonorm"):
-            channels = (
+            group_channels = (
                 {self.stem_out_channels, self.stem_width}
                 | {w * self.expansion for w in self.widths}
                 | {self.inner_width(w) for w in self.widths}
             )
             if self.stem == "tiered":
-                channels.add(3 * (self.stem_width // 4))
-            odd = sorted(c for c in channels if c % GROUPS_OF_GROUP_NORM)
+                group_channels.add(3 * (self.stem_width // 4))
+            odd = sorted(c for c in group_channels if c % GROUPS_OF_GROUP_NORM)
             if odd:
                 fail(
                     "norm",

@@ -107,7 +107,7 @@ class _Clock:
             torch.cuda.synchronize()
 
 
-def _median_ms(run: Callable[[], None], clock: _Clock, repeat: int, warmup: int) -> list[float]:
+def _median_ms(run: Callable[[], object], clock: _Clock, repeat: int, warmup: int) -> list[float]:
     for _ in range(warmup):
         run()
     clock.sync()
@@ -222,7 +222,7 @@ def profile_model(
     check_memory(report.totals.params, shape, dev, torch_dtype, lambda: report)
     model = subject if isinstance(subject, nn.Module) else build(subject)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(device=dev, dtype=torch_dtype, memory_format=memory_format).eval()
+    model = model.to(device=dev, dtype=torch_dtype).to(memory_format=memory_format).eval()
     x = torch.randn(shape, device=dev).to(dtype=torch_dtype, memory_format=memory_format)
     if dev == "cuda":
         torch.cuda.empty_cache()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from ..analysis.report import LayerRow, StageRow
 from ..audit.claims import Verdict
 from ..audit.counts import Count
 from ..audit.diff import ReportDiff
@@ -193,12 +194,12 @@ def print_diff(diff: ReportDiff, console: Console | None = None, exact_numbers: 
     )
 
 
-def _blocks(stage) -> str:
+def _blocks(stage: StageRow | None) -> str:
     """Blocks in a stage; "-" for the stem and head, which have none (as in every stage table)."""
     return str(stage.blocks) if stage and stage.blocks else "-"
 
 
-def _describe(row) -> str:
+def _describe(row: LayerRow | None) -> str:
     if row is None:
         return "-"
     shape = shape_text(row.output_shapes[-1]) if row.output_shapes and row.output_shapes[-1] else "-"

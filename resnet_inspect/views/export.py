@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..analysis.report import ModelReport
@@ -21,8 +21,6 @@ from .tables import (
     readable,
     stage_rows,
 )
-
-FORMATS = ("table", "json", "csv", "md", "html")
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], numeric: Sequence[str] = ()) -> str:
@@ -122,13 +120,24 @@ def to_html(report: ModelReport, depth: int | None = 3) -> str:
     )
 
 
-def render(report: ModelReport, fmt: str, depth: int | None = 3) -> str:
-    if fmt == "json":
-        return report.to_json()
-    if fmt == "csv":
-        return to_csv(report, depth)
-    if fmt == "md":
-        return to_markdown(report, depth)
-    if fmt == "html":
-        return to_html(report, depth)
-    raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+def to_json(report: ModelReport, depth: int | None = None) -> str:
+    """The whole report (every layer, whatever ``depth``): the plain data every other format is made from."""
+    return report.to_json()
+
+
+# A report written as text, by format name: (report, deepest module level or None for all) -> text.
+EXPORTERS: dict[str, Callable[[ModelReport, int | None], str]] = {
+    "json": to_json,
+    "csv": to_csv,
+    "md": to_markdown,
+    "html": to_html,
+}
+# What `summary --format` takes: the terminal table, or a written format.
+FORMATS = ("table", *EXPORTERS)
+
+
+def export_report(report: ModelReport, fmt: str, depth: int | None = 3) -> str:
+    """``report`` as text in format ``fmt`` (one of `EXPORTERS`)."""
+    if fmt not in EXPORTERS:
+        raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(EXPORTERS)}")
+    return EXPORTERS[fmt](report, depth)

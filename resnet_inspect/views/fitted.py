@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from .tables import exact, si
@@ -21,7 +22,7 @@ WRAPPED_TEXT_WIDTH = 14  # a wrapping text column can narrow to about this
 @dataclass(frozen=True)
 class Column:
     header: str
-    justify: str = "left"
+    justify: JustifyMethod = "left"
     number: bool = False  # exact integers, which may be shown in compact units
     drop: int = 0  # the order in which optional columns go (1 first); 0: always kept
     wrap: bool = False  # long text that may wrap onto several lines

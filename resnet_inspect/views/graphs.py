@@ -424,7 +424,7 @@ def _collapse(nodes: list[Node]) -> tuple[dict[str, str], dict[str, tuple[int, s
     return alias, repeat
 
 
-def render(graph: graphviz.Digraph, fmt: str) -> bytes:
+def render_graph(graph: graphviz.Digraph, fmt: str) -> bytes:
     """DOT source as text for ``dot``; otherwise run Graphviz's ``dot`` to render it."""
     return render_source(graph.source, fmt)
 

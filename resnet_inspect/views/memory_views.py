@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..memory.report import CATEGORIES, CONVENTIONS, CurvePoint, Fit, MemoryReport
+from ..memory.report import CATEGORIES, MEMORY_CONVENTIONS, CurvePoint, Fit, MemoryReport
+from ..units import binary_size
 from .charts import FONT, _style
 from .export import markdown_table
 from .fitted import Column, Fitted, fitted_table
@@ -18,16 +19,8 @@ ORDER = list(CATEGORIES)
 INFERENCE_COLOR, TRAINING_COLOR, BUDGET_COLOR = "#3d85c6", "#cc4125", "#6aa84f"
 
 
-def gib(value: float) -> str:
-    """Bytes in binary units, as memory is sold and reported (1 GiB = 2^30 bytes)."""
-    for factor, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if abs(value) >= factor:
-            return f"{value / factor:.2f} {unit}"
-    return f"{int(value)} B"
-
-
 def both(value: int) -> str:
-    return f"{value:,} B ({gib(value)})"
+    return f"{value:,} B ({binary_size(value)})"
 
 
 def breakdown_table(report: MemoryReport, width: int, exact_numbers: bool = False) -> Fitted:
@@ -93,7 +86,7 @@ def conventions_lines(report: MemoryReport) -> list[str]:
         + (["training peak", "saved for backward"] if report.training else [])
         + ["sum of outputs", "not counted"]
     )
-    return [f"{name}: {CONVENTIONS[name]}" for name in names]
+    return [f"{name}: {MEMORY_CONVENTIONS[name]}" for name in names]
 
 
 def to_markdown(report: MemoryReport, fit: Fit | None = None) -> str:
@@ -172,7 +165,7 @@ def curve_figure(
                 x=[min(xs), max(xs)],
                 y=[budget, budget],
                 mode="lines",
-                name=f"{budget_label} ({gib(budget)})",
+                name=f"{budget_label} ({binary_size(budget)})",
                 line=dict(color=BUDGET_COLOR, dash="dash"),
                 legendgroup="budget",
                 showlegend=col == 1,
@@ -248,7 +241,7 @@ def saved_figure(report: MemoryReport) -> go.Figure:
     return _style(
         fig,
         f"{report.model}: what each layer keeps for backward "
-        f"(total {gib(report.saved_total)} at batch {report.input_shape[0]})",
+        f"(total {binary_size(report.saved_total)} at batch {report.input_shape[0]})",
         460,
     )
 

@@ -15,7 +15,10 @@ def print_fitted(console: Console, fitted: Fitted) -> None:
     """A fitted table, then its note; exact numbers wider than the terminal are printed whole."""
     if fitted.width > console.width:  # rich never prints wider than its console: a wider one for this table
         console = Console(
-            file=console.file, width=fitted.width, color_system=console.color_system, force_terminal=console.is_terminal
+            file=console.file,
+            width=fitted.width,
+            color_system=console.color_system,  # type: ignore[arg-type]  # a name rich reports is one it takes
+            force_terminal=console.is_terminal,
         )
     console.print(fitted.table)
     if fitted.note:

@@ -8,6 +8,7 @@ stem max-pools, dilation) are said to be unknown, never guessed silently."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
@@ -140,7 +141,9 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
     return ResNetSpec(**fields), weight is None
 
 
-def _branchy_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tuple[ResNetSpec, bool]:
+def _branchy_spec(
+    shapes: Shapes, stages: dict, order: list[int], block: Callable[[int, int], str]
+) -> tuple[ResNetSpec, bool]:
     """ResNeSt (``conv2.conv`` + ``conv2.fc1``: split attention) and SKNet (``paths``: selective kernels)."""
     first = block(order[0], 0)
     fields: dict = dict(layers=tuple(len(stages[s]) for s in order))
@@ -189,7 +192,7 @@ def _branchy_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tupl
     return ResNetSpec(**fields), weight is None
 
 
-def _is_pruned(shapes: Shapes, stages: dict, order: list[int], block) -> bool:
+def _is_pruned(shapes: Shapes, stages: dict, order: list[int], block: Callable[[int, int], str]) -> bool:
     """Blocks of one stage with different inner widths, or a stage output that is no multiple of 4."""
     for stage in order:
         if shapes.get(block(stage, 0) + "conv3.weight", (4,))[0] % 4:
@@ -200,7 +203,9 @@ def _is_pruned(shapes: Shapes, stages: dict, order: list[int], block) -> bool:
     return False
 
 
-def _res2net_spec(shapes: Shapes, stages: dict, order: list[int], block) -> tuple[ResNetSpec, bool]:
+def _res2net_spec(
+    shapes: Shapes, stages: dict, order: list[int], block: Callable[[int, int], str]
+) -> tuple[ResNetSpec, bool]:
     """Res2Net: ``convs.N`` hold one scale each (the last scale has no conv)."""
     first = block(order[0], 0)
     widths = [shapes[block(stage, 0) + "conv3.weight"][0] // 4 for stage in order]

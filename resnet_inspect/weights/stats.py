@@ -52,7 +52,9 @@ def load_tensors(path: str, names: set[str], prefix: str, container: str | None)
 
 
 def summarize(weights: Any, tensors: dict[str, torch.Tensor]) -> WeightsSummary:
-    stats, dtypes, dead_total, in_memory = [], {}, 0, 0
+    stats: list[TensorStats] = []
+    dtypes: dict[str, int] = {}
+    dead_total = in_memory = 0
     for name, tensor in tensors.items():
         dtypes[str(tensor.dtype).replace("torch.", "")] = dtypes.get(str(tensor.dtype).replace("torch.", ""), 0) + 1
         in_memory += tensor.numel() * tensor.element_size()
