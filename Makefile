@@ -31,7 +31,7 @@ test: check system-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow"
 
 test-all: check system-deps
-	$(PY) -m pytest -n $(PYTEST_WORKERS)
+	RESNET_INSPECT_ALL_TESTS=1 $(PY) -m pytest -n $(PYTEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -494,29 +494,21 @@ def _cmd_identify(args: argparse.Namespace) -> int:
     return 1 if explanation is not None and not explanation.loads_strictly else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .audit.conventions import CONVENTIONS
-    from .memory.plan import OPTIMIZERS
-    from .views.export import FORMATS as SUMMARY_FORMATS
-
-    parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
-    parser.add_argument("--version", action="version", version=f"resnet-inspect {__version__}")
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help=f"log what the tool does and show the traceback of any error (or {DEBUG_VARIABLE}=1)",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
-    p = sub.add_parser("list", help="registered variants by family, with their parameters")
+def _list_command(sub: argparse._SubParsersAction) -> None:
+    """The ``list`` command's arguments."""
     from .model.registry import FAMILIES
 
+    p = sub.add_parser("list", help="registered variants by family, with their parameters")
     p.add_argument("--family", default=None, metavar="NAME", help=f"only this family: {', '.join(FAMILIES)}")
     p.add_argument("--grep", default=None, metavar="TEXT", help="only variants whose name or description has TEXT")
     p.add_argument("--full", action="store_true", help="whole descriptions and the reference or source")
     p.set_defaults(func=_cmd_list)
+
+
+def _summary_command(sub: argparse._SubParsersAction) -> None:
+    """The ``summary`` command's arguments."""
+    from .audit.conventions import CONVENTIONS
+    from .views.export import FORMATS as SUMMARY_FORMATS
 
     p = sub.add_parser("summary", help="per-layer report of one forward pass")
     _add_target(p)
@@ -535,6 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE (whole or not at all)")
     p.set_defaults(func=_cmd_summary)
 
+
+def _audit_command(sub: argparse._SubParsersAction) -> None:
+    """The ``audit`` command's arguments."""
     p = sub.add_parser("audit", help="counts under named conventions, or verdicts on a claims file")
     p.add_argument("target", nargs="?", help="variant name, spec file or path/to/file.py:NAME")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
@@ -557,6 +552,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, metavar="FILE")
     p.set_defaults(func=_cmd_audit)
 
+
+def _graph_command(sub: argparse._SubParsersAction) -> None:
+    """The ``graph`` command's arguments."""
     p = sub.add_parser("graph", help="Graphviz diagram: stages, residual blocks or every layer")
     _add_target(p)
     p.add_argument("--level", default="block", help="stage, block or layer (default block)")
@@ -568,12 +566,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=DTYPES)
     p.set_defaults(func=_cmd_graph)
 
+
+def _report_command(sub: argparse._SubParsersAction) -> None:
+    """The ``report`` command's arguments."""
     p = sub.add_parser("report", help="Markdown report per variant (and reports/index.md with --all)")
     p.add_argument("names", nargs="*", help="registered variant names")
     p.add_argument("--all", action="store_true", help="every registered variant, plus index.md")
     p.add_argument("-o", "--output", default="reports", metavar="DIR", help="output folder (default reports/)")
     p.set_defaults(func=_cmd_report)
 
+
+def _chart_command(sub: argparse._SubParsersAction) -> None:
+    """The ``chart`` command's arguments."""
     p = sub.add_parser("chart", help="Plotly chart as a self-contained HTML page")
     p.add_argument("target", nargs="?", default="resnet50", help="variant name, spec file or file.py:NAME")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
@@ -584,6 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE.html")
     p.set_defaults(func=_cmd_chart)
 
+
+def _profile_command(sub: argparse._SubParsersAction) -> None:
+    """The ``profile`` command's arguments."""
     p = sub.add_parser("profile", help="measured latency, memory and roofline on cpu or cuda")
     _add_target(p)
     p.add_argument("--device", default="auto", choices=MEASURING_DEVICES)
@@ -593,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=_at_least(1), default=20, help="timed passes per measurement (default 20)")
     p.add_argument("-o", "--output", default="reports/profiles", metavar="DIR")
     p.set_defaults(func=_cmd_profile)
+
+
+def _memory_command(sub: argparse._SubParsersAction) -> None:
+    """The ``memory`` command's arguments."""
+    from .memory.plan import OPTIMIZERS
 
     p = sub.add_parser("memory", help="memory to run and to train: peaks, what is kept, the largest batch that fits")
     _add_target(p)
@@ -631,6 +643,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="FILE.html (with curves), .json or .md")
     p.set_defaults(func=_cmd_memory)
 
+
+def _identify_command(sub: argparse._SubParsersAction) -> None:
+    """The ``identify`` command's arguments."""
     p = sub.add_parser("identify", help="which ResNet a weights file is, and why it does not load into another")
     p.add_argument("file", help="a .safetensors file, or .pth/.pt/.bin/.ckpt (loaded with weights_only=True)")
     p.add_argument(
@@ -642,6 +657,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=("table", "json"))
     p.set_defaults(func=_cmd_identify)
 
+
+def _diff_command(sub: argparse._SubParsersAction) -> None:
+    """The ``diff`` command's arguments."""
     p = sub.add_parser("diff", help="two networks side by side: stages and the layers that differ")
     p.add_argument("a", help="first network (A)")
     p.add_argument("b", help="second network (B)")
@@ -649,6 +667,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default=None, metavar="NxCxHxW")
     p.set_defaults(func=_cmd_diff)
 
+
+# The commands in the order --help lists them.
+COMMANDS = (
+    _list_command,
+    _summary_command,
+    _audit_command,
+    _graph_command,
+    _report_command,
+    _chart_command,
+    _profile_command,
+    _memory_command,
+    _identify_command,
+    _diff_command,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="resnet-inspect", description="See exactly what a ResNet is.")
+    parser.add_argument("--version", action="version", version=f"resnet-inspect {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"log what the tool does and show the traceback of any error (or {DEBUG_VARIABLE}=1)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add_command in COMMANDS:
+        add_command(sub)
     return parser
 
 

@@ -181,8 +181,9 @@ def resolve_target(
     if is_weights_file(text):
         return _weights_target(where(text), suffix, pairs)
     if text.lower().endswith(SPEC_SUFFIXES):
+        spec_path = where(text)  # refused here when outside the claims file's folder
         try:
-            spec = load_spec_file(where(text))
+            spec = load_spec_file(spec_path)
         except ValueError:
             if base is None:
                 raise

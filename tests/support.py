@@ -13,6 +13,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Set by `make test-all`: property tests draw their full number of examples.
+ALL_TESTS = os.environ.get("RESNET_INSPECT_ALL_TESTS", "") not in ("", "0")
+
+
+def examples(full: int) -> int:
+    """How many examples a costly property test draws: ``full`` under make test-all, a fifth otherwise
+    (derandomized, so the same ones every run)."""
+    return full if ALL_TESTS else max(full // 5, 20)
 
 
 def run_cli(*args: str, cwd: Path | str = ROOT, columns: int = 200) -> subprocess.CompletedProcess:

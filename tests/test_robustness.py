@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import examples
 from torch import nn
 
 import resnet_inspect as ri
@@ -56,7 +57,7 @@ def valid_specs(draw):
     return ri.ResNetSpec(**fields)
 
 
-@settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(500), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=valid_specs())
 def test_random_valid_specs_meta_equals_cpu(spec):
     torch.manual_seed(0)

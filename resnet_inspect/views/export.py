@@ -11,8 +11,11 @@ from typing import Any
 from ..analysis.report import ModelReport
 from ..errors import UserError
 from .tables import (
+    COUNT_COLUMNS,
     LAYER_COLUMNS,
+    LAYER_DOCUMENT_COLUMNS,
     NO_STAGES,
+    STAGE_COLUMNS,
     convention_rows,
     exact,
     flop_class_rows,
@@ -48,11 +51,7 @@ def to_markdown(report: ModelReport, depth: int | None = 3) -> str:
         "",
         "## Stages",
         "",
-        markdown_table(
-            stages, ["stage", "blocks", "output", "params", "params %", "macs", "macs %"], numeric=["params", "macs"]
-        )
-        if stages
-        else NO_STAGES,
+        markdown_table(stages, STAGE_COLUMNS, numeric=COUNT_COLUMNS) if stages else NO_STAGES,
     ]
     parts += [
         "",
@@ -72,8 +71,8 @@ def to_markdown(report: ModelReport, depth: int | None = 3) -> str:
         "",
         markdown_table(
             layer_rows(report, depth),
-            ["name", "type", "calls", "output", "params", "macs", "flops", "rf"],
-            numeric=["params", "macs", "flops"],
+            LAYER_DOCUMENT_COLUMNS,
+            numeric=COUNT_COLUMNS,
         ),
     ]
     if report.warnings:
@@ -107,15 +106,11 @@ def to_html(report: ModelReport, depth: int | None = 3) -> str:
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}</style></head><body>"
         f"<h1>{html.escape(report.model)}</h1><ul>{info}</ul><h2>Stages</h2>"
-        + (
-            table(stages, ["stage", "blocks", "output", "params", "params %", "macs", "macs %"])
-            if stages
-            else f"<p>{html.escape(NO_STAGES)}</p>"
-        )
+        + (table(stages, STAGE_COLUMNS) if stages else f"<p>{html.escape(NO_STAGES)}</p>")
         + "<h2>Totals under each convention</h2>"
         + table(convention_rows(report), ["convention", "unit", "total", "short", "what"])
         + "<h2>Layers</h2>"
-        + table(layer_rows(report, depth), ["name", "type", "calls", "output", "params", "macs", "flops", "rf"])
+        + table(layer_rows(report, depth), LAYER_DOCUMENT_COLUMNS)
         + "</body></html>\n"
     )
 

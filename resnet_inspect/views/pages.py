@@ -7,7 +7,7 @@ from ..audit.counts import counts
 from ..memory.report import MEMORY_CONVENTIONS as MEMORY
 from ..model.registry import Variant
 from .export import markdown_table
-from .tables import convention_rows, flop_class_rows, headline, si, stage_rows
+from .tables import COUNT_COLUMNS, STAGE_COLUMNS, convention_rows, flop_class_rows, headline, si, stage_rows
 
 
 def variant_markdown(
@@ -32,8 +32,8 @@ def variant_markdown(
         "",
         markdown_table(
             stage_rows(report),
-            ["stage", "blocks", "output", "params", "params %", "macs", "macs %"],
-            numeric=["params", "macs"],
+            STAGE_COLUMNS,
+            numeric=COUNT_COLUMNS,
         ),
     ]
     count_rows = [

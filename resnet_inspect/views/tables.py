@@ -108,6 +108,14 @@ def layer_rows(report: ModelReport, depth: int | None = None, *, include_root: b
     return rows
 
 
+# The stage table's columns, in order, for every renderer (terminal, Markdown, HTML, report pages).
+STAGE_COLUMNS = ("stage", "blocks", "output", "params", "params %", "macs", "macs %")
+# The layer columns a document shows (CSV and JSON carry all of LAYER_COLUMNS).
+LAYER_DOCUMENT_COLUMNS = ("name", "type", "calls", "output", "params", "macs", "flops", "rf")
+# Columns of either table that hold counts (right-aligned, digits grouped).
+COUNT_COLUMNS = ("params", "macs", "flops")
+
+
 def stage_rows(report: ModelReport) -> list[dict[str, Any]]:
     return [
         {

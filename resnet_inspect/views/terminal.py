@@ -8,7 +8,28 @@ from rich.table import Table
 from ..analysis.report import ModelReport
 from ..model.catalog import VariantRow
 from .fitted import Column, Fitted, fitted_table
-from .tables import NO_STAGES, convention_rows, flop_class_rows, headline, layer_rows, si, stage_rows, weights_lines
+from .tables import (
+    NO_STAGES,
+    STAGE_COLUMNS,
+    convention_rows,
+    flop_class_rows,
+    headline,
+    layer_rows,
+    si,
+    stage_rows,
+    weights_lines,
+)
+
+# How the terminal shows each stage column (the narrowest terminals drop the highest ``drop`` first).
+_STAGE_COLUMNS = {
+    "stage": Column("stage"),
+    "blocks": Column("blocks", "right", drop=3),
+    "output": Column("output (HxWxC)", drop=4),
+    "params": Column("params", "right", number=True),
+    "params %": Column("params %", "right", drop=1),
+    "macs": Column("MACs", "right", number=True),
+    "macs %": Column("MACs %", "right", drop=2),
+}
 
 
 def print_fitted(console: Console, fitted: Fitted) -> None:
@@ -89,19 +110,8 @@ def print_summary(
     title = f"Layers (depth <= {depth})" if depth is not None else "Layers"
     print_fitted(console, fitted_table(title, layer_columns, rows, width, exact))
 
-    stage_columns = [
-        Column("stage"),
-        Column("blocks", "right", drop=3),
-        Column("output (HxWxC)", drop=4),
-        Column("params", "right", number=True),
-        Column("params %", "right", drop=1),
-        Column("MACs", "right", number=True),
-        Column("MACs %", "right", drop=2),
-    ]
-    rows = [
-        [r["stage"], r["blocks"], r["output"], r["params"], f"{r['params %']:.2f}", r["macs"], f"{r['macs %']:.2f}"]
-        for r in stage_rows(report)
-    ]
+    stage_columns = [_STAGE_COLUMNS[name] for name in STAGE_COLUMNS]
+    rows = [[f"{r[name]:.2f}" if name.endswith("%") else r[name] for name in STAGE_COLUMNS] for r in stage_rows(report)]
     if rows:
         print_fitted(console, fitted_table("Stages", stage_columns, rows, width, exact))
     else:
