@@ -27,8 +27,16 @@ check: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: check system-deps
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow"
+# The type check runs beside the tests (one process; the tests leave a core idle at times) and is
+# waited for at the end: either failing fails the target. Its report is printed when it fails, so
+# that pytest's summary stays the last line of a passing run.
+test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy > $(VENV)/mypy.log 2>&1 & mypy=$$!; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow"; tests=$$?; \
+	if ! wait $$mypy; then cat $(VENV)/mypy.log; echo "mypy failed (make check runs it alone)"; exit 1; fi; \
+	exit $$tests
 
 test-all: check system-deps
 	RESNET_INSPECT_ALL_TESTS=1 $(PY) -m pytest -n $(PYTEST_WORKERS)

@@ -6,6 +6,7 @@ resnet_inspect package (`resnet_inspect.webapp` holds what the page computes, as
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -53,18 +54,28 @@ def report_for(spec: ri.ResNetSpec, shape: tuple[int, ...], device: str, label: 
     return ri.ModelReport.from_dict(cached_report(webapp.spec_key(spec), shape, device, label))
 
 
-PROBLEMS: list[str] = []
-UPLOAD: dict = {}  # the weights file of this run, if one was uploaded
+@dataclass
+class Choice:
+    """What the sidebar chose for this run of the page."""
+
+    label: str = ""
+    spec: ri.ResNetSpec | None = None
+    module: object | None = None  # the user's own model (file.py:NAME, with --allow-code)
+    shape: tuple[int, ...] | None = None  # None: no valid network and input to analyse
+    device: str = "auto"
+    convention: str = "macs"
+    upload: tuple[bytes, str] | None = None  # an uploaded weights file: its bytes and its name
+    problems: list[str] = field(default_factory=list)  # inputs the page cannot use, said again at the top
+
+    def problem(self, bar, exc: Exception) -> None:
+        """An input the page cannot use: said next to the widget, and again at the top of the page."""
+        bar.error(str(exc))
+        self.problems.append(str(exc))
 
 
-def problem(bar, exc: Exception) -> None:
-    """An input the page cannot use: said next to the widget, and again at the top of the page."""
-    bar.error(str(exc))
-    PROBLEMS.append(str(exc))
-
-
-def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...] | None, str, str]:
+def sidebar() -> Choice:
     """The network, input, device and convention chosen in the sidebar."""
+    choice = Choice()
     bar = st.sidebar
     bar.title("resnet-inspect")
     modes = ["Registered variant", "Custom network", "Weights file (.safetensors)"] + (
@@ -94,9 +105,9 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
         )
         spec, label = VARIANTS[name].spec, name
     elif mode == "Custom network":
-        spec, label = custom_editor(bar), "custom"
+        spec, label = custom_editor(bar, choice), "custom"
     elif mode.startswith("Weights"):
-        spec, label = weights_upload(bar)
+        spec, label = weights_upload(bar, choice)
     else:
         label = bar.text_input("path/to/file.py:NAME", key="code_target")
         spec = None
@@ -104,7 +115,7 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
             try:
                 module = resolve_target(label, allow_code=True).module
             except ValueError as exc:
-                problem(bar, exc)
+                choice.problem(bar, exc)
     default_side = spec.image_size if spec else 224
     side = bar.number_input(
         "Input height = width (pixels)",
@@ -122,15 +133,15 @@ def sidebar() -> tuple[str, ri.ResNetSpec | None, object | None, tuple[int, ...]
         "Convention", list(CONVENTIONS), key="convention", format_func=lambda c: f"{c} — {CONVENTIONS[c].unit}"
     )
     bar.caption(CONVENTIONS[convention].what)
-    shape = None
+    choice.label, choice.spec, choice.module, choice.device, choice.convention = label, spec, module, device, convention
     if spec is not None:
         try:
-            shape = webapp.input_shape(int(batch), spec, int(side))
+            choice.shape = webapp.input_shape(int(batch), spec, int(side))
         except ValueError as exc:
-            problem(bar, exc)
+            choice.problem(bar, exc)
     elif module is not None:
-        shape = (int(batch), 3, int(side), int(side))
-    return label, spec, module, shape, device, convention
+        choice.shape = (int(batch), 3, int(side), int(side))
+    return choice
 
 
 @st.cache_data(show_spinner="Reading the weights…", max_entries=8)
@@ -145,7 +156,7 @@ def cached_weights_report(
     return webapp.analyze_upload(data, filename, shape, device, _should_stop)
 
 
-def weights_upload(bar) -> tuple[ri.ResNetSpec | None, str]:
+def weights_upload(bar, choice: Choice) -> tuple[ri.ResNetSpec | None, str]:
     """A .safetensors upload: the network its tensors say (never a pickle: nothing in it can run)."""
     upload = bar.file_uploader("A .safetensors file", type=["safetensors"], key="weights")
     if upload is None:
@@ -153,154 +164,38 @@ def weights_upload(bar) -> tuple[ri.ResNetSpec | None, str]:
     try:
         identity = cached_identity(upload.getvalue(), upload.name)
     except ValueError as exc:
-        problem(bar, exc)
+        choice.problem(bar, exc)
         return None, "weights"
-    UPLOAD.update(data=upload.getvalue(), name=upload.name)
+    choice.upload = (upload.getvalue(), upload.name)
     return ri.ResNetSpec.from_dict(identity["spec"]), identity["label"]
 
 
-def custom_editor(bar) -> ri.ResNetSpec | None:
+def editor_widget(field: webapp.EditorField, base: ri.ResNetSpec, base_name: str) -> object:
+    """The widget of one spec field, starting from ``base``'s value (keyed per base network, so that
+    choosing another base starts the editor afresh)."""
+    key, value = f"{field.name}_{base_name}", getattr(base, field.name)
+    if field.kind == "choice":
+        options = webapp.EDITOR_CHOICES[field.name]
+        return st.selectbox(field.label, options, index=options.index(value), key=key, help=field.help)
+    if field.kind == "count":
+        return int(st.number_input(field.label, field.low, field.high, value, key=key, help=field.help))
+    if field.kind == "flag":
+        return st.checkbox(field.label, value, key=key, help=field.help)
+    return st.text_input(field.label, webapp.editor_text(value), key=key, help=field.help)
+
+
+def custom_editor(bar, choice: Choice) -> ri.ResNetSpec | None:
     base_name = bar.selectbox("Start from", NAMES, index=NAMES.index("resnet50"), key="base")
     base = VARIANTS[base_name].spec
+    values: dict[str, object] = {"image_size": base.image_size}
     with bar.expander("Edit the network", expanded=True):
-        values = {
-            "block": st.selectbox(
-                "Block",
-                webapp.EDITOR_CHOICES["block"],
-                index=webapp.EDITOR_CHOICES["block"].index(base.block),
-                key=f"block_{base_name}",
-            ),
-            "layers": st.text_input("Blocks per stage", ",".join(map(str, base.layers)), key=f"layers_{base_name}"),
-            "widths": st.text_input("Stage widths", ",".join(map(str, base.widths)), key=f"widths_{base_name}"),
-            "groups": int(st.number_input("Groups", 1, 1024, base.groups, key=f"groups_{base_name}")),
-            "width_per_group": int(
-                st.number_input("Width per group", 1, 4096, base.width_per_group, key=f"wpg_{base_name}")
-            ),
-            "stem": st.selectbox(
-                "Stem",
-                webapp.EDITOR_CHOICES["stem"],
-                index=webapp.EDITOR_CHOICES["stem"].index(base.stem),
-                key=f"stem_{base_name}",
-            ),
-            "stem_width": int(st.number_input("Stem width", 1, 1024, base.stem_width, key=f"sw_{base_name}")),
-            "stem_pool": st.selectbox(
-                "After the stem",
-                webapp.EDITOR_CHOICES["stem_pool"],
-                index=webapp.EDITOR_CHOICES["stem_pool"].index(base.stem_pool),
-                key=f"pool_{base_name}",
-                help="max: 3x3/2 max-pool; conv: a strided 3x3 conv (ResNet-RS); none",
-            ),
-            "shortcut": st.selectbox(
-                "Shortcut",
-                webapp.EDITOR_CHOICES["shortcut"],
-                index=webapp.EDITOR_CHOICES["shortcut"].index(base.shortcut),
-                key=f"shortcut_{base_name}",
-            ),
-            "stride_on": st.selectbox(
-                "Stride on",
-                webapp.EDITOR_CHOICES["stride_on"],
-                index=webapp.EDITOR_CHOICES["stride_on"].index(base.stride_on),
-                key=f"stride_{base_name}",
-                help="3x3: torchvision (v1.5); 1x1: the 2015 paper",
-            ),
-            "preact": st.checkbox("Pre-activation (ResNet v2)", base.preact, key=f"preact_{base_name}"),
-            "attn": st.selectbox(
-                "Attention in each block",
-                webapp.EDITOR_CHOICES["attn"],
-                index=webapp.EDITOR_CHOICES["attn"].index(base.attn),
-                key=f"attn_{base_name}",
-                help="se: squeeze-and-excitation; eca: efficient channel attention",
-            ),
-            "attn_reduction": int(st.number_input("SE reduction", 1, 1024, base.attn_reduction, key=f"rd_{base_name}")),
-            "norm": st.selectbox(
-                "Normalization",
-                webapp.EDITOR_CHOICES["norm"],
-                index=webapp.EDITOR_CHOICES["norm"].index(base.norm),
-                key=f"norm_{base_name}",
-                help="batch: BatchNorm; group: GroupNorm over 32 groups",
-            ),
-            "aa": st.selectbox(
-                "Anti-aliasing",
-                webapp.EDITOR_CHOICES["aa"],
-                index=webapp.EDITOR_CHOICES["aa"].index(base.aa),
-                key=f"aa_{base_name}",
-                help="avg / blur: a strided block pools or blurs after its 3x3 conv (resnetaa, resnetblur)",
-            ),
-            "std_conv": st.checkbox(
-                "Weight-standardized convs (BiT; pre-activation)", base.std_conv, key=f"std_{base_name}"
-            ),
-            "scales": int(
-                st.number_input(
-                    "Res2Net scales", 1, 64, base.scales, key=f"scales_{base_name}", help="used by block res2net"
-                )
-            ),
-            "radix": int(
-                st.number_input(
-                    "ResNeSt radix", 1, 16, base.radix, key=f"radix_{base_name}", help="used by block resnest"
-                )
-            ),
-            "avd_first": st.checkbox("ResNeSt: pool before the 3x3", base.avd_first, key=f"avd_{base_name}"),
-            "sk": st.selectbox(
-                "Selective kernels",
-                webapp.EDITOR_CHOICES["sk"],
-                index=webapp.EDITOR_CHOICES["sk"].index(base.sk),
-                key=f"sk_{base_name}",
-                help="SKNet: split gives each path half the input channels, whole all of them",
-            ),
-            "num_classes": int(st.number_input("Classes", 1, 100_000, base.num_classes, key=f"classes_{base_name}")),
-            "in_chans": int(st.number_input("Input channels", 1, 64, base.in_chans, key=f"chans_{base_name}")),
-            "image_size": base.image_size,
-        }
+        values |= {f.name: editor_widget(f, base, base_name) for f in webapp.EDITOR_FIELDS if not f.more}
     with bar.expander("More settings"):
-        values |= {
-            "sk_reduction": int(
-                st.number_input("SK attention reduction", 1, 1024, base.sk_reduction, key=f"skrd_{base_name}")
-            ),
-            "sk_divisor": int(
-                st.number_input("SK attention width: a multiple of", 1, 1024, base.sk_divisor, key=f"skdiv_{base_name}")
-            ),
-            "shortcut_kernel": st.selectbox(
-                "Projection shortcut kernel",
-                [1, 3],
-                index=[1, 3].index(base.shortcut_kernel),
-                key=f"sck_{base_name}",
-                help="3: a strided 3x3 projection (SENet-154)",
-            ),
-            "reduce_first": int(
-                st.number_input(
-                    "First 1x1 of a block narrower by",
-                    1,
-                    64,
-                    base.reduce_first,
-                    key=f"rf_{base_name}",
-                    help="SENet-154's first blocks: 2",
-                )
-            ),
-            "dilate": st.text_input(
-                "Dilate instead of stride, per stage after the first",
-                ",".join("true" if d else "false" for d in base.dilate),
-                key=f"dil_{base_name}",
-                help="e.g. false,true,true: an output stride of 8",
-            ),
-            "stage_channels": st.text_input(
-                "Width table: each stage's output",
-                ",".join(map(str, base.stage_channels)),
-                key=f"stc_{base_name}",
-                help="empty: from the stage widths; a pruned network's own widths otherwise",
-            ),
-            "block_channels": st.text_input(
-                "Width table: each block's two inner widths",
-                ",".join(map(str, base.block_channels)),
-                key=f"blc_{base_name}",
-            ),
-            "zero_init_last": st.checkbox(
-                "Zero-initialize each block's last norm", base.zero_init_last, key=f"zil_{base_name}"
-            ),
-        }
+        values |= {f.name: editor_widget(f, base, base_name) for f in webapp.EDITOR_FIELDS if f.more}
     try:
         return webapp.spec_from_editor(values)
     except ValueError as exc:
-        problem(bar, exc)
+        choice.problem(bar, exc)
         return None
 
 
@@ -639,11 +534,10 @@ def performance_tab() -> None:
 
 
 def main() -> None:
-    PROBLEMS.clear()
-    UPLOAD.clear()
-    label, spec, module, shape, device, convention = sidebar()
+    choice = sidebar()
+    label, spec, module, shape, device = choice.label, choice.spec, choice.module, choice.shape, choice.device
     if shape is None:
-        for message in PROBLEMS:
+        for message in choice.problems:
             st.error(message)
         st.info("Choose a valid network and input in the sidebar.")
         return
@@ -658,8 +552,8 @@ def main() -> None:
                 time_budget=LIMITS.app_seconds,
                 should_stop=newer_run_waiting,
             )
-        elif UPLOAD:
-            report = ri.ModelReport.from_dict(cached_weights_report(UPLOAD["data"], UPLOAD["name"], shape, device))
+        elif choice.upload is not None:
+            report = ri.ModelReport.from_dict(cached_weights_report(*choice.upload, shape, device))
         else:
             report = report_for(spec, shape, device, label)
     except ValueError as exc:
@@ -671,7 +565,7 @@ def main() -> None:
         st.warning(warning)
     if report.weights:
         st.info("\n\n".join(weights_lines(report.weights)))
-    tiles = webapp.headline_metrics(report, convention)
+    tiles = webapp.headline_metrics(report, choice.convention)
     for start in range(0, len(tiles), 3):
         for column, (name, value, help_text) in zip(st.columns(3), tiles[start : start + 3]):
             column.metric(name, value, help=help_text)

@@ -6,6 +6,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from math import prod
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,71 @@ EDITOR_CHOICES = {
     "norm": NORMS,
     "stem_pool": STEM_POOLS,
     "sk": SELECTIVE_KERNELS,
+    "shortcut_kernel": (1, 3),
 }
+
+
+@dataclass(frozen=True)
+class EditorField:
+    """One widget of the custom-network editor: the spec field it sets, and how it is asked for."""
+
+    name: str
+    label: str
+    kind: str  # "choice" (from EDITOR_CHOICES), "count" (an integer in [low, high]), "flag", "list" (text)
+    low: int = 1
+    high: int = 1024
+    help: str | None = None
+    more: bool = False  # under "More settings"
+
+
+# Every spec field but the input size, in the order the editor shows them.
+EDITOR_FIELDS = (
+    EditorField("block", "Block", "choice"),
+    EditorField("layers", "Blocks per stage", "list"),
+    EditorField("widths", "Stage widths", "list"),
+    EditorField("groups", "Groups", "count"),
+    EditorField("width_per_group", "Width per group", "count", high=4096),
+    EditorField("stem", "Stem", "choice"),
+    EditorField("stem_width", "Stem width", "count"),
+    EditorField("stem_pool", "After the stem", "choice",
+                help="max: 3x3/2 max-pool; conv: a strided 3x3 conv (ResNet-RS); none"),
+    EditorField("shortcut", "Shortcut", "choice"),
+    EditorField("stride_on", "Stride on", "choice", help="3x3: torchvision (v1.5); 1x1: the 2015 paper"),
+    EditorField("preact", "Pre-activation (ResNet v2)", "flag"),
+    EditorField("attn", "Attention in each block", "choice",
+                help="se: squeeze-and-excitation; eca: efficient channel attention"),
+    EditorField("attn_reduction", "SE reduction", "count"),
+    EditorField("norm", "Normalization", "choice", help="batch: BatchNorm; group: GroupNorm over 32 groups"),
+    EditorField("aa", "Anti-aliasing", "choice",
+                help="avg / blur: a strided block pools or blurs after its 3x3 conv (resnetaa, resnetblur)"),
+    EditorField("std_conv", "Weight-standardized convs (BiT; pre-activation)", "flag"),
+    EditorField("scales", "Res2Net scales", "count", high=64, help="used by block res2net"),
+    EditorField("radix", "ResNeSt radix", "count", high=16, help="used by block resnest"),
+    EditorField("avd_first", "ResNeSt: pool before the 3x3", "flag"),
+    EditorField("sk", "Selective kernels", "choice",
+                help="SKNet: split gives each path half the input channels, whole all of them"),
+    EditorField("num_classes", "Classes", "count", high=100_000),
+    EditorField("in_chans", "Input channels", "count", high=64),
+    EditorField("zero_init_last", "Zero-initialize each block's last norm", "flag"),
+    EditorField("sk_reduction", "SK attention reduction", "count", more=True),
+    EditorField("sk_divisor", "SK attention width: a multiple of", "count", more=True),
+    EditorField("shortcut_kernel", "Projection shortcut kernel", "choice", more=True,
+                help="3: a strided 3x3 projection (SENet-154)"),
+    EditorField("reduce_first", "First 1x1 of a block narrower by", "count", high=64, more=True,
+                help="SENet-154's first blocks: 2"),
+    EditorField("dilate", "Dilate instead of stride, per stage after the first", "list", more=True,
+                help="e.g. false,true,true: an output stride of 8"),
+    EditorField("stage_channels", "Width table: each stage's output", "list", more=True,
+                help="empty: from the stage widths; a pruned network's own widths otherwise"),
+    EditorField("block_channels", "Width table: each block's two inner widths", "list", more=True),
+)  # fmt: skip
+
+
+def editor_text(value: tuple) -> str:
+    """A list field as the editor shows it: "3,4,6,3", "false,true,true"."""
+    return ",".join(("true" if v else "false") if isinstance(v, bool) else str(v) for v in value)
+
+
 MAX_BATCH = 4096
 MAX_SIDE = 8192
 

@@ -99,7 +99,7 @@ def test_custom_editor_builds_and_rejects_invalid_specs():
     # the newer choices combine in the editor: Res2Net blocks with 6 scales and ECA
     at.sidebar.number_input(key="groups_resnet50").set_value(1).run()
     at.sidebar.selectbox(key="block_resnet50").set_value("res2net").run()
-    at.sidebar.number_input(key="wpg_resnet50").set_value(26).run()
+    at.sidebar.number_input(key="width_per_group_resnet50").set_value(26).run()
     at.sidebar.number_input(key="scales_resnet50").set_value(6).run()
     at.sidebar.selectbox(key="attn_resnet50").set_value("eca").run()
     no_exception(at)
@@ -128,15 +128,15 @@ def test_the_editor_reads_dilation_and_width_tables():
     at.run()
     at.sidebar.selectbox(key="device").set_value("meta").run()
     at.sidebar.radio(key="mode").set_value("Custom network").run()
-    at.sidebar.text_input(key="dil_resnet50").set_value("false,true,true").run()
+    at.sidebar.text_input(key="dilate_resnet50").set_value("false,true,true").run()
     no_exception(at)
     assert at.caption[0].value.startswith("input 1x3x224x224")
     expected = ri.inspect(ri.ResNetSpec(dilate=(False, True, True)), device="meta")
     assert metric(at, "MACs") == f"{expected.totals.macs / 1e9:.2f}G"
-    at.sidebar.text_input(key="dil_resnet50").set_value("false,maybe,true").run()
+    at.sidebar.text_input(key="dilate_resnet50").set_value("false,maybe,true").run()
     assert any("dilate" in e.value and "maybe" in e.value for e in at.error)
-    at.sidebar.text_input(key="dil_resnet50").set_value("false,false,false").run()
-    at.sidebar.text_input(key="stc_resnet50").set_value("256,512").run()
+    at.sidebar.text_input(key="dilate_resnet50").set_value("false,false,false").run()
+    at.sidebar.text_input(key="stage_channels_resnet50").set_value("256,512").run()
     no_exception(at)
     assert any("stage_channels" in e.value for e in at.error)
 
@@ -220,3 +220,12 @@ def test_performance_tab_shows_committed_profiles():
     assert any("resnet50" in option and "batch 32" in option for option in profiles.options)
     profiles.set_value(next(o for o in profiles.options if "resnet152" in o)).run()
     no_exception(at)
+
+
+def test_the_editor_asks_for_every_spec_field_but_the_input_size():
+    from resnet_inspect.model.spec import FIELD_NAMES
+    from resnet_inspect.webapp import EDITOR_CHOICES, EDITOR_FIELDS
+
+    assert {f.name for f in EDITOR_FIELDS} | {"image_size"} == set(FIELD_NAMES)
+    assert len({f.name for f in EDITOR_FIELDS}) == len(EDITOR_FIELDS)
+    assert all(f.name in EDITOR_CHOICES for f in EDITOR_FIELDS if f.kind == "choice")

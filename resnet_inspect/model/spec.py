@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import UserError
 from ..limits import LIMITS, over, shown
@@ -25,6 +25,23 @@ GROUPS_OF_GROUP_NORM = 32  # timm's GroupNorm default, used by resnet50_gn
 
 # Output channels of a block per unit of stage width, by block family; each block class says the same.
 EXPANSION = {"basic": 1, "bottleneck": 4, "res2net": 4, "resnest": 4}
+
+
+def _fail(name: str, reason: str) -> NoReturn:
+    raise UserError(f"invalid spec: {name}: {reason}")
+
+
+def _check_choice(spec: ResNetSpec, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(spec, name)
+    if not isinstance(value, str) or value not in choices:
+        _fail(name, f"{shown(value)} is not one of {', '.join(choices)}")
+
+
+def _check_positive_int(name: str, value: Any, limit: str | None = "max_width") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        _fail(name, f"must be a positive integer, got {shown(value)}")
+    if limit and value > getattr(LIMITS, limit):
+        _fail(name, over("value", value, limit))
 
 
 @dataclass(frozen=True)
@@ -117,42 +134,38 @@ class ResNetSpec:
         self._validate()
 
     def _validate(self) -> None:
-        def fail(name: str, reason: str) -> None:
-            raise UserError(f"invalid spec: {name}: {reason}")
+        self._check_values()
+        self._check_widths()
+        self._check_width_table()
+        self._check_combinations()
 
-        def check_choice(name: str, choices: tuple[str, ...]) -> None:
-            value = getattr(self, name)
-            if not isinstance(value, str) or value not in choices:
-                fail(name, f"{shown(value)} is not one of {', '.join(choices)}")
-
-        def check_positive_int(name: str, value: Any, limit: str | None = "max_width") -> None:
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                fail(name, f"must be a positive integer, got {shown(value)}")
-            if limit and value > getattr(LIMITS, limit):
-                fail(name, over("value", value, limit))
-
-        check_choice("block", BLOCKS)
-        check_choice("stem", STEMS)
-        check_choice("stem_pool", STEM_POOLS)
-        check_choice("shortcut", SHORTCUTS)
-        check_choice("stride_on", STRIDE_PLACEMENTS)
-        check_choice("aa", ANTI_ALIASING)
-        check_choice("attn", ATTENTION)
-        check_choice("norm", NORMS)
-        check_choice("sk", SELECTIVE_KERNELS)
+    def _check_values(self) -> None:
+        """Each field on its own: its type, its choices, its range."""
+        for name in ("layers", "widths", "dilate", "stage_channels", "block_channels"):
+            if not isinstance(getattr(self, name), tuple):
+                _fail(name, f"must be a list, got {shown(getattr(self, name))}")
+        _check_choice(self, "block", BLOCKS)
+        _check_choice(self, "stem", STEMS)
+        _check_choice(self, "stem_pool", STEM_POOLS)
+        _check_choice(self, "shortcut", SHORTCUTS)
+        _check_choice(self, "stride_on", STRIDE_PLACEMENTS)
+        _check_choice(self, "aa", ANTI_ALIASING)
+        _check_choice(self, "attn", ATTENTION)
+        _check_choice(self, "norm", NORMS)
+        _check_choice(self, "sk", SELECTIVE_KERNELS)
         if not isinstance(self.layers, tuple) or not self.layers:
-            fail("layers", "needs at least one stage")
+            _fail("layers", "needs at least one stage")
         if len(self.layers) > LIMITS.max_stages:
-            fail("layers", over("the number of stages", len(self.layers), "max_stages"))
+            _fail("layers", over("the number of stages", len(self.layers), "max_stages"))
         for count in self.layers:
             if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-                fail("layers", f"every stage needs at least one block, got {shown(list(self.layers))}")
+                _fail("layers", f"every stage needs at least one block, got {shown(list(self.layers))}")
         if sum(self.layers) > LIMITS.max_blocks:
-            fail("layers", over("the number of blocks", sum(self.layers), "max_blocks"))
+            _fail("layers", over("the number of blocks", sum(self.layers), "max_blocks"))
         if not isinstance(self.widths, tuple) or len(self.widths) != len(self.layers):
-            fail("widths", f"needs one width per stage ({len(self.layers)}), got {shown(self.widths)}")
+            _fail("widths", f"needs one width per stage ({len(self.layers)}), got {shown(self.widths)}")
         for width in self.widths:
-            check_positive_int("widths", width)
+            _check_positive_int("widths", width)
         for name in (
             "groups",
             "width_per_group",
@@ -165,47 +178,45 @@ class ResNetSpec:
             "shortcut_kernel",
             "reduce_first",
         ):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("image_size", self.image_size, "max_input_side")
+            _check_positive_int(name, getattr(self, name))
+        _check_positive_int("image_size", self.image_size, "max_input_side")
         for name in ("preact", "zero_init_last", "std_conv", "avd_first"):
             if not isinstance(getattr(self, name), bool):
-                fail(name, f"must be true or false, got {getattr(self, name)!r}")
+                _fail(name, f"must be true or false, got {getattr(self, name)!r}")
         if len(self.dilate) != len(self.layers) - 1 or not all(isinstance(d, bool) for d in self.dilate):
-            fail("dilate", f"needs one true/false per stage after the first ({len(self.layers) - 1})")
+            _fail("dilate", f"needs one true/false per stage after the first ({len(self.layers) - 1})")
+        for name in ("scales", "radix"):  # parallel branches of one block
+            _check_positive_int(name, getattr(self, name), "max_branches")
+
+    def _check_widths(self) -> None:
+        """The channels every layer gets: positive, within the limit, whole groups."""
         if self.block == "basic":
             if self.groups != 1 or self.width_per_group != 64:
-                fail("groups", "the basic block supports only groups=1 and width_per_group=64")
+                _fail("groups", "the basic block supports only groups=1 and width_per_group=64")
             if self.stride_on != "3x3":
-                fail(
+                _fail(
                     "stride_on", "'1x1' places the stride on a bottleneck's first 1x1 conv; it needs block='bottleneck'"
                 )
         for width in self.widths:
             inner = self.inner_width(width)
             if inner <= 0:
-                fail("width_per_group", f"gives an inner width of {inner} for stage width {width}")
+                _fail("width_per_group", f"gives an inner width of {inner} for stage width {width}")
             if inner > LIMITS.max_width or inner * self.expansion > LIMITS.max_width:
-                fail(
+                _fail(
                     "widths",
                     over(f"stage width {width} gives a layer of", max(inner, width * self.expansion), "max_width"),
                 )
             if inner % self.groups:
-                fail("groups", f"{self.groups} does not divide the inner width {inner} (stage width {width})")
+                _fail("groups", f"{self.groups} does not divide the inner width {inner} (stage width {width})")
         if self.shortcut == "zero_pad":
             # Option A pads new channels with zeros; it has no way to drop channels.
             channels = [self.stem_out_channels] + [w * self.expansion for w in self.widths]
             for index, (before, after) in enumerate(zip(channels, channels[1:]), start=1):
                 if after < before:
-                    fail(
+                    _fail(
                         "shortcut",
                         f"'zero_pad' cannot reduce channels, but stage {index} goes from {before} to {after}",
                     )
-        if self.aa != "none" and (self.preact or self.stride_on != "3x3"):
-            fail(
-                "aa",
-                "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride on the 3x3",
-            )
-        if self.norm in ("evonorm", "frn") and not self.preact:
-            fail("norm", f"{self.norm} is a pre-activation norm-and-activation (preact: true)")
         if self.norm in ("group", "evonorm"):
             group_channels = (
                 {self.stem_out_channels, self.stem_width}
@@ -216,13 +227,44 @@ class ResNetSpec:
                 group_channels.add(3 * (self.stem_width // 4))
             odd = sorted(c for c in group_channels if c % GROUPS_OF_GROUP_NORM)
             if odd:
-                fail(
+                _fail(
                     "norm",
                     f"group norm splits channels into {GROUPS_OF_GROUP_NORM} groups, but the network has "
                     f"{odd[0]} channels somewhere",
                 )
+
+    def _check_width_table(self) -> None:
+        """A pruned network's widths: both lists, one entry per stage and two per block."""
+        if bool(self.stage_channels) != bool(self.block_channels):
+            _fail(
+                "stage_channels" if self.stage_channels else "block_channels",
+                "a width table needs both stage_channels and block_channels",
+            )
+        if self.stage_channels or self.block_channels:
+            if self.block != "bottleneck" or self.preact or self.attn == "se" or self.sk != "none" or self.groups != 1:
+                _fail(
+                    "stage_channels",
+                    "a width table is for plain post-activation bottlenecks (timm's pruned networks: groups 1, no SE)",
+                )
+            for name in ("stage_channels", "block_channels"):
+                for value in getattr(self, name):
+                    _check_positive_int(name, value)
+            if len(self.stage_channels) != len(self.layers):
+                _fail("stage_channels", f"needs one output width per stage ({len(self.layers)})")
+            if len(self.block_channels) != 2 * sum(self.layers):
+                _fail("block_channels", f"needs two widths per block ({2 * sum(self.layers)})")
+
+    def _check_combinations(self) -> None:
+        """Choices that only some blocks, stems and norms support."""
+        if self.aa != "none" and (self.preact or self.stride_on != "3x3"):
+            _fail(
+                "aa",
+                "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride on the 3x3",
+            )
+        if self.norm in ("evonorm", "frn") and not self.preact:
+            _fail("norm", f"{self.norm} is a pre-activation norm-and-activation (preact: true)")
         if self.block in ("res2net", "resnest") and (self.preact or self.stride_on != "3x3" or self.aa != "none"):
-            fail(
+            _fail(
                 "block", f"{self.block} blocks are post-activation, stride on their 3x3 convs and have no anti-aliasing"
             )
         if self.sk != "none" and (
@@ -233,52 +275,36 @@ class ResNetSpec:
             or self.norm != "batch"
             or self.stride_on != "3x3"
         ):
-            fail(
+            _fail(
                 "sk",
                 "selective kernels replace the 3x3 conv of plain post-activation basic or bottleneck blocks "
                 "(no attention, anti-aliasing or group norm besides)",
             )
-        for name in ("scales", "radix"):  # parallel branches of one block
-            check_positive_int(name, getattr(self, name), "max_branches")
         if self.shortcut_kernel not in (1, 3):
-            fail("shortcut_kernel", f"must be 1 or 3, got {shown(self.shortcut_kernel)}")
+            _fail("shortcut_kernel", f"must be 1 or 3, got {shown(self.shortcut_kernel)}")
         if self.shortcut_kernel == 3 and (self.shortcut != "projection" or self.preact):
-            fail("shortcut_kernel", "3x3 shortcuts are post-activation projections (shortcut: projection)")
+            _fail("shortcut_kernel", "3x3 shortcuts are post-activation projections (shortcut: projection)")
         if self.reduce_first != 1:
-            first = self.inner_width(self.widths[0]) // self.reduce_first
             if self.block != "bottleneck" or self.preact or self.sk != "none":
-                fail("reduce_first", "only a plain post-activation bottleneck narrows its first 1x1")
+                _fail("reduce_first", "only a plain post-activation bottleneck narrows its first 1x1")
             for width in self.widths:
                 first = self.inner_width(width) // self.reduce_first
                 if first * self.reduce_first != self.inner_width(width) or first % self.groups:
-                    fail(
+                    _fail(
                         "reduce_first",
                         f"{self.reduce_first} does not split the inner width "
                         f"{self.inner_width(width)} into whole groups of {self.groups}",
                     )
-        if self.stage_channels or self.block_channels:
-            if self.block != "bottleneck" or self.preact or self.attn == "se" or self.sk != "none" or self.groups != 1:
-                fail(
-                    "stage_channels",
-                    "a width table is for plain post-activation bottlenecks (timm's pruned networks: groups 1, no SE)",
-                )
-            for name in ("stage_channels", "block_channels"):
-                for value in getattr(self, name):
-                    check_positive_int(name, value)
-            if len(self.stage_channels) != len(self.layers):
-                fail("stage_channels", f"needs one output width per stage ({len(self.layers)})")
-            if len(self.block_channels) != 2 * sum(self.layers):
-                fail("block_channels", f"needs two widths per block ({2 * sum(self.layers)})")
         if self.block == "resnest" and self.attn != "none":
-            fail("attn", "a resnest block's split attention is its attention; it takes no other")
+            _fail("attn", "a resnest block's split attention is its attention; it takes no other")
         if self.std_conv and not self.preact:
-            fail("std_conv", "weight-standardized convolutions are built for pre-activation networks (BiT)")
+            _fail("std_conv", "weight-standardized convolutions are built for pre-activation networks (BiT)")
         if self.stem_pool == "fixed" and not self.preact:
-            fail("stem_pool", "'fixed' is BiT's pre-activation stem pool; post-activation networks use 'max'")
+            _fail("stem_pool", "'fixed' is BiT's pre-activation stem pool; post-activation networks use 'max'")
         if self.stem_pool == "conv" and (self.stem == "cifar" or self.preact or self.aa != "none"):
-            fail("stem_pool", "'conv' (ResNet-RS) follows a post-activation ImageNet stem without anti-aliasing")
+            _fail("stem_pool", "'conv' (ResNet-RS) follows a post-activation ImageNet stem without anti-aliasing")
         if self.stem == "tiered" and self.stem_width < 4:
-            fail("stem_width", "a tiered stem needs stem_width >= 4")
+            _fail("stem_width", "a tiered stem needs stem_width >= 4")
 
     # Derived quantities, shared by the builder and the analyzer.
     @property
