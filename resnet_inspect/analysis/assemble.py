@@ -166,12 +166,9 @@ def _layer_row(
         activation_bytes=trace.activation_bytes,
     )
     if rf is not None:
-        row.rf_size, row.rf_stride, row.rf_offset, row.rf_global = (
-            int(rf.size),
-            int(rf.jump),
-            float(rf.start),
-            bool(rf.is_global),
-        )
+        row.rf_size, row.rf_stride, row.rf_offset = int(rf.size), int(rf.jump), float(rf.start)
+        if rf.global_from is not None:
+            row.rf_global, row.rf_global_from = True, rf.global_from[1] or "(model)"
     if geometry is not None:
         geometry(row, module)
     return row

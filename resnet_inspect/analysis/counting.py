@@ -36,8 +36,9 @@ class OpCost(NamedTuple):  # a tuple: built for every operator of a pass, so it 
     op_class: OpClass
     macs: int = 0
     flops: int = 0
-    # (kernel, stride, padding, dilation) of a sliding window, or "global" for a reduction over
-    # every spatial position: what the receptive field needs to know of an operator.
+    # (kernel, stride, padding, dilation) of a sliding window, "global" for a reduction over every
+    # spatial position (its output a statistic of the map), "normalized" for an output divided by such
+    # statistics (GroupNorm): what the receptive field needs to know of an operator.
     window: tuple[int, int, int, int] | str | None = None
     bias_flops: int = 0  # the bias addition folded into the call, charged as its own class
 
@@ -154,7 +155,8 @@ def batch_norm_with_update(args: Sequence[Any], kwargs: dict, out: Shape | None)
 
 @register_rule("native_group_norm")
 def group_norm(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
-    return _norm(args[0], args[1] if len(args) > 1 else None, statistics_from_input=True)
+    # Each output is divided by statistics over its whole map: it depends on every position.
+    return _norm(args[0], args[1] if len(args) > 1 else None, statistics_from_input=True)._replace(window="normalized")
 
 
 def _norm(x: Shape, weight: Shape | None, statistics_from_input: bool) -> OpCost:
@@ -191,18 +193,24 @@ def global_pool(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
 
 @register_rule("var")
 def variance(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
-    # Subtract the mean, square, add up: 3 per input element (EvoNorm's group statistics).
-    return OpCost(OpClass.ELEMENTWISE, 0, 3 * numel(args[0]))
+    # Subtract the mean, square, add up: 3 per input element (EvoNorm's group statistics, over every
+    # spatial position: a statistic of the whole map).
+    return OpCost(OpClass.ELEMENTWISE, 0, 3 * numel(args[0]), "global" if _over_space(args, kwargs) else None)
 
 
 @register_rule("mean")
 def mean(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
     # A mean over every spatial axis is a global average pool (SE's squeeze); others are arithmetic.
+    spatial = _over_space(args, kwargs)
+    return OpCost(OpClass.POOL if spatial else OpClass.ELEMENTWISE, 0, numel(args[0]), "global" if spatial else None)
+
+
+def _over_space(args: Sequence[Any], kwargs: dict) -> bool:
+    """Whether a reduction (mean, var) runs over every spatial axis of an NC... map."""
     x = args[0]
     dims = args[1] if len(args) > 1 else kwargs.get("dim")
     dims = [d % len(x) for d in dims] if dims is not None else list(range(len(x)))
-    spatial = len(x) >= 3 and set(range(2, len(x))) <= set(dims)
-    return OpCost(OpClass.POOL if spatial else OpClass.ELEMENTWISE, 0, numel(x), "global" if spatial else None)
+    return len(x) >= 3 and set(range(2, len(x))) <= set(dims)
 
 
 # -- element-wise ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from torch import nn
 
 aten = torch.ops.aten
 Shape = torch.Size
-Window = Any  # as `counting.OpCost.window`: (kernel, stride, padding, dilation), "global" or None
+Window = Any  # as `counting.OpCost.window`: (kernel, stride, padding, dilation), "global", "normalized" or None
 # (aten overload, arguments with every tensor replaced by its shape, kwargs, shapes of its outputs):
 # what the operator's counting rule reads, and what the dispatch mode would have seen come out.
 Op = tuple[Any, tuple, dict, tuple[Shape, ...]]
@@ -207,7 +207,7 @@ RULES: dict[type, LeafRule] = {
         _batch_norm_settings,
         _batch_norm,
     ),
-    nn.GroupNorm: LeafRule(lambda m, x: x.dim() >= 2, _group_norm_settings, _group_norm),
+    nn.GroupNorm: LeafRule(lambda m, x: x.dim() >= 2, _group_norm_settings, _group_norm, lambda m: "normalized"),
     nn.ReLU: LeafRule(_always, lambda m: (m.inplace,), _relu),
     nn.Sigmoid: LeafRule(_always, _no_settings, _sigmoid),
     nn.MaxPool2d: LeafRule(lambda m, x: not m.return_indices, _max_pool_settings, _max_pool, _pool_window),

@@ -98,7 +98,11 @@ class LayerRow:
     rf_size: int | None = None  # receptive field (pixels, along the height) of the output
     rf_stride: int | None = None  # effective stride (jump) at the output
     rf_offset: float | None = None  # input coordinate of the first output pixel's centre
-    rf_global: bool = False  # output sees the whole input (after a global pool)
+    # The fields above are the local operators' (convolutions, pools, pads). The output also depends on
+    # the whole input once a global operator (a global mean: SE, ECA, SK, split attention, global pooling;
+    # GroupNorm, EvoNorm or FRN statistics) lies on its path: the first such module.
+    rf_global: bool = False
+    rf_global_from: str | None = None
     # Totals over this module and everything it contains (for containers).
     total_params: int = 0
     total_macs: int = 0

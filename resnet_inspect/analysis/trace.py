@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +33,20 @@ from .report import OpClass, OpCount
 
 @dataclass(slots=True)
 class RF:
-    """Receptive field along one spatial axis: size, jump (effective stride), centre of the first pixel."""
+    """Receptive field along one spatial axis (the height) of a tensor.
+
+    ``size``, ``jump`` (effective stride) and ``start`` (input coordinate of the first output pixel's
+    centre) are the field of the local operators alone: convolutions, pools and pads. ``global_from``
+    is the first global operator the value also depends on (a global mean, a norm's statistics), as
+    (order position, module), kept apart so that it never overwrites the local field. ``pooled``: a
+    statistic of whole maps, with no spatial layout of its own (sliding windows over it, such as ECA's
+    1-D conv across channels, leave the field as it is)."""
 
     size: float = 1
     jump: float = 1
     start: float = 0.5
-    is_global: bool = False
+    global_from: tuple[int, str] | None = None
+    pooled: bool = False
 
 
 @dataclass(slots=True)
@@ -91,22 +99,65 @@ def forget_learned_leaves() -> None:
 
 # Order positions kept for one written-out leaf call: at most this many operator records are new.
 _LEAF_POSITIONS = 4
+# Operators that pad a map: no arithmetic, but they move the field's offset (`_pad_window`).
+_PADS = frozenset(("constant_pad_nd", "reflection_pad2d", "replication_pad2d", "pad"))
 # Child modules that carry a block's shortcut (torchvision/timm: downsample; others: shortcut, skip).
 _SHORTCUT_NAMES = {"downsample", "shortcut", "skip"}
 
 
-def _through(source: RF, window: Any) -> RF:
-    """The receptive field after an operator with ``window`` (see `counting.OpCost`) reads ``source``."""
-    if source.is_global or window is None:
+def _through(source: RF, window: Any, where: tuple[int, str]) -> RF:
+    """The receptive field after an operator with ``window`` (see `counting.OpCost`), run at ``where``
+    (order position, module), reads ``source``."""
+    if window is None:
         return source
-    if window == "global":
-        return RF(source.size, source.jump, source.start, True)
+    if window == "global":  # a reduction over every position: a statistic of the map
+        return RF(source.size, source.jump, source.start, source.global_from or where, True)
+    if window == "normalized":  # each output divided by statistics of the whole map (GroupNorm)
+        return RF(source.size, source.jump, source.start, source.global_from or where, source.pooled)
+    if source.pooled:
+        return source
     kernel, stride, padding, dilation = window
     return RF(
         source.size + (kernel - 1) * dilation * source.jump,
         source.jump * stride,
         source.start + ((kernel - 1) / 2 * dilation - padding) * source.jump,
+        source.global_from,
     )
+
+
+def _combined(infos: Iterable[RF | None]) -> RF | None:
+    """The field of a value computed from several inputs (a residual add, a map times its attention):
+    the widest local field among them (a pooled statistic's only where no input has a local one), and
+    the earliest global operator any of them depends on."""
+    best: RF | None = None
+    global_from = None
+    for info in infos:
+        if info is None:
+            continue
+        if info.global_from is not None and (global_from is None or info.global_from < global_from):
+            global_from = info.global_from
+        if best is None or (best.pooled and not info.pooled) or (info.pooled == best.pooled and info.size > best.size):
+            best = info
+    if best is None or best.global_from == global_from:
+        return best
+    return RF(best.size, best.jump, best.start, global_from, best.pooled)
+
+
+def _same_field(a: RF | None, b: RF | None) -> bool:
+    """The same field, and the same global operator named (wherever in the order it was recorded)."""
+    if a is None or b is None:
+        return a is b
+    names = (a.global_from and a.global_from[1], b.global_from and b.global_from[1])
+    return (a.size, a.jump, a.start, a.pooled) == (b.size, b.jump, b.start, b.pooled) and names[0] == names[1]
+
+
+def _pad_window(op: str, args: tuple) -> Any:
+    """A pad as a window along the height: it moves the first pixel's centre by the pixels added on top
+    (``F.pad``'s list runs from the last axis: left, right, top, bottom, then channels)."""
+    pads = args[1] if len(args) > 1 else None
+    if not isinstance(pads, (list, tuple)) or len(pads) < 4:
+        return None
+    return (1, 1, int(pads[2]), 1)
 
 
 class TraceError(RuntimeError):
@@ -356,7 +407,7 @@ class Tracer(TorchDispatchMode):
             input_from = getattr(x, _PRODUCER_ATTR, None)
             rf: RF | None
             if source is not None:
-                rf = _through(source, window)
+                rf = _through(source, window, (position, self.names[key]))
                 setattr(output, _RF_ATTR, rf)
             else:
                 rf = getattr(output, _RF_ATTR, None)
@@ -409,14 +460,14 @@ class Tracer(TorchDispatchMode):
         leaf's window applied to the input's, no more operator records than it keeps positions for)."""
         if self._capture is None:
             return
-        _, key, source, charges = self._capture
+        trace, key, source, charges = self._capture
         self._capture = None
         window = self.leaf_rules[id(module)][1]
         if (
             type(output) is torch.Tensor
             and source is not None
             and 0 < len(charges) <= _LEAF_POSITIONS
-            and _through(source, window) == getattr(output, _RF_ATTR, None)
+            and _same_field(_through(source, window, (0, trace.name)), getattr(output, _RF_ATTR, None))
         ):
             self._learned[key] = (charges, window)
 
@@ -655,10 +706,7 @@ class Tracer(TorchDispatchMode):
         # An add module is judged in the block that calls it.
         caller = (stack[-2] if len(stack) > 1 else "") if owner in self.leaves else None
         producers = (getattr(a, _PRODUCER_ATTR, None), getattr(b, _PRODUCER_ATTR, None))
-        source = None  # the wider receptive field, a global one first, as `_propagate_rf` picks it
-        for info in (getattr(a, _RF_ATTR, None), getattr(b, _RF_ATTR, None)):
-            if info is not None and (source is None or info.size > source.size or info.is_global):
-                source = info
+        source = _combined((getattr(a, _RF_ATTR, None), getattr(b, _RF_ATTR, None)))
         op = (_OPS.get(func) or _known(func))[0]
         setattr(out, _PRODUCER_ATTR, owner if caller is not None else f"{owner}:{op}")
         if source is not None:
@@ -748,29 +796,29 @@ class Tracer(TorchDispatchMode):
         setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
 
     def _propagate_rf(self, op: str, args: tuple, out: Any, window: Any) -> None:
-        source: RF | None = None
-        for arg in args:
-            tensors = arg if isinstance(arg, (list, tuple)) else (arg,)
-            for tensor in tensors:
-                if isinstance(tensor, torch.Tensor):
-                    info = getattr(tensor, _RF_ATTR, None)
-                    if info is not None and (source is None or info.size > source.size or info.is_global):
-                        source = info
+        source = _combined(
+            getattr(tensor, _RF_ATTR, None)
+            for arg in args
+            for tensor in (arg if isinstance(arg, (list, tuple)) else (arg,))
+            if isinstance(tensor, torch.Tensor)
+        )
         if source is None:
             return
+        if window is None and op in _PADS:
+            window = _pad_window(op, args)
         if (
             op == "slice"
             and window is None
-            and not source.is_global
+            and not source.pooled
             and len(args) >= 5
             and int(args[1]) % args[0].dim() == 2
             and int(args[4]) > 1
         ):
             # x[:, :, ::s, ::s] subsamples: the jump grows, the field stays.
             begin = int(args[2] or 0)
-            result = RF(source.size, source.jump * int(args[4]), source.start + begin * source.jump)
+            result = RF(source.size, source.jump * int(args[4]), source.start + begin * source.jump, source.global_from)
         else:
-            result = _through(source, window)
+            result = _through(source, window, (self._order, self.stack[-1] if self.stack else ""))
         outputs = out if isinstance(out, (list, tuple)) else (out,)
         for tensor in outputs:
             if isinstance(tensor, torch.Tensor):

@@ -234,25 +234,27 @@ class ResNetSpec:
                 )
 
     def _check_width_table(self) -> None:
-        """A pruned network's widths: both lists, one entry per stage and two per block."""
-        if bool(self.stage_channels) != bool(self.block_channels):
+        """A pruned network's widths: positive and within the limit, both lists, one entry per stage and
+        two per block, for plain bottlenecks."""
+        for name in ("stage_channels", "block_channels"):
+            for value in getattr(self, name):
+                _check_positive_int(name, value)
+        if not (self.stage_channels or self.block_channels):
+            return
+        if not (self.stage_channels and self.block_channels):
             _fail(
                 "stage_channels" if self.stage_channels else "block_channels",
                 "a width table needs both stage_channels and block_channels",
             )
-        if self.stage_channels or self.block_channels:
-            if self.block != "bottleneck" or self.preact or self.attn == "se" or self.sk != "none" or self.groups != 1:
-                _fail(
-                    "stage_channels",
-                    "a width table is for plain post-activation bottlenecks (timm's pruned networks: groups 1, no SE)",
-                )
-            for name in ("stage_channels", "block_channels"):
-                for value in getattr(self, name):
-                    _check_positive_int(name, value)
-            if len(self.stage_channels) != len(self.layers):
-                _fail("stage_channels", f"needs one output width per stage ({len(self.layers)})")
-            if len(self.block_channels) != 2 * sum(self.layers):
-                _fail("block_channels", f"needs two widths per block ({2 * sum(self.layers)})")
+        if self.block != "bottleneck" or self.preact or self.attn == "se" or self.sk != "none" or self.groups != 1:
+            _fail(
+                "stage_channels",
+                "a width table is for plain post-activation bottlenecks (timm's pruned networks: groups 1, no SE)",
+            )
+        if len(self.stage_channels) != len(self.layers):
+            _fail("stage_channels", f"needs one output width per stage ({len(self.layers)})")
+        if len(self.block_channels) != 2 * sum(self.layers):
+            _fail("block_channels", f"needs two widths per block ({2 * sum(self.layers)})")
 
     def _check_combinations(self) -> None:
         """Choices that only some blocks, stems and norms support."""

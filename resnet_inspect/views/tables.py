@@ -68,11 +68,11 @@ LAYER_COLUMNS = (
 
 
 def _rf_text(row: LayerRow) -> str:
-    if row.rf_global:
-        return "global"
+    """The local receptive field (size and jump, in input pixels), and "+ global" where a global
+    operator also lies on the way (its name is in the report's rf_global_from)."""
     if row.rf_size is None:
-        return "-"
-    return f"{row.rf_size} (/{row.rf_stride})"
+        return "global" if row.rf_global else "-"
+    return f"{row.rf_size} (/{row.rf_stride})" + (" + global" if row.rf_global else "")
 
 
 def layer_rows(report: ModelReport, depth: int | None = None, *, include_root: bool = False) -> list[dict[str, Any]]:
