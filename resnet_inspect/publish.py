@@ -17,15 +17,17 @@ from .views.pages import index_markdown, variant_markdown
 
 
 def write_generated_tables() -> list[Path]:
-    """The data files of `resnet_inspect.model.tables`: the pruned networks' width tables (from the
-    installed timm), then every registered variant's parameters and MACs (built and analysed on meta)."""
+    """The data files of `resnet_inspect.model.tables`: the pruned networks' width tables and the native
+    input sizes (from the installed timm), then every registered variant's parameters and MACs (built
+    and analysed on meta; a process that read older tables must run this again to count with the new)."""
     from .model.catalog import counted_parameters
     from .model.registry import variants
-    from .model.tables import VARIANT_COUNTS_FILE, WIDTH_TABLES_FILE, table_text
-    from .model.width_tables import timm_tables
+    from .model.tables import NATIVE_INPUTS_FILE, VARIANT_COUNTS_FILE, WIDTH_TABLES_FILE, table_text
+    from .model.width_tables import timm_native_inputs, timm_tables
 
     widths = {name: {"stage_channels": s, "block_channels": b} for name, (s, b) in timm_tables().items()}
     written = [write_atomic(WIDTH_TABLES_FILE, table_text({"tables": widths}))]
+    written.append(write_atomic(NATIVE_INPUTS_FILE, table_text({"timm": timm_native_inputs()})))
     macs = {name: inspect(name, device="meta").totals.macs for name in variants()}
     counts = {"parameters": counted_parameters(), "macs": macs}
     written.append(write_atomic(VARIANT_COUNTS_FILE, table_text(counts)))

@@ -18,9 +18,9 @@ ALL_TESTS = os.environ.get("RESNET_INSPECT_ALL_TESTS", "") not in ("", "0")
 
 
 def examples(full: int) -> int:
-    """How many examples a costly property test draws: ``full`` under make test-all, a fifth otherwise
+    """How many examples a costly property test draws: ``full`` under make test-all, an eighth otherwise
     (derandomized, so the same ones every run)."""
-    return full if ALL_TESTS else max(full // 5, 20)
+    return full if ALL_TESTS else max(full // 8, 20)
 
 
 def run_cli(*args: str, cwd: Path | str = ROOT, columns: int = 200) -> subprocess.CompletedProcess:

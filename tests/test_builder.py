@@ -233,3 +233,20 @@ def test_eca_kernel_follows_the_channel_count():
 def test_unknown_name_lists_the_closest():
     with pytest.raises(ValueError, match=r"closest: .*resnet50\b"):
         ri.build("resnet05")
+
+
+def test_native_inputs_are_timms():
+    from resnet_inspect.model.tables import native_inputs
+    from resnet_inspect.model.width_tables import timm_native_inputs
+
+    assert native_inputs() == timm_native_inputs(), "run: python -m resnet_inspect.publish"
+
+
+def test_every_variant_defaults_to_its_references_input():
+    """timm's models at the input of their default pretrained configuration, torchvision's at 224."""
+    import timm
+
+    for variant in WITH_REFERENCE:
+        library, name = variant.reference.split(":")
+        native = timm.models.get_pretrained_cfg(name).input_size[-1] if library == "timm" else 224
+        assert variant.spec.image_size == native, variant.name

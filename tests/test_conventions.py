@@ -8,15 +8,17 @@ from references import REFERENCE_TOOLS, reference_model
 import resnet_inspect as ri
 from resnet_inspect.audit.conventions import CONVENTIONS
 
+# By default one model for each set of module types the presets look up (grouped convs, SE and
+# average-pool shortcuts are also in resnetrs50, ecaresnet26t and resnest14d); all of them in make test-all.
 MODELS = [
     ("resnet50", (2, 3, 96, 96)),
-    ("resnet18d", (1, 3, 64, 64)),
-    ("seresnet50", (1, 3, 64, 64)),
+    pytest.param("resnet18d", (1, 3, 64, 64), marks=pytest.mark.slow, id="resnet18d"),
+    pytest.param("seresnet50", (1, 3, 64, 64), marks=pytest.mark.slow, id="seresnet50"),
     ("resnetv2_50", (1, 3, 64, 64)),
-    ("resnext50_32x4d", (1, 3, 64, 64)),
+    pytest.param("resnext50_32x4d", (1, 3, 64, 64), marks=pytest.mark.slow, id="resnext50_32x4d"),
     ("resnet20", (1, 3, 32, 32)),
     ("resnetblur18", (1, 3, 64, 64)),
-    ("resnetaa50d", (1, 3, 64, 64)),
+    pytest.param("resnetaa50d", (1, 3, 64, 64), marks=pytest.mark.slow, id="resnetaa50d"),
     ("ecaresnet26t", (1, 3, 64, 64)),
     ("resnetrs50", (1, 3, 64, 64)),
     ("resnet50_gn", (1, 3, 64, 64)),

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import UserError
 from .spec import ResNetSpec
-from .tables import width_tables
+from .tables import native_inputs, width_tables
 
 HE2015 = "He et al. 2015, Deep Residual Learning for Image Recognition (arXiv:1512.03385)"
 HE2016 = "He et al. 2016, Identity Mappings in Deep Residual Networks (arXiv:1603.05027)"
@@ -69,6 +69,11 @@ def _register(name: str, family: str, description: str, source: str, reference: 
               **spec: Any) -> None:
     if family not in FAMILIES:
         raise ValueError(f"variant {name}: unknown family {family!r}")
+    if reference and reference.startswith("timm:"):
+        # The default input is the one the reference was trained and evaluated at (torchvision's: 224).
+        native = native_inputs()[reference.split(":", 1)[1]]
+        if spec.setdefault("image_size", native) != native:
+            raise ValueError(f"variant {name}: image_size {spec['image_size']} is not {reference}'s {native}")
     _REGISTRY[name] = Variant(name, family, ResNetSpec(**spec), description, source, reference)
 
 

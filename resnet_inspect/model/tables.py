@@ -2,6 +2,8 @@
 
 - ``width_tables.json``: the per-layer widths of timm's pruned networks, read from the tables timm
   ships (``timm/models/_pruned/*.txt``).
+- ``native_inputs.json``: the input side each timm model was trained and evaluated at (its default
+  pretrained configuration), which is the default input of the variant that reproduces it.
 - ``variant_counts.json``: every registered variant's parameters (a network built on meta) and MACs
   at its own input (one analysis on meta), so that ``list`` answers at once.
 
@@ -18,6 +20,7 @@ from typing import Any
 
 DATA = Path(__file__).with_name("data")
 WIDTH_TABLES_FILE = DATA / "width_tables.json"
+NATIVE_INPUTS_FILE = DATA / "native_inputs.json"
 VARIANT_COUNTS_FILE = DATA / "variant_counts.json"
 
 
@@ -43,6 +46,11 @@ def width_tables() -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
     """name -> (each stage's output channels, each bottleneck's first 1x1 and 3x3 outputs in order)."""
     tables = _read(WIDTH_TABLES_FILE)["tables"]
     return {name: (tuple(t["stage_channels"]), tuple(t["block_channels"])) for name, t in tables.items()}
+
+
+def native_inputs() -> dict[str, int]:
+    """timm model name -> the side of the square input its default pretrained configuration takes."""
+    return dict(_read(NATIVE_INPUTS_FILE)["timm"])
 
 
 def parameter_counts() -> dict[str, int]:

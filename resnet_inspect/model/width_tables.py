@@ -32,3 +32,19 @@ def timm_tables() -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
 
     folder = Path(timm.__file__).parent / "models" / "_pruned"
     return {path.stem: read_timm_table(path.read_text()) for path in sorted(folder.glob("*resnet*_pruned.txt"))}
+
+
+def timm_native_inputs() -> dict[str, int]:
+    """The input side of the default pretrained configuration of every timm model a variant reproduces."""
+    import timm
+
+    from .registry import variants
+
+    references = [v.reference for v in variants().values() if v.reference and v.reference.startswith("timm:")]
+    sizes = {}
+    for name in sorted({reference.split(":", 1)[1] for reference in references}):
+        config = timm.models.get_pretrained_cfg(name)
+        if config is None or config.input_size is None:
+            raise ValueError(f"timm has no pretrained configuration for {name}")
+        sizes[name] = int(config.input_size[-1])
+    return sizes
