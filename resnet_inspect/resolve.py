@@ -221,9 +221,9 @@ def inspect_target(
     from .analysis.analyze import inspect
     from .analysis.options import resolve_device
 
-    if target.weights is None:
+    def analyzed(subject: ResNetSpec | nn.Module) -> ModelReport:
         return inspect(
-            target.subject,
+            subject,
             input_size,
             device=device,
             dtype=dtype,
@@ -232,6 +232,9 @@ def inspect_target(
             time_budget=time_budget,
             should_stop=should_stop,
         )
+
+    if target.weights is None:
+        return analyzed(target.subject)
     from .weights.read import read_weights
     from .weights.stats import load_tensors, summarize
 
@@ -265,16 +268,7 @@ def inspect_target(
                 ("fc." + k[len(renamed) + 1 :] if k.startswith(renamed + ".") else k): v for k, v in tensors.items()
             }
         subject.load_state_dict(tensors, strict=not identity.headless)
-    report = inspect(
-        subject,
-        input_size,
-        device=device,
-        dtype=dtype,
-        label=target.label,
-        memory_budget=memory_budget,
-        time_budget=time_budget,
-        should_stop=should_stop,
-    )
+    report = analyzed(subject)
     summary = summarize(weights, load_tensors(target.weights, names, weights.prefix, weights.container))
     report.weights = summary.to_dict() | {
         "identified_as": identity.matches,

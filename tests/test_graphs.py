@@ -92,3 +92,11 @@ def test_graph_cli_bad_input(tmp_path):
         result = run_cli(*args)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_stage_diagram_gives_each_stage_its_receptive_field():
+    report = ri.inspect("seresnext26d_32x4d", device="meta")
+    source = build_graph(report, "stage").source
+    assert "RF 199 px /32 + global" in source  # layer4: the local field, and the SE means besides
+    plain = build_graph(ri.inspect("resnet50", device="meta"), "stage").source
+    assert 'RF 427 px /32"' in plain  # no global operator in a plain ResNet-50

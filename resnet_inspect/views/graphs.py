@@ -258,6 +258,14 @@ def build_graph(
     return graph
 
 
+def _field_line(report: ModelReport, name: str) -> str:
+    """The receptive field of a stage's output, as a line of its node: "RF 199 px /32 + global"."""
+    row = next((r for r in report.layers if r.name == name), None)
+    if row is None or row.rf_size is None or name == "head":
+        return ""
+    return f"\nRF {row.rf_size} px /{row.rf_stride}" + (" + global" if row.rf_global else "")
+
+
 def _stage_graph(graph: graphviz.Digraph, report: ModelReport) -> None:
     graph.node("input", f"input\n{feature_map_text(report.input_shape)}", fillcolor=IO_COLOR, shape="oval")
     previous = "input"
@@ -270,6 +278,7 @@ def _stage_graph(graph: graphviz.Digraph, report: ModelReport) -> None:
         label = (
             f"{stage.name}{paper}\n{blocks}out {feature_map_text(stage.output_shape)}\n"
             f"{stage.params:,} params\n{si(stage.macs)} MACs ({100 * stage.macs_share:.1f}%)"
+            + _field_line(report, stage.name)
         )
         node_id = f"stage_{_dot_id(stage.name)}"
         graph.node(node_id, label, fillcolor=STAGE_COLOR)
