@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from ..limits import Cancelled, StopCheck
 from . import leaf_ops, meta_kernels
 from .counting import FREE, PER_ELEMENT, RULES, main_output_shape, output_elements, shapes_of
 from .report import OpClass, OpCount
+from .tensors import first_tensor, tensor_bytes, tensors_in
 
 
 @dataclass(slots=True)
@@ -167,37 +168,6 @@ class TraceError(RuntimeError):
         super().__init__(str(error))
         self.module = module
         self.error = error
-
-
-def _first_tensor(value: Any) -> torch.Tensor | None:
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    if isinstance(value, dict):
-        return _first_tensor(list(value.values()))
-    return None
-
-
-def _tensors_in(value: Any) -> Iterator[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensors_in(item)
-
-
-def _tensor_bytes(value: Any) -> int:
-    if isinstance(value, torch.Tensor):
-        return value.numel() * value.element_size()
-    if isinstance(value, (list, tuple)):
-        return sum(_tensor_bytes(v) for v in value)
-    if isinstance(value, dict):
-        return sum(_tensor_bytes(v) for v in value.values())
-    return 0
 
 
 # aten overload -> (operator name, counting rule, class of a free or per-element operator),
@@ -370,11 +340,11 @@ class Tracer(TorchDispatchMode):
                 trace.input_from = getattr(x, _PRODUCER_ATTR, None)
             self.stack.append(trace.name)
             return
-        first = _first_tensor(args)
+        first = first_tensor(args)
         trace.input_shapes.append(list(first.shape) if first is not None else None)
         if trace.calls == 1 and first is not None:
             trace.input_from = getattr(first, _PRODUCER_ATTR, None)
-            tensors = list(_tensors_in(args))
+            tensors = list(tensors_in(args))
             if len(tensors) > 1:
                 trace.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in tensors]
         self.stack.append(trace.name)
@@ -444,8 +414,8 @@ class Tracer(TorchDispatchMode):
             first = output
             trace.activation_bytes += output.numel() * output.element_size()
         else:
-            first = _first_tensor(output)
-            trace.activation_bytes += _tensor_bytes(output)
+            first = first_tensor(output)
+            trace.activation_bytes += tensor_bytes(output)
             if first is None:
                 trace.output_shapes.append(None)
                 return
@@ -768,7 +738,7 @@ class Tracer(TorchDispatchMode):
         """Which node wrote each output: a view passes its input's producer on; work done by a
         leaf belongs to the leaf; work done directly by a container (the residual add, SE's
         mean and multiply) is its own node ``<container>:<op>``."""
-        result = _first_tensor(out)  # batch norm returns (output, mean, invstd)
+        result = first_tensor(out)  # batch norm returns (output, mean, invstd)
         if result is None:
             return
         joined = args[0] if op in ("cat", "stack") and args and isinstance(args[0], (list, tuple)) else ()
@@ -779,7 +749,7 @@ class Tracer(TorchDispatchMode):
             setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
             return
         if op_class in (OpClass.LAYOUT, OpClass.ALLOC):
-            source = _first_tensor(args)
+            source = first_tensor(args)
             if source is not None and hasattr(source, _PRODUCER_ATTR):
                 for piece in out if isinstance(out, (list, tuple)) else (out,):  # every piece of a split
                     if isinstance(piece, torch.Tensor):

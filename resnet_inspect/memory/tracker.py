@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -22,6 +22,7 @@ from torch.nn.modules import module as module_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..analysis.meta_kernels import KERNELS as META_KERNELS
+from ..analysis.tensors import tensor_bytes, tensors_in
 from ..limits import Cancelled, StopCheck
 
 # operator -> bytes its kernel holds while it runs, beyond its inputs and outputs, from (args, output)
@@ -56,17 +57,6 @@ class Snapshot:
     phase: str = ""
     where: str = ""
     by_category: dict[str, int] = field(default_factory=dict)
-
-
-def _tensors(value: Any) -> Iterable[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item)
 
 
 class AllocationTracker(TorchDispatchMode):
@@ -176,7 +166,7 @@ class AllocationTracker(TorchDispatchMode):
         out = kernel(args, kwargs or {}) if kernel is not None else None
         if out is None:
             out = func(*args, **(kwargs or {}))
-        for tensor in _tensors(out):
+        for tensor in tensors_in(out):
             self.track(tensor, self.new_category)
         rule = self.scratch.get(self.op)
         if rule is not None:  # memory the kernel holds only while it runs
@@ -212,7 +202,7 @@ class AllocationTracker(TorchDispatchMode):
             self.stack.pop()
         layer = self.layers[name]
         if layer.output_bytes < 0:
-            layer.output_bytes = sum(t.numel() * t.element_size() for t in _tensors(output))
+            layer.output_bytes = tensor_bytes(output)
             if not self.training_forward:
                 layer.live_after = self.total - self.baseline
 
