@@ -35,6 +35,24 @@ def test_committed_reports_of_the_covering_set_are_current(tmp_path):
     assert not stale, f"stale reports (run: resnet-inspect report --all -o reports/): {stale[:5]}"
 
 
+def test_committed_index_is_current_for_the_covering_set():
+    """The index's heading and the rows of the covering set, as `report --all` would write them now."""
+    from resnet_inspect.publish import inference_peak
+    from resnet_inspect.views.pages import index_markdown
+
+    entries = []
+    for name in sorted(COVERING):
+        report = ri.inspect(name, device="meta")
+        entries.append((ri.get_variant(name), report, inference_peak(name, report.input_shape)))
+    fresh = index_markdown(entries).splitlines()
+    committed = (ROOT / "reports" / "index.md").read_text().splitlines()
+    heading = fresh[: next(i for i, line in enumerate(fresh) if line.startswith("| ["))]
+    assert committed[: len(heading)] == heading, "stale index (run: resnet-inspect report --all -o reports/)"
+    rows = [line for line in fresh if line.startswith("| [")]
+    assert len(rows) == len(COVERING)
+    assert [row for row in rows if row not in committed] == []
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot not installed")
 def test_committed_reports_are_current(tmp_path):

@@ -20,7 +20,7 @@ _CHOICES = (
 )  # fmt: skip
 
 
-def _features(variant: ri.Variant) -> set[tuple[str, object]]:
+def _features(variant: ri.Variant) -> set[tuple[object, ...]]:
     spec = variant.spec
     features = {(name, getattr(spec, name)) for name in _CHOICES}
     features |= {
@@ -32,6 +32,9 @@ def _features(variant: ri.Variant) -> set[tuple[str, object]]:
         ("stem width", spec.stem_width == 64),
         ("width table", bool(spec.stage_channels)),
         ("zero-init", spec.zero_init_last),
+        # each block type with each attention and anti-aliasing it comes with: their forward branches
+        ("block type", spec.block_type, spec.attn),
+        ("block type", spec.block_type, spec.aa),
     }
     return features
 
