@@ -100,3 +100,14 @@ def test_zero_init_last_makes_every_block_the_identity_on_its_residual_path(name
     zeroed = identity_blocks_seen(SPECS[name].replace(zero_init_last=True))
     assert zeroed and all(zeroed)
     assert not any(identity_blocks_seen(SPECS[name]))
+
+
+@pytest.mark.parametrize("name", ["basic", "bottleneck", "res2net", "preact_basic", "preact_bottleneck"])
+@pytest.mark.parametrize("attn", ["se", "eca"])
+def test_every_block_type_that_takes_attention_runs_with_each_kind(name, attn):
+    spec = SPECS[name].replace(attn=attn)
+    model = build_from_spec(spec).eval()
+    attention = [m for m in model.modules() if isinstance(m, blocks.ResidualBlock) and m.se is not None]
+    assert len(attention) == sum(spec.layers)
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 32, 32)).shape == (1, spec.num_classes)
