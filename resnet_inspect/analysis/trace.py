@@ -4,50 +4,39 @@ Module hooks keep a stack of the modules being executed; a dispatch mode sees ev
 operator and charges it to the innermost module running at that moment. So work done
 outside any leaf module (``out += identity``, ``torch.flatten``, functional activations, a
 zero-padding shortcut) lands on the module that did it, and nothing goes uncounted silently.
-The receptive field travels with the tensors through the same operators."""
+The receptive field travels with the tensors through the same operators (`fields`); what it costs is
+in `counting`, the leaves charged without watching them in `leaf_ops`, and every private torch
+interface the tracer needs in `torch_internals`."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
-from torch._C import (
-    _get_dispatch_stack_at,
-    _len_torch_dispatch_stack,
-    _pop_torch_dispatch_stack,
-    _push_on_torch_dispatch_stack,
-)
-from torch.nn.modules import module as module_hooks
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..limits import Cancelled, StopCheck
 from . import leaf_ops, meta_kernels
 from .counting import FREE, PER_ELEMENT, RULES, main_output_shape, output_elements, shapes_of
+from .fields import FIELD_ATTR, PADS, Field, combined, pad_window, same_field, through
 from .report import OpClass, OpCount
 from .tensors import first_tensor, tensor_bytes, tensors_in
-
-
-@dataclass(slots=True)
-class RF:
-    """Receptive field along one spatial axis (the height) of a tensor.
-
-    ``size``, ``jump`` (effective stride) and ``start`` (input coordinate of the first output pixel's
-    centre) are the field of the local operators alone: convolutions, pools and pads. ``global_from``
-    is the first global operator the value also depends on (a global mean, a norm's statistics), as
-    (order position, module), kept apart so that it never overwrites the local field. ``pooled``: a
-    statistic of whole maps, with no spatial layout of its own (sliding windows over it, such as ECA's
-    1-D conv across channels, leave the field as it is)."""
-
-    size: float = 1
-    jump: float = 1
-    start: float = 0.5
-    global_from: tuple[int, str] | None = None
-    pooled: bool = False
+from .torch_internals import (
+    DispatchMode,
+    Operator,
+    autocast_enabled,
+    cudnn_enabled,
+    dispatch_mode_at,
+    dispatch_stack_depth,
+    pop_dispatch_mode,
+    push_dispatch_mode,
+    register_global_forward_hook,
+    register_global_forward_pre_hook,
+)
 
 
 @dataclass(slots=True)
@@ -60,24 +49,19 @@ class ModuleTrace:
     activation_bytes: int = 0
     # The report's operator records, filled as the operators run; one operator may do two jobs.
     ops: dict[tuple[str, OpClass], OpCount] = field(default_factory=dict)
-    rf: RF | None = None
+    rf: Field | None = None
     input_from: str | None = None  # the leaf (or residual add) that produced the first call's input
     inputs_from: list[str | None] = field(default_factory=list)  # every input's, when there are several
 
 
-# The receptive field rides on each tensor as an attribute: it is freed with the tensor, and
-# an in-place op simply overwrites it.
-_RF_ATTR = "_resnet_inspect_rf"
 # Likewise the name of the leaf module (or "<module>:add") that last wrote each tensor: the
 # dataflow graph of the diagrams.
 _PRODUCER_ATTR = "_resnet_inspect_producer"
 _FLOAT32 = torch.float32
 _thread_id = threading.get_ident
 # Under autocast a leaf casts its input first: operators no written-out or learned list has.
-_autocasting = getattr(torch._C, "_is_any_autocast_enabled", None) or (
-    lambda: torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
-)
-_cudnn_enabled = torch._C._get_cudnn_enabled
+_autocasting = autocast_enabled
+_cudnn_enabled = cudnn_enabled
 _ADDS = frozenset((torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor))
 # (rule's operators, settings, shapes in and out) -> what a written-out leaf call's operators cost, and
 # their window: a function of the key alone, so worked out once per process for the calls that share
@@ -100,65 +84,8 @@ def forget_learned_leaves() -> None:
 
 # Order positions kept for one written-out leaf call: at most this many operator records are new.
 _LEAF_POSITIONS = 4
-# Operators that pad a map: no arithmetic, but they move the field's offset (`_pad_window`).
-_PADS = frozenset(("constant_pad_nd", "reflection_pad2d", "replication_pad2d", "pad"))
 # Child modules that carry a block's shortcut (torchvision/timm: downsample; others: shortcut, skip).
 _SHORTCUT_NAMES = {"downsample", "shortcut", "skip"}
-
-
-def _through(source: RF, window: Any, where: tuple[int, str]) -> RF:
-    """The receptive field after an operator with ``window`` (see `counting.OpCost`), run at ``where``
-    (order position, module), reads ``source``."""
-    if window is None:
-        return source
-    if window == "global":  # a reduction over every position: a statistic of the map
-        return RF(source.size, source.jump, source.start, source.global_from or where, True)
-    if window == "normalized":  # each output divided by statistics of the whole map (GroupNorm)
-        return RF(source.size, source.jump, source.start, source.global_from or where, source.pooled)
-    if source.pooled:
-        return source
-    kernel, stride, padding, dilation = window
-    return RF(
-        source.size + (kernel - 1) * dilation * source.jump,
-        source.jump * stride,
-        source.start + ((kernel - 1) / 2 * dilation - padding) * source.jump,
-        source.global_from,
-    )
-
-
-def _combined(infos: Iterable[RF | None]) -> RF | None:
-    """The field of a value computed from several inputs (a residual add, a map times its attention):
-    the widest local field among them (a pooled statistic's only where no input has a local one), and
-    the earliest global operator any of them depends on."""
-    best: RF | None = None
-    global_from = None
-    for info in infos:
-        if info is None:
-            continue
-        if info.global_from is not None and (global_from is None or info.global_from < global_from):
-            global_from = info.global_from
-        if best is None or (best.pooled and not info.pooled) or (info.pooled == best.pooled and info.size > best.size):
-            best = info
-    if best is None or best.global_from == global_from:
-        return best
-    return RF(best.size, best.jump, best.start, global_from, best.pooled)
-
-
-def _same_field(a: RF | None, b: RF | None) -> bool:
-    """The same field, and the same global operator named (wherever in the order it was recorded)."""
-    if a is None or b is None:
-        return a is b
-    names = (a.global_from and a.global_from[1], b.global_from and b.global_from[1])
-    return (a.size, a.jump, a.start, a.pooled) == (b.size, b.jump, b.start, b.pooled) and names[0] == names[1]
-
-
-def _pad_window(op: str, args: tuple) -> Any:
-    """A pad as a window along the height: it moves the first pixel's centre by the pixels added on top
-    (``F.pad``'s list runs from the last axis: left, right, top, bottom, then channels)."""
-    pads = args[1] if len(args) > 1 else None
-    if not isinstance(pads, (list, tuple)) or len(pads) < 4:
-        return None
-    return (1, 1, int(pads[2]), 1)
 
 
 class TraceError(RuntimeError):
@@ -182,7 +109,7 @@ def _known(func: Any) -> tuple[str, Any, OpClass | None, bool]:
     return _OPS[func]
 
 
-class Tracer(TorchDispatchMode):
+class Tracer(DispatchMode):
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
         # Nothing is compiled inside the handler; skipping the Dynamo guard avoids importing
@@ -306,11 +233,11 @@ class Tracer(TorchDispatchMode):
                     if learned is None:
                         leaf = None  # watched (and learned, where asked)
                 if leaf is not None:
-                    depth = _len_torch_dispatch_stack()
-                    if depth and _get_dispatch_stack_at(depth - 1) is self:
+                    depth = dispatch_stack_depth()
+                    if depth and dispatch_mode_at(depth - 1) is self:
                         if self.deadline is not None or self.should_stop is not None:
                             self._check_deadline()
-                        _pop_torch_dispatch_stack(None)
+                        pop_dispatch_mode(None)
                         # Its position, then those its operators will take.
                         self._set_aside = (key, leaf, x, self._order, learned)
                         self._order += 1 + _LEAF_POSITIONS
@@ -331,7 +258,7 @@ class Tracer(TorchDispatchMode):
             self._watched_leaf_calls.setdefault(key, []).append(self._order)
             self._order += 1
             if learning is not None:
-                self._capture = [trace, learning, getattr(args[0], _RF_ATTR, None), []]
+                self._capture = [trace, learning, getattr(args[0], FIELD_ATTR, None), []]
         trace.calls += 1
         if len(args) == 1 and type(args[0]) is torch.Tensor:  # the usual call: one plain tensor
             x = args[0]
@@ -361,7 +288,7 @@ class Tracer(TorchDispatchMode):
         if self._set_aside is not None:
             self._failed_in = self.names[self._set_aside[0]]
             self._set_aside = None
-            _push_on_torch_dispatch_stack(self)
+            push_dispatch_mode(self)
 
     def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
         if _thread_id() != self._thread:
@@ -370,17 +297,17 @@ class Tracer(TorchDispatchMode):
         if aside is not None:  # a written-out leaf: one plain tensor in, one out
             key, (rule, window), x, position, learned = aside
             self._set_aside = None
-            _push_on_torch_dispatch_stack(self)
+            push_dispatch_mode(self)
             # Only what later operators need now: the output's receptive field and producer (read
             # the input's first: an in-place leaf returns it). The rest is recorded for after the pass.
-            source = getattr(x, _RF_ATTR, None)
+            source = getattr(x, FIELD_ATTR, None)
             input_from = getattr(x, _PRODUCER_ATTR, None)
-            rf: RF | None
+            rf: Field | None
             if source is not None:
-                rf = _through(source, window, (position, self.names[key]))
-                setattr(output, _RF_ATTR, rf)
+                rf = through(source, window, (position, self.names[key]))
+                setattr(output, FIELD_ATTR, rf)
             else:
-                rf = getattr(output, _RF_ATTR, None)
+                rf = getattr(output, FIELD_ATTR, None)
             name = self.names[key]
             setattr(output, _PRODUCER_ATTR, name)
             self._leaf_calls.append(
@@ -420,7 +347,7 @@ class Tracer(TorchDispatchMode):
                 trace.output_shapes.append(None)
                 return
         trace.output_shapes.append(list(first.shape))
-        trace.rf = getattr(first, _RF_ATTR, None)
+        trace.rf = getattr(first, FIELD_ATTR, None)
         if name in self.leaves:
             setattr(first, _PRODUCER_ATTR, name)
 
@@ -437,7 +364,7 @@ class Tracer(TorchDispatchMode):
             type(output) is torch.Tensor
             and source is not None
             and 0 < len(charges) <= _LEAF_POSITIONS
-            and _same_field(_through(source, window, (0, trace.name)), getattr(output, _RF_ATTR, None))
+            and same_field(through(source, window, (0, trace.name)), getattr(output, FIELD_ATTR, None))
         ):
             self._learned[key] = (charges, window)
 
@@ -449,7 +376,7 @@ class Tracer(TorchDispatchMode):
             return
         # Leaves with watched calls too: their receptive field after the last watched call, and their
         # written-out calls (position, receptive field, producer of the input), to put everything in order.
-        mixed: dict[int, tuple[RF | None, list[tuple[int, RF | None, str | None]]]] = {}
+        mixed: dict[int, tuple[Field | None, list[tuple[int, Field | None, str | None]]]] = {}
         costs = _LEAF_COSTS
         if len(costs) > _LEAF_COSTS_KEPT:
             costs.clear()
@@ -544,7 +471,10 @@ class Tracer(TorchDispatchMode):
 
     @staticmethod
     def _put_calls_in_order(
-        trace: ModuleTrace, watched: list[int], watched_rf: RF | None, deferred: list[tuple[int, RF | None, str | None]]
+        trace: ModuleTrace,
+        watched: list[int],
+        watched_rf: Field | None,
+        deferred: list[tuple[int, Field | None, str | None]],
     ) -> None:
         """A leaf called both ways: its watched calls were recorded during the pass and its written-out
         ones after it; interleave them by position as one record in call order would be."""
@@ -592,9 +522,7 @@ class Tracer(TorchDispatchMode):
         return charges, found
 
     # -- operator level -----------------------------------------------------------------
-    def __torch_dispatch__(
-        self, func: torch._ops.OpOverload, types: Any, args: tuple = (), kwargs: dict | None = None
-    ) -> Any:
+    def __torch_dispatch__(self, func: Operator, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         if self.deadline is not None or self.should_stop is not None:
             self._check_deadline()
         if func in self._quick_adds and not kwargs and len(args) == 2:
@@ -676,11 +604,11 @@ class Tracer(TorchDispatchMode):
         # An add module is judged in the block that calls it.
         caller = (stack[-2] if len(stack) > 1 else "") if owner in self.leaves else None
         producers = (getattr(a, _PRODUCER_ATTR, None), getattr(b, _PRODUCER_ATTR, None))
-        source = _combined((getattr(a, _RF_ATTR, None), getattr(b, _RF_ATTR, None)))
+        source = combined((getattr(a, FIELD_ATTR, None), getattr(b, FIELD_ATTR, None)))
         op = (_OPS.get(func) or _known(func))[0]
         setattr(out, _PRODUCER_ATTR, owner if caller is not None else f"{owner}:{op}")
         if source is not None:
-            setattr(out, _RF_ATTR, source)
+            setattr(out, FIELD_ATTR, source)
         # Positions: the owner's trace (were it not there yet), then the operator's record.
         self._adds.append((func, owner, caller, a.shape, producers, self._order))
         self._order += 2
@@ -766,16 +694,16 @@ class Tracer(TorchDispatchMode):
         setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
 
     def _propagate_rf(self, op: str, args: tuple, out: Any, window: Any) -> None:
-        source = _combined(
-            getattr(tensor, _RF_ATTR, None)
+        source = combined(
+            getattr(tensor, FIELD_ATTR, None)
             for arg in args
             for tensor in (arg if isinstance(arg, (list, tuple)) else (arg,))
             if isinstance(tensor, torch.Tensor)
         )
         if source is None:
             return
-        if window is None and op in _PADS:
-            window = _pad_window(op, args)
+        if window is None and op in PADS:
+            window = pad_window(op, args)
         if (
             op == "slice"
             and window is None
@@ -786,21 +714,23 @@ class Tracer(TorchDispatchMode):
         ):
             # x[:, :, ::s, ::s] subsamples: the jump grows, the field stays.
             begin = int(args[2] or 0)
-            result = RF(source.size, source.jump * int(args[4]), source.start + begin * source.jump, source.global_from)
+            result = Field(
+                source.size, source.jump * int(args[4]), source.start + begin * source.jump, source.global_from
+            )
         else:
-            result = _through(source, window, (self._order, self.stack[-1] if self.stack else ""))
+            result = through(source, window, (self._order, self.stack[-1] if self.stack else ""))
         outputs = out if isinstance(out, (list, tuple)) else (out,)
         for tensor in outputs:
             if isinstance(tensor, torch.Tensor):
-                setattr(tensor, _RF_ATTR, result)
+                setattr(tensor, FIELD_ATTR, result)
 
     # -- driver -------------------------------------------------------------------------
     def run(self, model: nn.Module, x: torch.Tensor) -> Any:
         self._thread = _thread_id()
-        setattr(x, _RF_ATTR, RF())
+        setattr(x, FIELD_ATTR, Field())
         setattr(x, _PRODUCER_ATTR, "input")
-        pre = module_hooks.register_module_forward_pre_hook(self._pre_hook)
-        post = module_hooks.register_module_forward_hook(self._post_hook)
+        pre = register_global_forward_pre_hook(self._pre_hook)
+        post = register_global_forward_hook(self._post_hook)
         try:
             with self:
                 try:

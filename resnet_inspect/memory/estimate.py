@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..analysis.options import AnalysisError
+from ..analysis.torch_internals import select_conv_backend
 from ..limits import Cancelled, StopCheck
 from ..model.build import resolve_spec
 from ..model.network import build_from_spec
@@ -39,9 +40,7 @@ def _cpu_convolution(args: tuple, out: torch.Tensor) -> int:
     if not isinstance(out, torch.Tensor) or transposed or x.dim() != 4:
         return 0
     stand_in = [torch.empty((), dtype=t.dtype).expand(t.shape) for t in (x, weight)]
-    backend = torch._C._select_conv_backend(
-        *stand_in, None, stride, padding, dilation, transposed, output_padding, groups, None
-    )
+    backend = select_conv_backend(*stand_in, None, stride, padding, dilation, transposed, output_padding, groups, None)
     if backend.name == "Mkldnn":
         return (_bytes(out) if out.is_contiguous() else 0) + _bytes(weight)
     if backend.name == "Slow2d":

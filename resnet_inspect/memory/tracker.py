@@ -18,11 +18,15 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.modules import module as module_hooks
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..analysis.meta_kernels import KERNELS as META_KERNELS
 from ..analysis.tensors import tensor_bytes, tensors_in
+from ..analysis.torch_internals import (
+    DispatchMode,
+    Operator,
+    register_global_forward_hook,
+    register_global_forward_pre_hook,
+)
 from ..limits import Cancelled, StopCheck
 
 # operator -> bytes its kernel holds while it runs, beyond its inputs and outputs, from (args, output)
@@ -59,7 +63,7 @@ class Snapshot:
     by_category: dict[str, int] = field(default_factory=dict)
 
 
-class AllocationTracker(TorchDispatchMode):
+class AllocationTracker(DispatchMode):
     """Live bytes by category, the peak with what was alive at it, and per-layer figures."""
 
     @classmethod
@@ -154,9 +158,7 @@ class AllocationTracker(TorchDispatchMode):
         self.peak = Snapshot(self.total, self.phase, "", dict(self.live))
 
     # -- operators ------------------------------------------------------------------------
-    def __torch_dispatch__(
-        self, func: torch._ops.OpOverload, types: Any, args: tuple = (), kwargs: dict | None = None
-    ) -> Any:
+    def __torch_dispatch__(self, func: Operator, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         self.op = func._overloadpacket.__name__
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TimeoutError("the memory estimate ran past its time budget")
@@ -230,8 +232,8 @@ class _Watch:
         t.training_forward = self.saved
         t.thread = threading.get_ident()
         self.handles = [
-            module_hooks.register_module_forward_pre_hook(t._pre),
-            module_hooks.register_module_forward_hook(t._post),
+            register_global_forward_pre_hook(t._pre),
+            register_global_forward_hook(t._post),
         ]
         if self.saved:
             self.hooks = torch.autograd.graph.saved_tensors_hooks(t._pack, _unpacked)
