@@ -75,6 +75,7 @@ class Choice:
 
 def sidebar() -> Choice:
     """The network, input, device and convention chosen in the sidebar."""
+    # The sidebar's widgets from top to bottom, as the page shows them.
     choice = Choice()
     bar = st.sidebar
     bar.title("resnet-inspect")
@@ -400,6 +401,7 @@ def cached_memory(
 
 
 def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
+    # The tab's widgets and figures from top to bottom, as the page shows them.
     from resnet_inspect.memory.plan import OPTIMIZERS, PRECISIONS
     from resnet_inspect.memory.report import MEMORY_CONVENTIONS, CurvePoint, Fit, MemoryReport
     from resnet_inspect.views import memory_views

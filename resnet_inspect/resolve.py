@@ -236,41 +236,64 @@ def inspect_target(
     if target.weights is None:
         return analyzed(target.subject)
     from .weights.read import read_weights
-    from .weights.stats import load_tensors, summarize
 
     spec, identity = target.spec, target.identity
     if spec is None or identity is None:
         raise ValueError(f"weights target {target.label!r} was resolved without a spec or an identification")
-    weights = read_weights(target.weights)
-    names = set(weights.network_shapes)
-    dev = resolve_device(device)
-    subject: ResNetSpec | nn.Module = spec
-    if dev != "meta":
-        from .analysis.analyze import default_input_size
-        from .analysis.memory_guard import check_memory
-        from .analysis.options import parse_input_size, resolve_dtype
-
-        shape = parse_input_size(input_size if input_size is not None else default_input_size(spec))
-        # The file's tensors come on top of the network's own.
-        check_memory(
-            2 * sum(numel(s) for s in weights.network_shapes.values()),
-            shape,
-            dev,
-            resolve_dtype(dtype),
-            lambda: inspect(spec, shape, device="meta", dtype=dtype),
-            budget=memory_budget,
+    path = target.weights
+    weights = read_weights(path)
+    if resolve_device(device) == "meta":  # no values on meta: the network's shapes are the file's
+        report = analyzed(spec)
+    else:
+        report = analyzed(
+            _network_with_weights(target, path, spec, identity, weights, input_size, device, dtype, memory_budget)
         )
-        subject = target.build()
-        renamed = identity.renamed_classifier
-        tensors = load_tensors(target.weights, names, weights.prefix, weights.container)
-        if renamed:  # the file's "classifier.weight" is the network's "fc.weight"
-            tensors = {
-                ("fc." + k[len(renamed) + 1 :] if k.startswith(renamed + ".") else k): v for k, v in tensors.items()
-            }
-        subject.load_state_dict(tensors, strict=not identity.headless)
-    report = analyzed(subject)
-    summary = summarize(weights, load_tensors(target.weights, names, weights.prefix, weights.container))
-    report.weights = summary.to_dict() | {
+    _add_weights(report, path, spec, identity, weights)
+    return report
+
+
+def _network_with_weights(
+    target: Target,
+    path: str,
+    spec: ResNetSpec,
+    identity: Identification,
+    weights: Any,
+    input_size: Sequence[int] | str | None,
+    device: str,
+    dtype: Any,
+    memory_budget: int | None,
+) -> nn.Module:
+    """The network carrying the file's tensors; refused first when the pass cannot fit beside them."""
+    from .analysis.analyze import default_input_size, inspect
+    from .analysis.memory_guard import check_memory
+    from .analysis.options import parse_input_size, resolve_device, resolve_dtype
+    from .weights.stats import load_tensors
+
+    shape = parse_input_size(input_size if input_size is not None else default_input_size(spec))
+    # The file's tensors come on top of the network's own.
+    check_memory(
+        2 * sum(numel(s) for s in weights.network_shapes.values()),
+        shape,
+        resolve_device(device),
+        resolve_dtype(dtype),
+        lambda: inspect(spec, shape, device="meta", dtype=dtype),
+        budget=memory_budget,
+    )
+    network = target.build()
+    renamed = identity.renamed_classifier
+    tensors = load_tensors(path, set(weights.network_shapes), weights.prefix, weights.container)
+    if renamed:  # the file's "classifier.weight" is the network's "fc.weight"
+        tensors = {("fc." + k[len(renamed) + 1 :] if k.startswith(renamed + ".") else k): v for k, v in tensors.items()}
+    network.load_state_dict(tensors, strict=not identity.headless)
+    return network
+
+
+def _add_weights(report: ModelReport, path: str, spec: ResNetSpec, identity: Identification, weights: Any) -> None:
+    """The file's statistics, what it was identified as, and its spec, into ``report``."""
+    from .weights.stats import load_tensors, summarize
+
+    tensors = load_tensors(path, set(weights.network_shapes), weights.prefix, weights.container)
+    report.weights = summarize(weights, tensors).to_dict() | {
         "identified_as": identity.matches,
         "closest": identity.closest,
         "differences": identity.differences,
@@ -283,7 +306,6 @@ def inspect_target(
             "1000-class network would have, with random weights",
         )
     report.spec = spec.to_dict()
-    return report
 
 
 def claim_reports(base: Path, allow_code: bool, root: Path | None = None) -> Callable[[Claim], ModelReport]:

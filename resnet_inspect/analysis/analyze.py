@@ -44,6 +44,8 @@ def inspect(
     need more than the free memory (or ``memory_budget`` bytes) is refused before anything is built,
     and a pass that runs longer than ``time_budget`` seconds, or for which ``should_stop()`` turns true,
     is stopped."""
+    # The steps of one analysis in order; the memory check, the pass and its failure handling share the model
+    # and input.
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
     shape = parse_input_size(input_size if input_size is not None else default_input_size(target))

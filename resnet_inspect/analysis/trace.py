@@ -130,6 +130,8 @@ class Tracer(DispatchMode):
         any other call of such a leaf (another device or dtype) is watched once per settings and input
         in a process, and later calls that repeat them (in this pass or a later one) are charged what
         that one ran. ``should_stop``: asked at every operator; True cancels the pass."""
+        # Everything a pass needs, made once before it, so that the hooks and the dispatch mode read
+        # attributes only.
         super().__init__()
         self.deadline = deadline  # time.monotonic() after which the pass is stopped
         self.should_stop = should_stop
@@ -193,6 +195,8 @@ class Tracer(DispatchMode):
 
     # -- module level -------------------------------------------------------------------
     def _pre_hook(self, module: nn.Module, args: tuple) -> None:
+        # Runs at every module call, where each extra Python call adds to the analysis's overhead over a bare
+        # pass (benchmarks/bench_analyzer.py measures it): kept in one function.
         if _thread_id() != self._thread:  # module hooks are global: another thread's pass is not ours
             return
         key = id(module)
@@ -372,6 +376,8 @@ class Tracer(DispatchMode):
         """Turn the written-out leaf calls into what watching them would have recorded: their module
         traces, and their operators charged as `_account` charges them, each in the order positions its
         call kept."""
+        # One loop over every written-out leaf call after the pass; split, its dozen shared locals would be
+        # passed back and forth.
         if not self._leaf_calls:
             return
         # Leaves with watched calls too: their receptive field after the last watched call, and their

@@ -107,6 +107,8 @@ def _layer_label(row: LayerRow, short: str) -> str:
 def dataflow_nodes(report: ModelReport) -> list[Node]:
     """Every leaf module and every operator a container ran itself (residual add, SE multiply),
     in execution order, with the nodes that fed it."""
+    # One walk over the rows in execution order; every step shares its bookkeeping (producers seen,
+    # containers' own operators).
     rows = {row.name: row for row in report.layers}
     items: list[tuple[int, Node]] = []
     for row in report.layers:

@@ -119,6 +119,8 @@ def curve_figure(
 ) -> go.Figure:
     """Peak memory against batch size (both axes logarithmic: a straight line when memory grows in
     proportion) and against resolution at one batch, inference and training, with the budget as a line."""
+    # Plotly's settings for one figure, a block per trace and axis; apart, they would only pass the figure
+    # around.
     batch_points = sorted((p for p in points if p.axis == "batch"), key=lambda p: p.batch)
     side_points = sorted((p for p in points if p.axis == "side"), key=lambda p: p.side)
     side_batch = side_points[0].batch if side_points else 1

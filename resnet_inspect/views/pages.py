@@ -17,6 +17,7 @@ def variant_markdown(
     diagram_name: str,
     inference_peak: int | None = None,
 ) -> str:
+    # The page's sections in reading order, each a few lines: apart, they would only pass the report around.
     values = counts(report)
     parts = [f"# {variant.name}", "", f"{variant.description}.", "", f"Source: {variant.source}."]
     if variant.reference:

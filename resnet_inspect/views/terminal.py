@@ -74,6 +74,7 @@ def print_summary(
     console: Console | None = None,
     exact: bool = False,
 ) -> None:
+    # One table after another, in the order the terminal shows them; each is a few lines of column choices.
     console = console or Console()
     width = console.width
     head = Table.grid(padding=(0, 2))

@@ -41,6 +41,8 @@ def _stage_depths(names: list[str]) -> dict[str, int]:
 def explain(shapes: Shapes, expected: Shapes, against: str, structure: list[str] | None = None) -> Explanation:
     """Compare a file's tensors with what ``against`` (a network's state dict) expects; ``structure``
     says first how the file's network differs from it, where that is known."""
+    # Each check adds one sentence of the explanation, in the order a reader needs them, and takes the keys it
+    # explained.
     # BatchNorm's loader fills in a missing num_batches_tracked itself (files from before it existed).
     missing = [k for k in expected if k not in shapes and not k.endswith(".num_batches_tracked")]
     unexpected = [k for k in shapes if k not in expected]

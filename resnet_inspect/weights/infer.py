@@ -64,6 +64,7 @@ def _stage_blocks(shapes: Shapes, pattern: str) -> dict[int, set[int]]:
 
 def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
     """The spec of a state dict, and whether it has no classifier; ValueError when it is not a ResNet."""
+    # The spec read field by field from the tensors' shapes; each step uses what the ones before it found.
     preact = any(name.startswith("stages.") for name in shapes)
     block_pattern = r"^stages\.(\d+)\.blocks\.(\d+)\." if preact else r"^layer(\d+)\.(\d+)\."
     stages = _stage_blocks(shapes, block_pattern)
