@@ -202,29 +202,19 @@ def custom_editor(bar, choice: Choice) -> ri.ResNetSpec | None:
 
 def downloads(report: ri.ModelReport, depth: int) -> None:
     # Written when clicked, not on every run of the page (the JSON of a ResNet-50 is 300 KB).
-    cols = st.columns(3)
-    # A download is not a change of the page: no rerun.
-    cols[0].download_button(
-        "CSV",
-        lambda: export.export_report(report, "csv", depth=None),
-        f"{report.model}.csv",
-        "text/csv",
-        on_click="ignore",
+    files = (
+        ("CSV", "csv", "text/csv", None),
+        ("JSON", "json", "application/json", None),
+        ("Markdown", "md", "text/markdown", depth),
     )
-    cols[1].download_button(
-        "JSON",
-        lambda: export.export_report(report, "json"),
-        f"{report.model}.json",
-        "application/json",
-        on_click="ignore",
-    )
-    cols[2].download_button(
-        "Markdown",
-        lambda: export.export_report(report, "md", depth=depth),
-        f"{report.model}.md",
-        "text/markdown",
-        on_click="ignore",
-    )
+    for column, (label, fmt, mime, rows_depth) in zip(st.columns(len(files)), files):
+        column.download_button(
+            label,
+            lambda fmt=fmt, rows_depth=rows_depth: export.export_report(report, fmt, depth=rows_depth),
+            f"{report.model}.{fmt}",
+            mime,
+            on_click="ignore",  # a download is not a change of the page: no rerun
+        )
 
 
 def layers_tab(report: ri.ModelReport) -> None:
