@@ -392,8 +392,8 @@ def cached_memory(
 
 def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
     # The tab's widgets and figures from top to bottom, as the page shows them.
+    from resnet_inspect.memory.memory_report import MEMORY_CONVENTIONS, CurvePoint, Fit, MemoryReport
     from resnet_inspect.memory.plan import OPTIMIZERS, PRECISIONS
-    from resnet_inspect.memory.report import MEMORY_CONVENTIONS, CurvePoint, Fit, MemoryReport
     from resnet_inspect.views import memory_views
 
     if spec is None:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # for annotations only: the command line imports torch only w
 
     from .analysis.report import ModelReport
     from .memory.measure import Measured
+    from .memory.memory_report import Fit, MemoryReport
     from .memory.plan import MemoryPlan
-    from .memory.report import Fit, MemoryReport
     from .resolve import Target
 
 USAGE_ERROR = 2

@@ -17,7 +17,7 @@ from .audit.conventions import CONVENTIONS
 from .audit.counts import counts
 from .errors import UserError
 from .limits import LIMITS, StopCheck, over, shown
-from .memory.report import CATEGORIES, MemoryReport
+from .memory.memory_report import CATEGORIES, MemoryReport
 from .model.spec import (
     ANTI_ALIASING,
     ATTENTION,

@@ -17,8 +17,8 @@ from ..limits import Cancelled, StopCheck
 from ..model.build import resolve_spec
 from ..model.network import build_from_spec
 from ..model.spec import ResNetSpec
+from .memory_report import CurvePoint, Fit, LayerMemory, MemoryReport, Peak
 from .plan import ACCOUNTING, MemoryPlan
-from .report import CurvePoint, Fit, LayerMemory, MemoryReport, Peak
 from .step import DTYPE_OF, TrainingSetup, infer, make_batch
 from .tracker import AllocationTracker, Scratch
 

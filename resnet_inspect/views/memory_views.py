@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..memory.report import CATEGORIES, MEMORY_CONVENTIONS, CurvePoint, Fit, MemoryReport
+from ..memory.memory_report import CATEGORIES, MEMORY_CONVENTIONS, CurvePoint, Fit, MemoryReport
 from ..units import binary_size
 from .charts import FONT, _style
 from .export import markdown_table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..analysis.report import ModelReport
 from ..audit.counts import counts
-from ..memory.report import MEMORY_CONVENTIONS as MEMORY
+from ..memory.memory_report import MEMORY_CONVENTIONS as MEMORY
 from ..model.registry import Variant
 from .export import markdown_table
 from .tables import COUNT_COLUMNS, STAGE_COLUMNS, convention_rows, flop_class_rows, headline, si, stage_rows
