@@ -16,7 +16,7 @@ import torch
 
 from ..limits import Cancelled, StopCheck
 from .counting import FREE, PER_ELEMENT, RULES, main_output_shape, output_elements, shapes_of
-from .fields import FIELD_ATTR, PADS, Field, combined, pad_window, through
+from .fields import FIELD_ATTR, NOWHERE, PADS, Field, combined, pad_window, through
 from .report import OpClass, OpCount
 from .tensors import first_tensor
 from .torch_internals import Operator
@@ -267,7 +267,9 @@ class OperatorAccounting:
                 source.size, source.jump * int(args[4]), source.start + begin * source.jump, source.global_from
             )
         else:
-            result = through(source, window, (self._order, self.stack[-1] if self.stack else ""))
+            # Only a global window records where it ran: no tuple made for the other operators.
+            where = (self._order, self.stack[-1] if self.stack else "") if window.__class__ is str else NOWHERE
+            result = through(source, window, where)
         outputs = out if isinstance(out, (list, tuple)) else (out,)
         for tensor in outputs:
             if isinstance(tensor, torch.Tensor):

@@ -13,6 +13,8 @@ from typing import Any
 FIELD_ATTR = "_resnet_inspect_rf"
 # Operators that pad a map: no arithmetic, but they move the field's offset (`pad_window`).
 PADS = frozenset(("constant_pad_nd", "reflection_pad2d", "replication_pad2d", "pad"))
+# Where an operator with no global window ran: `through` reads it only for "global" and "normalized".
+NOWHERE = (0, "")
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from torch import nn
 from ..limits import StopCheck
 from . import leaf_ops, meta_kernels
 from .accounting import _OPS, _PRODUCER_ATTR, ModuleTrace, OperatorAccounting, _known
-from .fields import FIELD_ATTR, Field, same_field, through
+from .fields import FIELD_ATTR, NOWHERE, Field, same_field, through
 from .report import OpClass, OpCount
 from .tensors import first_tensor, tensor_bytes, tensors_in
 from .torch_internals import (
@@ -272,7 +272,7 @@ class Tracer(OperatorAccounting, DispatchMode):
             input_from = getattr(x, _PRODUCER_ATTR, None)
             rf: Field | None
             if source is not None:
-                rf = through(source, window, (position, self.names[key]))
+                rf = through(source, window, (position, self.names[key]) if window.__class__ is str else NOWHERE)
                 setattr(output, FIELD_ATTR, rf)
             else:
                 rf = getattr(output, FIELD_ATTR, None)
