@@ -16,7 +16,7 @@ from resnet_inspect import webapp
 from resnet_inspect.analysis.options import DEVICES
 from resnet_inspect.audit.conventions import CONVENTIONS
 from resnet_inspect.audit.diff import diff_reports
-from resnet_inspect.limits import LIMITS
+from resnet_inspect.limits import ENVIRONMENT_PROBLEMS, LIMITS
 from resnet_inspect.model.registry import FAMILIES
 from resnet_inspect.resolve import resolve_target
 from resnet_inspect.units import binary_size
@@ -316,7 +316,7 @@ def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device:
     try:
         verdicts = webapp.claims_verdicts(text, reports_for)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(webapp.error_text(exc))
         return
     rows = verdicts_json(verdicts)
     false = sum(v.is_false for v in verdicts)
@@ -430,7 +430,7 @@ def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
             webapp.spec_key(spec), shape[-1], shape[0], train, optimizer, precision, allocator, budget, label
         )
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(webapp.error_text(exc))
         return
     report = MemoryReport.from_dict(data["report"])
     fit = Fit(**data["fit"])
@@ -526,6 +526,9 @@ def performance_tab() -> None:
 
 
 def main() -> None:
+    if ENVIRONMENT_PROBLEMS:  # a limit variable the server was started with cannot be read
+        st.error(webapp.error_text(ENVIRONMENT_PROBLEMS[0]))
+        return
     choice = sidebar()
     label, spec, module, shape, device = choice.label, choice.spec, choice.module, choice.shape, choice.device
     if shape is None:
@@ -535,21 +538,22 @@ def main() -> None:
         return
     try:
         if module is not None:
-            report = ri.inspect(
-                module,
-                shape,
-                device=device,
-                label=label,
-                memory_budget=LIMITS.app_memory_bytes,
-                time_budget=LIMITS.app_seconds,
-                should_stop=newer_run_waiting,
-            )
+            with webapp.pass_slot(device, newer_run_waiting):
+                report = ri.inspect(
+                    module,
+                    shape,
+                    device=device,
+                    label=label,
+                    memory_budget=LIMITS.app_memory_bytes,
+                    time_budget=LIMITS.app_seconds,
+                    should_stop=newer_run_waiting,
+                )
         elif choice.upload is not None:
             report = ri.ModelReport.from_dict(cached_weights_report(*choice.upload, shape, device))
         else:
             report = report_for(spec, shape, device, label)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(webapp.error_text(exc))
         return
     st.title(report.model if label != "custom" else "Custom network")
     st.caption(f"input {'x'.join(map(str, report.input_shape))} · {report.device} · {report.dtype}")
@@ -583,4 +587,4 @@ def main() -> None:
 try:
     main()
 except Exception as exc:  # the page shows a message, never a traceback
-    st.error(f"Something went wrong: {type(exc).__name__}: {exc}")
+    st.error(f"Something went wrong: {type(exc).__name__}: {webapp.error_text(exc)}")

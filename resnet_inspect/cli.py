@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from .analysis.options import DEVICES, DTYPES, MEASURING_DEVICES
 from .errors import UserError
+from .limits import LIMITS, check_environment, command_deadline, over
+from .text import visible
 
 if TYPE_CHECKING:  # for annotations only: the command line imports torch only where a command needs it
     from rich.console import Console
@@ -119,7 +121,7 @@ def _emit(text: str, output: str | None) -> None:
         from .fileio import write_atomic
 
         write_atomic(output, text)
-        print(f"wrote {output}", file=sys.stderr)
+        print(f"wrote {visible(output)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
 
@@ -233,7 +235,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     report = _analyze(args)
     data = render_graph(build_graph(report, args.level, collapse=args.collapse, stage=args.stage), fmt)
     write_atomic(args.output, data)
-    print(f"wrote {args.output}", file=sys.stderr)
+    print(f"wrote {visible(args.output)}", file=sys.stderr)
     return 0
 
 
@@ -254,7 +256,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         progress=lambda items: track(items, description="reports", console=_stderr_console()),
         index=args.all,
     )
-    print(f"wrote {len(written)} files under {args.output}", file=sys.stderr)
+    print(f"wrote {len(written)} files under {visible(args.output)}", file=sys.stderr)
     return 0
 
 
@@ -280,7 +282,7 @@ def _cmd_chart(args: argparse.Namespace) -> int:
             args.kind
         ](report)
     write_atomic(args.output, charts.to_html(fig))
-    print(f"wrote {args.output}", file=sys.stderr)
+    print(f"wrote {visible(args.output)}", file=sys.stderr)
     return 0
 
 
@@ -305,7 +307,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     if args.resolution:
         image = (*image[:-2], args.resolution, args.resolution)
     plan = MemoryPlan(args.batch, image, args.train, args.optimizer, args.dtype, args.device)
-    simulator = Simulator(target.subject, target.label)
+    simulator = Simulator(target.subject, target.label, should_stop=command_deadline("the memory estimate"))
     report = simulator.report(plan)
     fit = None
     curve: list = []
@@ -376,12 +378,13 @@ def _cuda() -> bool:
 
 def _print_memory(report: MemoryReport, fit: Fit | None, measured: Measured | None, args: argparse.Namespace) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     from .views.memory_views import both, breakdown_table, conventions_lines, fit_lines, layer_table, summary_lines
     from .views.terminal import print_fitted
 
     console = Console(width=_terminal_width(), highlight=False)
-    console.print(f"[bold]{report.model}[/]: {report.plan}")
+    console.print(f"[bold]{escape(report.model)}[/]: {report.plan}")
     print_fitted(console, breakdown_table(report, console.width, args.exact))
     for line in summary_lines(report):
         console.print(line)
@@ -427,6 +430,12 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
     for dtype in dtypes:
         resolve_dtype(dtype)
+    if len(batches) * len(dtypes) > LIMITS.max_configurations:
+        raise CliError(
+            over("the number of batch x dtype configurations", len(batches) * len(dtypes), "max_configurations")
+        )
+    if args.repeat > LIMITS.max_repeat:
+        raise CliError(over("--repeat", args.repeat, "max_repeat"))
     device = resolve_device(args.device)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
@@ -454,7 +463,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     for p in profiles:
         for note in p["notes"]:
             print(f"note (batch {p['batch']}, {p['dtype']}): {note}")
-    print(f"wrote {2 * len(profiles)} files under {out}", file=sys.stderr)
+    print(f"wrote {2 * len(profiles)} files under {visible(out)}", file=sys.stderr)
     return 0
 
 
@@ -634,7 +643,8 @@ def _memory_command(sub: argparse._SubParsersAction) -> None:
         "--fit",
         default=None,
         metavar="SIZE",
-        help="largest batch within SIZE, e.g. 24GB (10^9) or 24GiB (2^30); with -o FILE.html, the curves",
+        help="largest batch within SIZE, from 1B to 1EiB: e.g. 24GB (10^9 bytes) or 24GiB (2^30); "
+        "units B, kB ... EB and KiB ... EiB; with -o FILE.html, the curves",
     )
     p.add_argument("--measure", action="store_true", help="also run the step for real on --device and compare")
     p.add_argument("--layers", action="store_true", help="per-layer table: outputs, live bytes, saved for backward")
@@ -710,7 +720,7 @@ def _take_debug(argv: list[str]) -> tuple[list[str], bool]:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = visible(" ".join(str(exc).split()))
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -738,6 +748,7 @@ def _logging_to_stderr(debug: bool) -> Iterator[None]:
 def _run(argv: list[str], debug: bool) -> int:
     try:
         args = build_parser().parse_args(argv)
+        check_environment()
         return int(args.func(args) or 0)
     except (UserError, OSError) as exc:
         log.debug("reported as a mistake in the input:", exc_info=True)

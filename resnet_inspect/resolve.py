@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from .analysis.report import numel
 from .errors import UserError
-from .limits import StopCheck, shown
+from .limits import StopCheck, command_deadline, shown
 from .model.build import resolve_spec
 from .model.spec import FIELD_NAMES, ResNetSpec, load_spec_file
+from .text import visible
 from .weights.read import is_weights_file
 
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ class Target:
     module: nn.Module | None = None
     weights: str | None = None  # a weights file whose tensors the network carries
     identity: Identification | None = None  # what the file's tensors say the network is
+
+    def __post_init__(self) -> None:
+        # The label is printed everywhere (terminal, reports, the page): never a control character in it.
+        object.__setattr__(self, "label", visible(self.label))
 
     @property
     def subject(self) -> ResNetSpec | nn.Module:
@@ -64,30 +69,39 @@ def is_code(text: str) -> bool:
     return ".py:" in text or text.endswith(".py")
 
 
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def parse_flag(word: str, what: str) -> bool:
+    """``true``/``yes``/``1`` or ``false``/``no``/``0`` (any case), spelled out; anything else refused."""
+    lowered = word.strip().lower()
+    if lowered not in TRUE_WORDS + FALSE_WORDS:
+        raise UserError(f"{what}: expected true or false (yes/no, 1/0), got {shown(word.strip())}")
+    return lowered in TRUE_WORDS
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``layers=2,2,2,2`` / ``attn=se`` / ``stem=deep`` to a (field, value) pair."""
     if "=" not in text:
         raise UserError(f"invalid override {text!r}: expected FIELD=VALUE, e.g. layers=2,2,2,2")
     key, raw = (part.strip() for part in text.split("=", 1))
     if key == "se":  # the older spelling of attn=se
-        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise UserError(f"invalid override {text!r}: se takes true or false (or use attn=se)")
-        return "attn", "se" if raw.lower() in ("true", "1", "yes") else "none"
+        return "attn", "se" if parse_flag(raw, f"invalid override {shown(text)} (or use attn=se)") else "none"
     if key not in FIELD_NAMES:
         raise UserError(f"invalid override {text!r}: unknown field {key!r}; known fields: {', '.join(FIELD_NAMES)}")
     default = getattr(ResNetSpec(), key)
     try:
         if isinstance(default, bool):
-            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return key, raw.lower() in ("true", "1", "yes")
+            return key, parse_flag(raw, f"invalid override {shown(text)}")
         if isinstance(default, int):
             return key, int(raw)
         if isinstance(default, tuple):
             items = [item.strip() for item in raw.split(",") if item.strip()]
             if key == "dilate":
-                return key, tuple(item.lower() in ("true", "1", "yes") for item in items)
+                return key, tuple(parse_flag(item, f"invalid override {shown(text)}") for item in items)
             return key, tuple(int(item) for item in items)
+    except UserError:
+        raise
     except ValueError:
         raise UserError(f"invalid override {text!r}: cannot read {raw!r} as {type(default).__name__}") from None
     return key, raw
@@ -281,7 +295,7 @@ def _network_with_weights(
     )
     network = target.build()
     renamed = identity.renamed_classifier
-    tensors = load_tensors(path, set(weights.network_shapes), weights.prefix, weights.container)
+    tensors = load_tensors(weights, set(weights.network_shapes))
     if renamed:  # the file's "classifier.weight" is the network's "fc.weight"
         tensors = {("fc." + k[len(renamed) + 1 :] if k.startswith(renamed + ".") else k): v for k, v in tensors.items()}
     network.load_state_dict(tensors, strict=not identity.headless)
@@ -292,7 +306,7 @@ def _add_weights(report: ModelReport, path: str, spec: ResNetSpec, identity: Ide
     """The file's statistics, what it was identified as, and its spec, into ``report``."""
     from .weights.stats import load_tensors, summarize
 
-    tensors = load_tensors(path, set(weights.network_shapes), weights.prefix, weights.container)
+    tensors = load_tensors(weights, set(weights.network_shapes))
     report.weights = summarize(weights, tensors).to_dict() | {
         "identified_as": identity.matches,
         "closest": identity.closest,
@@ -314,12 +328,15 @@ def claim_reports(base: Path, allow_code: bool, root: Path | None = None) -> Cal
     Paths in claims are relative to the claims file's folder ``base`` and must lie under ``root``
     (by default ``base``)."""
     cache: dict[Any, ModelReport] = {}
+    # One budget for the whole file: many cheap claims or a few enormous networks end the same way.
+    deadline = command_deadline("the claims' networks")
 
     def report_for(claim: Claim) -> ModelReport:
         key = (claim.model, tuple(sorted((k, str(v)) for k, v in claim.overrides.items())))
         if key not in cache:
+            deadline()
             target = resolve_target(claim.model, claim.overrides, allow_code=allow_code, base=base, root=root)
-            cache[key] = inspect_target(target, device="meta")
+            cache[key] = inspect_target(target, device="meta", should_stop=deadline)
         return cache[key]
 
     return report_for

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+from .fileio import open_regular, read_bounded
 from .limits import LIMITS, over
 
 
@@ -39,17 +40,20 @@ class _Refused(Exception):
 
 
 def read_text(path: str | Path, kind: str) -> str:
-    """The text of a user's ``kind`` file (e.g. "spec file"), within the size limit."""
+    """The text of a user's ``kind`` file (e.g. "spec file"): a regular file, read within the size limit
+    whatever its size claims."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise UserError(f"cannot read {kind} {path}: it is a folder")
+    with open_regular(path, kind) as (handle, size):
         if size > LIMITS.max_file_bytes:
             raise UserError(f"cannot read {kind} {path}: " + over("its size in bytes", size, "max_file_bytes"))
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read {kind} {path}: {exc.strerror or exc}") from None
+        try:
+            data = read_bounded(handle, LIMITS.max_file_bytes)
+        except OSError as exc:
+            raise UserError(f"cannot read {kind} {path}: {exc.strerror or exc}") from None
+    if len(data) > LIMITS.max_file_bytes:  # a file whose size said less (/proc, a growing file)
+        raise UserError(f"cannot read {kind} {path}: " + over("its size in bytes", len(data), "max_file_bytes"))
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"cannot read {kind} {path}: not UTF-8 text") from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from .model.spec import (
     STRIDE_PLACEMENTS,
     ResNetSpec,
 )
-from .resolve import SPEC_SUFFIXES, is_code
+from .resolve import SPEC_SUFFIXES, is_code, parse_flag
+from .text import markdown_literal
 from .views.tables import feature_map_text, layer_rows, si, stage_rows
 
 EDITOR_CHOICES = {
@@ -135,15 +137,10 @@ def spec_from_editor(values: dict[str, Any]) -> ResNetSpec:
         if isinstance(fields.get(name), str):
             fields[name] = parse_int_list(fields[name], name) if fields[name].strip() else ()
     if "dilate" in fields and isinstance(fields["dilate"], str):
-        fields["dilate"] = tuple(_flag(p, "dilate") for p in fields["dilate"].split(",") if p.strip())
+        fields["dilate"] = tuple(
+            parse_flag(p, "invalid spec: dilate (one per stage)") for p in fields["dilate"].split(",") if p.strip()
+        )
     return ResNetSpec.from_dict(fields)
-
-
-def _flag(text: str, field: str) -> bool:
-    word = text.strip().lower()
-    if word not in ("true", "false", "1", "0", "yes", "no"):
-        raise UserError(f"invalid spec: {field}: expected true or false for each stage, got {shown(text.strip())}")
-    return word in ("true", "1", "yes")
 
 
 def identify_upload(data: bytes, filename: str) -> dict[str, Any]:
@@ -161,7 +158,7 @@ def analyze_upload(
     data: bytes, filename: str, shape: tuple[int, ...], device: str, should_stop: StopCheck | None = None
 ) -> dict[str, Any]:
     """The report of an uploaded .safetensors file's network, carrying its weights, as a plain dict."""
-    with _uploaded(data, filename) as path:
+    with _uploaded(data, filename) as path, pass_slot(device, should_stop):
         from .resolve import inspect_target, resolve_target
 
         report = inspect_target(
@@ -178,12 +175,24 @@ def analyze_upload(
 
 @contextmanager
 def _uploaded(data: bytes, filename: str) -> Iterator[Path]:
+    """The upload as a file in a private folder; its messages name the upload, never the folder."""
     if not filename.lower().endswith(".safetensors"):
         raise UserError("the page reads .safetensors files only (a pickle could run code)")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(filename).name
         path.write_bytes(data)
-        yield path
+        try:
+            yield path
+        except UserError as exc:
+            raise UserError(str(exc).replace(str(path), Path(filename).name).replace(folder, "")) from None
+
+
+def error_text(exc: BaseException) -> str:
+    """An error as the page shows it: one message, control characters visible, no server folder."""
+    text = str(exc)
+    for folder in {tempfile.gettempdir(), str(Path.cwd()), str(Path.home())}:
+        text = text.replace(folder + "/", "").replace(folder, "")
+    return markdown_literal(text)
 
 
 def spec_key(spec: ResNetSpec) -> str:
@@ -202,6 +211,34 @@ def input_shape(batch: int, spec: ResNetSpec, side: int) -> tuple[int, int, int,
     return shape
 
 
+# Real passes across every session of the server: each may take app_memory_bytes, so the server's
+# whole budget is app_passes x app_memory_bytes whatever the number of pages open.
+_PASS_SLOTS = threading.BoundedSemaphore(LIMITS.app_passes)
+
+
+@contextmanager
+def pass_slot(device: str, should_stop: StopCheck | None = None) -> Iterator[None]:
+    """A turn for one real pass (meta passes allocate nothing and need none): waited for while other
+    pages run theirs, up to the time one pass may take, and given up when the page asks to stop."""
+    if device == "meta":
+        yield
+        return
+    waited = 0.0
+    while not _PASS_SLOTS.acquire(timeout=0.2):
+        waited += 0.2
+        if should_stop is not None and should_stop():
+            raise UserError("the analysis was cancelled")
+        if waited >= LIMITS.app_seconds:
+            raise UserError(
+                f"the server is running {LIMITS.app_passes} passes for other pages (setting "
+                "RESNET_INSPECT_APP_PASSES); try again in a moment, or choose device meta"
+            )
+    try:
+        yield
+    finally:
+        _PASS_SLOTS.release()
+
+
 def analyze(
     key: str, shape: tuple[int, ...], device: str, label: str, should_stop: StopCheck | None = None
 ) -> dict[str, Any]:
@@ -210,15 +247,16 @@ def analyze(
     from .analysis.analyze import inspect  # torch: imported once the page has its sidebar
 
     spec = ResNetSpec.from_dict(json.loads(key))
-    return inspect(
-        spec,
-        shape,
-        device=device,
-        label=label,
-        memory_budget=LIMITS.app_memory_bytes,
-        time_budget=LIMITS.app_seconds,
-        should_stop=should_stop,
-    ).to_dict()
+    with pass_slot(device, should_stop):
+        return inspect(
+            spec,
+            shape,
+            device=device,
+            label=label,
+            memory_budget=LIMITS.app_memory_bytes,
+            time_budget=LIMITS.app_seconds,
+            should_stop=should_stop,
+        ).to_dict()
 
 
 def memory_view(

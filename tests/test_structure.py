@@ -13,8 +13,9 @@ PACKAGE = ROOT / "resnet_inspect"
 FLOORS = {
     "errors": -1,
     "units": -1,
+    "text": -1,
     "limits": 0,
-    "fileio": 1,
+    "fileio": 0,
     "userfiles": 1,
     "model": 2,
     "analysis": 3,

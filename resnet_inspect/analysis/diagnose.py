@@ -7,6 +7,7 @@ import copy
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..limits import Cancelled
 from .options import AnalysisError
 from .trace import TraceError
@@ -17,6 +18,8 @@ def explain_failure(
 ) -> AnalysisError:
     message = str(exc.error).strip().splitlines()[0] if str(exc.error).strip() else type(exc.error).__name__
     where = f" in {exc.module}" if exc.module else ""
+    if isinstance(exc.error, UserError):  # a stop check that says why (a command's time limit)
+        return AnalysisError(str(exc.error))
     if isinstance(exc.error, Cancelled):
         return AnalysisError(f"the analysis was cancelled{where}")
     if isinstance(exc.error, TimeoutError):

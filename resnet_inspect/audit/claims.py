@@ -37,6 +37,7 @@ class Quantity:
     kind: str = "number"  # number | shape | list
     needs: str | None = None  # "stage" or "layer"
     description: str = ""
+    presence: bool = False  # a count that may be claimed as yes/no (present/absent) as well as a number
 
 
 QUANTITIES: dict[str, Quantity] = {
@@ -60,7 +61,7 @@ QUANTITIES: dict[str, Quantity] = {
         Quantity("activations", "activation_calls", ("activation_modules",), description="ReLU applications"),
         Quantity("residual_adds", "residual_adds", description="residual additions"),
         Quantity("stem_convs", "stem_convs", description="convolutions in the stem"),
-        Quantity("se_modules", "se_modules", description="attention modules (SE, ECA, SK)"),
+        Quantity("se_modules", "se_modules", description="attention modules (SE, ECA, SK)", presence=True),
         Quantity("stages", "stages", description="residual stages"),
         Quantity("blocks", "blocks", ("stages",), description="residual blocks in all stages"),
         Quantity("blocks_per_stage", "blocks_per_stage", kind="list", description="blocks in each stage"),
@@ -172,10 +173,13 @@ def _claim(item: Any, index: int, path: Path) -> Claim:
     if needs and not fields.get(needs):
         raise UserError(f"{at()}: field {needs!r} is required for quantity {quantity!r}")
     try:
-        parse_value(fields["value"], fields.get("tolerance"))
+        parsed = parse_value(fields["value"], fields.get("tolerance"))
     except ValueError as exc:
         field_name = "tolerance" if str(exc).startswith("cannot read tolerance") else "value"
         raise UserError(f"{at(field_name)}: field {field_name!r}: {exc}") from None
+    wrong = _wrong_kind(QUANTITIES[quantity], parsed.kind)
+    if wrong:
+        raise UserError(f"{at('value')}: field 'value': {shown(fields['value'])} is {wrong}")
     overrides = fields.get("set") or {}
     if not isinstance(overrides, dict):
         raise UserError(f"{at('set')}: field 'set' must be a mapping of spec fields")
@@ -193,6 +197,20 @@ def _claim(item: Any, index: int, path: Path) -> Claim:
         note=str(fields.get("note", "")).strip(),
         line=item.get("__line__"),
     )
+
+
+_KIND_NAMES = {"number": "a number", "bool": "a yes/no", "list": "a list", "shape": "a shape"}
+
+
+def _wrong_kind(quantity: Quantity, kind: str) -> str | None:
+    """Why a value of ``kind`` cannot be a claim on ``quantity`` (None when it can)."""
+    accepted = {"number": {"number"}, "list": {"list"}, "shape": {"shape", "number"}}[quantity.kind]
+    if quantity.presence:
+        accepted = accepted | {"bool"}
+    if kind in accepted:
+        return None
+    wanted = " or ".join(_KIND_NAMES[k] for k in sorted(accepted))
+    return f"{_KIND_NAMES[kind]}, but {quantity.name} takes {wanted}"
 
 
 def load_claims_document(path: str | Path) -> tuple[list[Claim], str]:

@@ -5,6 +5,7 @@ largest batch that fits, the curves against batch and resolution)."""
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -13,7 +14,8 @@ from torch import nn
 
 from ..analysis.options import AnalysisError
 from ..analysis.torch_internals import select_conv_backend
-from ..limits import Cancelled, StopCheck
+from ..errors import UserError
+from ..limits import LIMITS, Cancelled, StopCheck
 from ..model.build import resolve_spec
 from ..model.network import build_from_spec
 from ..model.spec import ResNetSpec
@@ -23,6 +25,11 @@ from .step import DTYPE_OF, TrainingSetup, infer, make_batch
 from .tracker import AllocationTracker, Scratch
 
 MAX_SEARCH_BATCH = 2**24
+
+
+def largest_batch(plan: MemoryPlan) -> int:
+    """The largest batch a fit searches: 2^24, or fewer where the input-size limit stops it."""
+    return max(1, min(MAX_SEARCH_BATCH, LIMITS.max_input_elements // max(1, math.prod(plan.image))))
 
 
 def _bytes(tensor: object) -> int:
@@ -205,7 +212,15 @@ class Simulator:
         training_batch = training_peak = None
         if plan.train:
             training_batch, training_peak = self._largest(plan, budget, training=True)
-        return Fit(budget, inference_batch, inference_peak, training_batch, training_peak, self._floor(plan))
+        return Fit(
+            budget,
+            inference_batch,
+            inference_peak,
+            training_batch,
+            training_peak,
+            self._floor(plan),
+            largest_batch(plan),
+        )
 
     def _floor(self, plan: MemoryPlan) -> int:
         """Bytes alive before any input: parameters and buffers (and master weights and optimizer state)."""
@@ -213,17 +228,18 @@ class Simulator:
         return sum(size for category, size in tracker.resident.items() if category != "inputs")
 
     def _largest(self, plan: MemoryPlan, budget: int, training: bool) -> tuple[int, int]:
+        cap = largest_batch(plan)
         lines = self._lines(plan, training)
         if lines is not None:
             if any(a + b > budget for a, b in lines):
                 return 0, max(a + b for a, b in lines)
-            guess = min([MAX_SEARCH_BATCH] + [(budget - a) // b for a, b in lines if b > 0])
+            guess = min([cap] + [(budget - a) // b for a, b in lines if b > 0])
             peak = self._peak_at(plan, guess, training)
-            if peak <= budget and (guess == MAX_SEARCH_BATCH or self._peak_at(plan, guess + 1, training) > budget):
+            if peak <= budget and (guess == cap or self._peak_at(plan, guess + 1, training) > budget):
                 return guess, peak
-        return self._search(plan, budget, training)
+        return self._search(plan, budget, training, cap)
 
-    def _search(self, plan: MemoryPlan, budget: int, training: bool) -> tuple[int, int]:
+    def _search(self, plan: MemoryPlan, budget: int, training: bool, cap: int) -> tuple[int, int]:
         """Bisection over simulations: for a pass whose operators change with the batch."""
         one = self._peak_at(plan, 1, training)
         if one > budget:
@@ -241,8 +257,8 @@ class Simulator:
             else:
                 high = batch
 
-        while high is None and low < MAX_SEARCH_BATCH:
-            test(min(MAX_SEARCH_BATCH, low * 2))
+        while high is None and low < cap:
+            test(min(cap, low * 2))
         while high is not None and high - low > 1:
             test((low + high) // 2)
         return low, low_peak
@@ -267,6 +283,8 @@ def _run(work: Callable[[], object], what: str) -> None:
         work()
     except TimeoutError as exc:
         raise AnalysisError(f"{exc}; try a smaller network or input") from None
+    except UserError:  # a stop check that says why (a command's time limit)
+        raise
     except Cancelled as exc:
         raise AnalysisError(str(exc)) from None
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:

@@ -90,6 +90,7 @@ class Fit:
     training_batch: int | None
     training_peak: int | None
     floor: int  # what no batch can go below: parameters, buffers and (training) state
+    searched_up_to: int = 0  # the largest batch tried (2^24, or less where the input-size limit stops it)
 
 
 @dataclass

@@ -34,6 +34,10 @@ BYTE_UNITS = {
     "mib": 2**20,
     "gib": 2**30,
     "tib": 2**40,
+    "pb": 10**15,
+    "eb": 10**18,
+    "pib": 2**50,
+    "eib": 2**60,
     "k": 10**3,
     "m": 10**6,
     "g": 10**9,
@@ -97,7 +101,7 @@ def parse_bytes(text: str) -> int:
     if not match or unit not in BYTE_UNITS:
         raise AnalysisError(
             f"invalid memory size {str(text)[:40]!r}: expected a number with a unit, "
-            "e.g. 24GB (10^9 bytes) or 24GiB (2^30 bytes)"
+            "e.g. 24GB (10^9 bytes) or 24GiB (2^30 bytes); units B, kB, MB, GB, TB, PB, EB and KiB ... EiB"
         )
     value = float(match.group(1)) * BYTE_UNITS[unit]
     if not 1 <= value <= 2**60:

@@ -129,7 +129,7 @@ class ResNetSpec:
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
-        if not self.dilate:
+        if not self.dilate and isinstance(self.layers, tuple):
             object.__setattr__(self, "dilate", (False,) * max(len(self.layers) - 1, 0))
         self._validate()
 

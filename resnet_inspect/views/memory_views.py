@@ -60,6 +60,11 @@ def fit_lines(fit: Fit, train: bool) -> list[str]:
         f"  before any batch: {both(fit.floor)} (parameters and buffers"
         + (", master weights and optimizer state)" if train else ")")
     )
+    if fit.searched_up_to in (fit.inference_batch, fit.training_batch):
+        lines.append(
+            f"  {fit.searched_up_to:,} is the largest batch searched (the input-size limit, RESNET_INSPECT_MAX_INPUT_ELEMENTS): "
+            "a larger one may fit too"
+        )
     return lines
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..analysis.report import ModelReport
 from ..model.catalog import VariantRow
@@ -81,7 +82,7 @@ def print_summary(
     head.add_column(style="bold")
     head.add_column()
     for key, value in headline(report).items():
-        head.add_row(key, value)
+        head.add_row(key, Text(value))  # the model's label is the user's text: never read as markup
     console.print(head)
 
     layer_columns = [

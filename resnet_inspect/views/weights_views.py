@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 
 from ..limits import shown
+from ..text import visible
 from .tables import si
 
 
@@ -90,8 +91,8 @@ def identification_json(weights: Any, ident: Any) -> dict:
 
 def print_lines(lines: list[str], console: Console | None = None) -> None:
     console = console or Console(highlight=False)
-    for line in lines:
-        console.print(line, markup=False)
+    for line in lines:  # names and paths from the file: control characters made visible
+        console.print(visible(line), markup=False)
 
 
 def explanation_lines(explanation: Any) -> list[str]:

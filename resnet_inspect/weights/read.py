@@ -1,42 +1,47 @@
 """Read a weights file without running anything in it: names, shapes and dtypes of its tensors.
 
-``.safetensors`` files are read by their header alone (no tensor is loaded). ``.pth``, ``.pt``,
-``.bin`` and ``.ckpt`` files go through ``torch.load(weights_only=True)`` onto ``meta``, which
-refuses any pickle that would build arbitrary objects. The state dict is found in the layouts people
+A file is opened once and must be a regular file. ``.safetensors`` files are read by their header
+alone, validated in full before anything trusts it. PyTorch files (``.pth``, ``.pt``, ``.bin``,
+``.ckpt``, ``.pth.tar``; zip archives, the legacy format and TorchScript archives) are read by their
+records with a restricted unpickler (`archive`): no code in them runs, no storage is allocated, and
+every size they claim is checked against the bytes they hold. The state dict is found in the layouts people
 have (a bare state dict; ``state_dict``, ``model``, ``model_state_dict``, ... entries; Lightning
 checkpoints) and a common key prefix (``module.``, ``model.``, ``backbone.``, ...) is stripped."""
 
 from __future__ import annotations
 
 import json
-import re
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..fileio import open_regular
+from .archive import DTYPE_SIZES, Archive, Refused, ScriptModule, TensorRecord, read_archive
 
-SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pth.tar", ".tar")
 # Where checkpoints keep the network's weights, most specific first.
 CONTAINERS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights", "params")
 PREFIXES = ("module.", "model.", "backbone.", "encoder.", "net.", "network.", "body.", "_orig_mod.")
-DTYPE_BYTES = {
-    "F64": 8,
-    "F32": 4,
-    "F16": 2,
-    "BF16": 2,
-    "I64": 8,
-    "I32": 4,
-    "I16": 2,
-    "I8": 1,
-    "U8": 1,
-    "BOOL": 1,
-    "F8_E4M3": 1,
-    "F8_E5M2": 1,
+SAFETENSORS_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
 }
-MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own limit
+MAX_HEADER_BYTES = 16 * 2**20  # a safetensors header: a ResNet's is about 30 KB, a large language model's 2 MB
 MAX_NAME = 1_000  # characters of a tensor's name: a network's are under a hundred
+MAX_DIMS = 8
 # Tensors that travel with a network's in one state dict without being part of it.
 RIDERS = (
     "ema.",
@@ -59,6 +64,9 @@ class TensorInfo:
     shape: tuple[int, ...]
     dtype: str  # "float32", "bfloat16", ...
     bytes: int
+    # Where its values are: (begin, end) of a safetensors file's data, or the record of a PyTorch file.
+    source: tuple[int, int] | TensorRecord | None = field(default=None, compare=False)
+    quantized: bool = False
 
 
 @dataclass
@@ -70,6 +78,8 @@ class WeightsFile:
     tensors: dict[str, TensorInfo]  # names as the network knows them
     extra: dict[str, TensorInfo] = field(default_factory=dict)  # entries outside the prefix (EMA copies, heads)
     bytes_on_disk: int = 0
+    archive: Archive | None = field(default=None, repr=False)  # a PyTorch file's records
+    header_bytes: int = 0  # a safetensors file's header length: its data starts at 8 + this
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -88,17 +98,32 @@ def is_weights_file(text: str) -> bool:
 def read_weights(path: str | Path) -> WeightsFile:
     """The tensors of a weights file, as names and shapes; one-line errors for anything else."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     if not is_weights_file(path.name):
         raise UserError(f"{path}: not a weights file (expected {', '.join(SUFFIXES)})")
-    size = path.stat().st_size
-    if size == 0:
-        raise UserError(f"{path}: the file is empty")
-    if path.suffix.lower() == ".safetensors":
-        raw, fmt = _safetensors_header(path, size), "safetensors"
-    else:
-        raw, fmt = _pickled(path), "pickle (weights_only)"
+    archive, header_bytes = None, 0
+    with open_regular(path, "weights file") as (handle, size):
+        if size == 0:
+            raise UserError(f"{path}: the file is empty")
+        try:
+            if path.suffix.lower() == ".safetensors":
+                raw, header_bytes = safetensors_header(handle, size)
+                fmt = "safetensors"
+            else:
+                archive = read_archive(handle, size)
+                raw, fmt = _archive_root(archive), _ARCHIVE_FORMATS[archive.kind]
+                if archive.script_class:
+                    fmt += f" of {archive.script_class} (its code was not run)"
+        except Refused as exc:
+            if exc.global_name:
+                raise UserError(
+                    f"{path}: refused: it holds more than tensors, and loading it would build arbitrary "
+                    f"objects or run code ({exc}); nothing in it was run"
+                ) from None
+            raise UserError(f"{path}: malformed: {exc}") from None
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     container, state = _find_state_dict(raw, path)
     longest = max(state, key=len)
     if len(longest) > MAX_NAME:
@@ -106,94 +131,114 @@ def read_weights(path: str | Path) -> WeightsFile:
             f"{path}: malformed: a tensor name of {len(longest):,} characters (a network's are under {MAX_NAME:,})"
         )
     prefix, tensors, extra = _strip_prefix(state)
-    return WeightsFile(str(path), fmt, container, prefix, tensors, extra, size)
+    return WeightsFile(str(path), fmt, container, prefix, tensors, extra, size, archive, header_bytes)
 
 
-def _safetensors_header(path: Path, size: int) -> dict[str, TensorInfo]:
-    """The header of a safetensors file: an 8-byte length, then JSON naming every tensor."""
+_ARCHIVE_FORMATS = {
+    "zip": "PyTorch archive",
+    "legacy": "PyTorch legacy file (before 1.6)",
+    "torchscript": "TorchScript archive",
+}
+
+
+def _archive_root(archive: Archive) -> Any:
+    """The object to find a state dict in: a TorchScript module's tensors by their dotted names."""
+    if archive.kind != "torchscript" or not isinstance(archive.root, ScriptModule):
+        return archive.root
+    state: dict[str, Any] = {}
+
+    def walk(module: ScriptModule, prefix: str, depth: int) -> None:
+        if depth > 64:
+            raise UserError("its modules are nested too deeply")
+        for name, value in module.attributes().items():
+            if isinstance(value, TensorRecord):
+                state[prefix + name] = value
+            elif isinstance(value, ScriptModule):
+                walk(value, f"{prefix}{name}.", depth + 1)
+
+    walk(archive.root, "", 0)
+    return state
+
+
+def _refuse(reason: str) -> UserError:
+    return UserError(f"not a valid safetensors file ({reason})")
+
+
+def safetensors_header(handle: Any, size: int) -> tuple[dict[str, TensorInfo], int]:
+    """The tensors a safetensors file's header describes, and the header's length, after checking all of
+    it: known dtypes, shapes of non-negative integers, byte lengths equal to shape x dtype size, and
+    data offsets that tile the rest of the file exactly (in order, no gap, no overlap)."""
+    head = handle.read(8)
+    if len(head) < 8:
+        raise UserError("truncated: no safetensors header")
+    (length,) = struct.unpack("<Q", head)
+    if length > size - 8:
+        raise UserError(f"truncated or not a safetensors file (header of {length:,} bytes in a file of {size:,})")
+    if length > MAX_HEADER_BYTES:
+        raise _refuse(f"a header of {length:,} bytes; at most {MAX_HEADER_BYTES:,} are read")
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [name for name, _ in pairs]
+        if len(set(names)) != len(names):
+            raise _refuse("a name appears twice in its header")
+        return dict(pairs)
+
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
-                raise UserError(f"{path}: truncated: no safetensors header")
-            (length,) = struct.unpack("<Q", head)
-            if length > min(MAX_HEADER_BYTES, size - 8):
-                raise UserError(
-                    f"{path}: truncated or not a safetensors file (header of {length:,} bytes in a file of {size:,})"
-                )
-            header = json.loads(handle.read(length))
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+        header = json.loads(handle.read(length), object_pairs_hook=no_duplicates)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{path}: not a safetensors file (its header is not JSON)") from None
+        raise UserError("not a safetensors file (its header is not JSON)") from None
+    except RecursionError:
+        raise _refuse("its header is nested too deeply") from None
     if not isinstance(header, dict):
-        raise UserError(f"{path}: not a safetensors file (its header is not a mapping)")
-    tensors = {}
-    end = 0
+        raise UserError("not a safetensors file (its header is not a mapping)")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _refuse("its __metadata__ is not a mapping of names to text")
+    tensors: dict[str, TensorInfo] = {}
     for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            shape = tuple(int(d) for d in entry["shape"])
-            dtype = str(entry["dtype"])
-            start, stop = (int(v) for v in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise UserError(f"{path}: not a safetensors file (entry {name[:60]!r} is malformed)") from None
-        end = max(end, stop)
-        tensors[name] = TensorInfo(shape, _dtype_name(dtype), stop - start)
-    if 8 + length + end > size:
-        raise UserError(f"{path}: truncated: the header describes {8 + length + end:,} bytes, the file has {size:,}")
-    return tensors
+        tensors[name] = _header_entry(name, entry)
+    spans = sorted(info.source for info in tensors.values() if isinstance(info.source, tuple))
+    end = 0
+    for begin, stop in spans:
+        if begin != end:
+            raise _refuse(f"tensor data {'overlaps' if begin < end else 'leaves a gap'} at byte {min(begin, end):,}")
+        end = stop
+    if end != size - 8 - length:
+        if end > size - 8 - length:
+            raise UserError(f"truncated: the header describes {8 + length + end:,} bytes, the file has {size:,}")
+        raise _refuse(f"the header describes {8 + length + end:,} bytes, the file has {size:,}")
+    return tensors, length
 
 
-def _dtype_name(code: str) -> str:
-    names = {
-        "F64": "float64",
-        "F32": "float32",
-        "F16": "float16",
-        "BF16": "bfloat16",
-        "I64": "int64",
-        "I32": "int32",
-        "I16": "int16",
-        "I8": "int8",
-        "U8": "uint8",
-        "BOOL": "bool",
-    }
-    return names.get(code, code.lower())
+def _header_entry(name: str, entry: Any) -> TensorInfo:
+    quoted = repr(name[:60])
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise _refuse(f"entry {quoted} is not dtype, shape and data_offsets")
+    code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if code not in SAFETENSORS_DTYPES:
+        raise _refuse(f"entry {quoted} has an unknown dtype {str(code)[:20]!r}")
+    if not isinstance(shape, list) or len(shape) > MAX_DIMS or not all(_count(d) for d in shape):
+        raise _refuse(f"entry {quoted} has a shape that is not a short list of non-negative integers")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_count(v) for v in offsets):
+        raise _refuse(f"entry {quoted} has data_offsets that are not two non-negative integers")
+    begin, stop = offsets
+    dtype = SAFETENSORS_DTYPES[code]
+    nbytes = math.prod(shape) * DTYPE_SIZES[dtype]
+    if stop - begin != nbytes:
+        raise _refuse(f"entry {quoted} has shape {shape} of {nbytes:,} bytes but {stop - begin:,} bytes of data")
+    return TensorInfo(tuple(shape), dtype, nbytes, (begin, stop))
 
 
-def _pickled(path: Path) -> Any:
-    import pickle
-
-    import torch
-
-    try:
-        return torch.load(path, map_location="meta", weights_only=True, mmap=False)
-    except pickle.UnpicklingError as exc:
-        # An object beyond tensors and plain data names the class or function that would build it.
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if found:
-            raise UserError(
-                f"{path}: refused: it holds more than tensors, and loading it would build arbitrary "
-                f"objects or run code (it asks for {found.group(1)}); nothing in it was run"
-            ) from None
-        raise UserError(f"{path}: not a readable PyTorch weights file (not a pickle of tensors)") from None
-    except Exception as exc:  # truncated zip, bad magic, a storage that does not match: never a traceback
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(
-            f"{path}: not a readable PyTorch weights file (truncated or corrupt?): {reason[:160]}"
-        ) from None
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**53
 
 
 def _tensor_info(value: Any) -> TensorInfo | None:
     if isinstance(value, TensorInfo):
         return value
-    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if shape is None or dtype is None or not hasattr(value, "element_size"):
-        return None
-    return TensorInfo(
-        tuple(int(d) for d in shape), str(dtype).replace("torch.", ""), int(value.numel()) * int(value.element_size())
-    )
+    if isinstance(value, TensorRecord):
+        return TensorInfo(value.shape, value.dtype, value.bytes, value, value.quantized)
+    return None
 
 
 def _as_state(mapping: Any) -> dict[str, TensorInfo] | None:

@@ -3,10 +3,17 @@ memory. Plain data for the report."""
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
+
+from ..errors import UserError
+from ..fileio import open_regular
+from ..limits import LIMITS, over
+from .archive import TensorRecord, zip_prefix
+from .read import TensorInfo, WeightsFile
 
 DEAD_SCALE = 1e-3  # a BatchNorm scale this close to zero switches its channel off
 
@@ -39,16 +46,48 @@ class WeightsSummary:
         return asdict(self)
 
 
-def load_tensors(path: str, names: set[str], prefix: str, container: str | None) -> dict[str, torch.Tensor]:
-    """The network's tensors of a weights file (already read once by `read_weights`), on the CPU."""
-    if path.lower().endswith(".safetensors"):
-        from safetensors import safe_open
+def load_tensors(weights: WeightsFile, names: set[str]) -> dict[str, torch.Tensor]:
+    """The values of the network's tensors ``names`` of a file already read by `read_weights`, on the
+    CPU, from the places its validated header or records name (nothing else in the file is read)."""
+    total = sum(weights.tensors[name].bytes for name in names)
+    if total > LIMITS.max_weights_bytes:
+        raise UserError(f"{weights.path}: " + over("the bytes of its tensors", total, "max_weights_bytes"))
+    values: dict[str, torch.Tensor] = {}
+    with open_regular(weights.path, "weights file") as (handle, size):
+        if size != weights.bytes_on_disk:
+            raise UserError(f"{weights.path}: the file changed while it was read")
+        prefix = ""
+        if weights.archive is not None and weights.archive.kind != "legacy":
+            with zipfile.ZipFile(handle) as archive:
+                prefix = zip_prefix(archive)
+        storages: dict[str, torch.Tensor] = {}
+        for name in sorted(names):
+            info = weights.tensors[name]
+            values[name] = _values(weights, info, handle, prefix, storages)
+    return values
 
-        with safe_open(path, framework="pt", device="cpu") as handle:
-            return {name: handle.get_tensor(prefix + name) for name in names}
-    raw = torch.load(path, map_location="cpu", weights_only=True)
-    state = raw[container] if container else raw
-    return {name: state[prefix + name] for name in names}
+
+def _values(
+    weights: WeightsFile, info: TensorInfo, handle: BinaryIO, prefix: str, storages: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    dtype = getattr(torch, info.dtype)
+    if isinstance(info.source, tuple):  # safetensors: the bytes between two offsets of the data
+        begin, end = info.source
+        handle.seek(8 + weights.header_bytes + begin)
+        data = bytearray(handle.read(end - begin))
+        flat = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+        return flat.reshape(info.shape)
+    record = info.source
+    if not isinstance(record, TensorRecord) or weights.archive is None:
+        raise UserError(f"{weights.path}: the values of a tensor cannot be read")
+    if record.quantized:
+        raise UserError(f"{weights.path}: holds int8 quantized tensors; their values are not read")
+    storage = record.storage
+    if storage.key not in storages:
+        data = bytearray(weights.archive.storage_bytes(handle, storage, prefix))
+        storages[storage.key] = torch.frombuffer(data, dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
+    flat = storages[storage.key].view(dtype) if storages[storage.key].numel() else torch.empty(0, dtype=dtype)
+    return flat.as_strided(record.shape, record.stride, record.offset)
 
 
 def summarize(weights: Any, tensors: dict[str, torch.Tensor]) -> WeightsSummary:
