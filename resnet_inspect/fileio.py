@@ -79,7 +79,7 @@ def check_writable(path: str | Path) -> Path:
     Only regular files are written: an existing device, FIFO, socket or folder at ``path`` is refused,
     never replaced. A symbolic link is followed: the file it points to is replaced and the link stays."""
     given = Path(path)
-    target = Path(os.path.realpath(given)) if given.is_symlink() else given
+    target = _link_target(given)
     shown = f"{given} (a link to {target})" if target != given else str(given)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
@@ -101,6 +101,20 @@ def check_writable(path: str | Path) -> Path:
     if not os.access(folder, os.W_OK):
         raise UserError(f"cannot write {shown}: no write permission in {folder}")
     return target
+
+
+def _link_target(path: Path) -> Path:
+    """Where a chain of symbolic links ends, each hop checked: a link into /proc, /sys or /dev (such as
+    /proc/self/fd/1, whose target is whatever that descriptor is) is refused, not followed."""
+    given, hops = path, 0
+    while path.is_symlink():
+        hops += 1
+        if hops > 40:
+            raise UserError(f"cannot write {given}: too many levels of symbolic links")
+        path = Path(os.path.normpath(path.parent / os.readlink(path)))
+        if _in_system_folder(path) or any(str(path).startswith(f + "/") for f in SYSTEM_FOLDERS):
+            raise UserError(f"cannot write {given}: it is a link to {path}, in a system folder (/proc, /sys or /dev)")
+    return path
 
 
 def ensure_folder(path: str | Path) -> Path:

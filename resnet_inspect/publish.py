@@ -22,8 +22,15 @@ def write_generated_tables() -> list[Path]:
     and analysed on meta; a process that read older tables must run this again to count with the new)."""
     from .model.catalog import counted_parameters
     from .model.registry import variants
-    from .model.tables import NATIVE_INPUTS_FILE, VARIANT_COUNTS_FILE, WIDTH_TABLES_FILE, table_text
+    from .model.tables import (
+        NATIVE_INPUTS_FILE,
+        STATE_DIGESTS_FILE,
+        VARIANT_COUNTS_FILE,
+        WIDTH_TABLES_FILE,
+        table_text,
+    )
     from .model.width_tables import timm_native_inputs, timm_tables
+    from .weights.infer import variant_state_digests
 
     widths = {name: {"stage_channels": s, "block_channels": b} for name, (s, b) in timm_tables().items()}
     written = [write_atomic(WIDTH_TABLES_FILE, table_text({"tables": widths}))]
@@ -31,6 +38,7 @@ def write_generated_tables() -> list[Path]:
     macs = {name: inspect(name, device="meta").totals.macs for name in variants()}
     counts = {"parameters": counted_parameters(), "macs": macs}
     written.append(write_atomic(VARIANT_COUNTS_FILE, table_text(counts)))
+    written.append(write_atomic(STATE_DIGESTS_FILE, table_text({"variants": variant_state_digests()})))
     return written
 
 

@@ -304,10 +304,10 @@ def _network_with_weights(
 
 def _add_weights(report: ModelReport, path: str, spec: ResNetSpec, identity: Identification, weights: Any) -> None:
     """The file's statistics, what it was identified as, and its spec, into ``report``."""
-    from .weights.stats import load_tensors, summarize
+    from .weights.stats import iter_tensors, summarize
 
-    tensors = load_tensors(weights, set(weights.network_shapes))
-    report.weights = summarize(weights, tensors).to_dict() | {
+    names = set(weights.network_shapes)
+    report.weights = summarize(weights, iter_tensors(weights, names), names).to_dict() | {
         "identified_as": identity.matches,
         "closest": identity.closest,
         "differences": identity.differences,

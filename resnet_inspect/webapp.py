@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -178,13 +179,16 @@ def _uploaded(data: bytes, filename: str) -> Iterator[Path]:
     """The upload as a file in a private folder; its messages name the upload, never the folder."""
     if not filename.lower().endswith(".safetensors"):
         raise UserError("the page reads .safetensors files only (a pickle could run code)")
+    # The file is saved under a tame name (letters, digits, dot, dash, underscore: no control character,
+    # no path), which the messages then show in place of the server's folder.
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", filename.rsplit("/", 1)[-1])[-120:].lstrip(".") or "upload.safetensors"
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / Path(filename).name
+        path = Path(folder) / name
         path.write_bytes(data)
         try:
             yield path
         except UserError as exc:
-            raise UserError(str(exc).replace(str(path), Path(filename).name).replace(folder, "")) from None
+            raise UserError(str(exc).replace(str(path), name).replace(folder, "")) from None
 
 
 def error_text(exc: BaseException) -> str:

@@ -101,6 +101,14 @@ def test_list_parameter_table_is_exact():
     assert parameter_counts() == counted_parameters(), "run: python -m resnet_inspect.publish"
 
 
+def test_state_digest_table_is_the_built_networks():
+    """identify names a file from this table without torch: it must be what building each variant gives."""
+    from resnet_inspect.model.tables import state_digests
+    from resnet_inspect.weights.infer import variant_state_digests
+
+    assert state_digests() == variant_state_digests(), "run: python -m resnet_inspect.publish"
+
+
 def test_mac_table_is_the_analyzers():
     """The catalog's MACs equal the committed reports/index.md, which a test keeps equal to the analyzer's."""
     import re

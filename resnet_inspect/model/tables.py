@@ -6,14 +6,17 @@
   pretrained configuration), which is the default input of the variant that reproduces it.
 - ``variant_counts.json``: every registered variant's parameters (a network built on meta) and MACs
   at its own input (one analysis on meta), so that ``list`` answers at once.
+- ``state_digests.json``: a digest of every registered variant's state-dict names and shapes, whole and
+  without the classifier, so that ``identify`` names a file that matches one without importing torch.
 
 ``python -m resnet_inspect.publish`` writes them all (it may use every layer; this module only reads
 and formats), and tests require each to equal what it is generated from."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ DATA = Path(__file__).with_name("data")
 WIDTH_TABLES_FILE = DATA / "width_tables.json"
 NATIVE_INPUTS_FILE = DATA / "native_inputs.json"
 VARIANT_COUNTS_FILE = DATA / "variant_counts.json"
+STATE_DIGESTS_FILE = DATA / "state_digests.json"
 
 
 def table_text(sections: Mapping[str, Mapping[str, Any]]) -> str:
@@ -60,3 +64,14 @@ def parameter_counts() -> dict[str, int]:
 def mac_counts() -> dict[str, int]:
     """MACs (conv + linear, biases excluded) at each variant's own input, batch 1."""
     return dict(_read(VARIANT_COUNTS_FILE)["macs"])
+
+
+def shapes_digest(shapes: Iterable[tuple[str, Sequence[int]]]) -> str:
+    """One digest of a state dict's names and shapes (in name order: a file may list them in any)."""
+    text = "\n".join(f"{name}:{','.join(map(str, shape))}" for name, shape in sorted(shapes))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def state_digests() -> dict[str, dict[str, str]]:
+    """variant -> {"whole": digest, "headless": digest} of its state dict's names and shapes."""
+    return {name: dict(entry) for name, entry in _read(STATE_DIGESTS_FILE)["variants"].items()}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..errors import UserError
 from ..model.registry import variants
 from ..model.spec import ResNetSpec
+from ..model.tables import shapes_digest, state_digests
 
 if TYPE_CHECKING:
     from .read import WeightsFile
@@ -47,6 +48,34 @@ def expected_shapes(spec: ResNetSpec) -> tuple[tuple[str, tuple[int, ...]], ...]
     with torch.device("meta"):
         model = build_from_spec(spec)
     return tuple((name, tuple(t.shape)) for name, t in model.state_dict().items())
+
+
+def variant_state_digests() -> dict[str, dict[str, str]]:
+    """Every registered variant's state-dict digest, whole and headless (built on meta): the table
+    `identify` reads to name a file without torch."""
+    out = {}
+    for name, variant in variants().items():
+        expected = dict(expected_shapes(variant.spec))
+        headless = {k: v for k, v in expected.items() if k not in _classifier_keys(expected)}
+        out[name] = {"whole": shapes_digest(expected.items()), "headless": shapes_digest(headless.items())}
+    return out
+
+
+def _registered_matches(spec: ResNetSpec, shapes: Shapes, headless: bool) -> list[str] | None:
+    """The registered variants whose state dict is exactly ``shapes``, from the digest table (no torch);
+    None when none is (the caller then builds the inferred network to compare)."""
+    digest = shapes_digest(shapes.items())
+    kind = "headless" if headless else "whole"
+    table = state_digests()
+    registry = variants()
+    found = [
+        name
+        for name, variant in registry.items()
+        if table.get(name, {}).get(kind) == digest
+        and visible_fields(variant.spec)
+        == visible_fields(spec.replace(num_classes=variant.spec.num_classes) if headless else spec)
+    ]
+    return found or None
 
 
 def _classifier_keys(shapes: Shapes) -> list[str]:
@@ -357,7 +386,8 @@ def identify_shapes(shapes: Shapes) -> Identification:
             [],
             problem="not a ResNet this tool knows: its tensors' shapes do not fit together as a ResNet's",
         )
-    if not same_tensors(spec, shapes, headless):
+    fast = _registered_matches(spec, shapes, headless)
+    if fast is None and not same_tensors(spec, shapes, headless):
         return Identification(
             None,
             headless,
@@ -381,7 +411,7 @@ def identify_shapes(shapes: Shapes) -> Identification:
         else None,
     ]
     registry = variants()
-    matches = [
+    matches = fast or [
         v.name
         for v in registry.values()
         if visible_fields(v.spec) == visible_fields(spec.replace(num_classes=v.spec.num_classes) if headless else spec)

@@ -4,6 +4,7 @@ memory. Plain data for the report."""
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
@@ -52,7 +53,15 @@ def load_tensors(weights: WeightsFile, names: set[str]) -> dict[str, torch.Tenso
     total = sum(weights.tensors[name].bytes for name in names)
     if total > LIMITS.max_weights_bytes:
         raise UserError(f"{weights.path}: " + over("the bytes of its tensors", total, "max_weights_bytes"))
-    values: dict[str, torch.Tensor] = {}
+    return dict(iter_tensors(weights, names))
+
+
+def iter_tensors(weights: WeightsFile, names: set[str]) -> Iterator[tuple[str, torch.Tensor]]:
+    """The same values one tensor at a time, for what needs only one at a time (statistics): the memory
+    it takes is the largest tensor's, whatever the file's size."""
+    largest = max((weights.tensors[name].bytes for name in names), default=0)
+    if largest > LIMITS.max_weights_bytes:
+        raise UserError(f"{weights.path}: " + over("the bytes of one tensor", largest, "max_weights_bytes"))
     with open_regular(weights.path, "weights file") as (handle, size):
         if size != weights.bytes_on_disk:
             raise UserError(f"{weights.path}: the file changed while it was read")
@@ -60,11 +69,9 @@ def load_tensors(weights: WeightsFile, names: set[str]) -> dict[str, torch.Tenso
         if weights.archive is not None and weights.archive.kind != "legacy":
             with zipfile.ZipFile(handle) as archive:
                 prefix = zip_prefix(archive)
-        storages: dict[str, torch.Tensor] = {}
+        storages: dict[str, torch.Tensor] = {}  # the last storage read: tensors that share one follow it
         for name in sorted(names):
-            info = weights.tensors[name]
-            values[name] = _values(weights, info, handle, prefix, storages)
-    return values
+            yield name, _values(weights, weights.tensors[name], handle, prefix, storages)
 
 
 def _values(
@@ -84,24 +91,26 @@ def _values(
         raise UserError(f"{weights.path}: holds int8 quantized tensors; their values are not read")
     storage = record.storage
     if storage.key not in storages:
+        storages.clear()
         data = bytearray(weights.archive.storage_bytes(handle, storage, prefix))
         storages[storage.key] = torch.frombuffer(data, dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
     flat = storages[storage.key].view(dtype) if storages[storage.key].numel() else torch.empty(0, dtype=dtype)
     return flat.as_strided(record.shape, record.stride, record.offset)
 
 
-def summarize(weights: Any, tensors: dict[str, torch.Tensor]) -> WeightsSummary:
+def summarize(weights: Any, tensors: Iterable[tuple[str, torch.Tensor]], names: set[str]) -> WeightsSummary:
+    """Statistics of each tensor, given one at a time (``names``: all of them, to tell BatchNorm scales)."""
     stats: list[TensorStats] = []
     dtypes: dict[str, int] = {}
     dead_total = in_memory = 0
-    for name, tensor in tensors.items():
+    for name, tensor in tensors:
         dtypes[str(tensor.dtype).replace("torch.", "")] = dtypes.get(str(tensor.dtype).replace("torch.", ""), 0) + 1
         in_memory += tensor.numel() * tensor.element_size()
         if not tensor.is_floating_point() or tensor.numel() == 0:
             continue
         values = tensor.detach().float()
         dead = None
-        if name.endswith(".weight") and values.dim() == 1 and _is_norm_scale(name, tensors):
+        if name.endswith(".weight") and values.dim() == 1 and _is_norm_scale(name, names):
             dead = int((values.abs() < DEAD_SCALE).sum())
             dead_total += dead
         stats.append(
@@ -129,6 +138,6 @@ def summarize(weights: Any, tensors: dict[str, torch.Tensor]) -> WeightsSummary:
     )
 
 
-def _is_norm_scale(name: str, tensors: dict[str, torch.Tensor]) -> bool:
+def _is_norm_scale(name: str, names: set[str]) -> bool:
     """A 1-D weight next to running statistics: a BatchNorm's scale (gamma)."""
-    return name[: -len("weight")] + "running_var" in tensors
+    return name[: -len("weight")] + "running_var" in names
