@@ -19,6 +19,7 @@ from resnet_inspect.audit.diff import diff_reports
 from resnet_inspect.limits import ENVIRONMENT_PROBLEMS, LIMITS
 from resnet_inspect.model.registry import FAMILIES
 from resnet_inspect.resolve import resolve_target
+from resnet_inspect.text import markdown_literal
 from resnet_inspect.units import binary_size
 from resnet_inspect.views import export, graphs
 from resnet_inspect.views.audit_views import verdicts_json
@@ -560,7 +561,7 @@ def main() -> None:
     for warning in report.warnings:
         st.warning(warning)
     if report.weights:
-        st.info("\n\n".join(weights_lines(report.weights)))
+        st.info("\n\n".join(markdown_literal(line) for line in weights_lines(report.weights)))
     tiles = webapp.headline_metrics(report, choice.convention)
     for start in range(0, len(tiles), 3):
         for column, (name, value, help_text) in zip(st.columns(3), tiles[start : start + 3]):

@@ -298,6 +298,11 @@ def test_the_apps_messages_show_neither_escapes_nor_server_paths(tmp_path):
     assert tempfile.gettempdir() not in shown and "truncated" in shown
     assert not set("\x1b\x07\x00\u202e") & set(shown)
     assert webapp.error_text(UserError("see ![x](http://example.com/x.png)")).count("\\!\\[") == 1
+    # Every forged header the command line refuses, uploaded: a message, never another exception.
+    for what, (path, message) in forged_headers(tmp_path).items():
+        with pytest.raises(UserError) as caught:
+            webapp.identify_upload(path.read_bytes(), path.name)
+        assert message in str(caught.value) and tempfile.gettempdir() not in webapp.error_text(caught.value), what
 
 
 # --- limit settings, wrong types, unbounded work --------------------------------------------------------

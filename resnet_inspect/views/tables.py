@@ -6,6 +6,7 @@ from typing import Any
 
 from ..analysis.report import LayerRow, ModelReport, OpClass
 from ..audit.conventions import CONVENTIONS
+from ..text import visible
 
 
 def shape_text(shape: list[int] | None) -> str:
@@ -194,4 +195,4 @@ def weights_lines(weights: dict | None) -> list[str]:
         f"  dead BatchNorm channels (|scale| < 0.001): {weights['dead_channels']:,}; most zeros: "
         + ", ".join(f"{t['name']} {100 * t['zeros']:.1f}%" for t in zeros)
     )
-    return lines
+    return [visible(line) for line in lines]  # a file's name and its tensors' names: shown, never sent raw
