@@ -467,6 +467,18 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights_path(text: str) -> tuple[str, tuple[list[str], dict[str, str]] | None]:
+    """A weights file, or a Hugging Face Hub folder's (with what its config.json adds)."""
+    from pathlib import Path
+
+    if not Path(text).is_dir():
+        return text, None
+    from .weights.hub import config_findings, hub_folder
+
+    path, config = hub_folder(Path(text))
+    return str(path), (config_findings(config) if config is not None else ([], {}))
+
+
 def _cmd_identify(args: argparse.Namespace) -> int:
     import json
 
@@ -478,19 +490,31 @@ def _cmd_identify(args: argparse.Namespace) -> int:
         from .model.registry import get_variant
 
         get_variant(args.against)  # an unknown name is a mistake, said before the file is read
-    weights = read_weights(args.file)
+    path, config_notes = _weights_path(args.file)
+    weights = read_weights(path)
     ident = identify_shapes(weights.network_shapes)
+    if config_notes is not None:
+        from .weights.hub import narrowed
+
+        notes, fixed = config_notes
+        weights.notes.extend(notes)
+        ident.matches = narrowed(ident.matches, fixed)
+        settled = ("where a bottleneck strides",) * ("stride_on" in fixed) + ("whether strided blocks blur",) * (
+            "aa" in fixed
+        )
+        ident.unknown = [u for u in ident.unknown if not u.startswith(settled or ("\0",))]
     explanation = None
     if args.against:
         from .weights.explain import explain_file
 
-        _, explanation = explain_file(args.file, args.against)
+        _, explanation = explain_file(str(path), args.against)
     if args.format == "json":
         data = identification_json(weights, ident)
         if explanation is not None:
             data["against"] = {
                 "name": explanation.against,
                 "loads_strictly": explanation.loads_strictly,
+                "renamed_first": explanation.renamed,
                 "sentences": explanation.sentences,
                 "missing": explanation.missing,
                 "unexpected": explanation.unexpected,
@@ -500,7 +524,26 @@ def _cmd_identify(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         print_lines(identification_lines(weights, ident) + (explanation_lines(explanation) if explanation else []))
-    return 1 if explanation is not None and not explanation.loads_strictly else 0
+    # Exit 0 only for a file that loads strictly as it is saved.
+    return 1 if explanation is not None and (explanation.renamed or not explanation.loads_strictly) else 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .fileio import check_writable, write_atomic
+    from .model.registry import get_variant
+
+    if not args.output.lower().endswith(".safetensors"):
+        raise CliError(f"cannot write {visible(args.output)!r}: convert writes a .safetensors file")
+    get_variant(args.to)  # an unknown name is a mistake, said before the file is read
+    check_writable(args.output)
+    from safetensors.torch import save
+
+    from .weights.convert import converted_tensors
+
+    tensors, metadata = converted_tensors(args.file, args.to)
+    write_atomic(args.output, save(tensors, metadata=metadata))
+    print(f"wrote {visible(args.output)}: {len(tensors):,} tensors under {args.to}'s names", file=sys.stderr)
+    return 0
 
 
 def _list_command(sub: argparse._SubParsersAction) -> None:
@@ -657,15 +700,28 @@ def _memory_command(sub: argparse._SubParsersAction) -> None:
 def _identify_command(sub: argparse._SubParsersAction) -> None:
     """The ``identify`` command's arguments."""
     p = sub.add_parser("identify", help="which ResNet a weights file is, and why it does not load into another")
-    p.add_argument("file", help="a .safetensors file, or .pth/.pt/.bin/.ckpt (loaded with weights_only=True)")
+    p.add_argument(
+        "file",
+        help="a .safetensors, .pth, .pt, .bin, .ckpt or .pth.tar file (read without running anything in it), "
+        "or a Hugging Face Hub folder (its weights and config.json)",
+    )
     p.add_argument(
         "--against",
         default=None,
         metavar="NAME",
-        help="explain how the file loads into this registered variant (exit 1 if not strictly)",
+        help="explain how the file loads into this registered variant (exit 1 unless strictly, as saved)",
     )
     p.add_argument("--format", default="table", choices=("table", "json"))
     p.set_defaults(func=_cmd_identify)
+
+
+def _convert_command(sub: argparse._SubParsersAction) -> None:
+    """The ``convert`` command's arguments."""
+    p = sub.add_parser("convert", help="a weights file rewritten under a registered variant's names (.safetensors)")
+    p.add_argument("file", help="a weights file in any layout identify reads")
+    p.add_argument("--to", required=True, metavar="NAME", help="the registered variant whose names to write")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the .safetensors file to write")
+    p.set_defaults(func=_cmd_convert)
 
 
 def _diff_command(sub: argparse._SubParsersAction) -> None:
@@ -689,6 +745,7 @@ COMMANDS = (
     _profile_command,
     _memory_command,
     _identify_command,
+    _convert_command,
     _diff_command,
 )
 

@@ -24,12 +24,13 @@ def identification_lines(weights: Any, ident: Any) -> list[str]:
     riders = len(weights.tensors) - len(weights.network_shapes)
     if riders:
         where.append(f"{riders:,} tensors ride along that are not the network's (an EMA copy or a head)")
-    if weights.extra:
+    if weights.extra and not any(note.startswith("set aside") for note in weights.notes):
         where.append(
             f"{len(weights.extra):,} tensors outside it were set aside (e.g. {shown(next(iter(weights.extra)))})"
         )
     if where:
         lines.append("; ".join(where))
+    lines += weights.notes
     if ident.spec is None:
         lines.append(ident.problem)
         return lines
@@ -75,6 +76,8 @@ def identification_json(weights: Any, ident: Any) -> dict:
         "format": weights.format,
         "container": weights.container,
         "prefix": weights.prefix,
+        "layout": weights.layout or "torchvision/timm",
+        "notes": weights.notes,
         "tensors": len(weights.tensors),
         "set_aside": sorted(weights.extra),
         "bytes_on_disk": weights.bytes_on_disk,
@@ -99,13 +102,17 @@ def explanation_lines(explanation: Any) -> list[str]:
     lines = [
         f"against {explanation.against}: "
         + (
-            "loads with strict=True"
+            ("loads with strict=True" + (" once renamed (resnet-inspect convert)" if explanation.renamed else ""))
             if explanation.loads_strictly
             else f"{len(explanation.missing):,} missing, {len(explanation.unexpected):,} unexpected, "
             f"{len(explanation.mismatched):,} of other shapes"
         )
     ]
-    lines += [f"- {sentence}" for sentence in explanation.sentences if not explanation.loads_strictly]
+    lines += [
+        f"- {sentence}"
+        for index, sentence in enumerate(explanation.sentences)
+        if not explanation.loads_strictly or (explanation.renamed and index == 0)
+    ]
     if explanation.partial_load:
         lines.append(f"what works: {explanation.partial_load}")
     return lines

@@ -27,6 +27,7 @@ class Explanation:
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
     partial_load: str | None = None  # the strict=False call that loads every tensor that fits
+    renamed: bool = False  # the file's names had to be mapped first: the rest is about its tensors renamed
 
 
 def _stage_depths(names: list[str]) -> dict[str, int]:
@@ -127,7 +128,11 @@ def explain(shapes: Shapes, expected: Shapes, against: str, structure: list[str]
 
 
 def explain_file(path: str, against: str) -> tuple[WeightsFile, Explanation]:
-    """Read a weights file and explain how it loads into the registered variant ``against``."""
+    """Read a weights file and explain how it loads into the registered variant ``against``.
+
+    Where the file's names are not the network's (a prefix, another ecosystem's layout), the first
+    sentence says how many of its tensors load as saved, and the rest is about its tensors renamed as
+    ``resnet-inspect convert`` writes them."""
     from ..model.build import resolve_spec
     from .infer import describe_differences, expected_shapes, identify_shapes
     from .read import read_weights
@@ -136,7 +141,26 @@ def explain_file(path: str, against: str) -> tuple[WeightsFile, Explanation]:
     weights = read_weights(path)
     ident = identify_shapes(weights.network_shapes)
     structure = describe_differences(ident.spec, spec) if ident.spec is not None else None
-    return weights, explain(weights.shapes, dict(expected_shapes(spec)), against, structure)
+    expected = dict(expected_shapes(spec))
+    result = explain(weights.saved_shapes, expected, against, structure)
+    if weights.prefix or weights.original:
+        as_saved = {weights.original.get(k, weights.prefix + k): s for k, s in weights.saved_shapes.items()}
+        as_saved |= {k: info.shape for k, info in weights.extra.items()}
+        known = sum(1 for name, shape in as_saved.items() if expected.get(name) == shape)
+        how = (
+            f"its {weights.layout} names map to {against}'s"
+            if weights.layout
+            else f"the prefix '{weights.prefix}' comes off every name"
+        )
+        result.renamed = True
+        result.sentences.insert(
+            0,
+            f"as saved, {known:,} of its {len(as_saved):,} tensors have a name and shape {against} has ({how}); "
+            f"what follows is about its tensors renamed, as resnet-inspect convert FILE --to {against} writes them",
+        )
+        if result.partial_load:
+            result.partial_load = "after renaming: " + result.partial_load
+    return weights, result
 
 
 def _shape(shape: tuple[int, ...]) -> str:

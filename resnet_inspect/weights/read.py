@@ -20,11 +20,11 @@ from typing import Any
 from ..errors import UserError
 from ..fileio import open_regular
 from .archive import DTYPE_SIZES, Archive, Refused, ScriptModule, TensorRecord, read_archive
+from .layouts import find_layout
 
 SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pth.tar", ".tar")
 # Where checkpoints keep the network's weights, most specific first.
 CONTAINERS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights", "params")
-PREFIXES = ("module.", "model.", "backbone.", "encoder.", "net.", "network.", "body.", "_orig_mod.")
 SAFETENSORS_DTYPES = {
     "F64": "float64",
     "F32": "float32",
@@ -67,6 +67,7 @@ class TensorInfo:
     # Where its values are: (begin, end) of a safetensors file's data, or the record of a PyTorch file.
     source: tuple[int, int] | TensorRecord | None = field(default=None, compare=False)
     quantized: bool = False
+    placeholder: bool = False  # not in the file: a buffer load_state_dict fills in (num_batches_tracked)
 
 
 @dataclass
@@ -80,10 +81,18 @@ class WeightsFile:
     bytes_on_disk: int = 0
     archive: Archive | None = field(default=None, repr=False)  # a PyTorch file's records
     header_bytes: int = 0  # a safetensors file's header length: its data starts at 8 + this
+    layout: str = ""  # the ecosystem whose names were mapped ("Hugging Face transformers"); "" for torchvision's
+    notes: list[str] = field(default_factory=list)  # what was read, renamed, set aside or filled in
+    original: dict[str, str] = field(default_factory=dict)  # network name -> the file's name, where they differ
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: info.shape for name, info in self.tensors.items()}
+
+    @property
+    def saved_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shapes of the tensors the file holds, by their network names (no placeholder)."""
+        return {name: info.shape for name, info in self.tensors.items() if not info.placeholder}
 
     @property
     def network_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -130,8 +139,21 @@ def read_weights(path: str | Path) -> WeightsFile:
         raise UserError(
             f"{path}: malformed: a tensor name of {len(longest):,} characters (a network's are under {MAX_NAME:,})"
         )
-    prefix, tensors, extra = _strip_prefix(state)
-    return WeightsFile(str(path), fmt, container, prefix, tensors, extra, size, archive, header_bytes)
+    layout = find_layout(state)
+    return WeightsFile(
+        str(path),
+        fmt,
+        container,
+        layout.prefix,
+        layout.tensors,
+        layout.extra,
+        size,
+        archive,
+        header_bytes,
+        layout.name,
+        layout.notes,
+        layout.original,
+    )
 
 
 _ARCHIVE_FORMATS = {
@@ -266,19 +288,3 @@ def _find_state_dict(raw: Any, path: Path) -> tuple[str | None, dict[str, Tensor
         f"{path}: holds no state dict (no mapping of names to tensors at its top level or under "
         f"{', '.join(CONTAINERS)})"
     )
-
-
-def _strip_prefix(state: dict[str, TensorInfo]) -> tuple[str, dict[str, TensorInfo], dict[str, TensorInfo]]:
-    """The most common known prefix, when most names carry it, stripped; the rest kept aside."""
-    best, count = "", 0
-    for prefix in PREFIXES:
-        n = sum(1 for name in state if name.startswith(prefix))
-        if n > count:
-            best, count = prefix, n
-    if not best or count * 2 < len(state):
-        return "", state, {}
-    # Nested wrappers ("module.model.") are stripped one after the other.
-    inner = {name[len(best) :]: info for name, info in state.items() if name.startswith(best)}
-    rest = {name: info for name, info in state.items() if not name.startswith(best)}
-    deeper, inner, extra = _strip_prefix(inner)
-    return best + deeper, inner, {**rest, **{best + k: v for k, v in extra.items()}}

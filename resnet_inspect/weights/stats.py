@@ -71,6 +71,8 @@ def iter_tensors(weights: WeightsFile, names: set[str]) -> Iterator[tuple[str, t
                 prefix = zip_prefix(archive)
         storages: dict[str, torch.Tensor] = {}  # the last storage read: tensors that share one follow it
         for name in sorted(names):
+            if weights.tensors[name].placeholder:  # not in the file: load_state_dict fills it in
+                continue
             yield name, _values(weights, weights.tensors[name], handle, prefix, storages)
 
 
