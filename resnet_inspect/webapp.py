@@ -24,6 +24,7 @@ from .model.spec import (
     ANTI_ALIASING,
     ATTENTION,
     BLOCKS,
+    GLOBAL_POOLS,
     NORMS,
     SELECTIVE_KERNELS,
     SHORTCUTS,
@@ -47,6 +48,7 @@ EDITOR_CHOICES = {
     "stem_pool": STEM_POOLS,
     "sk": SELECTIVE_KERNELS,
     "shortcut_kernel": (1, 3),
+    "global_pool": GLOBAL_POOLS,
 }
 
 
@@ -90,6 +92,8 @@ EDITOR_FIELDS = (
     EditorField("sk", "Selective kernels", "choice",
                 help="SKNet: split gives each path half the input channels, whole all of them"),
     EditorField("num_classes", "Classes", "count", high=100_000),
+    EditorField("global_pool", "Global pooling", "choice", more=True,
+                help="catavgmax: average and maximum concatenated (timm), the classifier takes twice the features"),
     EditorField("in_chans", "Input channels", "count", high=64),
     EditorField("zero_init_last", "Zero-initialize each block's last norm", "flag"),
     EditorField("sk_reduction", "SK attention reduction", "count", more=True),

@@ -73,6 +73,7 @@ def test_random_valid_specs_meta_equals_cpu(spec):
 
 
 BREAKERS = {
+    "global_pool": ["max", "", None, 2],
     "layers": [(), (0,), (3, -1), (2, 2.5), "3,4"],
     "widths": [(), (0,), (64, -8)],
     "groups": [0, -2],

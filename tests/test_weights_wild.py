@@ -266,3 +266,32 @@ def test_convert_refuses_what_is_not_exact_and_writes_nothing(wild, tmp_path, ca
         assert cli.main(["convert", str(wild[what]), "--to", name, "-o", str(out)]) == 0, what
         getattr(tv, name)().load_state_dict(load_file(str(out)), strict=True)
     capsys.readouterr()
+
+
+def test_a_catavgmax_head_is_named_and_built_like_timms(tmp_path):
+    import timm
+
+    import resnet_inspect as ri
+
+    source = timm.create_model("resnet26d", global_pool="catavgmax").eval()
+    save_file(source.state_dict(), str(tmp_path / "cat.safetensors"))
+    weights, ident = identify_file(str(tmp_path / "cat.safetensors"))
+    assert ident.closest == "resnet26d" and ident.differences == ["global pooling catavgmax instead of avg"]
+    built = ri.build(ident.spec).eval()
+    built.load_state_dict(source.state_dict(), strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    torch.testing.assert_close(_logits(built, x), _logits(source, x))
+
+
+def test_an_irregularly_pruned_file_says_how_it_differs(tmp_path):
+    state = {k: v.clone() for k, v in tv.resnet50().state_dict().items()}
+    state["layer1.0.conv1.weight"] = state["layer1.0.conv1.weight"][:40]
+    for part in ("weight", "bias", "running_mean", "running_var"):
+        state[f"layer1.0.bn1.{part}"] = state[f"layer1.0.bn1.{part}"][:40]
+    state["layer1.0.conv2.weight"] = state["layer1.0.conv2.weight"][:, :40].contiguous()
+    save_file(state, str(tmp_path / "pruned.safetensors"))
+    _, ident = identify_file(str(tmp_path / "pruned.safetensors"))
+    assert ident.closest == "resnet50"
+    assert ident.differences[1].startswith(
+        "a width table: block widths 40,64,64,64,64,64,... (32 values) instead of none"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .blocks import (
     BlurPool2d,
@@ -148,6 +149,13 @@ def _init_weights(model: nn.Module, spec: ResNetSpec) -> None:
                 module.zero_init_last()
 
 
+class CatAvgMaxPool(nn.Module):
+    """The average and the maximum of each channel over the whole map, concatenated (timm's catavgmax)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.adaptive_avg_pool2d(x, 1), F.adaptive_max_pool2d(x, 1)], 1)
+
+
 class ResNet(nn.Module):
     """Post-activation ResNet (v1 / v1.5 / ResNeXt / wide / D / SE / CIFAR), from a spec."""
 
@@ -163,9 +171,9 @@ class ResNet(nn.Module):
             self.add_module(f"layer{index}", stage)
             self.stage_names.append(f"layer{index}")
         self.feature_info = _feature_info(spec, "act1", self.stage_names)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.avgpool = nn.AdaptiveAvgPool2d(1) if spec.global_pool == "avg" else CatAvgMaxPool()
         self.flatten = nn.Flatten(1)
-        self.fc = nn.Linear(spec.feature_channels, spec.num_classes)
+        self.fc = nn.Linear(spec.feature_channels * (2 if spec.global_pool == "catavgmax" else 1), spec.num_classes)
         _init_weights(self, spec)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

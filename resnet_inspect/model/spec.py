@@ -18,6 +18,7 @@ STEM_POOLS = ("max", "fixed", "conv", "none")
 SHORTCUTS = ("projection", "avg_down", "zero_pad")
 STRIDE_PLACEMENTS = ("3x3", "1x1")
 ANTI_ALIASING = ("none", "avg", "blur")
+GLOBAL_POOLS = ("avg", "catavgmax")
 ATTENTION = ("none", "se", "eca")
 NORMS = ("batch", "group", "evonorm", "frn")
 SELECTIVE_KERNELS = ("none", "split", "whole")
@@ -86,6 +87,8 @@ class ResNetSpec:
       for pre-activation networks ``evonorm`` (EvoNorm-S0, 32 groups) or ``frn`` (filter response
       normalization with a TLU), each a normalization and activation in one.
     * ``dilate``: per stage after the first, use dilation instead of stride.
+    * ``global_pool``: ``avg`` (the usual head) or ``catavgmax`` (timm's ``global_pool='catavgmax'``: the
+      average and the maximum of each channel, concatenated, so the classifier takes twice the features).
     * ``aa``: anti-aliased downsampling (Zhang 2019; timm's resnetaa*/resnetblur*): a strided block
       convolves at stride 1, then ``avg`` average-pools or ``blur`` blurs (binomial 3x3) at stride 2;
       the stem's max-pool becomes the same.
@@ -122,6 +125,7 @@ class ResNetSpec:
     image_size: int = 224
     zero_init_last: bool = False
     aa: str = "none"
+    global_pool: str = "avg"
 
     def __post_init__(self) -> None:
         # Accept lists from JSON/YAML/CLI and store tuples so the spec stays hashable.
@@ -150,6 +154,7 @@ class ResNetSpec:
         _check_choice(self, "shortcut", SHORTCUTS)
         _check_choice(self, "stride_on", STRIDE_PLACEMENTS)
         _check_choice(self, "aa", ANTI_ALIASING)
+        _check_choice(self, "global_pool", GLOBAL_POOLS)
         _check_choice(self, "attn", ATTENTION)
         _check_choice(self, "norm", NORMS)
         _check_choice(self, "sk", SELECTIVE_KERNELS)
@@ -263,6 +268,8 @@ class ResNetSpec:
                 "aa",
                 "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride on the 3x3",
             )
+        if self.global_pool != "avg" and self.preact:
+            _fail("global_pool", "catavgmax is built for post-activation networks (timm's ResNet head)")
         if self.norm in ("evonorm", "frn") and not self.preact:
             _fail("norm", f"{self.norm} is a pre-activation norm-and-activation (preact: true)")
         if self.block in ("res2net", "resnest") and (self.preact or self.stride_on != "3x3" or self.aa != "none"):

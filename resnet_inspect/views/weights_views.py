@@ -62,6 +62,7 @@ def identification_lines(weights: Any, ident: Any) -> list[str]:
         + (", pre-activation" if spec.preact else "")
         + ({"se": ", SE", "eca": ", ECA"}.get(spec.attn, ""))
         + (", GroupNorm" if spec.norm == "group" else "")
+        + (", catavgmax head (average and maximum pooled)" if spec.global_pool == "catavgmax" else "")
         + (f", {spec.num_classes:,} classes" if not ident.headless else "")
         + f", {spec.in_chans} input channel(s)"
     )

@@ -162,13 +162,9 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
         fields["norm"] = "group"  # a norm with affine terms and no running statistics
     if not preact and "maxpool.0.weight" in shapes:
         fields["stem_pool"] = "conv"
-    classifier = _classifier_keys(shapes)
-    weight = next((k for k in classifier if k.endswith("weight")), None)
-    if weight is not None:
-        fields["num_classes"] = shapes[weight][0]
     if fields.get("stem") == "cifar":
         fields.update(stem_pool="none", image_size=32)
-    return ResNetSpec(**fields), weight is None
+    return _with_head(fields, shapes)
 
 
 def _branchy_spec(
@@ -215,20 +211,33 @@ def _branchy_spec(
     fields["widths"] = tuple(widths)
     fields.update(_stem(shapes, False))
     fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], False)
-    classifier = _classifier_keys(shapes)
-    weight = next((k for k in classifier if k.endswith("weight")), None)
+    return _with_head(fields, shapes)
+
+
+def _with_head(fields: dict, shapes: Shapes) -> tuple[ResNetSpec, bool]:
+    """The spec with its classifier read from the tensors (classes; a classifier taking twice the features
+    is timm's catavgmax head), and whether there is none."""
+    weight = next((k for k in _classifier_keys(shapes) if k.endswith("weight")), None)
     if weight is not None:
         fields["num_classes"] = shapes[weight][0]
-    return ResNetSpec(**fields), weight is None
+    spec = ResNetSpec(**fields)
+    if weight is not None and not spec.preact and shapes[weight][-1] == 2 * spec.feature_channels:
+        spec = spec.replace(global_pool="catavgmax")
+    return spec, weight is None
 
 
 def _is_pruned(shapes: Shapes, stages: dict, order: list[int], block: Callable[[int, int], str]) -> bool:
-    """Blocks of one stage with different inner widths, or a stage output that is no multiple of 4."""
+    """Blocks of one stage with different inner widths, a first block's 1x1 whose width does not divide its
+    3x3's (a first block that reduces, ``reduce_first``, divides it), or a stage output no multiple of 4."""
     for stage in order:
         if shapes.get(block(stage, 0) + "conv3.weight", (4,))[0] % 4:
             return True
         inner = {shapes.get(block(stage, b) + "conv2.weight", (0,))[0] for b in stages[stage]}
-        if len(inner) > 1:
+        first = {shapes.get(block(stage, b) + "conv1.weight", (0,))[0] for b in sorted(stages[stage])[1:]}
+        if len(inner) > 1 or len(first) > 1:
+            return True
+        opening = shapes.get(block(stage, 0) + "conv1.weight", (1,))[0]
+        if not opening or max(inner) % opening:
             return True
     return False
 
@@ -253,11 +262,7 @@ def _res2net_spec(
     fields.update(_stem(shapes, False))
     fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], False)
     fields.update(_attention(shapes, first))
-    classifier = _classifier_keys(shapes)
-    weight = next((k for k in classifier if k.endswith("weight")), None)
-    if weight is not None:
-        fields["num_classes"] = shapes[weight][0]
-    return ResNetSpec(**fields), weight is None
+    return _with_head(fields, shapes)
 
 
 def _attention(shapes: Shapes, first_block: str) -> dict:
@@ -327,6 +332,9 @@ def describe_differences(spec: ResNetSpec, other: ResNetSpec) -> list[str]:
         "widths": "stage widths",
         "width_per_group": "width per group",
         "stem_width": "stem width",
+        "global_pool": "global pooling",
+        "stage_channels": "a width table: stage outputs",
+        "block_channels": "a width table: block widths",
     }
     out = []
     for key, value in visible_fields(spec).items():
@@ -348,7 +356,12 @@ _STEMS = {
 
 
 def _text(value: object) -> str:
-    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value).lower()
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "none (the regular widths)"
+        items = list(map(str, value))
+        return ",".join(items) if len(items) <= 8 else ",".join(items[:6]) + f",... ({len(items)} values)"
+    return str(value).lower()
 
 
 _NETWORK_PARTS = ("conv1", "bn1", "layer", "stem", "stages", "norm.", "fc.", "head.")
