@@ -295,3 +295,23 @@ def test_an_irregularly_pruned_file_says_how_it_differs(tmp_path):
     assert ident.differences[1].startswith(
         "a width table: block widths 40,64,64,64,64,64,... (32 values) instead of none"
     )
+
+
+def test_an_int8_quantized_torchvision_resnet_is_named_and_said_to_be_quantized(tmp_path, capsys):
+    from torchvision.models import quantization
+
+    model = quantization.resnet50(weights=None, quantize=False).eval()
+    model.fuse_model()
+    model.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+    torch.ao.quantization.prepare(model, inplace=True)
+    model(torch.randn(2, 3, 64, 64))
+    torch.ao.quantization.convert(model, inplace=True)
+    torch.save(model.state_dict(), tmp_path / "int8.pth")
+    weights, ident = identify_file(str(tmp_path / "int8.pth"))
+    assert "resnet50" in ident.matches and any("int8 quantized" in note for note in weights.notes)
+    assert cli.main(["summary", str(tmp_path / "int8.pth"), "--device", "meta"]) == 0
+    assert (
+        cli.main(["convert", str(tmp_path / "int8.pth"), "--to", "resnet50", "-o", str(tmp_path / "x.safetensors")])
+        == 2
+    )
+    assert "int8 quantized" in capsys.readouterr().err and not (tmp_path / "x.safetensors").exists()

@@ -62,7 +62,7 @@ class Layout:
 
 
 def find_layout(state: dict[str, TensorInfo]) -> Layout:
-    for recognise in (_transformers, _detectron2, _fastai):
+    for recognise in (_quantized, _transformers, _detectron2, _fastai):
         layout = recognise(state)
         if layout is not None:
             break
@@ -172,6 +172,43 @@ def _fastai(state: dict[str, TensorInfo]) -> Layout | None:
             + (f", {classes:,} classes" if classes else "")
             + ") is set aside: the network is read headless"
         )
+    return layout
+
+
+def _quantized(state: dict[str, TensorInfo]) -> Layout | None:
+    """torchvision's int8 ResNets: each BatchNorm folded into the convolution before it (which gains a
+    bias), scales and zero points beside each layer, the classifier's weight and bias packed together."""
+    from .read import TensorInfo
+
+    if not any(info.quantized for info in state.values()):
+        return None
+    tensors: dict[str, TensorInfo] = {}
+    original: dict[str, str] = {}
+    extra: dict[str, TensorInfo] = {}
+    folded = 0
+    for key, info in state.items():
+        packed = re.match(r"^(.*)\._packed_params\._packed_params\.([01])$", key)
+        if packed:
+            name = f"{packed[1]}.{'weight' if packed[2] == '0' else 'bias'}"
+            tensors[name], original[name] = info, key
+        elif key.endswith(".weight") and len(info.shape) == 4:
+            tensors[key], original[key] = info, key
+            conv = key[: -len(".weight")]
+            norm = re.sub(r"conv(\d)$", r"bn\1", conv) if conv != "conv1" else "bn1"
+            norm = re.sub(r"downsample\.0$", "downsample.1", norm)
+            if norm != conv:
+                folded += 1
+                for part in ("weight", "bias", "running_mean", "running_var"):
+                    tensors[f"{norm}.{part}"] = TensorInfo((info.shape[0],), "float32", 0, placeholder=True)
+                tensors[f"{norm}.num_batches_tracked"] = TensorInfo((), "int64", 0, placeholder=True)
+        else:
+            extra[key] = info  # the folded convolutions' biases, scales and zero points, the quantizer's
+    layout = Layout("torchvision int8 quantized", "", tensors, extra, original=original)
+    layout.notes.append(
+        f"int8 quantized (torchvision's quantized ResNets): {folded} BatchNorm layers are folded into the "
+        "convolutions before them, so the network is named from its convolutions' and classifier's shapes; "
+        "its values are int8 and are not read"
+    )
     return layout
 
 

@@ -268,6 +268,11 @@ def _as_state(mapping: Any) -> dict[str, TensorInfo] | None:
     if not isinstance(mapping, dict) or not mapping:
         return None
     state = {k: info for k, v in mapping.items() if isinstance(k, str) and (info := _tensor_info(v)) is not None}
+    # A tuple of tensors under one name (a quantized Linear's packed weight and bias): one name each.
+    for key, value in mapping.items():
+        if isinstance(key, str) and isinstance(value, tuple) and 0 < len(value) <= 4:
+            parts = [_tensor_info(item) for item in value]
+            state.update({f"{key}.{i}": info for i, info in enumerate(parts) if info is not None})
     return state if state and len(state) * 2 >= len(mapping) else None
 
 

@@ -71,7 +71,8 @@ def iter_tensors(weights: WeightsFile, names: set[str]) -> Iterator[tuple[str, t
                 prefix = zip_prefix(archive)
         storages: dict[str, torch.Tensor] = {}  # the last storage read: tensors that share one follow it
         for name in sorted(names):
-            if weights.tensors[name].placeholder:  # not in the file: load_state_dict fills it in
+            info = weights.tensors[name]
+            if info.placeholder or info.quantized:  # not in the file, or int8 values this tool does not read
                 continue
             yield name, _values(weights, weights.tensors[name], handle, prefix, storages)
 
@@ -89,8 +90,6 @@ def _values(
     record = info.source
     if not isinstance(record, TensorRecord) or weights.archive is None:
         raise UserError(f"{weights.path}: the values of a tensor cannot be read")
-    if record.quantized:
-        raise UserError(f"{weights.path}: holds int8 quantized tensors; their values are not read")
     storage = record.storage
     if storage.key not in storages:
         storages.clear()
