@@ -10,12 +10,23 @@ import torch
 
 
 def reference_model(reference: str) -> torch.nn.Module:
-    """Instantiate the torchvision or timm model named ``lib:name``."""
+    """Instantiate the torchvision, timm or OpenCLIP model named ``lib:name`` (OpenCLIP's: its image encoder)."""
     lib, name = reference.split(":")
     if lib == "torchvision":
         import torchvision
 
         return getattr(torchvision.models, name)(weights=None)
+    if lib == "open_clip":
+        import json
+        from pathlib import Path
+
+        import open_clip
+        from open_clip.modified_resnet import ModifiedResNet
+
+        config = json.loads((Path(open_clip.__file__).parent / "model_configs" / f"{name}.json").read_text())
+        vision = config["vision_cfg"]
+        heads = vision["width"] * 32 // 64
+        return ModifiedResNet(vision["layers"], config["embed_dim"], heads, vision["image_size"], vision["width"])
     import timm
 
     return timm.create_model(name, pretrained=False)

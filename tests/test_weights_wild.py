@@ -315,3 +315,23 @@ def test_an_int8_quantized_torchvision_resnet_is_named_and_said_to_be_quantized(
         == 2
     )
     assert "int8 quantized" in capsys.readouterr().err and not (tmp_path / "x.safetensors").exists()
+
+
+def test_an_openclip_model_is_named_by_its_image_tower(tmp_path, capsys):
+    open_clip = pytest.importorskip("open_clip")
+
+    model = open_clip.create_model("RN50")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "clip.safetensors"))
+    weights, ident = identify_file(str(tmp_path / "clip.safetensors"))
+    assert ident.matches == ["clip_rn50"] and weights.prefix == "visual."
+    assert any("CLIP's text encoder" in note for note in weights.notes)
+    # Its image tower, converted, is the registered network: the same embedding as OpenCLIP's.
+    out = tmp_path / "rn50.safetensors"
+    assert cli.main(["convert", str(tmp_path / "clip.safetensors"), "--to", "clip_rn50", "-o", str(out)]) == 0
+    import resnet_inspect as ri
+
+    ours = ri.build("clip_rn50")
+    ours.load_state_dict(load_file(str(out)), strict=True)
+    x = torch.randn(1, 3, 224, 224)
+    torch.testing.assert_close(_logits(ours, x), _logits(model.visual, x))
+    capsys.readouterr()

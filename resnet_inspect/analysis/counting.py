@@ -125,11 +125,36 @@ def addmm(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
     return OpCost(OpClass.LINEAR, macs, 2 * macs, None, numel(out) if isinstance(bias, Shape) else 0)
 
 
-@register_rule("mm", "bmm")
+@register_rule("mm")
 def matmul(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
     a, b = args[0], args[1]
     macs = numel(a) * b[-1]
     return OpCost(OpClass.LINEAR, macs, 2 * macs)
+
+
+@register_rule("bmm")
+def batched_matmul(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    # In a ResNet only attention multiplies batches of matrices (CLIP's attention pool: scores of every
+    # position against every other, then their weighted sum): each output depends on every position.
+    return matmul(args, kwargs, out)._replace(window="global")
+
+
+@register_rule(
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_attention_math",
+)
+def attention(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    # softmax(q k^T / sqrt(E)) v as one kernel, counted as its steps are where it is not fused (on meta):
+    # q and k each scaled by E^-1/4, the scores (L x S x E MACs), a softmax per score, the weighted sum
+    # of the values (L x S x Ev MACs).
+    q, k, v = args[0], args[1], args[2]
+    heads = numel(q) // (q[-2] * q[-1])
+    scores = heads * q[-2] * k[-2]
+    macs = scores * q[-1] + scores * v[-1]
+    return OpCost(OpClass.LINEAR, macs, 2 * macs + numel(q) + numel(k) + scores, "global")
 
 
 # -- normalization --------------------------------------------------------------------------------
@@ -184,6 +209,12 @@ def _sliding_pool(kind: str) -> Formula:
 
 register_rule("max_pool2d_with_indices", "max_pool2d")(_sliding_pool("max"))
 register_rule("avg_pool2d")(_sliding_pool("avg"))
+
+
+@register_rule("upsample_bicubic2d")
+def bicubic(args: Sequence[Any], kwargs: dict, out: Shape | None) -> OpCost:
+    # 4 x 4 neighbours weighted and added per output element (CLIP's positional embedding at another size).
+    return OpCost(OpClass.ELEMENTWISE, 0, 2 * 16 * numel(out))
 
 
 @register_rule("_adaptive_avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d")
@@ -261,6 +292,7 @@ register_per_element(
     "minimum",
     "softmax",
     "_softmax",
+    "_safe_softmax",
     "log_softmax",
     "_log_softmax",
     "sum",

@@ -17,8 +17,10 @@ LINEAR_TYPES = ("Linear",)
 ATTENTION_PARTS = {"se", "attn", "attention"}
 # Inside a split-attention conv (ResNeSt) the grouped conv is the layer; its fc1/fc2 are the attention.
 SPLIT_ATTENTION_TYPES = {"SplitAttention", "SplitAttn"}
-# Parallel convolutions at one position of a block (SK's paths, Res2Net's scales) are one layer of depth.
+# Parallel convolutions at one position of a block (SK's paths, Res2Net's scales) are one layer of depth, and
+# so are the query, key and value projections of CLIP's attention pool (the key and value beside the query).
 PARALLEL_PARTS = {"paths", "convs"}
+PARALLEL_PROJECTIONS = {"k_proj", "v_proj"}
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,10 @@ def _in_attention(row: LayerRow, types: dict[str, str]) -> bool:
 
 
 def _parallel_copy(row: LayerRow) -> bool:
-    """The second and later of parallel convolutions (``paths.1``, ``convs.2``)."""
+    """The second and later of parallel convolutions (``paths.1``, ``convs.2``; an attention's ``k_proj``)."""
     parts = row.name.split(".")
+    if parts[-1] in PARALLEL_PROJECTIONS:
+        return True
     return any(
         part in PARALLEL_PARTS and index + 1 < len(parts) and parts[index + 1].isdigit() and parts[index + 1] != "0"
         for index, part in enumerate(parts)
@@ -93,7 +97,7 @@ _COUNTS: list[tuple[str, str, str, Callable[[ModelReport], Any]]] = [
         "weighted layers (paper depth)",
         "weighted layers on the main path: convolutions + classifier, projection "
         "shortcuts and attention branches (SE, ECA, SK, split attention) excluded, parallel convolutions at one "
-        "position (SK paths, Res2Net scales) counted once",
+        "position (SK paths, Res2Net scales, the query, key and value of CLIP's attention pool) counted once",
         paper_depth,
     ),
     (

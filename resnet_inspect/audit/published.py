@@ -5,6 +5,8 @@ ImageNet models at 224x224 with the stride on the first 1x1) and Table 6 (CIFAR-
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..analysis.report import ModelReport
 from ..model.registry import Variant
 
@@ -97,15 +99,19 @@ def _library_figures(reference: str, report: ModelReport) -> list[dict[str, str]
                     }
                 )
             return rows
-        import timm
         import torch
 
         with torch.device("meta"):
-            model = timm.create_model(name, pretrained=False)
+            if lib == "open_clip":
+                model, source = _open_clip_image_encoder(name), f"OpenCLIP {name} image encoder"
+            else:
+                import timm
+
+                model, source = timm.create_model(name, pretrained=False), f"timm {name}"
         params = sum(p.numel() for p in model.parameters())
         return [
             {
-                "source": f"timm {name} (built, parameters counted)",
+                "source": f"{source} (built, parameters counted)",
                 "figure": f"{params:,}",
                 "ours": f"{report.totals.params:,}",
                 "match": "yes" if params == report.totals.params else "NO",
@@ -113,3 +119,17 @@ def _library_figures(reference: str, report: ModelReport) -> list[dict[str, str]
         ]
     except ImportError:
         return [{"source": reference, "figure": "(library not installed)", "ours": "", "match": ""}]
+
+
+def _open_clip_image_encoder(name: str) -> Any:
+    """OpenCLIP's ModifiedResNet as its model config describes it (the image tower alone)."""
+    import json
+    from pathlib import Path
+
+    import open_clip
+    from open_clip.modified_resnet import ModifiedResNet
+
+    config = json.loads((Path(open_clip.__file__).parent / "model_configs" / f"{name}.json").read_text())
+    vision = config["vision_cfg"]
+    heads = vision["width"] * 32 // 64  # OpenCLIP's: one head per 64 channels of the features
+    return ModifiedResNet(vision["layers"], config["embed_dim"], heads, vision["image_size"], vision["width"])

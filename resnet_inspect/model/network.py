@@ -7,6 +7,8 @@ Post-activation networks use torchvision's and timm's names (``conv1``, ``bn1``,
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -57,7 +59,7 @@ def _stem_pool(spec: ResNetSpec) -> nn.Module:
             make_norm(spec.norm, channels),
             nn.ReLU(inplace=True),
         )
-    if spec.aa == "avg":
+    if spec.aa == "avg" or spec.stem_pool == "avg":
         return nn.AvgPool2d(2)
     if spec.aa == "blur":
         return nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), BlurPool2d(spec.stem_out_channels, 2))
@@ -258,5 +260,100 @@ class PreActResNet(nn.Module):
         return self.head(self.norm(self.stages(self.stem(x))))
 
 
+class AttentionPool2d(nn.Module):
+    """CLIP's head: the last map's positions and their mean, each with a learned position, attend to one
+    another (``heads`` heads); the mean's output, projected to ``out_dim``, is the image embedding."""
+
+    def __init__(self, side: int, channels: int, heads: int, out_dim: int) -> None:
+        super().__init__()
+        self.positional_embedding = nn.Parameter(torch.randn(side**2 + 1, channels) / channels**0.5)
+        self.k_proj = nn.Linear(channels, channels)
+        self.q_proj = nn.Linear(channels, channels)
+        self.v_proj = nn.Linear(channels, channels)
+        self.c_proj = nn.Linear(channels, out_dim)
+        self.num_heads = heads
+        self.side = side
+
+    def _positions(self, height: int, width: int) -> torch.Tensor:
+        """The positional embedding for a ``height`` x ``width`` map: as learned at the native size; at any
+        other, its grid resized bicubically (as OpenCLIP does to load weights for another size)."""
+        if (height, width) == (self.side, self.side):
+            return self.positional_embedding
+        mean, grid = self.positional_embedding[:1], self.positional_embedding[1:]
+        grid = grid.reshape(1, self.side, self.side, -1).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False)
+        return torch.cat([mean, grid.permute(0, 2, 3, 1).reshape(height * width, -1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # What F.multi_head_attention_forward does for CLIP, one module call per projection, so that each
+        # projection is a layer of its own with its own MACs.
+        height, width = x.shape[-2:]
+        x = x.flatten(2).permute(2, 0, 1)  # NCHW -> (HW)NC
+        x = torch.cat([x.mean(dim=0, keepdim=True), x], dim=0)
+        x = x + self._positions(height, width)[:, None, :].to(x.dtype)
+        tokens, batch, channels = x.shape
+        heads = self.num_heads
+
+        def split(t: torch.Tensor) -> torch.Tensor:  # (L, N, C) -> (N, heads, L, C / heads)
+            return t.reshape(tokens, batch * heads, channels // heads).transpose(0, 1).view(batch, heads, tokens, -1)
+
+        q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+        attended = F.scaled_dot_product_attention(q, k, v)
+        attended = attended.permute(2, 0, 1, 3).reshape(tokens, batch, channels)
+        return self.c_proj(attended)[0]
+
+
+class ClipResNet(nn.Module):
+    """CLIP's ModifiedResNet (Radford et al. 2021), with OpenAI's and OpenCLIP's names so their weights load:
+    a three-conv stem ending in a 2x2 average pool, bottlenecks that average-pool before their last 1x1
+    and in their shortcut where they stride, and attention pooling in place of the average pool and fc."""
+
+    def __init__(self, spec: ResNetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        half, width = spec.stem_width, spec.stem_out_channels
+        self.conv1 = nn.Conv2d(spec.in_chans, half, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(half)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(half, half, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(half)
+        self.act2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(half, width, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width)
+        self.act3 = nn.ReLU(inplace=True)
+        self.avgpool = nn.AvgPool2d(2)
+        self.stage_names = []
+        for index, stage in enumerate(_make_stages(spec), start=1):
+            for block in stage:
+                _clip_shortcut(block)
+            self.add_module(f"layer{index}", stage)
+            self.stage_names.append(f"layer{index}")
+        self.feature_info = _feature_info(spec, "act3", self.stage_names)
+        features = spec.feature_channels
+        self.attnpool = AttentionPool2d(spec.image_size // 32, features, features // 64, spec.num_classes)
+        _init_weights(self, spec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act1(self.bn1(self.conv1(x)))
+        x = self.act2(self.bn2(self.conv2(x)))
+        x = self.avgpool(self.act3(self.bn3(self.conv3(x))))
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+        return self.attnpool(x)
+
+
+def _clip_shortcut(block: nn.Module) -> None:
+    """CLIP's shortcut: an average pool over the stride (a 1x1 pool where it does not stride), then the
+    1x1 conv and its norm, named ``-1``, ``0`` and ``1``."""
+    shortcut = getattr(block, "downsample", None)
+    if not isinstance(shortcut, nn.Sequential):
+        return
+    pool, conv, norm = shortcut
+    stride = pool.stride if isinstance(pool, nn.AvgPool2d) else 1
+    block.downsample = nn.Sequential(OrderedDict([("-1", nn.AvgPool2d(stride)), ("0", conv), ("1", norm)]))
+
+
 def build_from_spec(spec: ResNetSpec) -> nn.Module:
-    return PreActResNet(spec) if spec.preact else ResNet(spec)
+    if spec.preact:
+        return PreActResNet(spec)
+    return ClipResNet(spec) if spec.global_pool == "attention" else ResNet(spec)

@@ -26,6 +26,7 @@ LI2019 = "Li et al. 2019, Selective Kernel Networks (arXiv:1903.06586)"
 LIU2020 = "Liu et al. 2020, Evolving Normalization-Activation Layers (arXiv:2004.02967)"
 SINGH2020 = "Singh & Krishnan 2020, Filter Response Normalization Layer (arXiv:1911.09737)"
 AFLALO2020 = "Aflalo et al. 2020, Knapsack Pruning with Inner Distillation (arXiv:2002.08258)"
+RADFORD2021 = "Radford et al. 2021, Learning Transferable Visual Models From Natural Language Supervision (CLIP, arXiv:2103.00020)"
 KOLESNIKOV2020 = "Kolesnikov et al. 2020, Big Transfer (BiT): General Visual Representation Learning (arXiv:1912.11370)"
 
 
@@ -47,6 +48,7 @@ FAMILIES = {
     "bit": "BiT: pre-activation, weight-standardized convolutions, GroupNorm",
     "aa": "Anti-aliased ResNets (a blur or average pool in each strided block)",
     "cifar": "CIFAR-10 ResNets (option A shortcuts, 32x32)",
+    "clip": "CLIP image encoders (ModifiedResNet: three-conv stem, average-pool anti-aliasing, attention pooling)",
 }
 
 
@@ -342,6 +344,19 @@ for _depth in (20, 32, 44, 56, 110, 1202):
     _register(f"resnet{_depth}", "cifar", f"CIFAR ResNet-{_depth}: 3 stages of {_n} basic blocks, zero-pad shortcuts",
               HE2015 + ", Sec. 4.2", layers=(_n, _n, _n), widths=(16, 32, 64), stem="cifar", stem_width=16,
               stem_pool="none", shortcut="zero_pad", num_classes=10, image_size=32, **BASIC)
+
+# CLIP's image encoders (OpenAI, OpenCLIP): ``num_classes`` is the width of the image embedding the attention
+# pool projects to, ``image_size`` the side its positional embedding is made for.
+CLIP = dict(stem="deep", stem_pool="avg", shortcut="avg_down", aa="avg", global_pool="attention")
+for _name, _layers, _width, _embed, _size in (("RN50", (3, 4, 6, 3), 64, 1024, 224),
+                                              ("RN101", (3, 4, 23, 3), 64, 512, 224),
+                                              ("RN50x4", (4, 6, 10, 6), 80, 640, 288),
+                                              ("RN50x16", (6, 8, 18, 8), 96, 768, 384),
+                                              ("RN50x64", (3, 15, 36, 10), 128, 1024, 448)):
+    _register(f"clip_{_name.lower()}", "clip", f"CLIP {_name} image encoder: bottlenecks [{','.join(map(str, _layers))}], "
+              f"width {_width}, a {_embed}-wide embedding at {_size}x{_size}", RADFORD2021, f"open_clip:{_name}",
+              layers=_layers, widths=tuple(_width * 2**i for i in range(4)), stem_width=_width // 2,
+              num_classes=_embed, image_size=_size, **CLIP)
 
 
 def variants() -> dict[str, Variant]:

@@ -14,11 +14,11 @@ from ..userfiles import parse, read_text
 
 BLOCKS = ("basic", "bottleneck", "res2net", "resnest")
 STEMS = ("classic", "deep", "tiered", "cifar")
-STEM_POOLS = ("max", "fixed", "conv", "none")
+STEM_POOLS = ("max", "fixed", "conv", "avg", "none")
 SHORTCUTS = ("projection", "avg_down", "zero_pad")
 STRIDE_PLACEMENTS = ("3x3", "1x1")
 ANTI_ALIASING = ("none", "avg", "blur")
-GLOBAL_POOLS = ("avg", "catavgmax")
+GLOBAL_POOLS = ("avg", "catavgmax", "attention")
 ATTENTION = ("none", "se", "eca")
 NORMS = ("batch", "group", "evonorm", "frn")
 SELECTIVE_KERNELS = ("none", "split", "whole")
@@ -87,8 +87,10 @@ class ResNetSpec:
       for pre-activation networks ``evonorm`` (EvoNorm-S0, 32 groups) or ``frn`` (filter response
       normalization with a TLU), each a normalization and activation in one.
     * ``dilate``: per stage after the first, use dilation instead of stride.
-    * ``global_pool``: ``avg`` (the usual head) or ``catavgmax`` (timm's ``global_pool='catavgmax'``: the
-      average and the maximum of each channel, concatenated, so the classifier takes twice the features).
+    * ``global_pool``: ``avg`` (the usual head), ``catavgmax`` (timm's ``global_pool='catavgmax'``: the
+      average and the maximum of each channel, concatenated, so the classifier takes twice the features)
+      or ``attention`` (CLIP's ModifiedResNet: a multi-head attention over the last map and its mean, with
+      a positional embedding for ``image_size``; ``num_classes`` is then the embedding's width).
     * ``aa``: anti-aliased downsampling (Zhang 2019; timm's resnetaa*/resnetblur*): a strided block
       convolves at stride 1, then ``avg`` average-pools or ``blur`` blurs (binomial 3x3) at stride 2;
       the stem's max-pool becomes the same.
@@ -269,7 +271,20 @@ class ResNetSpec:
                 "anti-aliasing (as timm's resnetaa*/resnetblur*) needs post-activation blocks that stride on the 3x3",
             )
         if self.global_pool != "avg" and self.preact:
-            _fail("global_pool", "catavgmax is built for post-activation networks (timm's ResNet head)")
+            _fail("global_pool", f"{self.global_pool} is built for post-activation networks")
+        clip = dict(block="bottleneck", stem="deep", stem_pool="avg", shortcut="avg_down", aa="avg", stride_on="3x3")
+        if self.global_pool == "attention":
+            for name, value in clip.items():
+                if getattr(self, name) != value:
+                    _fail("global_pool", f"attention pooling is CLIP's ModifiedResNet head: it needs {name}={value}")
+            if self.feature_channels % 64 or self.image_size % 32 or self.groups != 1 or self.attn != "none":
+                _fail(
+                    "global_pool",
+                    "attention pooling (CLIP) needs features in whole 64-channel heads, an image_size that is a "
+                    "multiple of 32 (its positional embedding), no groups and no other attention",
+                )
+        elif self.stem_pool == "avg" and self.stem != "deep":
+            _fail("stem_pool", "avg (a 2x2 average pool, CLIP's) follows a deep stem")
         if self.norm in ("evonorm", "frn") and not self.preact:
             _fail("norm", f"{self.norm} is a pre-activation norm-and-activation (preact: true)")
         if self.block in ("res2net", "resnest") and (self.preact or self.stride_on != "3x3" or self.aa != "none"):

@@ -151,6 +151,7 @@ def _input_note(variant: Variant, report: ModelReport) -> str:
     why = {
         "timm": f"the input of `{variant.reference}`'s default pretrained configuration",
         "torchvision": "the input torchvision's ImageNet weights are evaluated at",
+        "open_clip": "the input CLIP's positional embedding is made for",
     }.get(library, "the input of the paper's experiments")
     shape = "x".join(map(str, report.input_shape))
     return f"Every figure on this page is at input {shape}: {side}x{side} is {why}."

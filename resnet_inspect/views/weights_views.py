@@ -63,7 +63,13 @@ def identification_lines(weights: Any, ident: Any) -> list[str]:
         + ({"se": ", SE", "eca": ", ECA"}.get(spec.attn, ""))
         + (", GroupNorm" if spec.norm == "group" else "")
         + (", catavgmax head (average and maximum pooled)" if spec.global_pool == "catavgmax" else "")
-        + (f", {spec.num_classes:,} classes" if not ident.headless else "")
+        + (
+            f", attention pooling to a {spec.num_classes:,}-wide embedding (CLIP) at {spec.image_size}x{spec.image_size}"
+            if spec.global_pool == "attention"
+            else f", {spec.num_classes:,} classes"
+            if not ident.headless
+            else ""
+        )
         + f", {spec.in_chans} input channel(s)"
     )
     if ident.unknown:

@@ -7,6 +7,7 @@ stem max-pools, dilation) are said to be unknown, never guessed silently."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,6 +108,9 @@ def infer_spec(shapes: Shapes) -> tuple[ResNetSpec, bool]:
 
     def block(stage: int, index: int) -> str:
         return f"stages.{stage}.blocks.{index}." if preact else f"layer{stage}.{index}."
+
+    if "attnpool.positional_embedding" in shapes:
+        return _clip_spec(shapes, stages, order)
 
     def shape(name: str) -> tuple[int, ...]:
         if name not in shapes:
@@ -212,6 +216,29 @@ def _branchy_spec(
     fields.update(_stem(shapes, False))
     fields["shortcut"] = _shortcut(shapes, [block(s, 0) for s in order], False)
     return _with_head(fields, shapes)
+
+
+def _clip_spec(shapes: Shapes, stages: dict, order: list[int]) -> tuple[ResNetSpec, bool]:
+    """CLIP's ModifiedResNet: a three-conv stem with top-level names, attention pooling whose positional
+    embedding gives the input side (one position per cell of the last map, plus the mean)."""
+    positions = shapes["attnpool.positional_embedding"][0] - 1
+    side = math.isqrt(positions)
+    if side * side != positions or "conv3.weight" not in shapes or "attnpool.c_proj.weight" not in shapes:
+        raise UserError("an attention pool without a square grid of positions or a three-conv stem")
+    spec = ResNetSpec(
+        layers=tuple(len(stages[s]) for s in order),
+        widths=tuple(shapes[f"layer{s}.0.conv3.weight"][0] // 4 for s in order),
+        stem="deep",
+        stem_width=shapes["conv1.weight"][0],
+        stem_pool="avg",
+        shortcut="avg_down",
+        aa="avg",
+        global_pool="attention",
+        num_classes=shapes["attnpool.c_proj.weight"][0],
+        image_size=side * 32,
+        in_chans=shapes["conv1.weight"][1],
+    )
+    return spec, False
 
 
 def _with_head(fields: dict, shapes: Shapes) -> tuple[ResNetSpec, bool]:
@@ -423,6 +450,8 @@ def identify_shapes(shapes: Shapes) -> Identification:
         if spec.preact and spec.norm == "group"
         else None,
     ]
+    if spec.global_pool == "attention":  # CLIP's design: its attention pool says which network it is
+        unknown = ["dilation"]
     registry = variants()
     matches = fast or [
         v.name

@@ -46,6 +46,12 @@ GROUP_WORDS = {
     "predictor": "a predictor head",
     "proposal_generator": "a region proposal network (detectron2)",
     "sem_seg_head": "a segmentation head (detectron2)",
+    "transformer": "CLIP's text encoder",
+    "token_embedding": "CLIP's text token embedding",
+    "positional_embedding": "CLIP's text positions",
+    "ln_final": "CLIP's text encoder's last norm",
+    "text_projection": "CLIP's text projection",
+    "logit_scale": "CLIP's similarity temperature",
 }
 
 

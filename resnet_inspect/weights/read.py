@@ -23,6 +23,14 @@ from .archive import DTYPE_SIZES, Archive, Refused, ScriptModule, TensorRecord, 
 from .layouts import find_layout
 
 SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pth.tar", ".tar")
+# Formats of other frameworks, named when refused.
+OTHER_FORMATS = {
+    ".onnx": "an ONNX model (its BatchNorm is usually folded into the convolutions), not read",
+    ".h5": "a Keras/HDF5 file, not read",
+    ".keras": "a Keras model archive, not read",
+    ".pb": "a TensorFlow graph, not read",
+    ".tflite": "a TensorFlow Lite model, not read",
+}
 # Where checkpoints keep the network's weights, most specific first.
 CONTAINERS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights", "params")
 SAFETENSORS_DTYPES = {
@@ -107,6 +115,9 @@ def is_weights_file(text: str) -> bool:
 def read_weights(path: str | Path) -> WeightsFile:
     """The tensors of a weights file, as names and shapes; one-line errors for anything else."""
     path = Path(path)
+    other = OTHER_FORMATS.get(path.suffix.lower())
+    if other:
+        raise UserError(f"{path}: {other}; this tool reads PyTorch and safetensors weights ({', '.join(SUFFIXES)})")
     if not is_weights_file(path.name):
         raise UserError(f"{path}: not a weights file (expected {', '.join(SUFFIXES)})")
     archive, header_bytes = None, 0
