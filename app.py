@@ -80,7 +80,7 @@ def sidebar() -> Choice:
     choice = Choice()
     bar = st.sidebar
     bar.title("resnet-inspect")
-    modes = ["Registered variant", "Custom network", "Weights file (.safetensors)"] + (
+    modes = ["Registered variant", "Custom network", "Weights file"] + (
         ["Your code (file.py:NAME)"] if ALLOW_CODE else []
     )
     mode = bar.radio("Network", modes, key="mode")
@@ -159,8 +159,13 @@ def cached_weights_report(
 
 
 def weights_upload(bar, choice: Choice) -> tuple[ri.ResNetSpec | None, str]:
-    """A .safetensors upload: the network its tensors say (never a pickle: nothing in it can run)."""
-    upload = bar.file_uploader("A .safetensors file", type=["safetensors"], key="weights")
+    """An uploaded weights file: the network its tensors say. A pickle is read by the restricted reader,
+    which builds only tensors and plain data: nothing in it runs."""
+    upload = bar.file_uploader(
+        "A weights file (.safetensors, .pth, .pt, .bin, .ckpt, .pth.tar)",
+        type=["safetensors", "pth", "pt", "bin", "ckpt", "tar"],
+        key="weights",
+    )
     if upload is None:
         return None, "weights"
     try:

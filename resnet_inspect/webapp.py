@@ -34,8 +34,9 @@ from .model.spec import (
     ResNetSpec,
 )
 from .resolve import SPEC_SUFFIXES, is_code, parse_flag
-from .text import markdown_literal
+from .text import markdown_literal, visible
 from .views.tables import feature_map_text, layer_rows, si, stage_rows
+from .weights.read import is_weights_file
 
 EDITOR_CHOICES = {
     "block": BLOCKS,
@@ -149,7 +150,7 @@ def spec_from_editor(values: dict[str, Any]) -> ResNetSpec:
 
 
 def identify_upload(data: bytes, filename: str) -> dict[str, Any]:
-    """The spec and identity of an uploaded .safetensors file (never a pickle), as plain data."""
+    """The spec and identity of an uploaded weights file, as plain data."""
     with _uploaded(data, filename) as path:
         from .resolve import resolve_target
 
@@ -162,7 +163,7 @@ def identify_upload(data: bytes, filename: str) -> dict[str, Any]:
 def analyze_upload(
     data: bytes, filename: str, shape: tuple[int, ...], device: str, should_stop: StopCheck | None = None
 ) -> dict[str, Any]:
-    """The report of an uploaded .safetensors file's network, carrying its weights, as a plain dict."""
+    """The report of an uploaded weights file's network, carrying its weights, as a plain dict."""
     with _uploaded(data, filename) as path, pass_slot(device, should_stop):
         from .resolve import inspect_target, resolve_target
 
@@ -180,9 +181,10 @@ def analyze_upload(
 
 @contextmanager
 def _uploaded(data: bytes, filename: str) -> Iterator[Path]:
-    """The upload as a file in a private folder; its messages name the upload, never the folder."""
-    if not filename.lower().endswith(".safetensors"):
-        raise UserError("the page reads .safetensors files only (a pickle could run code)")
+    """The upload as a file in a private folder; its messages name the upload, never the folder. A pickle
+    is read like any file the tool reads: by its records, with a restricted unpickler (nothing runs)."""
+    if not is_weights_file(filename):
+        raise UserError(f"{visible(filename)}: not a weights file (.safetensors, .pth, .pt, .bin, .ckpt, .pth.tar)")
     # The file is saved under a tame name (letters, digits, dot, dash, underscore: no control character,
     # no path), which the messages then show in place of the server's folder.
     name = re.sub(r"[^A-Za-z0-9._-]", "_", filename.rsplit("/", 1)[-1])[-120:].lstrip(".") or "upload.safetensors"

@@ -41,7 +41,7 @@ def test_upload_a_safetensors_file(tmp_path):
     with running_app() as (url, _, _), browser_page() as page:
         page.goto(url)
         page.get_by_text("25,557,032").first.wait_for(timeout=90_000)
-        page.get_by_text("Weights file (.safetensors)").click()
+        page.get_by_text("Weights file", exact=True).click()
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
         page.get_by_text("identified as resnet20").first.wait_for(timeout=60_000)
         assert page.locator("h1", has_text="cifar_net").count() == 1

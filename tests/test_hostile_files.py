@@ -278,6 +278,16 @@ def test_control_characters_from_files_are_shown_never_sent(tmp_path, capsys):
         captured = capsys.readouterr()
         assert not raw & set(captured.out + captured.err), args
         assert "\\x1b" in captured.out + captured.err
+    # A claims file's free text (quote, source, note), in the terminal and in a written report.
+    claims = tmp_path / "claims.yaml"
+    claims.write_text(
+        "claims:\n  - model: resnet18\n    quantity: params\n    value: 11689512\n"
+        f"    quote: {ESCAPES!r}\n    source: {ESCAPES!r}\n    note: {ESCAPES!r}\n".replace("'", '"')
+    )
+    assert cli.main(["audit", "--claims", str(claims)]) == 0
+    assert cli.main(["audit", "--claims", str(claims), "--format", "md", "-o", str(tmp_path / "audit.md")]) == 0
+    captured = capsys.readouterr()
+    assert not raw & set(captured.out + captured.err + (tmp_path / "audit.md").read_text())
     # A file name with an escape sequence, quoted in an error.
     weird = tmp_path / "\x1b[31mred.yaml"
     line = one_line(capsys, ["summary", weird, "--device", "meta"])

@@ -204,7 +204,7 @@ def test_a_weights_file_as_the_target_of_summary_audit_and_graph(tmp_path, capsy
     assert "identified as resnet18" in out and "dead BatchNorm channels (|scale| < 0.001): 5" in out
 
 
-def test_the_app_reads_uploaded_safetensors_only(tmp_path):
+def test_the_app_reads_uploads_without_running_them(tmp_path):
     from resnet_inspect import webapp
 
     data = tmp_path / "w.safetensors"
@@ -213,5 +213,13 @@ def test_the_app_reads_uploaded_safetensors_only(tmp_path):
     assert identity["spec"]["layers"] == [3, 3, 3] and identity["label"] == "w"
     report = webapp.analyze_upload(data.read_bytes(), "w.safetensors", (1, 3, 32, 32), "cpu")
     assert report["weights"]["identified_as"] == ["resnet20"] and report["weights"]["file"] == "w.safetensors"
-    with pytest.raises(ValueError, match="safetensors files only"):
-        webapp.identify_upload(b"\x80\x04...", "evil.pth")
+    # A pickle is read by the restricted reader: a plain checkpoint works, one that asks for code is refused.
+    torch.save({"state_dict": ri.build("resnet20").state_dict()}, tmp_path / "w.pth")
+    assert webapp.identify_upload((tmp_path / "w.pth").read_bytes(), "w.pth")["spec"]["layers"] == [3, 3, 3]
+    from hostile_files import torch_zip
+
+    evil = torch_zip(tmp_path / "evil.pth", {"w": ("0", 4, [4])}, {"0": bytes(16)}, extra_global="os.system")
+    with pytest.raises(ValueError, match="refused: it holds more than tensors"):
+        webapp.identify_upload(evil.read_bytes(), "evil.pth")
+    with pytest.raises(ValueError, match="not a weights file"):
+        webapp.identify_upload(b"MZ", "setup.exe")

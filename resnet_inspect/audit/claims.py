@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..limits import LIMITS, over, shown
+from ..text import visible
 from ..userfiles import line_numbered_loader, parse, read_text
 from .counts import Count, counts
 from .values import ParsedValue, format_figure, number_matches, parse_value
@@ -136,7 +137,7 @@ def parse_claims_document(text: str, path: str | Path = "claims.yaml") -> tuple[
         raise UserError(f"{path}: expected a list of claims (or a mapping with a 'claims' list)")
     if len(items) > LIMITS.max_claims:
         raise UserError(f"{path}: " + over("the number of claims", len(items), "max_claims"))
-    return [_claim(item, index, path) for index, item in enumerate(items, start=1)], notes
+    return [_claim(item, index, path) for index, item in enumerate(items, start=1)], visible(notes, keep_newlines=True)
 
 
 def _claim(item: Any, index: int, path: Path) -> Claim:
@@ -191,10 +192,11 @@ def _claim(item: Any, index: int, path: Path) -> Claim:
         stage=fields.get("stage"),
         layer=fields.get("layer"),
         overrides={k: v for k, v in overrides.items() if k not in ("__line__", "__lines__")},
-        source=str(fields.get("source", "")),
-        quote=str(fields.get("quote", "")).strip(),
-        id=str(fields.get("id", "")),
-        note=str(fields.get("note", "")).strip(),
+        # Free text a report prints: control characters made visible once, here.
+        source=visible(fields.get("source", "")),
+        quote=visible(str(fields.get("quote", "")).strip(), keep_newlines=True),
+        id=visible(fields.get("id", "")),
+        note=visible(str(fields.get("note", "")).strip(), keep_newlines=True),
         line=item.get("__line__"),
     )
 
