@@ -318,6 +318,9 @@ def _add_weights(report: ModelReport, path: str, spec: ResNetSpec, identity: Ide
         "closest": identity.closest,
         "differences": identity.differences,
         "cannot_show": identity.unknown,
+        "read_as": ([f"the state dict under '{weights.container}'"] if weights.container else [])
+        + ([f"the prefix '{weights.prefix}' stripped"] if weights.prefix else [])
+        + weights.notes,
     }
     if identity.headless:
         report.warnings.insert(

@@ -31,7 +31,7 @@ def test_select_variant_check_parameters_open_graph(tmp_path):
         assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def test_upload_a_safetensors_file(tmp_path):
+def test_upload_a_safetensors_file_and_a_checkpoint(tmp_path):
     from safetensors.torch import save_file
 
     import resnet_inspect as ri
@@ -47,6 +47,17 @@ def test_upload_a_safetensors_file(tmp_path):
         assert page.locator("h1", has_text="cifar_net").count() == 1
         page.get_by_text("269,722").first.wait_for(timeout=10_000)
         page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        # A training checkpoint (a pickle, the network under "module."): read without running anything.
+        import torch
+
+        checkpoint = tmp_path / "checkpoint.pth.tar"
+        state = {f"module.{k}": v for k, v in ri.build("resnet20").state_dict().items()}
+        torch.save({"epoch": 3, "state_dict": state}, checkpoint)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(checkpoint))
+        page.locator("h1", has_text="checkpoint.pth").first.wait_for(timeout=60_000)
+        page.get_by_text("identified as resnet20").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "upload-pickle.png"), full_page=True)
         assert page.locator('[data-testid="stException"]').count() == 0
 
 

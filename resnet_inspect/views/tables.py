@@ -183,6 +183,8 @@ def weights_lines(weights: dict | None) -> list[str]:
         f"weights: {weights['file']} ({weights['format']}): {si(weights['bytes_on_disk'], 'B')} on disk, "
         f"{si(weights['bytes_in_memory'], 'B')} of the network's tensors in memory; {dtypes}"
     ]
+    if weights.get("read_as"):
+        lines.append("  read: " + "; ".join(weights["read_as"]))
     if weights.get("identified_as"):
         lines.append(f"  identified as {' and '.join(weights['identified_as'])}")
     elif weights.get("closest"):
