@@ -283,11 +283,12 @@ def _network_with_weights(
     from .analysis.options import parse_input_size, resolve_device, resolve_dtype
     from .weights.stats import load_tensors
 
-    if any(info.quantized or (info.placeholder and not name.endswith("num_batches_tracked"))
-           for name, info in weights.tensors.items()):  # fmt: skip
+    if any(info.quantized or info.source is None for info in weights.tensors.values() if not info.placeholder) or any(
+        info.placeholder and not name.endswith("num_batches_tracked") for name, info in weights.tensors.items()
+    ):
         raise UserError(
-            f"{path}: int8 quantized, with BatchNorm folded into the convolutions: its network can be counted "
-            "(--device meta) but not run with its weights"
+            f"{path}: an int8 quantized or ONNX file, whose BatchNorm layers are folded into the convolutions: "
+            "its network can be counted (--device meta) but not run with its weights"
         )
     shape = parse_input_size(input_size if input_size is not None else default_input_size(spec))
     # The file's tensors come on top of the network's own.

@@ -335,3 +335,31 @@ def test_an_openclip_model_is_named_by_its_image_tower(tmp_path, capsys):
     x = torch.randn(1, 3, 224, 224)
     torch.testing.assert_close(_logits(ours, x), _logits(model.visual, x))
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("kept_norms", [False, True])
+def test_an_onnx_export_is_named_from_its_graph(tmp_path, capsys, kept_norms):
+    pytest.importorskip("onnx")
+    import timm
+
+    for name, model in (("resnet18", tv.resnet18()), ("resnet26d", timm.create_model("resnet26d"))):
+        path = tmp_path / f"{name}.onnx"
+        options = dict(training=torch.onnx.TrainingMode.PRESERVE) if kept_norms else {}
+        model.train(kept_norms)
+        torch.onnx.export(model, torch.randn(1, 3, 64, 64), str(path), dynamo=False, **options)
+        weights, ident = identify_file(str(path))
+        assert name in ident.matches, (name, ident.problem, ident.differences)
+        assert ("folded into the convolutions" in weights.format) == (not kept_norms), weights.format
+    assert cli.main(["convert", str(path), "--to", "resnet26d", "-o", str(tmp_path / "x.safetensors")]) == 2
+    assert "ONNX model" in capsys.readouterr().err and not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_damaged_onnx_file_is_one_line(tmp_path, capsys):
+    good = tmp_path / "good.onnx"
+    torch.onnx.export(tv.resnet18().eval(), torch.randn(1, 3, 32, 32), str(good), dynamo=False)
+    data = good.read_bytes()
+    for name, content in (("cut.onnx", data[: len(data) // 2]), ("noise.onnx", bytes(range(256)) * 64)):
+        (tmp_path / name).write_bytes(content)
+        assert cli.main(["identify", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err

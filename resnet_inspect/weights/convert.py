@@ -20,6 +20,11 @@ def converted_tensors(path: str, against: str) -> tuple[dict[str, torch.Tensor],
     from .stats import load_tensors
 
     weights, explanation = explain_file(path, against)
+    if weights.format.startswith("ONNX"):
+        raise UserError(
+            f"{path}: an ONNX model: its BatchNorm layers are folded into the convolutions and their weights "
+            "are not read, so the network's own weights cannot be recovered exactly"
+        )
     if any(info.quantized for info in weights.tensors.values()):
         raise UserError(f"{path}: holds int8 quantized tensors; they cannot be written as {against}'s float weights")
     if not explanation.loads_strictly:

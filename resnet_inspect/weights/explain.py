@@ -153,11 +153,18 @@ def explain_file(path: str, against: str) -> tuple[WeightsFile, Explanation]:
             else f"the prefix '{weights.prefix}' comes off every name"
         )
         result.renamed = True
-        result.sentences.insert(
-            0,
-            f"as saved, {known:,} of its {len(as_saved):,} tensors have a name and shape {against} has ({how}); "
-            f"what follows is about its tensors renamed, as resnet-inspect convert FILE --to {against} writes them",
-        )
+        if weights.format.startswith("ONNX"):
+            first = (
+                f"an ONNX graph holds no state dict to load: {known:,} of its weights carry a name and shape "
+                f"{against} has; what follows is about its weights under their modules' names, read from the "
+                "graph's node names"
+            )
+        else:
+            first = (
+                f"as saved, {known:,} of its {len(as_saved):,} tensors have a name and shape {against} has ({how}); "
+                f"what follows is about its tensors renamed, as resnet-inspect convert FILE --to {against} writes them"
+            )
+        result.sentences.insert(0, first)
         if result.partial_load:
             result.partial_load = "after renaming: " + result.partial_load
     return weights, result

@@ -184,7 +184,6 @@ def _fastai(state: dict[str, TensorInfo]) -> Layout | None:
 def _quantized(state: dict[str, TensorInfo]) -> Layout | None:
     """torchvision's int8 ResNets: each BatchNorm folded into the convolution before it (which gains a
     bias), scales and zero points beside each layer, the classifier's weight and bias packed together."""
-    from .read import TensorInfo
 
     if not any(info.quantized for info in state.values()):
         return None
@@ -199,14 +198,7 @@ def _quantized(state: dict[str, TensorInfo]) -> Layout | None:
             tensors[name], original[name] = info, key
         elif key.endswith(".weight") and len(info.shape) == 4:
             tensors[key], original[key] = info, key
-            conv = key[: -len(".weight")]
-            norm = re.sub(r"conv(\d)$", r"bn\1", conv) if conv != "conv1" else "bn1"
-            norm = re.sub(r"downsample\.0$", "downsample.1", norm)
-            if norm != conv:
-                folded += 1
-                for part in ("weight", "bias", "running_mean", "running_var"):
-                    tensors[f"{norm}.{part}"] = TensorInfo((info.shape[0],), "float32", 0, placeholder=True)
-                tensors[f"{norm}.num_batches_tracked"] = TensorInfo((), "int64", 0, placeholder=True)
+            folded += fold_placeholders(tensors, key[: -len(".weight")], info.shape[0])
         else:
             extra[key] = info  # the folded convolutions' biases, scales and zero points, the quantizer's
     layout = Layout("torchvision int8 quantized", "", tensors, extra, original=original)
@@ -216,6 +208,37 @@ def _quantized(state: dict[str, TensorInfo]) -> Layout | None:
         "its values are int8 and are not read"
     )
     return layout
+
+
+def folded_norm(conv: str) -> str | None:
+    """The BatchNorm that follows convolution ``conv`` in torchvision's and timm's names (the one an
+    exporter or a quantizer folds into it): conv1 -> bn1, layer1.0.conv2 -> layer1.0.bn2,
+    downsample.0 -> downsample.1 (downsample.1 -> downsample.2 after a pool), a deep stem's conv1.3 ->
+    conv1.4 and its last conv1.6 -> bn1."""
+    if conv == "conv1" or conv == "conv1.6":
+        return "bn1"
+    for pattern, replace in (
+        (r"^conv1\.(\d+)$", lambda m: f"conv1.{int(m[1]) + 1}"),
+        (r"^(.*)conv(\d)$", lambda m: f"{m[1]}bn{m[2]}"),
+        (r"^(.*downsample\.)(\d+)$", lambda m: f"{m[1]}{int(m[2]) + 1}"),
+    ):
+        match = re.match(pattern, conv)
+        if match:
+            return replace(match)
+    return None
+
+
+def fold_placeholders(tensors: dict[str, TensorInfo], conv: str, channels: int) -> bool:
+    """Add the folded BatchNorm of ``conv`` as placeholders (shapes only); False when none follows it."""
+    from .read import TensorInfo
+
+    norm = folded_norm(conv)
+    if norm is None:
+        return False
+    for part in ("weight", "bias", "running_mean", "running_var"):
+        tensors[f"{norm}.{part}"] = TensorInfo((channels,), "float32", 0, placeholder=True)
+    tensors[f"{norm}.num_batches_tracked"] = TensorInfo((), "int64", 0, placeholder=True)
+    return True
 
 
 # --- by prefix -----------------------------------------------------------------------------------------

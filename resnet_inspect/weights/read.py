@@ -21,11 +21,11 @@ from ..errors import UserError
 from ..fileio import open_regular
 from .archive import DTYPE_SIZES, Archive, Refused, ScriptModule, TensorRecord, read_archive
 from .layouts import find_layout
+from .onnx_file import OnnxGraph, module_path, read_onnx
 
-SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pth.tar", ".tar")
+SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pth.tar", ".tar", ".onnx")
 # Formats of other frameworks, named when refused.
 OTHER_FORMATS = {
-    ".onnx": "an ONNX model (its BatchNorm is usually folded into the convolutions), not read",
     ".h5": "a Keras/HDF5 file, not read",
     ".keras": "a Keras model archive, not read",
     ".pb": "a TensorFlow graph, not read",
@@ -121,6 +121,7 @@ def read_weights(path: str | Path) -> WeightsFile:
     if not is_weights_file(path.name):
         raise UserError(f"{path}: not a weights file (expected {', '.join(SUFFIXES)})")
     archive, header_bytes = None, 0
+    onnx_names: dict[str, str] = {}
     with open_regular(path, "weights file") as (handle, size):
         if size == 0:
             raise UserError(f"{path}: the file is empty")
@@ -128,6 +129,8 @@ def read_weights(path: str | Path) -> WeightsFile:
             if path.suffix.lower() == ".safetensors":
                 raw, header_bytes = safetensors_header(handle, size)
                 fmt = "safetensors"
+            elif path.suffix.lower() == ".onnx":
+                raw, fmt, onnx_names = onnx_state(read_onnx(handle, size))
             else:
                 archive = read_archive(handle, size)
                 raw, fmt = _archive_root(archive), _ARCHIVE_FORMATS[archive.kind]
@@ -151,6 +154,9 @@ def read_weights(path: str | Path) -> WeightsFile:
             f"{path}: malformed: a tensor name of {len(longest):,} characters (a network's are under {MAX_NAME:,})"
         )
     layout = find_layout(state)
+    if onnx_names:  # an exported graph's initializers have the exporter's names, not the modules'
+        layout.name = "ONNX initializer"
+        layout.original = {k: onnx_names[k] for k in layout.tensors if k in onnx_names} | layout.original
     return WeightsFile(
         str(path),
         fmt,
@@ -191,6 +197,51 @@ def _archive_root(archive: Archive) -> Any:
 
     walk(archive.root, "", 0)
     return state
+
+
+def onnx_state(graph: OnnxGraph) -> tuple[dict[str, TensorInfo], str, dict[str, str]]:
+    """An exported ONNX graph's weights under their modules' names (from the nodes' names), and the format
+    in words. A convolution with a bias where the network's has none had a BatchNorm folded into it: the
+    norm is a placeholder (its shapes follow from the convolution's)."""
+    from .layouts import fold_placeholders
+
+    state: dict[str, TensorInfo] = {}
+    names: dict[str, str] = {}  # module name -> the initializer's
+    folded = 0
+
+    def tensor(name: str) -> TensorInfo | None:
+        found = graph.initializers.get(name)
+        if found is None:
+            return None
+        return TensorInfo(found.shape, found.dtype, math.prod(found.shape) * DTYPE_SIZES[found.dtype])
+
+    for node in graph.nodes:
+        path = module_path(node.name)
+        weights = [tensor(name) for name in node.inputs[1:]]
+        if not path or not weights or weights[0] is None:
+            continue
+        names.update(
+            {f"{path}.{part}": node.inputs[1 + i] for i, part in enumerate(("weight", "bias", "running_mean", "running_var"))
+             if i < len(node.inputs) - 1}
+        )  # fmt: skip
+        if node.op_type == "BatchNormalization":  # its inputs: scale, bias, mean, variance
+            names.update({f"{path}.weight": node.inputs[1]} if len(node.inputs) > 1 else {})
+        if node.op_type == "Conv":
+            state[f"{path}.weight"] = weights[0]
+            if len(weights) > 1 and weights[1] is not None:
+                folded += fold_placeholders(state, path, weights[0].shape[0])
+        elif node.op_type == "Gemm" and len(weights) > 1 and weights[1] is not None:
+            state[f"{path}.weight"], state[f"{path}.bias"] = weights[0], weights[1]
+        elif node.op_type == "BatchNormalization" and len(weights) == 4 and all(weights):
+            for part, info in zip(("weight", "bias", "running_mean", "running_var"), weights):
+                if info is not None:
+                    state[f"{path}.{part}"] = info
+    if not state:
+        raise UserError("an ONNX model whose nodes are not named after PyTorch modules (no /conv1/Conv)")
+    fmt = "ONNX model" + (f" from {graph.producer}" if graph.producer else "")
+    if folded:
+        fmt += f"; {folded} BatchNorm layers folded into the convolutions by the exporter"
+    return state, fmt, {name: names[name] for name in state if name in names}
 
 
 def _refuse(reason: str) -> UserError:

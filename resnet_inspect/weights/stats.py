@@ -72,7 +72,7 @@ def iter_tensors(weights: WeightsFile, names: set[str]) -> Iterator[tuple[str, t
         storages: dict[str, torch.Tensor] = {}  # the last storage read: tensors that share one follow it
         for name in sorted(names):
             info = weights.tensors[name]
-            if info.placeholder or info.quantized:  # not in the file, or int8 values this tool does not read
+            if info.placeholder or info.quantized or info.source is None:  # values not in the file, or not read
                 continue
             yield name, _values(weights, weights.tensors[name], handle, prefix, storages)
 
