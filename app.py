@@ -16,7 +16,7 @@ from resnet_inspect import webapp
 from resnet_inspect.analysis.options import DEVICES
 from resnet_inspect.audit.conventions import CONVENTIONS
 from resnet_inspect.audit.diff import diff_reports
-from resnet_inspect.limits import ENVIRONMENT_PROBLEMS, LIMITS
+from resnet_inspect.limits import ENVIRONMENT_PROBLEMS
 from resnet_inspect.model.registry import FAMILIES
 from resnet_inspect.resolve import resolve_target
 from resnet_inspect.text import markdown_literal
@@ -544,16 +544,7 @@ def main() -> None:
         return
     try:
         if module is not None:
-            with webapp.pass_slot(device, newer_run_waiting):
-                report = ri.inspect(
-                    module,
-                    shape,
-                    device=device,
-                    label=label,
-                    memory_budget=LIMITS.app_memory_bytes,
-                    time_budget=LIMITS.app_seconds,
-                    should_stop=newer_run_waiting,
-                )
+            report = webapp.app_pass(module, shape, device, label, newer_run_waiting)
         elif choice.upload is not None:
             report = ri.ModelReport.from_dict(cached_weights_report(*choice.upload, shape, device))
         else:

@@ -254,19 +254,26 @@ def analyze(
 ) -> dict[str, Any]:
     """The report of a spec (given by its key) as a plain dict, for Streamlit's cache; ``should_stop``
     cancels it (the page: a newer run is waiting)."""
+    return app_pass(ResNetSpec.from_dict(json.loads(key)), shape, device, label, should_stop).to_dict()
+
+
+def app_pass(
+    subject: Any, shape: tuple[int, ...], device: str, label: str, should_stop: StopCheck | None = None
+) -> ModelReport:
+    """One analysis for the page: within the page's memory and time budgets, in a turn of the server's
+    pass slots, cancelled when ``should_stop`` says so."""
     from .analysis.analyze import inspect  # torch: imported once the page has its sidebar
 
-    spec = ResNetSpec.from_dict(json.loads(key))
     with pass_slot(device, should_stop):
         return inspect(
-            spec,
+            subject,
             shape,
             device=device,
             label=label,
             memory_budget=LIMITS.app_memory_bytes,
             time_budget=LIMITS.app_seconds,
             should_stop=should_stop,
-        ).to_dict()
+        )
 
 
 def memory_view(
