@@ -294,7 +294,7 @@ def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device:
     st.dataframe(webapp.counts_rows(report), hide_index=True, width="stretch", height=420)
     st.markdown(
         "**Check claims** — a YAML or JSON file of claims (see `claims/seeds.yaml`). "
-        "Claims name their model; `this` means the network on screen."
+        "Claims name their model; `this` (or no model) means the network on screen."
     )
     upload = st.file_uploader("Claims file", type=["yaml", "yml", "json"], key="claims")
     pasted = st.text_area(
@@ -424,6 +424,7 @@ def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
     allocator = c4.selectbox(
         "Allocator",
         ["cuda", "cpu"],
+        index=0 if webapp.has_cuda() else 1,  # the machine's own, unless asked
         key="mem_allocator",
         help="cuda: 512-byte blocks of the caching allocator; cpu: exact sizes and the oneDNN convolution's buffers",
     )

@@ -205,6 +205,13 @@ def error_text(exc: BaseException) -> str:
     return markdown_literal(text)
 
 
+def has_cuda() -> bool:
+    """Whether this server has a CUDA device (the Memory tab then models its allocator by default)."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def spec_key(spec: ResNetSpec) -> str:
     """A stable text key of a spec, for caching and for the URL-free state."""
     return json.dumps(spec.to_dict(), sort_keys=True)
@@ -398,8 +405,9 @@ def counts_rows(report: ModelReport) -> list[dict[str, Any]]:
 
 def claims_verdicts(text: str, reports_for: Any) -> list[Verdict]:
     """Verdicts on an uploaded claims file (YAML/JSON text). Its claims are about registered
-    variants or ``this`` network: user code is never run from here and no server file is read."""
-    claims = parse_claims(text, "uploaded claims")
+    variants or ``this`` network (the default when a claim names none): user code is never run from here
+    and no server file is read."""
+    claims = parse_claims(text, "uploaded claims", default_model="this")
     for claim in claims:
         if is_code(claim.model):
             raise UserError(

@@ -199,6 +199,11 @@ def test_memory_tab_matches_the_estimate_and_refuses_a_tiny_budget():
     at = fresh().run()
     at.sidebar.selectbox(key="variant").set_value("resnet18").run()
     open_tab(at, "Memory")
+    import torch
+
+    # The allocator of the machine the server runs on, unless asked for the other one.
+    assert at.selectbox(key="mem_allocator").value == ("cuda" if torch.cuda.is_available() else "cpu")
+    at.selectbox(key="mem_allocator").set_value("cuda").run()
     at.selectbox(key="mem_precision").set_value("bf16").run()
     no_exception(at)
     simulator = Simulator("resnet18")

@@ -363,3 +363,26 @@ def test_a_damaged_onnx_file_is_one_line(tmp_path, capsys):
         assert cli.main(["identify", str(tmp_path / name)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+
+
+def test_zero_initialised_norms_are_told_apart_from_dead_channels(tmp_path):
+    import timm
+
+    from resnet_inspect.resolve import inspect_target, resolve_target
+
+    model = timm.create_model("resnet26", zero_init_last=True)
+    state = model.state_dict()
+    state["layer1.0.bn1.weight"][:5] = 0.0  # five channels of a trained-looking norm switched off
+    save_file(state, str(tmp_path / "fresh.safetensors"))
+    weights = inspect_target(resolve_target(str(tmp_path / "fresh.safetensors")), device="meta").weights
+    last_norms = sum(v.numel() for k, v in state.items() if k.endswith("bn3.weight"))
+    assert weights["zero_initialised_channels"] == last_norms and weights["dead_channels"] == 5
+
+
+def test_pasted_claims_without_a_model_are_about_the_open_network():
+    import resnet_inspect as ri
+    from resnet_inspect import webapp
+
+    report = ri.inspect("resnet18", device="meta")
+    verdicts = webapp.claims_verdicts("claims:\n  - quantity: params\n    value: 11689512\n", lambda claim: report)
+    assert [v.verdict for v in verdicts] == ["true"] and verdicts[0].claim.model == "this"

@@ -120,12 +120,14 @@ class Verdict:
 _CLAIM_FIELDS = {"model", "quantity", "value", "tolerance", "stage", "layer", "set", "source", "quote", "id", "note"}
 
 
-def parse_claims(text: str, path: str | Path = "claims.yaml") -> list[Claim]:
+def parse_claims(text: str, path: str | Path = "claims.yaml", default_model: str | None = None) -> list[Claim]:
     """Parse and validate a claims document; errors name the line and the field."""
-    return parse_claims_document(text, path)[0]
+    return parse_claims_document(text, path, default_model)[0]
 
 
-def parse_claims_document(text: str, path: str | Path = "claims.yaml") -> tuple[list[Claim], str]:
+def parse_claims_document(
+    text: str, path: str | Path = "claims.yaml", default_model: str | None = None
+) -> tuple[list[Claim], str]:
     """The claims and the document's free-text ``notes`` (for reports)."""
     path = Path(path)
     data = parse(text, str(path), as_json=path.suffix.lower() == ".json", loader=line_numbered_loader())
@@ -137,11 +139,13 @@ def parse_claims_document(text: str, path: str | Path = "claims.yaml") -> tuple[
         raise UserError(f"{path}: expected a list of claims (or a mapping with a 'claims' list)")
     if len(items) > LIMITS.max_claims:
         raise UserError(f"{path}: " + over("the number of claims", len(items), "max_claims"))
-    return [_claim(item, index, path) for index, item in enumerate(items, start=1)], visible(notes, keep_newlines=True)
+    claims = [_claim(item, index, path, default_model) for index, item in enumerate(items, start=1)]
+    return claims, visible(notes, keep_newlines=True)
 
 
-def _claim(item: Any, index: int, path: Path) -> Claim:
-    """One claim, every field checked for its type and form; errors at the field's line."""
+def _claim(item: Any, index: int, path: Path, default_model: str | None = None) -> Claim:
+    """One claim, every field checked for its type and form; errors at the field's line. A claim without
+    a model is about ``default_model`` where one is given (the page's open network)."""
     if not isinstance(item, dict):
         raise UserError(f"{path}: claim {index} must be a mapping with model, quantity and value")
     lines = item.get("__lines__", {})
@@ -151,6 +155,8 @@ def _claim(item: Any, index: int, path: Path) -> Claim:
         return f"{path}:{lines.get(field_name, item.get('__line__', f'claim {index}'))}"
 
     fields = {k: v for k, v in item.items() if k not in ("__line__", "__lines__")}
+    if default_model is not None and fields.get("model") in (None, ""):
+        fields["model"] = default_model
     for name in fields:
         if name not in _CLAIM_FIELDS:
             raise UserError(

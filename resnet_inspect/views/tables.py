@@ -194,7 +194,14 @@ def weights_lines(weights: dict | None) -> list[str]:
     kernels = [t for t in weights["tensors"] if len(t["shape"]) > 1]  # conv and linear weights
     zeros = sorted(kernels, key=lambda t: -t["zeros"])[:3]
     lines.append(
-        f"  dead BatchNorm channels (|scale| < 0.001): {weights['dead_channels']:,}; most zeros: "
+        f"  dead BatchNorm channels (|scale| < 0.001): {weights['dead_channels']:,}"
+        + (
+            f" (besides {weights['zero_initialised_channels']:,} in norms whose every scale is exactly 0: "
+            "zero-initialised, as a block's last norm starts, not trained)"
+            if weights.get("zero_initialised_channels")
+            else ""
+        )
+        + "; most zeros: "
         + ", ".join(f"{t['name']} {100 * t['zeros']:.1f}%" for t in zeros)
     )
     return [visible(line) for line in lines]  # a file's name and its tensors' names: shown, never sent raw

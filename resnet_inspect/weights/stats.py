@@ -29,6 +29,7 @@ class TensorStats:
     std: float
     zeros: float  # fraction of exact zeros
     dead_channels: int | None = None  # BatchNorm scales with |gamma| < DEAD_SCALE
+    zero_initialised: bool = False  # a norm whose every scale is exactly 0 (initialised so, not trained)
 
 
 @dataclass
@@ -40,7 +41,8 @@ class WeightsSummary:
     dtypes: dict[str, int]  # dtype -> tensors
     bytes_on_disk: int
     bytes_in_memory: int  # of the tensors the network uses, as loaded
-    dead_channels: int
+    dead_channels: int  # |scale| < DEAD_SCALE in norms not wholly zero
+    zero_initialised_channels: int  # in norms whose every scale is exactly 0: a block's last norm as initialised
     tensors: list[TensorStats]
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,17 +105,21 @@ def summarize(weights: Any, tensors: Iterable[tuple[str, torch.Tensor]], names: 
     """Statistics of each tensor, given one at a time (``names``: all of them, to tell BatchNorm scales)."""
     stats: list[TensorStats] = []
     dtypes: dict[str, int] = {}
-    dead_total = in_memory = 0
+    dead_total = zero_total = in_memory = 0
     for name, tensor in tensors:
         dtypes[str(tensor.dtype).replace("torch.", "")] = dtypes.get(str(tensor.dtype).replace("torch.", ""), 0) + 1
         in_memory += tensor.numel() * tensor.element_size()
         if not tensor.is_floating_point() or tensor.numel() == 0:
             continue
         values = tensor.detach().float()
-        dead = None
+        dead, zero_initialised = None, False
         if name.endswith(".weight") and values.dim() == 1 and _is_norm_scale(name, names):
-            dead = int((values.abs() < DEAD_SCALE).sum())
+            # Every scale of a norm exactly 0 is how a block's last norm starts (zero_init_last): not dead
+            # channels of a trained network, but an untrained (or freshly built) one.
+            zero_initialised = bool((values == 0).all())
+            dead = 0 if zero_initialised else int((values.abs() < DEAD_SCALE).sum())
             dead_total += dead
+            zero_total += values.numel() if zero_initialised else 0
         stats.append(
             TensorStats(
                 name,
@@ -124,6 +130,7 @@ def summarize(weights: Any, tensors: Iterable[tuple[str, torch.Tensor]], names: 
                 float(values.std()) if values.numel() > 1 else 0.0,
                 float((values == 0).float().mean()),
                 dead,
+                zero_initialised,
             )
         )
     return WeightsSummary(
@@ -135,6 +142,7 @@ def summarize(weights: Any, tensors: Iterable[tuple[str, torch.Tensor]], names: 
         weights.bytes_on_disk,
         in_memory,
         dead_total,
+        zero_total,
         stats,
     )
 
