@@ -231,8 +231,9 @@ def layers_tab(report: ri.ModelReport) -> None:
     search = c3.text_input("Search name or type", key="search")
     rows = webapp.filtered_layers(report, depth, types, search)
     st.caption(
-        f"{len(rows)} rows. Parameters, MACs and FLOPs include everything a row contains; "
-        "click a column header to sort."
+        f"{len(rows)} rows"
+        + (" at every depth (a search or a type filter ignores the depth slider)" if search.strip() or types else "")
+        + ". Parameters, MACs and FLOPs include everything a row contains; click a column header to sort."
     )
     st.dataframe(
         rows,

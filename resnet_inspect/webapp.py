@@ -358,14 +358,15 @@ def headline_metrics(report: ModelReport, convention: str) -> list[tuple[str, st
 
 
 def filtered_layers(report: ModelReport, depth: int | None, types: list[str] | None, search: str) -> list[dict]:
-    """Layer rows down to ``depth``, of the chosen module types, whose name or type contains ``search``."""
-    rows = layer_rows(report, depth)
+    """Layer rows down to ``depth``, of the chosen module types, whose name or type contains ``search``.
+    A search or a type filter looks at every depth: what it finds must not hang on the depth slider."""
+    needle = search.strip().lower()
+    rows = layer_rows(report, None if (needle or types) else depth)
     for row in rows:  # one type per column for the table widget; blank where a layer has none
         row["block"] = "" if row["block"] is None else str(row["block"])
         row["groups"] = "" if row["groups"] is None else str(row["groups"])
     if types:
         rows = [r for r in rows if r["type"] in types]
-    needle = search.strip().lower()
     if needle:
         rows = [r for r in rows if needle in r["name"].lower() or needle in r["type"].lower()]
     return rows

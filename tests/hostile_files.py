@@ -106,3 +106,34 @@ def resnet18_header(names_and_shapes: dict[str, tuple[int, ...]]) -> tuple[dict,
         header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + size]}
         offset += size
     return header, offset
+
+
+def _varint(value: int) -> bytes:
+    out = b""
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out += bytes([byte | (0x80 if value else 0)])
+        if not value:
+            return out
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def onnx_model(path: Path, initializer: bytes, node: bytes = b"") -> Path:
+    """An ONNX ModelProto with one graph holding ``node`` and ``initializer`` (both encoded TensorProto /
+    NodeProto bytes)."""
+    graph = (_field(1, node) if node else b"") + _field(5, initializer)
+    path.write_bytes(_field(2, b"pytorch") + _field(7, graph))
+    return path
+
+
+def onnx_tensor(name: str, dims: list[int], raw_length: int, data_type: int = 1) -> bytes:
+    """A TensorProto that says ``dims`` and holds ``raw_length`` bytes of raw data."""
+    out = b"".join(_varint(1 << 3) + _varint(d) for d in dims) + _varint(2 << 3) + _varint(data_type)
+    return out + _field(8, name.encode()) + _field(9, b"\0" * raw_length)
+
+
+def onnx_conv(name: str, weight: str) -> bytes:
+    return _field(1, b"x") + _field(1, weight.encode()) + _field(3, name.encode()) + _field(4, b"Conv")

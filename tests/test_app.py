@@ -69,8 +69,12 @@ def test_switching_variant_and_convention():
 def test_layer_filters_and_graph_levels():
     at = fresh().run()
     at.slider(key="depth").set_value(1).run()
-    at.text_input(key="search").set_value("layer").run()
+    at.text_input(key="search").set_value("downsample").run()
     no_exception(at)
+    # The search finds the shortcuts' layers (depth 4) although the slider says 1, and says so.
+    names = list(at.dataframe[0].value["name"])
+    assert "layer1.0.downsample.0" in names and all("downsample" in n for n in names)
+    assert any("every depth" in c.value for c in at.caption)
     open_tab(at, "Graph")
     for level in ("stage", "layer", "block"):
         at.radio(key="level").set_value(level).run()

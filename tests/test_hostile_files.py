@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile_files import resnet18_header, safetensors, torch_legacy, torch_zip
+from hostile_files import (
+    onnx_conv,
+    onnx_model,
+    onnx_tensor,
+    resnet18_header,
+    safetensors,
+    torch_legacy,
+    torch_zip,
+)
 from support import run_cli_process
 
 from resnet_inspect import cli
@@ -162,6 +170,31 @@ def test_identify_stays_within_its_memory_budget_and_never_imports_torch(tmp_pat
         _, peak, imported_torch = lines[-1].split()
         assert int(peak) < IDENTIFY_MEMORY_KIB, (file, peak)
         assert imported_torch == "False"
+
+
+def test_forged_onnx_files_are_refused(tmp_path, capsys):
+    conv = onnx_conv("/conv1/Conv", "w")
+    cases = {
+        "claims 5 GB, holds 64 bytes": (
+            onnx_model(tmp_path / "a.onnx", onnx_tensor("w", [1250000000], 64), conv),
+            "holds 64 bytes",
+        ),
+        "an unknown data type": (
+            onnx_model(tmp_path / "b.onnx", onnx_tensor("w", [4], 16, 99), conv),
+            "unknown data type",
+        ),
+        "nine dimensions": (onnx_model(tmp_path / "c.onnx", onnx_tensor("w", [1] * 9, 4), conv), "impossible shape"),
+        "no graph": (tmp_path / "d.onnx", "no graph"),
+        "a record past the end": (tmp_path / "e.onnx", "runs past"),
+        "nodes not named after modules": (onnx_model(tmp_path / "f.onnx", onnx_tensor("w", [4], 16)), "not named"),
+    }
+    (tmp_path / "d.onnx").write_bytes(b"\x12\x07pytorch")
+    (tmp_path / "e.onnx").write_bytes(b"\x3a\xff\xff\x03" + b"\0" * 10)
+    before = snapshot(tmp_path)
+    for what, (path, message) in cases.items():
+        line = one_line(capsys, ["identify", path], seconds=5)
+        assert message in line, (what, line)
+    assert snapshot(tmp_path) == before
 
 
 # --- forged safetensors headers ---------------------------------------------------------------------
