@@ -505,16 +505,19 @@ def cached_profiles(folder: str) -> list[dict]:
     return webapp.load_profiles(folder)
 
 
-def performance_tab() -> None:
-    profiles = cached_profiles("reports")
-    if not profiles:
+def performance_tab(model: str) -> None:
+    own, others = webapp.profiles_of(model, cached_profiles("reports"))
+    if not own:
         st.info(
-            "No measured profiles yet: run `resnet-inspect profile resnet50 --device cpu -o reports/profiles` "
-            "(or on a GPU) and reload."
+            f"No measured profile of {model}: run `resnet-inspect profile {model} --device cpu -o reports/profiles` "
+            "(or `--device cuda` on a GPU) and reload." + (" Other networks' profiles are below." if others else "")
         )
-        return
-    options = {f"{p['model']} · {p['device_name']} · batch {p['batch']} · {p['dtype']}": p for p in profiles}
-    choice = st.selectbox("Profile", list(options), key="profile")
+        if not others:
+            return
+    shown = own or others
+    options = {f"{p['model']} · {p['device_name']} · batch {p['batch']} · {p['dtype']}": p for p in shown}
+    label = "Profile" if own else "Another network's profile"
+    choice = st.selectbox(label, list(options), key=f"profile_{bool(own)}")
     profile = options[choice]
     from resnet_inspect.views.profile_views import layer_rows, roofline_figure, summary_rows
 
@@ -574,7 +577,7 @@ def main() -> None:
         "Audit": lambda: audit_tab(report, spec, shape, device),
         "Memory": lambda: memory_tab(spec, shape, label),
         "Compare": lambda: compare_tab(report, shape, device),
-        "Performance": performance_tab,
+        "Performance": lambda: performance_tab(report.model),
     }
     # Only the open tab runs: a switch of network or tab pays for one view, not for all of them.
     for tab, view in zip(st.tabs(list(views), key="view", on_change="rerun"), views.values()):

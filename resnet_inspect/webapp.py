@@ -456,6 +456,12 @@ def totals_rows(reports: list[ModelReport]) -> list[dict[str, Any]]:
     ]
 
 
+def profiles_of(model: str, profiles: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The measured profiles of the open network, and those of other networks."""
+    own = [p for p in profiles if p.get("model") == model]
+    return own, [p for p in profiles if p.get("model") != model]
+
+
 def load_profiles(folder: str | Path) -> list[dict[str, Any]]:
     """Measured profiles (JSON written by `resnet-inspect profile`) found under ``folder``."""
     folder = Path(folder)

@@ -223,12 +223,18 @@ def test_memory_tab_matches_the_estimate_and_refuses_a_tiny_budget():
 
 
 def test_performance_tab_shows_committed_profiles():
-    at = open_tab(fresh().run(), "Performance")
+    at = open_tab(fresh().run(), "Performance")  # resnet50 is open: its own profiles only
     no_exception(at)
-    profiles = at.selectbox(key="profile")
-    assert any("resnet50" in option and "batch 32" in option for option in profiles.options)
-    profiles.set_value(next(o for o in profiles.options if "resnet152" in o)).run()
+    profiles = at.selectbox(key="profile_True")
+    assert any("batch 32" in option for option in profiles.options)
+    assert all(option.startswith("resnet50 ") for option in profiles.options)
+    profiles.set_value(profiles.options[-1]).run()
     no_exception(at)
+    # A network without a profile says so and how to make one, and offers the others'.
+    at.sidebar.selectbox(key="variant").set_value("resnet26d").run()
+    no_exception(at)
+    assert any("No measured profile of resnet26d" in i.value for i in at.info)
+    assert any(o.startswith("resnet152 ") for o in at.selectbox(key="profile_False").options)
 
 
 def test_the_editor_asks_for_every_spec_field_but_the_input_size():
