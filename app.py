@@ -356,8 +356,15 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
     st.dataframe(webapp.totals_rows(reports), hide_index=True, width="stretch", column_config=numbers)
     st.dataframe(webapp.compare_rows(reports), hide_index=True, width="stretch", column_config=numbers)
     st.plotly_chart(charts.variants_scatter(charts.network_points(reports)), width="stretch")
-    diff = diff_reports(reports[0], reports[1])
-    st.markdown(f"**Layers that differ between {reports[0].model} and {reports[1].model}** ({len(diff.layers)})")
+    first, second = 0, 1
+    if len(picked) > 2:  # any pair of those picked
+        left, right = st.columns(2)
+        first = picked.index(left.selectbox("Layers that differ: A", picked, index=0, key="diff_a"))
+        second = picked.index(right.selectbox("B", picked, index=1, key="diff_b"))
+    diff = diff_reports(reports[first], reports[second])
+    st.markdown(
+        f"**Layers that differ between {reports[first].model} and {reports[second].model}** ({len(diff.layers)})"
+    )
     st.dataframe(
         [
             {

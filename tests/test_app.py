@@ -192,6 +192,10 @@ def test_compare_tab():
     at = open_tab(fresh().run(), "Compare")
     at.multiselect(key="compare").set_value(["resnet50", "resnet50_v1", "resnext50_32x4d"]).run()
     no_exception(at)
+    # Any pair of the three: the first with the third.
+    at.selectbox(key="diff_b").set_value("resnext50_32x4d").run()
+    no_exception(at)
+    assert any("between resnet50 and resnext50_32x4d" in m.value for m in at.markdown)
     at.multiselect(key="compare").set_value(["resnet50"]).run()
     assert any("two or more" in i.value for i in at.info)
 
