@@ -165,3 +165,12 @@ def test_a_user_mistake_under_debug_still_exits_2_after_its_traceback():
     assert result.returncode == 2
     assert "Traceback" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: unknown variant 'no_such_variant'")
+
+
+def test_audit_at_80_columns_wraps_and_keeps_the_definitions():
+    """An audit is for its definitions: a narrow terminal wraps every cell and cuts none."""
+    out = run_cli("audit", "resnet50", columns=80).stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "definition" in out and "…" not in out and "(56x56x256" in out
+    claims = run_cli("audit", "--claims", "claims/seeds.yaml", "--allow-code", columns=80).stdout
+    assert max(len(line) for line in claims.splitlines()) <= 80 and "…" not in claims

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..analysis.report import LayerRow, StageRow
 from ..audit.claims import Verdict
 from ..audit.counts import Count
 from ..audit.diff import ReportDiff
+from ..text import visible
 from .export import markdown_table
 from .fitted import Column, fitted_table
 from .tables import feature_map_text, shape_text, si
@@ -33,7 +35,12 @@ def print_counts(
     exact_numbers: bool = False,
 ) -> None:
     console = console or Console()
-    columns = [Column("count"), Column("value", "right", number=True), Column("definition", wrap=True, drop=1)]
+    # The definition is what an audit is for: it wraps, it is never left out.
+    columns = [
+        Column("count", wrap=True),
+        Column("value", "right", number=True, wrap=True),  # a shape's text wraps, a number does not
+        Column("definition", wrap=True),
+    ]
     rows = [[count.label, count_text(count), count.definition] for count in counts.values()]
     print_fitted(console, fitted_table(f"Audit of {model}", columns, rows, console.width, exact_numbers))
     if live:
@@ -68,17 +75,18 @@ def print_verdicts(verdicts: list[Verdict], console: Console | None = None) -> N
     console = console or Console()
     table = Table(title="Claims", header_style="bold", show_lines=True)
     for column in ("claim", "model", "quantity", "stated", "verdict", "explanation"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps every cell, never cuts one
     for v in verdicts:
         c = v.claim
         where = c.id or (f"{c.source}" if c.source else f"line {c.line}")
+        # Cells are Text: what a claims file says is shown as written, never read as markup.
         table.add_row(
-            where,
-            c.model,
-            c.quantity + (f" ({c.stage or c.layer})" if c.stage or c.layer else ""),
-            str(c.value),
-            f"[{_verdict_style(v)}]{v.verdict}[/]",
-            v.explanation,
+            Text(visible(where)),
+            Text(visible(c.model)),
+            Text(c.quantity + (f" ({visible(c.stage or c.layer)})" if c.stage or c.layer else "")),
+            Text(visible(c.value)),
+            Text(v.verdict, style=_verdict_style(v)),
+            Text(visible(v.explanation)),
         )
     console.print(table)
     false = sum(v.is_false for v in verdicts)

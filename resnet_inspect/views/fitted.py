@@ -17,6 +17,7 @@ from .tables import exact, si
 
 COLUMN_OVERHEAD = 3  # a rich box table spends a border and two spaces of padding per column
 WRAPPED_TEXT_WIDTH = 14  # a wrapping text column can narrow to about this
+LONGEST_UNFOLDED_WORD = 24  # longer words in text columns fold (numbers never do)
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Column:
     justify: JustifyMethod = "left"
     number: bool = False  # exact integers, which may be shown in compact units
     drop: int = 0  # the order in which optional columns go (1 first); 0: always kept
-    wrap: bool = False  # long text that may wrap onto several lines
+    wrap: bool = False  # long text that may wrap onto several lines (in a number column: its text cells)
     unit: str = ""  # for compact units: "B" gives 128.17MB
     signed: bool = False  # a difference: +1,234 / -5
 
@@ -52,10 +53,12 @@ def _needed(columns: Sequence[Column], cells: list[list[str]], squeezed: bool = 
     total = 1
     for index, column in enumerate(columns):
         texts = [row[index] for row in cells] + [column.header]
-        if column.number:
+        if column.number and not column.wrap:
             content = max(len(t) for t in texts)
         elif column.wrap or squeezed:
             longest_word = max((len(w) for t in texts for w in t.split()), default=1)
+            if not column.number:  # a text column folds a word longer than this (a dotted name)
+                longest_word = min(longest_word, LONGEST_UNFOLDED_WORD)
             content = (
                 longest_word if squeezed else min(max(len(t) for t in texts), max(WRAPPED_TEXT_WIDTH, longest_word))
             )
@@ -96,8 +99,11 @@ def fitted_table(
     table = Table(title=title, header_style="bold")
     for i in keep:
         column = columns[i]
-        # Numbers never wrap; when a table still does not fit, rich narrows the text columns.
-        table.add_column(column.header, justify=column.justify, no_wrap=column.number, overflow="fold")
+        # Numbers never wrap (a wrapping number column wraps its text cells at their spaces, never a
+        # number, which has none); when a table still does not fit, rich narrows the text columns.
+        table.add_column(
+            column.header, justify=column.justify, no_wrap=column.number and not column.wrap, overflow="fold"
+        )
     for index, row in enumerate(cells):
         table.add_row(*row, style=row_styles[index] if row_styles else None)
     notes = []
