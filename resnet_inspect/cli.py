@@ -344,6 +344,9 @@ def _cmd_memory(args: argparse.Namespace) -> int:
             }
             text = json.dumps(data, indent=2) + "\n"
         _emit(text, args.output)
+        if args.output and fit is not None:  # the answer asked for, not only where the file went
+            for line in memory_views.fit_lines(fit, report.training is not None):
+                print(line)
         return 0
     _print_memory(report, fit, measured, args)
     return 0
@@ -413,13 +416,15 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rich.console import Console
-    from rich.table import Table
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .analysis.options import resolve_device, resolve_dtype
     from .fileio import ensure_folder, write_atomic
     from .profiling.profile import measure_peaks, profile_model
     from .resolve import resolve_target
+    from .views.fitted import Column, fitted_table
     from .views.profile_views import profile_markdown, summary_rows
+    from .views.terminal import print_fitted
 
     try:
         batches = [int(b) for b in args.batch.split(",")]
@@ -437,33 +442,50 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     if args.repeat > LIMITS.max_repeat:
         raise CliError(over("--repeat", args.repeat, "max_repeat"))
     device = resolve_device(args.device)
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
+    out = Path(args.output) if args.output else None
+    if out is not None and out.exists() and not out.is_dir():
         raise CliError(f"cannot write into {out}: it is a file, not a folder")
     target = resolve_target(args.target, args.overrides)
     profiles = []
-    for dtype in dtypes:
-        peaks = measure_peaks(device, resolve_dtype(dtype))
-        for batch in batches:
+    configurations = [(dtype, batch) for dtype in dtypes for batch in batches]
+    # Each configuration takes seconds to minutes: a bar on stderr says which one runs (stdout stays the table).
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("profiling", total=len(configurations))
+        peaks_of: dict[str, tuple[float, float, str]] = {}
+        for dtype, batch in configurations:
+            progress.update(task, description=f"{target.label}: batch {batch}, {dtype}")
+            if dtype not in peaks_of:
+                peaks_of[dtype] = measure_peaks(device, resolve_dtype(dtype))
             result = profile_model(
-                target.subject, device, batch, dtype, args.channels_last, args.repeat, label=target.label, peaks=peaks
-            ).to_dict()
-            stem = f"{target.label}-{device}-b{batch}-{result['dtype']}{'-cl' if args.channels_last else ''}"
-            ensure_folder(out)  # only once there is something to write
-            write_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
-            write_atomic(out / f"{stem}.md", profile_markdown(result))
+                target.subject, device, batch, dtype, args.channels_last, args.repeat, label=target.label,
+                peaks=peaks_of[dtype],
+            ).to_dict()  # fmt: skip
+            if out is not None:
+                stem = f"{target.label}-{device}-b{batch}-{result['dtype']}{'-cl' if args.channels_last else ''}"
+                ensure_folder(out)  # only once there is something to write
+                write_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
+                write_atomic(out / f"{stem}.md", profile_markdown(result))
             profiles.append(result)
-    table = Table(title=f"{target.label} on {profiles[0]['device_name']}", header_style="bold")
+            progress.advance(task)
     rows = summary_rows(profiles)
-    for column in rows[0]:
-        table.add_column(column, justify="left" if column in ("model", "dtype", "layout") else "right")
-    for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    Console().print(table)
+    # Every cell wraps (at its spaces, or folds) rather than being cut: a figure is never shown in part.
+    columns = [Column(name, "left" if name in ("model", "dtype", "layout") else "right", wrap=True) for name in rows[0]]
+    console = Console()
+    title = f"{target.label} on {profiles[0]['device_name']}"
+    print_fitted(console, fitted_table(title, columns, [list(r.values()) for r in rows], console.width))
     for p in profiles:
         for note in p["notes"]:
             print(f"note (batch {p['batch']}, {p['dtype']}): {note}")
-    print(f"wrote {2 * len(profiles)} files under {visible(out)}", file=sys.stderr)
+    if out is not None:
+        print(f"wrote {2 * len(profiles)} files under {visible(out)}", file=sys.stderr)
+    else:
+        print(
+            "nothing written: -o DIR keeps the profiles (the app's Performance tab reads reports/profiles)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -650,7 +672,14 @@ def _profile_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", default="float32", help="comma-separated: float32/fp32, bfloat16/bf16, float16/fp16")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")
     p.add_argument("--repeat", type=_at_least(1), default=20, help="timed passes per measurement (default 20)")
-    p.add_argument("-o", "--output", default="reports/profiles", metavar="DIR")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="write each profile (JSON and Markdown) into DIR; nothing is written without it "
+        "(the app's Performance tab reads reports/profiles)",
+    )
     p.set_defaults(func=_cmd_profile)
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
+import logging
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +117,18 @@ def _override_text(value: Any) -> str:
     return str(value)
 
 
+@contextlib.contextmanager
+def _captured(path: Path) -> Iterator[None]:
+    """What user code prints, kept apart: logged for --debug, never mixed into a report or the terminal."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
+        if printed.getvalue().strip():
+            logging.getLogger("resnet_inspect").info("%s printed: %s", path, visible(printed.getvalue().strip()))
+
+
 def load_factory(reference: str) -> nn.Module:
     """Import ``file.py`` and call ``NAME`` in it; the user's errors come back as one line."""
     from torch import nn
@@ -134,8 +148,8 @@ def load_factory(reference: str) -> nn.Module:
     user_module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = user_module
     try:
-        # The user's prints go to stderr so that stdout stays the report (JSON, CSV, ...).
-        with contextlib.redirect_stdout(sys.stderr):
+        # The user's prints are kept out of the report and the terminal (shown with --debug).
+        with _captured(path):
             spec.loader.exec_module(user_module)
     except Exception as exc:  # the user's code: report, never crash
         sys.modules.pop(module_name, None)
@@ -146,7 +160,7 @@ def load_factory(reference: str) -> nn.Module:
     if not callable(factory):
         raise UserError(f"{path}:{attr} is not a class or function")
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with _captured(path):
             model = factory()
     except Exception as exc:
         raise UserError(f"{path}:{attr}() failed: {type(exc).__name__}: {exc}") from None

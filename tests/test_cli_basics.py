@@ -174,3 +174,15 @@ def test_audit_at_80_columns_wraps_and_keeps_the_definitions():
     assert "definition" in out and "…" not in out and "(56x56x256" in out
     claims = run_cli("audit", "--claims", "claims/seeds.yaml", "--allow-code", columns=80).stdout
     assert max(len(line) for line in claims.splitlines()) <= 80 and "…" not in claims
+
+
+def test_what_user_code_prints_stays_out_of_the_output(tmp_path):
+    factory = tmp_path / "net.py"
+    factory.write_text(
+        "import torchvision\nprint('hello from the import')\n"
+        "def make():\n    print('hello from the factory')\n    return torchvision.models.resnet18()\n"
+    )
+    result = run_cli("summary", f"{factory}:make", "--device", "meta", cwd=tmp_path)
+    assert result.returncode == 0 and "hello" not in result.stdout + result.stderr
+    debug = run_cli("--debug", "summary", f"{factory}:make", "--device", "meta", cwd=tmp_path)
+    assert "hello from the import" in debug.stderr and "hello from the factory" in debug.stderr

@@ -104,3 +104,15 @@ def test_cuda_profile_uses_events_and_device_memory():
     p = profile_model("resnet18", "cuda", batch=8, dtype="bfloat16", channels_last=True, repeat=3).to_dict()
     assert p["device"] == "cuda" and "CUDA events" in p["how"]
     assert p["memory_kind"] == "torch.cuda.max_memory_allocated" and p["peak_memory_bytes"] > 0
+
+
+def test_profile_writes_only_where_told_and_warns_of_a_busy_machine(tmp_path):
+    from resnet_inspect.profiling.profile import _spread_notes
+
+    result = run_cli("profile", "resnet20", "--device", "cpu", "--repeat", "2", cwd=tmp_path, columns=80)
+    assert result.returncode == 0 and "nothing written" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80 and "…" not in result.stdout
+    # Passes that disagree widely (another job on the machine) are said to be unreliable.
+    assert "unreliable" in _spread_notes([10.0, 10.2, 25.0, 31.0, 10.1, 29.0])[0]
+    assert _spread_notes([10.0, 10.1, 10.2, 10.05, 9.95, 10.1]) == []

@@ -255,7 +255,7 @@ def profile_model(
         peak_bytes_per_s=peak_bytes,
         peak_how=peak_how,
         how=_method(dev, repeat, warmup),
-        notes=_gap_notes(report, dev, gap, layer_sum, median_e2e),
+        notes=_spread_notes(e2e) or _gap_notes(report, dev, gap, layer_sum, median_e2e),
         layers=layers,
     )
 
@@ -346,6 +346,25 @@ def _method(dev: str, repeat: int, warmup: int) -> str:
         f"(Winograd, FFT) does fewer operations, so such a layer can show more than 100% of the peak. "
         f"Bytes = layer inputs + outputs + parameters, each once."
     )
+
+
+UNSTEADY = 0.25  # the middle half of the timed passes spread over more than this share of their median
+
+
+def _spread_notes(runs: list[float]) -> list[str]:
+    """A warning when the timed passes disagree widely: the machine was busy, and no figure (nor the gap
+    between the per-layer and end-to-end times) can be trusted."""
+    if len(runs) < 4:
+        return []
+    quartiles = statistics.quantiles(runs, n=4)
+    median = statistics.median(runs)
+    if median <= 0 or (quartiles[2] - quartiles[0]) / median <= UNSTEADY:
+        return []
+    return [
+        f"The timed passes disagree widely ({min(runs):.2f} to {max(runs):.2f} ms, the middle half "
+        f"{quartiles[0]:.2f}-{quartiles[2]:.2f} ms): another job was probably using the machine, so these "
+        "times are unreliable; run again on an idle machine (or with more --repeat)."
+    ]
 
 
 def _gap_notes(report: ModelReport, dev: str, gap: float, layer_sum: float, median_e2e: float) -> list[str]:

@@ -93,7 +93,8 @@ def fitted_table(
             keep.remove(index)
             dropped.append(columns[index].header)
         cells = render()
-    if _needed([columns[i] for i in keep], cells) > width and not exact_numbers:
+    has_numbers = any(columns[i].number for i in keep)
+    if _needed([columns[i] for i in keep], cells) > width and not exact_numbers and has_numbers:
         compact = True
         cells = render()
     table = Table(title=title, header_style="bold")

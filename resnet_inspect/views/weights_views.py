@@ -40,10 +40,13 @@ def identification_lines(weights: Any, ident: Any) -> list[str]:
             f"tensors to load it"
         )
     if ident.matches:
-        names = " and ".join(ident.matches)
-        lines.append(f"it is {names}" + (" (headless: no classifier)" if ident.headless else ""))
-        if len(ident.matches) > 1:
-            lines.append(f"the weights cannot tell {names} apart: they have the same tensors")
+        headless = " (headless: no classifier)" if ident.headless else ""
+        if len(ident.matches) == 1:
+            lines.append(f"it is {ident.matches[0]}{headless}")
+        else:
+            names = ", ".join(ident.matches)
+            lines.append(f"it is one of {len(ident.matches)} registered variants{headless}: {names}")
+            lines.append("the weights cannot tell them apart: they have the same tensors")
     else:
         lines.append(
             f"no registered variant has these tensors; closest: {ident.closest}, with "
