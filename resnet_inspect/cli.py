@@ -478,7 +478,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     print_fitted(console, fitted_table(title, columns, [list(r.values()) for r in rows], console.width))
     for p in profiles:
         for note in p["notes"]:
-            print(f"note (batch {p['batch']}, {p['dtype']}): {note}")
+            console.print(f"note (batch {p['batch']}, {p['dtype']}): {note}", markup=False, highlight=False)
     if out is not None:
         print(f"wrote {2 * len(profiles)} files under {visible(out)}", file=sys.stderr)
     else:
