@@ -20,7 +20,7 @@ PyTorch 0.4.1) get them back as placeholders, as ``load_state_dict`` itself does
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # A network's first residual block: where its names start.
 ANCHORS = ("layer1.0.conv1.weight", "stages.0.blocks.0.conv1.weight")
 # Words that mark a copy other than the one a user means (the averaged, momentum or teacher network).
-SECONDARY = ("ema", "teacher", "target", "momentum", "encoder_k", "key", "shadow", "average", "swa")
+SECONDARY = ("ema", "teacher", "target", "momentum", "key", "shadow", "average", "swa")
 GROUP_WORDS = {
     "fpn": "a feature pyramid network",
     "rpn": "a region proposal network",
@@ -65,6 +65,8 @@ class Layout:
     extra: dict[str, TensorInfo] = field(default_factory=dict)  # everything else, by the file's names
     notes: list[str] = field(default_factory=list)  # what was read, renamed, set aside, filled in
     original: dict[str, str] = field(default_factory=dict)  # network name -> the file's name, where renamed
+    copies: list[str] = field(default_factory=list)  # prefixes of the network's other copies (not read)
+    explained: set[str] = field(default_factory=set)  # set-aside names a note of their own already describes
 
 
 def find_layout(state: dict[str, TensorInfo]) -> Layout:
@@ -76,6 +78,7 @@ def find_layout(state: dict[str, TensorInfo]) -> Layout:
         layout = _by_prefix(state)
     _classifier_outside(layout)
     _mlp_head(layout)
+    _describe_extra(layout)
     _fill_batch_counts(layout)
     return layout
 
@@ -84,7 +87,7 @@ def find_layout(state: dict[str, TensorInfo]) -> Layout:
 
 
 def _renamed(
-    state: dict[str, TensorInfo], rules: list[tuple[str, Callable[[re.Match], str]]], name: str, describe: bool = True
+    state: dict[str, TensorInfo], rules: list[tuple[str, Callable[[re.Match], str]]], name: str
 ) -> Layout | None:
     """Apply the first matching rule to each name; unmatched names are set aside."""
     compiled = [(re.compile(pattern), rename) for pattern, rename in rules]
@@ -102,8 +105,6 @@ def _renamed(
         return None
     layout = Layout(name, "", tensors, extra, original=original)
     layout.notes.append(f"a {name} layout: its names were mapped to torchvision's ({_example(original)})")
-    if describe:
-        _describe_extra(layout, "")
     return layout
 
 
@@ -169,8 +170,9 @@ def _fastai(state: dict[str, TensorInfo]) -> Layout | None:
         return lambda match: new
 
     rules = [(rf"^0\.{index}\.", constant(new)) for index, new in parts.items()]
-    layout = _renamed(state, rules, "fastai", describe=False)
+    layout = _renamed(state, rules, "fastai")
     if layout is not None and any(k.startswith("1.") for k in layout.extra):
+        layout.explained |= {k for k in layout.extra if k.startswith("1.")}
         linear = [k for k in layout.extra if k.startswith("1.") and len(layout.extra[k].shape) == 2]
         classes = layout.extra[linear[-1]].shape[0] if linear else None
         layout.notes.append(
@@ -257,28 +259,28 @@ def _by_prefix(state: dict[str, TensorInfo]) -> Layout:
             tensors[key[len(prefix) :]] = info
         else:
             extra[key] = info
-    layout = Layout("", prefix, tensors, extra)
+    layout = Layout("", prefix, tensors, extra, copies=others)
     if others:
         layout.notes.append(
             f"the network under '{prefix}' was read; the file holds other copies of it under "
             + ", ".join(f"'{o}'" for o in others)
             + " (an EMA, momentum, key, target or teacher copy), not read"
         )
-    _describe_extra(layout, prefix, others)
     return layout
 
 
 def _is_secondary(prefix: str) -> bool:
-    words = re.split(r"[._]", prefix.lower())
-    return any(word in SECONDARY or f"encoder_{word}" in SECONDARY for word in words) or "encoder_k" in prefix
+    # MoCo's key encoder is "encoder_k": a word only with its underscore.
+    return any(word in SECONDARY for word in re.split(r"[._]", prefix.lower())) or "encoder_k" in prefix
 
 
-def _describe_extra(layout: Layout, prefix: str, copies: Sequence[str] = ()) -> None:
-    """Name the groups of tensors set aside, by where their names leave the network's prefix."""
+def _describe_extra(layout: Layout) -> None:
+    """Name the groups of tensors set aside, by where their names leave the network's prefix (the other
+    copies and what a note of its own describes are left to those notes)."""
     groups: dict[str, int] = {}
-    base = prefix.split(".")[:-1]
+    base = layout.prefix.split(".")[:-1]
     for key in layout.extra:
-        if any(key.startswith(c) for c in copies):
+        if key in layout.explained or any(key.startswith(c) for c in layout.copies):
             continue
         parts = key.split(".")
         depth = next((i for i, (a, b) in enumerate(zip(parts, base)) if a != b), min(len(base), len(parts) - 1))
@@ -318,7 +320,6 @@ def _classifier_outside(layout: Layout) -> None:
         new = "fc." + key[len(stem) :]
         layout.tensors[new] = layout.extra.pop(key)
         layout.original[new] = key
-    layout.notes = [n.replace(f"{stem[:-1]} (", f"{stem[:-1]} (read as the classifier; ") for n in layout.notes]
     layout.notes.append(f"its classifier is {stem[:-1]}, outside the network's prefix: read as fc")
 
 
@@ -330,6 +331,7 @@ def _mlp_head(layout: Layout) -> None:
     widths = [layout.tensors[k].shape for k in mlp if k.endswith("weight") and len(layout.tensors[k].shape) == 2]
     for key in mlp:
         layout.extra[layout.prefix + key] = layout.tensors.pop(key)
+        layout.explained.add(layout.prefix + key)
     chain = " -> ".join([str(widths[0][1])] + [str(s[0]) for s in widths]) if widths else ""
     layout.notes.append(
         f"fc is an MLP projection head ({chain}), as self-supervised training (MoCo v2, SimCLR) adds: set "

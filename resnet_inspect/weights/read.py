@@ -199,6 +199,9 @@ def _archive_root(archive: Archive) -> Any:
     return state
 
 
+ONNX_WEIGHT_INPUTS = ("weight", "bias", "running_mean", "running_var")
+
+
 def onnx_state(graph: OnnxGraph) -> tuple[dict[str, TensorInfo], str, dict[str, str]]:
     """An exported ONNX graph's weights under their modules' names (from the nodes' names), and the format
     in words. A convolution with a bias where the network's has none had a BatchNorm folded into it: the
@@ -220,22 +223,18 @@ def onnx_state(graph: OnnxGraph) -> tuple[dict[str, TensorInfo], str, dict[str, 
         weights = [tensor(name) for name in node.inputs[1:]]
         if not path or not weights or weights[0] is None:
             continue
-        names.update(
-            {f"{path}.{part}": node.inputs[1 + i] for i, part in enumerate(("weight", "bias", "running_mean", "running_var"))
-             if i < len(node.inputs) - 1}
-        )  # fmt: skip
-        if node.op_type == "BatchNormalization":  # its inputs: scale, bias, mean, variance
-            names.update({f"{path}.weight": node.inputs[1]} if len(node.inputs) > 1 else {})
+        # A node's weight inputs in order (a BatchNormalization's: scale, bias, mean, variance).
+        names.update({f"{path}.{part}": name for part, name in zip(ONNX_WEIGHT_INPUTS, node.inputs[1:])})
         if node.op_type == "Conv":
             state[f"{path}.weight"] = weights[0]
             if len(weights) > 1 and weights[1] is not None:
                 folded += fold_placeholders(state, path, weights[0].shape[0])
         elif node.op_type == "Gemm" and len(weights) > 1 and weights[1] is not None:
             state[f"{path}.weight"], state[f"{path}.bias"] = weights[0], weights[1]
-        elif node.op_type == "BatchNormalization" and len(weights) == 4 and all(weights):
-            for part, info in zip(("weight", "bias", "running_mean", "running_var"), weights):
-                if info is not None:
-                    state[f"{path}.{part}"] = info
+        elif node.op_type == "BatchNormalization" and len(weights) == 4:
+            state.update(
+                {f"{path}.{part}": info for part, info in zip(ONNX_WEIGHT_INPUTS, weights) if info is not None}
+            )
     if not state:
         raise UserError("an ONNX model whose nodes are not named after PyTorch modules (no /conv1/Conv)")
     fmt = "ONNX model" + (f" from {graph.producer}" if graph.producer else "")
