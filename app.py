@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass, field
 
 import streamlit as st
+import streamlit.components.v1 as components
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import resnet_inspect as ri
@@ -21,7 +22,7 @@ from resnet_inspect.model.registry import FAMILIES
 from resnet_inspect.resolve import resolve_target
 from resnet_inspect.text import markdown_literal
 from resnet_inspect.units import binary_size
-from resnet_inspect.views import export, graphs
+from resnet_inspect.views import explorer, export, graphs
 from resnet_inspect.views.audit_views import verdicts_json
 from resnet_inspect.views.tables import weights_lines
 
@@ -30,6 +31,10 @@ VARIANTS = ri.variants()
 NAMES = list(VARIANTS)
 
 st.set_page_config(page_title="resnet-inspect", page_icon="🔎", layout="wide")
+# The graph explorer: a page of its own (vendored cytoscape.js) in a frame; a click on a node comes
+# back as the component's value.
+graph_explorer = components.declare_component("resnet_inspect_explorer", path=str(explorer.ASSETS))
+EXPLORER_HEIGHT = 860
 
 
 def newer_run_waiting() -> bool:
@@ -230,12 +235,17 @@ def layers_tab(report: ri.ModelReport) -> None:
     types = c2.multiselect("Types", webapp.module_types(report), key="types")
     search = c3.text_input("Search name or type", key="search")
     rows = webapp.filtered_layers(report, depth, types, search)
+    picked = [name for name in st.session_state.get("graph_picked", []) if name in {r.name for r in report.layers}]
+    if picked:
+        rows = webapp.picked_first(rows, picked, report)
     st.caption(
         f"{len(rows)} rows"
         + (" at every depth (a search or a type filter ignores the depth slider)" if search.strip() or types else "")
-        + ". Parameters, MACs and FLOPs include everything a row contains; click a column header to sort."
+        + ". Parameters, MACs and FLOPs include everything a row contains; click a column header to sort. "
+        + "Select rows to mark their nodes in the Graph tab."
+        + (f" First: what was clicked in the graph ({webapp.short_list(picked)})." if picked else "")
     )
-    st.dataframe(
+    table = st.dataframe(
         rows,
         hide_index=True,
         width="stretch",
@@ -245,11 +255,58 @@ def layers_tab(report: ri.ModelReport) -> None:
             "macs": st.column_config.NumberColumn("MACs", format="localized"),
             "flops": st.column_config.NumberColumn("FLOPs", format="localized"),
         },
+        on_select="rerun",
+        selection_mode="multi-row",
+        key="layers_table",
     )
+    st.session_state["layers_picked"] = [rows[i]["name"] for i in table.selection.rows if i < len(rows)]
     downloads(report, depth)
 
 
-def graph_tab(report: ri.ModelReport) -> None:
+def graph_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape: tuple[int, ...]) -> None:
+    c1, c2 = st.columns([3, 2])
+    with_saved = c1.checkbox(
+        "Add the saved-for-backward overlay (simulates one training step of this input; ResNet-152: about 3 s)",
+        key="graph_saved",
+        disabled=spec is None,
+        help="bytes autograd keeps from each layer for the backward pass (needs a network built from a spec)",
+    )
+    saved = saved_by_layer(webapp.spec_key(spec), shape) if with_saved and spec is not None else None
+    own, _ = webapp.profiles_of(report.model, cached_profiles("reports"))
+    profile = next((p for p in own if p.get("layers")), None)
+    latency = explorer.latency_by_layer(profile) if profile else None
+    data = explorer.explorer_data(report, saved=saved, latency=latency)
+    c2.caption(
+        f"{explorer.node_count(data)} layers. Click a node for its details; double-click a stage or block to fold "
+        "or unfold it. "
+        + (
+            f"Latency from the profile on {profile['device_name']}, batch {profile['batch']}."
+            if profile
+            else "No profile of this network: `resnet-inspect profile` adds a latency overlay."
+        )
+    )
+    picked = graph_explorer(
+        data=data,
+        highlight=st.session_state.get("layers_picked", []),
+        height=EXPLORER_HEIGHT,
+        key="explorer",
+        default=None,
+    )
+    if picked:
+        st.session_state["graph_picked"] = picked.get("layers", [])
+    cols = st.columns(3)
+    cols[0].download_button(
+        "Download this explorer (HTML, works offline)",
+        lambda: explorer.explorer_html(data),
+        f"{report.model}-explorer.html",
+        "text/html",
+        on_click="ignore",
+    )
+    with st.expander("Static diagram (Graphviz: DOT, SVG)"):
+        static_graph(report)
+
+
+def static_graph(report: ri.ModelReport) -> None:
     c1, c2, c3 = st.columns([2, 2, 1])
     level = c1.radio("Level", graphs.LEVELS, index=1, horizontal=True, key="level")
     stages = [s.name for s in report.stages]
@@ -386,6 +443,21 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
             for name in ("A params", "B params", "A MACs", "B MACs")
         },
     )
+    if diff.layers and st.toggle(
+        f"Show {reports[first].model} and {reports[second].model} as graphs, the layers that differ outlined in red",
+        key="diff_graphs",
+    ):
+        marked = [c.name for c in diff.layers]
+        for column, side, report in zip(st.columns(2), "ab", (reports[first], reports[second])):
+            with column:
+                graph_explorer(
+                    data=explorer.explorer_data(report, marked=marked, level="block"),
+                    highlight=[],
+                    height=760,
+                    compact=True,
+                    key=f"diff_graph_{side}",
+                    default=None,
+                )
 
 
 @st.cache_data(show_spinner="Simulating the allocator on meta…", max_entries=64)
@@ -402,6 +474,11 @@ def cached_memory(
     _should_stop=newer_run_waiting,
 ) -> dict:
     return webapp.memory_view(key, side, batch, train, optimizer, precision, device, budget, label, _should_stop)
+
+
+@st.cache_data(show_spinner="Simulating a training step on meta…", max_entries=32)
+def saved_by_layer(key: str, shape: tuple[int, ...], _should_stop=newer_run_waiting) -> dict[str, int]:
+    return webapp.saved_for_backward(key, shape, "custom", _should_stop)
 
 
 def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
@@ -579,7 +656,7 @@ def main() -> None:
     st.table(webapp.stage_table_rows(report))
     views = {
         "Layers": lambda: layers_tab(report),
-        "Graph": lambda: graph_tab(report),
+        "Graph": lambda: graph_tab(report, spec, shape),
         "Charts": lambda: charts_tab(report),
         "Audit": lambda: audit_tab(report, spec, shape, device),
         "Memory": lambda: memory_tab(spec, shape, label),

@@ -227,16 +227,62 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     if args.level not in LEVELS:
         raise CliError(f"unknown level {args.level!r}; choose one of {', '.join(LEVELS)}")
     fmt = Path(args.output).suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
+    if fmt not in (*FORMATS, "html"):
         raise CliError(
-            f"unknown output format {'.' + fmt if fmt else '(none)'}; use one of {', '.join('.' + f for f in FORMATS)}"
+            f"unknown output format {'.' + fmt if fmt else '(none)'}; "
+            f"use one of {', '.join('.' + f for f in FORMATS)} or .html (the interactive explorer)"
         )
+    if fmt != "html" and (args.saved or args.profile):
+        raise CliError("--saved and --profile add overlays to the explorer: write .html")
     check_writable(args.output)
-    report = _analyze(args)
-    data = render_graph(build_graph(report, args.level, collapse=args.collapse, stage=args.stage), fmt)
-    write_atomic(args.output, data)
+    latency = _profile_latency(args.profile) if args.profile else None
+    from .resolve import inspect_target, resolve_target
+
+    target = resolve_target(args.target, args.overrides)
+    report = inspect_target(target, args.input, args.device, args.dtype)
+    if fmt == "html":
+        from .views.explorer import explorer_data, explorer_html
+
+        saved = _saved_by_layer(target, report.input_shape) if args.saved else None
+        data = explorer_data(
+            report, saved=saved, latency=latency, level=args.level, fold=args.collapse, stage=args.stage
+        )
+        write_atomic(args.output, explorer_html(data))
+    else:
+        write_atomic(args.output, render_graph(build_graph(report, args.level, args.collapse, args.stage), fmt))
     print(f"wrote {visible(args.output)}", file=sys.stderr)
     return 0
+
+
+def _profile_latency(path: str) -> dict[str, float]:
+    """Milliseconds per layer from a profile written by ``resnet-inspect profile``."""
+    import json
+
+    from .fileio import open_regular, read_bounded
+    from .views.explorer import latency_by_layer
+
+    with open_regular(path, "profile") as (handle, size):
+        text = read_bounded(handle, min(size, 64 * 2**20) if size else 64 * 2**20)
+    try:
+        profile = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CliError(f"{visible(path)} is not a profile (JSON): {exc}") from None
+    if not isinstance(profile, dict) or not isinstance(profile.get("layers"), list):
+        raise CliError(f"{visible(path)} is not a profile: no list of layers (write one with `resnet-inspect profile`)")
+    try:
+        return latency_by_layer(profile)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CliError(f"{visible(path)}: a layer without a time in ms ({exc})") from None
+
+
+def _saved_by_layer(target: Target, input_shape: list[int]) -> dict[str, int]:
+    from .limits import command_deadline
+    from .memory.estimate import Simulator
+    from .memory.plan import MemoryPlan
+
+    simulator = Simulator(target.subject, target.label, should_stop=command_deadline("the training simulation"))
+    plan = MemoryPlan(input_shape[0], tuple(input_shape[1:]), True, "sgd", "fp32", "cpu")
+    return {layer.name: layer.saved_bytes for layer in simulator.report(plan).layers if layer.saved_bytes}
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -629,12 +675,24 @@ def _audit_command(sub: argparse._SubParsersAction) -> None:
 
 def _graph_command(sub: argparse._SubParsersAction) -> None:
     """The ``graph`` command's arguments."""
-    p = sub.add_parser("graph", help="Graphviz diagram: stages, residual blocks or every layer")
+    p = sub.add_parser(
+        "graph", help="diagram (Graphviz: stages, residual blocks or every layer) or the interactive explorer (.html)"
+    )
     _add_target(p)
-    p.add_argument("--level", default="block", help="stage, block or layer (default block)")
+    p.add_argument("--level", default="block", help="stage, block or layer (default block; .html: where it opens)")
     p.add_argument("--collapse", action="store_true", help="draw identical consecutive blocks once (xN)")
-    p.add_argument("--stage", default=None, help="draw only this stage (block and layer levels)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.dot, .svg, .png or .pdf")
+    p.add_argument("--stage", default=None, help="draw only this stage (block and layer levels); .html: unfold only it")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="FILE.dot, .svg, .png, .pdf, or .html: the explorer in one file that works offline",
+    )
+    p.add_argument(
+        "--saved", action="store_true", help=".html: add the saved-for-backward overlay (simulates one training step)"
+    )
+    p.add_argument("--profile", default=None, metavar="FILE", help=".html: a latency overlay from this profile (JSON)")
     p.add_argument("--input", default=None, metavar="NxCxHxW")
     p.add_argument("--device", default="meta", choices=DEVICES)
     p.add_argument("--dtype", default="float32", choices=DTYPES)

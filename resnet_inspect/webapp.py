@@ -311,6 +311,35 @@ def memory_view(
     return {"report": asdict(report), "fit": asdict(fit), "curve": [asdict(p) for p in curve]}
 
 
+def saved_for_backward(
+    key: str, shape: tuple[int, ...], label: str, should_stop: StopCheck | None = None
+) -> dict[str, int]:
+    """Bytes each layer saves for backward in one training step of ``shape`` (simulated on meta, in this
+    machine's allocator), for the graph's overlay."""
+    from .memory.estimate import Simulator
+    from .memory.plan import MemoryPlan
+
+    spec = ResNetSpec.from_dict(json.loads(key))
+    simulator = Simulator(spec, label, time_budget=LIMITS.app_seconds, should_stop=should_stop)
+    plan = MemoryPlan(shape[0], tuple(shape[1:]), True, "sgd", "fp32", "cuda" if has_cuda() else "cpu")
+    return {layer.name: layer.saved_bytes for layer in simulator.report(plan).layers if layer.saved_bytes}
+
+
+def picked_first(rows: list[dict[str, Any]], picked: list[str], report: ModelReport) -> list[dict[str, Any]]:
+    """The Layers table with the layers picked in the graph on top (added when the filters hid them)."""
+    names = set(picked)
+    present = {row["name"] for row in rows}
+    missing = [row for row in filtered_layers(report, None, None, "") if row["name"] in names - present]
+    on_top = [row for row in rows if row["name"] in names] + missing
+    return on_top + [row for row in rows if row["name"] not in names]
+
+
+def short_list(names: list[str], most: int = 3) -> str:
+    """ "a, b, c and 4 more"."""
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def memory_breakdown_rows(report: MemoryReport) -> list[dict[str, Any]]:
     peaks = [("inference", report.inference)] + ([("training step", report.training)] if report.training else [])
     rows = [

@@ -20,6 +20,7 @@ def test_select_variant_check_parameters_open_graph(tmp_path):
         page.get_by_text("11,689,512").first.wait_for(timeout=60_000)
         assert page.locator("h1", has_text="resnet18").count() == 1
         open_tab(page, "Graph")
+        page.get_by_text("Static diagram (Graphviz: DOT, SVG)").click()
         image = page.locator('[data-testid="stImage"] img').first
         image.wait_for(timeout=60_000)
         src = image.get_attribute("src")
