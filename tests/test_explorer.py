@@ -136,3 +136,15 @@ def test_graph_cli_refuses_what_it_cannot_do(tmp_path):
         assert result.returncode != 0 and message in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "x.html").exists() and not (tmp_path / "x.svg").exists()
+
+
+def test_graphviz_places_every_layer_or_the_browser_does(reports, monkeypatch):
+    import shutil
+
+    data = explorer_data(reports["res2net50_26w_4s"])
+    if shutil.which("dot") is not None:
+        assert set(data["positions"]) == {n["id"] for n in data["nodes"]} | {"input", "output"}
+        # top to bottom in execution order, along the main path
+        assert data["positions"]["input"][1] < data["positions"]["conv1"][1] < data["positions"]["output"][1]
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert explorer_data(reports["resnet18"])["positions"] is None  # the explorer lays out itself

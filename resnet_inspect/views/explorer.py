@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
+import shutil
+import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -283,8 +286,67 @@ def explorer_data(
         "marked": sorted(set(marked) & {n.id for n in nodes}),
         "stages": stage_names,
     }
+    data["positions"] = layer_positions(drawn, edges, groups)
     data["key"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
     return data
+
+
+# Graphviz lays out the whole network at layer level (the view the explorer opens at) in tens of
+# milliseconds, where the browser's dagre takes several hundred on a deep network; the browser lays out
+# the views it folds itself. Positions are cached by the graph they were made for.
+_POSITIONS: dict[str, dict[str, list[float]]] = {}
+POINTS_PER_INCH = 72
+
+
+def layer_positions(
+    nodes: list[dict[str, Any]], edges: list[dict[str, str]], groups: dict[str, dict[str, Any]]
+) -> dict[str, list[float]] | None:
+    """Centre of every layer (and of the input and output) in pixels, every stage and block
+    unfolded, laid out by Graphviz's ``dot``; None without ``dot``. An edge that leaves or enters a
+    stage or block spans one more rank per box border it crosses: room for the boxes drawn around
+    the layers (the explorer's own layout does the same)."""
+    if shutil.which("dot") is None:
+        return None
+    boxes = {n["id"]: _boxes(n["parent"], groups) for n in nodes}
+    lines = [
+        "digraph g { rankdir=TB; nodesep=0.22; ranksep=0.22; splines=false;",
+        'node [shape=box, fixedsize=true, label=""];',
+        f'"{INPUT}" [width=1.25, height=0.47]; "{OUTPUT}" [width=1.25, height=0.47];',
+    ]
+    lines += [
+        f'"{n["id"]}" [width={n["w"] / POINTS_PER_INCH:.3f}, height={n["h"] / POINTS_PER_INCH:.3f}];' for n in nodes
+    ]
+    for edge in edges:
+        a, b = boxes.get(edge["source"], []), boxes.get(edge["target"], [])
+        common = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        lines.append(f'"{edge["source"]}" -> "{edge["target"]}" [minlen={1 + len(a) - common + len(b) - common}];')
+    source = "\n".join(lines) + "\n}\n"
+    key = hashlib.sha256(source.encode()).hexdigest()
+    if key not in _POSITIONS:
+        try:
+            result = subprocess.run(["dot", "-Tplain"], input=source.encode(), capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if result.returncode != 0:
+            return None
+        positions: dict[str, list[float]] = {}
+        for line in result.stdout.decode().splitlines():
+            if line.startswith("node "):
+                _, name, x, y, *_ = shlex.split(line)
+                positions[name] = [round(float(x) * POINTS_PER_INCH, 1), round(-float(y) * POINTS_PER_INCH, 1)]
+        if len(_POSITIONS) > 64:
+            _POSITIONS.clear()
+        _POSITIONS[key] = positions
+    return _POSITIONS[key]
+
+
+def _boxes(parent: str | None, groups: dict[str, dict[str, Any]]) -> list[str]:
+    """The stage and block boxes a layer is drawn in, outermost first."""
+    chain: list[str] = []
+    while parent is not None:
+        chain.insert(0, parent)
+        parent = groups[parent]["parent"]
+    return chain
 
 
 def _inside(node: dict[str, Any], gid: str, groups: dict[str, dict[str, Any]]) -> bool:

@@ -242,11 +242,13 @@
       const t0 = performance.now();
       cy.stop(true);  // a pan still under way would move the new drawing away
       const els = elements();
-      const positions = placeNodes(els);
+      // Every stage and block unfolded: the positions Graphviz gave (when it was there) are used.
+      const positions = data.positions && state.collapsed.size === 0 && !state.fold ? data.positions : placeNodes(els);
       const leaves = els.filter((e) => e.group === "nodes" && e.data.w !== undefined);
       measure(leaves.map((e) => e.data.id));
       for (const e of leaves) {
-        e.position = positions[e.data.id];
+        const at = positions[e.data.id];
+        e.position = Array.isArray(at) ? { x: at[0], y: at[1] } : at;
         Object.assign(e.data, colour(e.data.id, e.data.base));
       }
       cy.startBatch();
