@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 import streamlit.components.v1 as components
@@ -35,6 +36,13 @@ st.set_page_config(page_title="resnet-inspect", page_icon="🔎", layout="wide")
 # back as the component's value.
 graph_explorer = components.declare_component("resnet_inspect_explorer", path=str(explorer.ASSETS))
 EXPLORER_HEIGHT = 860
+# Wide enough for a byte count in the hundreds of terabytes with its separators: the grid sizes a column
+# by its first rows and would cut a longer number further down.
+NUMBER_WIDTH = 150
+
+
+def number_column(label: str | None = None) -> Any:
+    return st.column_config.NumberColumn(label, format="localized", width=NUMBER_WIDTH)
 
 
 def newer_run_waiting() -> bool:
@@ -243,7 +251,7 @@ def layers_tab(report: ri.ModelReport) -> None:
         + (" at every depth (a search or a type filter ignores the depth slider)" if search.strip() or types else "")
         + ". Parameters, MACs and FLOPs include everything a row contains; click a column header to sort. "
         + "Select rows to mark their nodes in the Graph tab."
-        + (f" First: what was clicked in the graph ({webapp.short_list(picked)})." if picked else "")
+        + (f" First and selected: what was clicked in the graph ({webapp.short_list(picked)})." if picked else "")
     )
     table = st.dataframe(
         rows,
@@ -251,13 +259,15 @@ def layers_tab(report: ri.ModelReport) -> None:
         width="stretch",
         height=520,
         column_config={
-            "params": st.column_config.NumberColumn(format="localized"),
-            "macs": st.column_config.NumberColumn("MACs", format="localized"),
-            "flops": st.column_config.NumberColumn("FLOPs", format="localized"),
+            "params": number_column(),
+            "macs": number_column("MACs"),
+            "flops": number_column("FLOPs"),
         },
         on_select="rerun",
         selection_mode="multi-row",
-        key="layers_table",
+        # What was clicked in the graph comes first, selected (a new click is a new table).
+        selection_default={"selection": {"rows": list(range(len(picked))), "columns": []}} if picked else None,
+        key=f"layers_table_{'.'.join(picked)}" if picked else "layers_table",
     )
     st.session_state["layers_picked"] = [rows[i]["name"] for i in table.selection.rows if i < len(rows)]
     downloads(report, depth)
@@ -349,7 +359,8 @@ def charts_tab(report: ri.ModelReport) -> None:
 
 
 def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device: str) -> None:
-    st.dataframe(webapp.counts_rows(report), hide_index=True, width="stretch", height=420)
+    # A static table: its definitions wrap instead of being cut.
+    st.table(webapp.counts_rows(report))
     st.markdown(
         "**Check claims** — a YAML or JSON file of claims (see `claims/seeds.yaml`). "
         "Claims name their model; `this` (or no model) means the network on screen."
@@ -406,10 +417,7 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
         report_for(VARIANTS[n].spec, webapp.input_shape(1, VARIANTS[n].spec, VARIANTS[n].spec.image_size), device, n)
         for n in picked
     ]
-    numbers = {
-        name: st.column_config.NumberColumn(format="localized")
-        for name in ("params", "MACs", "FLOPs", "activations (B)")
-    }
+    numbers = {name: number_column() for name in ("params", "MACs", "FLOPs", "activations (B)")}
     st.dataframe(webapp.totals_rows(reports), hide_index=True, width="stretch", column_config=numbers)
     st.dataframe(webapp.compare_rows(reports), hide_index=True, width="stretch", column_config=numbers)
     st.plotly_chart(charts.variants_scatter(charts.network_points(reports)), width="stretch")
@@ -438,10 +446,7 @@ def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
         ],
         hide_index=True,
         width="stretch",
-        column_config={
-            name: st.column_config.NumberColumn(format="localized")
-            for name in ("A params", "B params", "A MACs", "B MACs")
-        },
+        column_config={name: number_column() for name in ("A params", "B params", "A MACs", "B MACs")},
     )
     if diff.layers and st.toggle(
         f"Show {reports[first].model} and {reports[second].model} as graphs, the layers that differ outlined in red",
@@ -474,6 +479,22 @@ def cached_memory(
     _should_stop=newer_run_waiting,
 ) -> dict:
     return webapp.memory_view(key, side, batch, train, optimizer, precision, device, budget, label, _should_stop)
+
+
+@st.cache_data(show_spinner="Simulating other batch sizes and input sides…", max_entries=64)
+def cached_memory_curve(
+    key: str,
+    side: int,
+    batch: int,
+    train: bool,
+    optimizer: str,
+    precision: str,
+    device: str,
+    budget: int,
+    label: str,
+    _should_stop=newer_run_waiting,
+) -> list[dict]:
+    return webapp.memory_curve_view(key, side, batch, train, optimizer, precision, device, budget, label, _should_stop)
 
 
 @st.cache_data(show_spinner="Simulating a training step on meta…", max_entries=32)
@@ -517,16 +538,14 @@ def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
         "Device memory (GB = 10^9 B)", min_value=0.1, max_value=100_000.0, value=24.0, step=1.0, key="mem_budget"
     )
     budget = int(gigabytes * 10**9)
+    request = (webapp.spec_key(spec), shape[-1], shape[0], train, optimizer, precision, allocator, budget, label)
     try:
-        data = cached_memory(
-            webapp.spec_key(spec), shape[-1], shape[0], train, optimizer, precision, allocator, budget, label
-        )
+        data = cached_memory(*request)
     except ValueError as exc:
         st.error(webapp.error_text(exc))
         return
     report = MemoryReport.from_dict(data["report"])
     fit = Fit(**data["fit"])
-    curve = [CurvePoint(**p) for p in data["curve"]]
     tiles = [("Inference peak", binary_size(report.inference.total), MEMORY_CONVENTIONS["inference peak"])]
     if report.training:
         tiles.append(("Training step peak", binary_size(report.training.total), MEMORY_CONVENTIONS["training peak"]))
@@ -547,16 +566,24 @@ def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
             f"the parameters, buffers{' and optimizer state' if train else ''} alone take "
             f"{memory_views.both(fit.floor)}."
         )
-    numbers = {
-        name: st.column_config.NumberColumn(name + " (B)", format="localized")
-        for name in ("inference", "training step")
-    }
-    st.dataframe(webapp.memory_breakdown_rows(report), hide_index=True, width="stretch", column_config=numbers)
+    # A static table: "what" wraps instead of being cut.
+    st.table(
+        [
+            {key: f"{value:,}" if isinstance(value, int) else value for key, value in row.items()}
+            for row in webapp.memory_breakdown_rows(report)
+        ]
+    )
     st.caption(
         f"Inference peak reached in {report.inference.where} ({report.inference.phase})"
         + (f"; training peak in {report.training.where} ({report.training.phase})" if report.training else "")
         + "."
     )
+    # The figures above are shown while the curves (more simulated passes) are worked out.
+    try:
+        curve = [CurvePoint(**p) for p in cached_memory_curve(*request)]
+    except ValueError as exc:
+        st.error(webapp.error_text(exc))
+        curve = []
     if curve:
         st.plotly_chart(memory_views.curve_figure(curve, report.model, budget), width="stretch")
     if report.training:
@@ -577,8 +604,7 @@ def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
             width="stretch",
             height=400,
             column_config={
-                c: st.column_config.NumberColumn(format="localized")
-                for c in ("output (B)", "live after, inference (B)", "saved for backward (B)")
+                c: number_column() for c in ("output (B)", "live after, inference (B)", "saved for backward (B)")
             },
         )
     st.caption(" · ".join(f"{k}: {v}" for k, v in MEMORY_CONVENTIONS.items()))
@@ -614,7 +640,7 @@ def performance_tab(model: str) -> None:
             hide_index=True,
             width="stretch",
             height=400,
-            column_config={"FLOPs": st.column_config.NumberColumn(format="localized")},
+            column_config={"FLOPs": number_column()},
         )
 
     st.plotly_chart(roofline_figure(profile), width="stretch")

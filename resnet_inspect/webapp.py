@@ -6,6 +6,7 @@ import json
 import re
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -295,20 +296,75 @@ def memory_view(
     label: str,
     should_stop: StopCheck | None = None,
 ) -> dict[str, Any]:
-    """The Memory tab's data for a spec (by its key): the report, the largest batch within ``budget``
-    and the curves, as plain dicts for Streamlit's cache. Estimated on meta, within the app's time budget."""
+    """The Memory tab's figures for a spec (by its key): the report and the largest batch within
+    ``budget``, as plain dicts for Streamlit's cache. Estimated on meta, within the app's time budget."""
     from dataclasses import asdict
 
-    from .memory.estimate import Simulator, memory_curve
+    plan = _memory_plan(key, side, batch, train, optimizer, precision, device)
+    with kept_simulator(key, label, should_stop) as simulator:
+        return {"report": asdict(simulator.report(plan)), "fit": asdict(simulator.fit(plan, budget))}
+
+
+def memory_curve_view(
+    key: str,
+    side: int,
+    batch: int,
+    train: bool,
+    optimizer: str,
+    precision: str,
+    device: str,
+    budget: int,
+    label: str,
+    should_stop: StopCheck | None = None,
+) -> list[dict[str, Any]]:
+    """The Memory tab's curves (peaks against batch size and input side), drawn after its figures:
+    the same simulator, so the passes behind the fit are not simulated again."""
+    from dataclasses import asdict
+
+    from .memory.estimate import memory_curve
+
+    plan = _memory_plan(key, side, batch, train, optimizer, precision, device)
+    with kept_simulator(key, label, should_stop) as simulator:
+        fit = simulator.fit(plan, budget)
+        return [asdict(p) for p in memory_curve(simulator, plan, fit)] if fit.inference_batch else []
+
+
+def _memory_plan(key: str, side: int, batch: int, train: bool, optimizer: str, precision: str, device: str) -> Any:
     from .memory.plan import MemoryPlan
 
     spec = ResNetSpec.from_dict(json.loads(key))
-    simulator = Simulator(spec, label, time_budget=LIMITS.app_seconds, should_stop=should_stop)
-    plan = MemoryPlan(batch, (spec.in_chans, side, side), train, optimizer, precision, device)
-    report = simulator.report(plan)
-    fit = simulator.fit(plan, budget)
-    curve = memory_curve(simulator, plan, fit) if fit.inference_batch else []
-    return {"report": asdict(report), "fit": asdict(fit), "curve": [asdict(p) for p in curve]}
+    return MemoryPlan(batch, (spec.in_chans, side, side), train, optimizer, precision, device)
+
+
+# The networks' simulators outlive a run of the page: another budget, batch or allocator reuses the
+# passes already simulated (the lines through batches 1 and 2, the training setup, the model on meta).
+_SIMULATORS: OrderedDict[tuple[str, str], tuple[Any, threading.Lock]] = OrderedDict()
+_SIMULATORS_LOCK = threading.Lock()
+SIMULATORS_KEPT = 4
+
+
+@contextmanager
+def kept_simulator(key: str, label: str, should_stop: StopCheck | None = None) -> Iterator[Any]:
+    """The simulator of the spec ``key``, used by one run at a time, within the app's time budget."""
+    import time
+
+    from .memory.estimate import Simulator
+
+    with _SIMULATORS_LOCK:
+        entry = _SIMULATORS.pop((key, label), None)
+        if entry is None:
+            entry = (Simulator(ResNetSpec.from_dict(json.loads(key)), label), threading.Lock())
+            while len(_SIMULATORS) >= SIMULATORS_KEPT:
+                _SIMULATORS.popitem(last=False)
+        _SIMULATORS[(key, label)] = entry
+    simulator, lock = entry
+    with lock:
+        simulator.deadline = time.monotonic() + LIMITS.app_seconds
+        simulator.should_stop = should_stop
+        try:
+            yield simulator
+        finally:
+            simulator.deadline = simulator.should_stop = None
 
 
 def saved_for_backward(
@@ -316,13 +372,11 @@ def saved_for_backward(
 ) -> dict[str, int]:
     """Bytes each layer saves for backward in one training step of ``shape`` (simulated on meta, in this
     machine's allocator), for the graph's overlay."""
-    from .memory.estimate import Simulator
     from .memory.plan import MemoryPlan
 
-    spec = ResNetSpec.from_dict(json.loads(key))
-    simulator = Simulator(spec, label, time_budget=LIMITS.app_seconds, should_stop=should_stop)
     plan = MemoryPlan(shape[0], tuple(shape[1:]), True, "sgd", "fp32", "cuda" if has_cuda() else "cpu")
-    return {layer.name: layer.saved_bytes for layer in simulator.report(plan).layers if layer.saved_bytes}
+    with kept_simulator(key, label, should_stop) as simulator:
+        return {layer.name: layer.saved_bytes for layer in simulator.report(plan).layers if layer.saved_bytes}
 
 
 def picked_first(rows: list[dict[str, Any]], picked: list[str], report: ModelReport) -> list[dict[str, Any]]:

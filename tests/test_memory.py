@@ -199,3 +199,43 @@ def test_measuring_without_a_gpu_names_the_device_to_use(tmp_path):
     result = run_cli("memory", "resnet18", "--measure", cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "no CUDA device" in result.stderr and "--device cpu" in result.stderr
+
+
+def test_the_app_keeps_its_simulations_and_gets_the_same_figures(monkeypatch):
+    """Another budget in the Memory tab reuses the passes behind the first view (the lines through
+    batches 1 and 2 at each side): only the fit's confirmation is simulated again, and every figure
+    is a fresh simulator's."""
+    from dataclasses import asdict
+
+    import resnet_inspect as ri
+    from resnet_inspect import webapp
+
+    # A label of its own: no other test's simulator is reused.
+    args = (webapp.spec_key(ri.get_variant("resnet18").spec), 64, 1, True, "adamw", "fp32", "cpu")
+    first = webapp.memory_view(*args, 2 * 10**9, "resnet18_kept")
+    curve = webapp.memory_curve_view(*args, 2 * 10**9, "resnet18_kept")
+    fresh = Simulator("resnet18", "resnet18_kept")
+    plan = MemoryPlan(1, (3, 64, 64), True, "adamw", "fp32", "cpu")
+    fit = fresh.fit(plan, 2 * 10**9)
+    assert first["fit"] == asdict(fit) and first["report"] == asdict(fresh.report(plan))
+    assert curve == [asdict(p) for p in memory_curve(fresh, plan, fit)]
+    simulated = []
+    original = Simulator._simulate_training
+    monkeypatch.setattr(
+        Simulator, "_simulate_training", lambda self, plan: simulated.append(plan.batch) or original(self, plan)
+    )
+    again = webapp.memory_view(*args, 5 * 10**8, "resnet18_kept")
+    curve = webapp.memory_curve_view(*args, 5 * 10**8, "resnet18_kept")
+    assert simulated and 1 not in simulated and 2 not in simulated  # the report's pass and the lines kept
+    fit = fresh.fit(plan, 5 * 10**8)
+    assert again["fit"] == asdict(fit) and curve == [asdict(p) for p in memory_curve(fresh, plan, fit)]
+
+
+def test_the_batch_curve_is_simulated_where_the_lines_do_not_hold():
+    """ResNet-18 at 64 pixels: past batch 8 the CPU convolutions' backward changes its scratch and
+    the lines through batches 1 and 2 overestimate the training peak; the curve says what a pass
+    really takes."""
+    simulator = Simulator("resnet18")
+    plan = MemoryPlan(1, (3, 64, 64), True, "adamw", "fp32", "cpu")
+    points = simulator.curve(plan, [1, 16, 256])
+    assert [p.training_peak for p in points] == [simulator._peak_at(plan, b, True) for b in (1, 16, 256)]

@@ -64,6 +64,9 @@ def _cpu_convolution(args: tuple, out: torch.Tensor) -> int:
 SCRATCH: dict[str, Scratch] = {"cpu": {"convolution": _cpu_convolution}, "cuda": {}}
 
 
+RUNS_KEPT = 48  # simulated passes a Simulator keeps (each holds its timeline: a few hundred KB at most)
+
+
 class Simulator:
     """One network on meta; `report`, `peaks`, `fit` and `curve` for any plan."""
 
@@ -86,9 +89,28 @@ class Simulator:
         self.parameters = sum(p.numel() for p in self.model.parameters())
         self._setups: dict[tuple[str, str, str], TrainingSetup] = {}
         self._line_cache: dict[tuple, list[tuple[int, int]] | None] = {}
+        self._runs: dict[tuple, AllocationTracker] = {}
 
     # -- one plan ---------------------------------------------------------------------------
+    # A report, the lines, a fit's floor and its confirmation, and a curve often ask for the same pass
+    # (batch 1, the fitted batch at the plan's side); each is simulated once and kept, the latest first.
     def _inference(self, plan: MemoryPlan) -> AllocationTracker:
+        return self._kept(("inference", plan.batch, plan.image, plan.precision, plan.device), plan)
+
+    def _training(self, plan: MemoryPlan) -> AllocationTracker:
+        key = ("training", plan.batch, plan.image, plan.optimizer, plan.precision, plan.device)
+        return self._kept(key, plan)
+
+    def _kept(self, key: tuple, plan: MemoryPlan) -> AllocationTracker:
+        run = self._runs.pop(key, None)
+        if run is None:
+            run = (self._simulate_training if key[0] == "training" else self._simulate_inference)(plan)
+            while len(self._runs) >= RUNS_KEPT:
+                self._runs.pop(next(iter(self._runs)))
+        self._runs[key] = run
+        return run
+
+    def _simulate_inference(self, plan: MemoryPlan) -> AllocationTracker:
         model = copy.deepcopy(self.model).to(dtype=DTYPE_OF[plan.precision]).eval()
         x, _ = make_batch(plan, "meta")
         tracker = AllocationTracker(
@@ -115,7 +137,7 @@ class Simulator:
             self._setups[key] = setup
         return self._setups[key]
 
-    def _training(self, plan: MemoryPlan) -> AllocationTracker:
+    def _simulate_training(self, plan: MemoryPlan) -> AllocationTracker:
         setup = self._setup(plan)
         x, labels = make_batch(plan, "meta")
         tracker = AllocationTracker(
@@ -189,7 +211,11 @@ class Simulator:
     def _lines(self, plan: MemoryPlan, training: bool) -> list[tuple[int, int]] | None:
         key = (plan.image, plan.optimizer, plan.precision, plan.device, training)
         if key not in self._line_cache:
-            runs = [(self._training if training else self._inference)(plan.with_batch(b)).timeline for b in (1, 2)]
+            try:
+                runs = [(self._training if training else self._inference)(plan.with_batch(b)).timeline for b in (1, 2)]
+            except AnalysisError:  # a pass that cannot run at batch 1 (training BatchNorm on a 1x1 map): none
+                self._line_cache[key] = None
+                return None
             self._line_cache[key] = (
                 [(2 * one - two, two - one) for one, two in zip(*runs)] if len(runs[0]) == len(runs[1]) else None
             )
@@ -237,10 +263,15 @@ class Simulator:
             peak = self._peak_at(plan, guess, training)
             if peak <= budget and (guess == cap or self._peak_at(plan, guess + 1, training) > budget):
                 return guess, peak
+            return self._search(plan, budget, training, cap, near=guess)
         return self._search(plan, budget, training, cap)
 
-    def _search(self, plan: MemoryPlan, budget: int, training: bool, cap: int) -> tuple[int, int]:
-        """Bisection over simulations: for a pass whose operators change with the batch."""
+    def _search(
+        self, plan: MemoryPlan, budget: int, training: bool, cap: int, near: int | None = None
+    ) -> tuple[int, int]:
+        """Bisection over simulations: for a pass whose operators change with the batch. ``near``: where
+        to start (the lines' answer, off by a few batches where an allocator rounds sizes up); the
+        search gallops from it (1, 2, 4, ... batches away) until the answer is bracketed."""
         one = self._peak_at(plan, 1, training)
         if one > budget:
             return 0, one
@@ -257,6 +288,20 @@ class Simulator:
             else:
                 high = batch
 
+        step = 1
+        if near is not None and 1 < near <= cap:
+            test(near)
+            if high is None:  # near fits: up from it
+                while high is None and low < cap:
+                    test(min(cap, low + step))
+                    step *= 2
+            else:  # near does not: down from it, until a batch fits
+                while high - low > 1:
+                    above = high
+                    test(max(low + 1, high - step))
+                    if high == above:
+                        break
+                    step *= 2
         while high is None and low < cap:
             test(min(cap, low * 2))
         while high is not None and high - low > 1:
@@ -272,6 +317,23 @@ class Simulator:
             )
             for b in batches
         ]
+        if batches and self._lines(plan, False) is not None:
+            # The lines hold while the pass stays the same; a convolution whose algorithm (and scratch)
+            # changes past some batch breaks them: checked at the largest batch drawn.
+            top = max(batches)
+            if self.peak_at(plan, top, False) != self._peak_at(plan, top, False) or (
+                plan.train and self.peak_at(plan, top, True) != self._peak_at(plan, top, True)
+            ):
+                points = [
+                    CurvePoint(
+                        "batch",
+                        b,
+                        side,
+                        self._peak_at(plan, b, False),
+                        self._peak_at(plan, b, True) if plan.train else None,
+                    )
+                    for b in batches
+                ]
         for at in sides:
             inference, training = self.peaks(plan.with_side(at))
             points.append(CurvePoint("side", plan.batch, at, inference, training))

@@ -268,7 +268,7 @@ def explorer_data(
         for key, (name, what, unit) in METRICS.items()
         if any(key in n["values"] for n in drawn)
     }
-    data = {
+    data: dict[str, Any] = {
         "model": report.model,
         "title": f"{report.model}: {shape_text(report.input_shape)} input, {report.totals.params:,} parameters, "
         f"{si(report.totals.macs)} MACs",
