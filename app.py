@@ -404,19 +404,21 @@ def audit_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape, device:
     )
 
 
-def compare_tab(current: ri.ModelReport, shape, device: str) -> None:
+def compare_tab() -> None:
     picked = st.multiselect("Networks to compare", NAMES, default=["resnet18", "resnet50"], key="compare")
     if len(picked) < 2:
         st.info("Pick two or more networks.")
         return
-    # Same device as the main view, each network at its own default input; the network on screen
-    # is usually already in the cache.
+    # Each network at its own default input, on meta: every figure compared here (parameters, MACs,
+    # shapes, output bytes) is the same on any device, and a 200-million-parameter network at 448 pixels
+    # takes a second instead of a real pass of many.
     from resnet_inspect.views import charts
 
     reports = [
-        report_for(VARIANTS[n].spec, webapp.input_shape(1, VARIANTS[n].spec, VARIANTS[n].spec.image_size), device, n)
+        report_for(VARIANTS[n].spec, webapp.input_shape(1, VARIANTS[n].spec, VARIANTS[n].spec.image_size), "meta", n)
         for n in picked
     ]
+    st.caption("Each network at its own default input, analysed on meta (the figures are the same on any device).")
     numbers = {name: number_column() for name in ("params", "MACs", "FLOPs", "activations (B)")}
     st.dataframe(webapp.totals_rows(reports), hide_index=True, width="stretch", column_config=numbers)
     st.dataframe(webapp.compare_rows(reports), hide_index=True, width="stretch", column_config=numbers)
@@ -686,7 +688,7 @@ def main() -> None:
         "Charts": lambda: charts_tab(report),
         "Audit": lambda: audit_tab(report, spec, shape, device),
         "Memory": lambda: memory_tab(spec, shape, label),
-        "Compare": lambda: compare_tab(report, shape, device),
+        "Compare": compare_tab,
         "Performance": lambda: performance_tab(report.model),
     }
     # Only the open tab runs: a switch of network or tab pays for one view, not for all of them.

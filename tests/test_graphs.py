@@ -100,3 +100,21 @@ def test_the_stage_diagram_gives_each_stage_its_receptive_field():
     assert "RF 199 px /32 + global" in source  # layer4: the local field, and the SE means besides
     plain = build_graph(ri.inspect("resnet50", device="meta"), "stage").source
     assert 'RF 427 px /32"' in plain  # no global operator in a plain ResNet-50
+
+
+def test_names_beside_close_points_never_overlap():
+    from resnet_inspect.views.charts import NetworkPoint, label_positions, variants_scatter
+
+    # resnet50 and resnet50_v1 lie almost on one point; a third name close by.
+    points = [
+        NetworkPoint("resnet50", 25_557_032, 4_089_184_256, [1, 3, 224, 224]),
+        NetworkPoint("resnet50_v1", 25_557_032, 4_089_184_256, [1, 3, 224, 224]),
+        NetworkPoint("resnext50_32x4d", 25_028_904, 4_230_000_000, [1, 3, 224, 224]),
+        NetworkPoint("resnet18", 11_689_512, 1_814_073_344, [1, 3, 224, 224]),
+    ]
+    places = label_positions(points)
+    assert places["resnet50"] != places["resnet50_v1"]
+    assert places["resnet18"] == "top center"  # alone: the usual place
+    scatter = variants_scatter(points).data[0]
+    assert list(scatter.textposition) == [places[p.name] or "top center" for p in points]
+    assert list(scatter.hovertext) == [p.name for p in points]  # every name on hover, placed or not

@@ -239,3 +239,14 @@ def test_the_batch_curve_is_simulated_where_the_lines_do_not_hold():
     plan = MemoryPlan(1, (3, 64, 64), True, "adamw", "fp32", "cpu")
     points = simulator.curve(plan, [1, 16, 256])
     assert [p.training_peak for p in points] == [simulator._peak_at(plan, b, True) for b in (1, 16, 256)]
+
+
+def test_batch_ticks_never_print_over_each_other():
+    from resnet_inspect.memory.memory_report import CurvePoint
+    from resnet_inspect.views.memory_views import curve_figure
+
+    batches = [1, 4, 16, 64, 256, 1024, 1070, 2140]
+    points = [CurvePoint("batch", b, 224, 10**6 * b, 3 * 10**6 * b) for b in batches]
+    ticks = list(curve_figure(points, "resnet50", 24 * 10**9).layout.xaxis.tickvals)
+    assert 1070 in ticks and 2140 in ticks and 1024 not in ticks  # the largest batch that fits is read
+    assert all(high / low >= 1.5 for low, high in zip(ticks, ticks[1:]))

@@ -208,19 +208,22 @@ def variants_scatter(points: Sequence[NetworkPoint], families: dict[str, str] | 
     groups: dict[str, list[NetworkPoint]] = {}
     for point in points:
         groups.setdefault((families or {}).get(point.name, "networks"), []).append(point)
+    placed = label_positions(points) if len(points) <= 8 else {}
     fig = go.Figure()
     for family, members in groups.items():
         fig.add_scatter(
             x=[p.params for p in members],
             y=[p.macs for p in members],
             name=family,
-            mode="markers+text" if len(points) <= 8 else "markers",
-            text=[p.name for p in members],
-            textposition="top center",
+            mode="markers+text" if placed else "markers",
+            # A name that has no room beside its point is left to the hover text.
+            text=[p.name if placed.get(p.name) else "" for p in members],
+            hovertext=[p.name for p in members],
+            textposition=[placed.get(p.name) or "top center" for p in members],
             textfont=dict(size=11),
             marker=dict(size=10, opacity=0.85),
             customdata=[[feature_map_text(list(p.input_shape))] for p in members],
-            hovertemplate="%{text} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>",
+            hovertemplate="%{hovertext} at %{customdata[0]}<br>%{x:,} parameters<br>%{y:,} MACs<extra></extra>",
         )
     fig.update_xaxes(title_text="parameters", **log_axis([p.params for p in points]))
     fig.update_yaxes(title_text="MACs per image (conv + linear)", **log_axis([p.macs for p in points]))
@@ -231,6 +234,49 @@ def variants_scatter(points: Sequence[NetworkPoint], families: dict[str, str] | 
         legend=dict(title_text="family", orientation="h", y=-0.2, x=0),
     )
     return _style(fig, "Parameters against MACs, each network at its own input size", 680)
+
+
+# Where a point's name may go, in order of preference, with the label's offset from the point (in
+# character widths and line heights) for the overlap test.
+LABEL_PLACES = (
+    ("top center", 0.0, 1.0),
+    ("bottom center", 0.0, -1.0),
+    ("middle right", 0.5, 0.0),
+    ("middle left", -0.5, 0.0),
+    ("top right", 0.5, 1.0),
+    ("bottom left", -0.5, -1.0),
+    ("top left", -0.5, 1.0),
+    ("bottom right", 0.5, -1.0),
+)
+PLOT_WIDTH, PLOT_HEIGHT, CHAR_WIDTH, LINE_HEIGHT = 900, 520, 7, 16  # pixels, roughly as drawn
+
+
+def label_positions(points: Sequence[NetworkPoint]) -> dict[str, str | None]:
+    """A text position for each point's name such that no two names (nor a name and a point) overlap,
+    or None where every place is taken. Positions are judged in the plot's pixels on the log axes."""
+    x_low, x_high = _log_range([p.params for p in points])
+    y_low, y_high = _log_range([p.macs for p in points])
+
+    def pixel(p: NetworkPoint) -> tuple[float, float]:
+        x = (math.log10(max(p.params, 1)) - x_low) / (x_high - x_low) * PLOT_WIDTH
+        y = (math.log10(max(p.macs, 1)) - y_low) / (y_high - y_low) * PLOT_HEIGHT
+        return x, y
+
+    taken = [(x - 6, y - 6, x + 6, y + 6) for x, y in map(pixel, points)]  # the markers themselves
+    placed: dict[str, str | None] = {}
+    for point in points:
+        x, y = pixel(point)
+        width = CHAR_WIDTH * len(point.name)
+        placed[point.name] = None
+        for place, dx, dy in LABEL_PLACES:
+            cx = x + dx * (width + 14)
+            cy = y + dy * (LINE_HEIGHT + 4)
+            box = (cx - width / 2, cy - LINE_HEIGHT / 2, cx + width / 2, cy + LINE_HEIGHT / 2)
+            if all(box[2] <= o[0] or o[2] <= box[0] or box[3] <= o[1] or o[3] <= box[1] for o in taken):
+                taken.append(box)
+                placed[point.name] = place
+                break
+    return placed
 
 
 def log_axis(values: Sequence[float]) -> dict:

@@ -196,13 +196,23 @@ def curve_figure(
             fig.update_yaxes(
                 tickvals=ticks, ticktext=[_tick_text(t) for t in ticks], range=[0, max(values) * 1.08], row=1, col=2
             )
-    batches = [p.batch for p in batch_points]
+    batches = _spaced_ticks([p.batch for p in batch_points])
     fig.update_xaxes(
         type="log", tickvals=batches, ticktext=[f"{b:,}" for b in batches], title_text="batch size", row=1, col=1
     )
     fig.update_xaxes(tickvals=[p.side for p in side_points], title_text="input side (pixels)", row=1, col=2)
     fig.update_layout(legend=dict(orientation="h", y=-0.22, x=0), font=FONT)
     return _style(fig, f"{model}: peak memory", 480)
+
+
+def _spaced_ticks(values: list[int], ratio: float = 1.5) -> list[int]:
+    """Tick values on a log axis at least ``ratio`` apart, from the largest down (the largest batch
+    that fits and its double are the ones to read): 1,024 beside 1,070 would print over each other."""
+    kept: list[int] = []
+    for value in sorted(set(values), reverse=True):
+        if not kept or kept[-1] >= value * ratio:
+            kept.append(value)
+    return sorted(kept)
 
 
 def _log_byte_ticks(low: float, high: float) -> list[int]:
