@@ -118,3 +118,19 @@ def test_names_beside_close_points_never_overlap():
     scatter = variants_scatter(points).data[0]
     assert list(scatter.textposition) == [places[p.name] or "top center" for p in points]
     assert list(scatter.hovertext) == [p.name for p in points]  # every name on hover, placed or not
+
+
+def test_an_operator_a_module_runs_twice_is_two_nodes():
+    """CLIP's attention pool scales q and k (two multiplies) and runs two matrix products: each run is
+    its own node with its own inputs and figures."""
+    report = ri.inspect("clip_rn50", device="meta")
+    nodes = {n.id: n for n in dataflow_nodes(report)}
+    assert nodes["attnpool:mul"].inputs == ["attnpool.q_proj"]
+    assert nodes["attnpool:mul#2"].inputs == ["attnpool.k_proj"]
+    assert nodes["attnpool:bmm"].inputs == ["attnpool:mul", "attnpool:mul#2"]
+    assert "attnpool.v_proj" in nodes["attnpool:bmm#2"].inputs
+    assert nodes["attnpool.c_proj"].inputs == ["attnpool:bmm#2"]
+    pool = next(r for r in report.layers if r.name == "attnpool")
+    bmm = next(op for op in pool.ops if op.op == "bmm")
+    assert [run.node for run in bmm.runs] == ["attnpool:bmm", "attnpool:bmm#2"]
+    assert sum(run.macs for run in bmm.runs) == bmm.macs > 0

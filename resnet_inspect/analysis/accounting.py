@@ -17,7 +17,7 @@ import torch
 from ..limits import Cancelled, StopCheck
 from .counting import FREE, PER_ELEMENT, RULES, main_output_shape, output_elements, shapes_of
 from .fields import FIELD_ATTR, NOWHERE, PADS, Field, combined, pad_window, through
-from .report import OpClass, OpCount
+from .report import OpClass, OpCount, OpRun
 from .tensors import first_tensor
 from .torch_internals import Operator
 
@@ -35,6 +35,7 @@ class ModuleTrace:
     rf: Field | None = None
     input_from: str | None = None  # the leaf (or residual add) that produced the first call's input
     inputs_from: list[str | None] = field(default_factory=list)  # every input's, when there are several
+    op_runs: dict[str, int] = field(default_factory=dict)  # runs of each operator it did itself, this call
 
 
 # Likewise the name of the leaf module (or "<module>:add") that last wrote each tensor: the
@@ -110,7 +111,7 @@ class OperatorAccounting:
         if simple is not None:  # no formula to call: nothing, or one FLOP per output element
             flops = (out.numel() if isinstance(out, torch.Tensor) else elements) if per_element else 0
             acc = self._charge(trace, op, simple, 0, flops, elements)
-            self._record_dataflow(owner, op, simple, acc, args, out)
+            self._record_dataflow(owner, op, simple, acc, args, out, (0, flops, elements))
             self._propagate_rf(op, args, out, None)
             return
         main = main_output_shape(out)
@@ -123,7 +124,7 @@ class OperatorAccounting:
         if op_class is OpClass.RESIDUAL_ADD and not self._adds_a_shortcut(owner, args):
             op_class = OpClass.ELEMENTWISE  # two maps of one branch (Res2Net's hierarchical adds)
         acc = self._charge(trace, op, op_class, cost.macs, cost.flops, elements)
-        self._record_dataflow(owner, op, op_class, acc, args, out)
+        self._record_dataflow(owner, op, op_class, acc, args, out, (cost.macs, cost.flops, elements))
         if cost.bias_flops:
             self._charge(trace, f"{op}.bias", OpClass.BIAS, 0, cost.bias_flops, cost.bias_flops)
         self._propagate_rf(op, args, out, cost.window)
@@ -155,17 +156,18 @@ class OperatorAccounting:
         producers = (getattr(a, _PRODUCER_ATTR, None), getattr(b, _PRODUCER_ATTR, None))
         source = combined((getattr(a, FIELD_ATTR, None), getattr(b, FIELD_ATTR, None)))
         op = (_OPS.get(func) or _known(func))[0]
-        setattr(out, _PRODUCER_ATTR, owner if caller is not None else f"{owner}:{op}")
+        run = self._run_name(owner, op) if caller is None else (owner, False)
+        setattr(out, _PRODUCER_ATTR, run[0])
         if source is not None:
             setattr(out, FIELD_ATTR, source)
         # Positions: the owner's trace (were it not there yet), then the operator's record.
-        self._adds.append((func, owner, caller, a.shape, producers, self._order))
+        self._adds.append((func, owner, caller, a.shape, producers, self._order, run))
         self._order += 2
 
     def _charge_adds(self) -> None:
         """Charge the adds `_record_add` recorded as `_account` would have, in their order positions."""
         resorted: dict[str, ModuleTrace] = {}
-        for func, owner, caller, shape, producers, position in self._adds:
+        for func, owner, caller, shape, producers, position, (node, first_call) in self._adds:
             op, rule = (_OPS.get(func) or _known(func))[:2]
             trace = self.modules.get(owner)
             if trace is None:
@@ -183,6 +185,9 @@ class OperatorAccounting:
                 first_run = True
             if first_run and caller is None:
                 acc.inputs_from = list(producers)
+            if first_call:
+                acc.runs.append(OpRun(node, position + 1, list(producers), cost.macs, cost.flops, shape.numel()))
+                acc.runs.sort(key=lambda run: run.index)
             if len(trace.ops) > 1:
                 resorted[owner] = trace
         self._adds.clear()
@@ -211,19 +216,50 @@ class OperatorAccounting:
                 return True
         return False
 
-    def _record_dataflow(self, owner: str, op: str, op_class: OpClass, acc: OpCount, args: tuple, out: Any) -> None:
+    def _run_name(self, owner: str, op: str) -> tuple[str, bool]:
+        """The producer name of this run of ``op`` done by the container ``owner`` itself: ``owner:op``,
+        then ``owner:op#2``, ... (counted in each call), and whether the call is the container's first."""
+        trace = self.modules.get(owner)
+        if trace is None:
+            return f"{owner}:{op}", True
+        run = trace.op_runs[op] = trace.op_runs.get(op, 0) + 1
+        return (f"{owner}:{op}" if run == 1 else f"{owner}:{op}#{run}"), trace.calls <= 1
+
+    def _node_run(
+        self, owner: str, op: str, acc: OpCount, inputs: list[str | None], figures: tuple[int, int, int]
+    ) -> str:
+        """Name this run of a container's own operator and, in the container's first call, record it."""
+        node, first_call = self._run_name(owner, op)
+        if first_call:
+            index = acc.index if acc.count == 1 else self._order
+            if acc.count > 1:
+                self._order += 1
+            acc.runs.append(OpRun(node, index, inputs, *figures))
+        return node
+
+    def _record_dataflow(
+        self,
+        owner: str,
+        op: str,
+        op_class: OpClass,
+        acc: OpCount,
+        args: tuple,
+        out: Any,
+        figures: tuple[int, int, int],
+    ) -> None:
         """Which node wrote each output: a view passes its input's producer on; work done by a
         leaf belongs to the leaf; work done directly by a container (the residual add, SE's
-        mean and multiply) is its own node ``<container>:<op>``."""
+        mean and multiply) is its own node ``<container>:<op>`` (``#2``, ``#3`` for its later runs)."""
         result = first_tensor(out)  # batch norm returns (output, mean, invstd)
         if result is None:
             return
         joined = args[0] if op in ("cat", "stack") and args and isinstance(args[0], (list, tuple)) else ()
         if len({getattr(t, _PRODUCER_ATTR, None) for t in joined}) > 1 and owner not in self.leaves:
             # A concatenation or stack of several branches (Res2Net's scales, SK's paths) joins them.
+            inputs = [getattr(t, _PRODUCER_ATTR, None) for t in joined]
             if acc.count == 1:
-                acc.inputs_from = [getattr(t, _PRODUCER_ATTR, None) for t in joined]
-            setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
+                acc.inputs_from = inputs
+            setattr(result, _PRODUCER_ATTR, self._node_run(owner, op, acc, inputs, figures))
             return
         if op_class in (OpClass.LAYOUT, OpClass.ALLOC):
             source = first_tensor(args)
@@ -235,12 +271,13 @@ class OperatorAccounting:
         if owner in self.leaves:
             setattr(result, _PRODUCER_ATTR, owner)
             return
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        # The feature maps it combines (not a broadcast scale); a reduction (ECA's mean) has only one.
+        same_rank = [a for a in tensors if a.dim() == result.dim()] or tensors[:1]
+        inputs = [getattr(a, _PRODUCER_ATTR, None) for a in same_rank]
         if acc.count == 1:
-            tensors = [a for a in args if isinstance(a, torch.Tensor)]
-            # The feature maps it combines (not a broadcast scale); a reduction (ECA's mean) has only one.
-            same_rank = [a for a in tensors if a.dim() == result.dim()] or tensors[:1]
-            acc.inputs_from = [getattr(a, _PRODUCER_ATTR, None) for a in same_rank]
-        setattr(result, _PRODUCER_ATTR, f"{owner}:{op}")
+            acc.inputs_from = inputs
+        setattr(result, _PRODUCER_ATTR, self._node_run(owner, op, acc, inputs, figures))
 
     def _propagate_rf(self, op: str, args: tuple, out: Any, window: Any) -> None:
         source = combined(

@@ -47,6 +47,19 @@ def numel(shape: Iterable[int] | None) -> int:
 
 
 @dataclass(slots=True)
+class OpRun:
+    """One run of an operator by a container itself (not by a child) in the container's first call:
+    a node of its own in the dataflow diagrams (Res2Net's adds, attention's two matrix products)."""
+
+    node: str  # the producer name its output carries: "layer1.0:add", then "layer1.0:add#2", ...
+    index: int  # its position among module calls and operators
+    inputs_from: list[str | None]
+    macs: int
+    flops: int
+    elements: int
+
+
+@dataclass(slots=True)
 class OpCount:
     """One operator as it ran inside one module (summed over that module's calls)."""
 
@@ -58,6 +71,7 @@ class OpCount:
     elements: int  # output elements, summed over runs
     index: int = 0  # position of its first run among module calls and operators
     inputs_from: list[str | None] = field(default_factory=list)  # producers (residual adds only)
+    runs: list[OpRun] = field(default_factory=list)  # a container's own runs, in its first call
 
 
 @dataclass(slots=True)
@@ -222,4 +236,5 @@ class ModelReport:
 
 
 def _op_count(data: dict[str, Any]) -> OpCount:
-    return OpCount(**{**data, "op_class": OpClass(data["op_class"])})
+    runs = [OpRun(**run) for run in data.get("runs", [])]
+    return OpCount(**{**data, "op_class": OpClass(data["op_class"]), "runs": runs})

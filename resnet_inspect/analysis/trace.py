@@ -228,6 +228,7 @@ class Tracer(OperatorAccounting, DispatchMode):
             if learning is not None:
                 self._capture = [trace, learning, getattr(args[0], FIELD_ATTR, None), []]
         trace.calls += 1
+        trace.op_runs.clear()  # its own operators' runs are counted per call
         if len(args) == 1 and type(args[0]) is torch.Tensor:  # the usual call: one plain tensor
             x = args[0]
             trace.input_shapes.append(list(x.shape))
@@ -430,14 +431,17 @@ class Tracer(OperatorAccounting, DispatchMode):
         self._charge_leaves()
         self._order = end
         positions = sorted(
-            [t.first_call for t in self.modules.values()]
-            + [acc.index for t in self.modules.values() for acc in t.ops.values()]
+            {t.first_call for t in self.modules.values()}
+            | {acc.index for t in self.modules.values() for acc in t.ops.values()}
+            | {run.index for t in self.modules.values() for acc in t.ops.values() for run in acc.runs}
         )
         rank = {position: index for index, position in enumerate(positions)}
         for trace in self.modules.values():
             trace.first_call = rank[trace.first_call]
             for acc in trace.ops.values():
                 acc.index = rank[acc.index]
+                for run in acc.runs:
+                    run.index = rank[run.index]
 
     @staticmethod
     def _put_calls_in_order(

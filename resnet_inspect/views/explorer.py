@@ -19,7 +19,7 @@ from typing import Any
 
 from ..analysis.report import LayerRow, ModelReport, OpClass
 from ..errors import UserError
-from .graphs import COLORS, LEGEND, LEVELS, SHORTCUT_COLOR, Node, _collapse, _edge_label, dataflow_nodes
+from .graphs import COLORS, LEGEND, LEVELS, SHORTCUT_COLOR, Node, _collapse, _edge_label, dataflow_nodes, own_runs
 from .tables import exact, feature_map_text, shape_text, si
 
 ASSETS = Path(__file__).parent / "explorer_assets"
@@ -94,6 +94,8 @@ class _Builder:
         self.saved = saved or {}
         self.latency = latency or {}
         self.itemsize = BYTES_PER_ELEMENT.get(report.dtype.replace("torch.", ""), 4)
+        # Each node a container's own operator makes, with its own figures.
+        self.runs = {run.node: run for row in report.layers for op in row.ops for run in own_runs(row.name, op)}
 
     def figures(self, node: Node) -> dict[str, float]:
         row = self.rows.get(node.id)
@@ -102,11 +104,9 @@ class _Builder:
             values.update(params=row.params, macs=row.macs, flops=row.flops, out_bytes=row.activation_bytes)
             if row.rf_size is not None:
                 values["rf"] = row.rf_size
-        else:  # an operator a container ran itself ("layer1.0:add")
-            owner, _, op_name = node.id.rpartition(":")
-            op = next((o for o in self.rows[owner].ops if o.op == op_name), None) if owner in self.rows else None
-            if op is not None:
-                values.update(params=0, macs=op.macs, flops=op.flops, out_bytes=op.elements * self.itemsize)
+        elif node.id in self.runs:  # an operator a container ran itself ("layer1.0:add", "layer1.0:add#2")
+            run = self.runs[node.id]
+            values.update(params=0, macs=run.macs, flops=run.flops, out_bytes=run.elements * self.itemsize)
         if node.id in self.saved:
             values["saved"] = self.saved[node.id]
         if node.id in self.latency:
@@ -127,8 +127,9 @@ class _Builder:
             if row.calls > 1:
                 pairs.append(("calls", str(row.calls)))
         else:
-            owner, _, op_name = node.id.rpartition(":")
-            pairs.append(("operator", op_name))
+            owner, _, run_name = node.id.rpartition(":")
+            op_name, _, again = run_name.partition("#")
+            pairs.append(("operator", op_name + (f" (its run {again} in this module)" if again else "")))
             pairs.append(("run by", owner or "the model itself"))
             if node.shape:
                 pairs.append(("output", shape_text(node.shape)))
@@ -157,7 +158,7 @@ class _Builder:
         return {
             "id": node.id,
             "label": label,
-            "type": row.type if row is not None else node.id.rpartition(":")[2],
+            "type": row.type if row is not None else node.id.rpartition(":")[2].partition("#")[0],
             "cls": str(node.op_class),
             "color": color,
             "parent": parent,

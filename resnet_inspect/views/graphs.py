@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import graphviz
 
-from ..analysis.report import LayerRow, ModelReport, OpClass, numel
+from ..analysis.report import LayerRow, ModelReport, OpClass, OpCount, OpRun, numel
 from ..errors import UserError
 from .tables import feature_map_text, shape_text, si
 
@@ -131,31 +131,37 @@ def dataflow_nodes(report: ModelReport) -> list[Node]:
             )
             items.append((row.index, node))
         for op in row.ops:
-            joins = op.op_class == OpClass.LAYOUT and len(op.inputs_from) > 1  # a concatenation of branches
-            if row.is_leaf or not op.inputs_from or not (op.op_class.is_compute or joins):
+            if row.is_leaf:
                 continue
-            owner_block = block if block else None
             short = row.name[len(block) + 1 :] if block and len(row.name) > len(block) else (row.name or "model")
             word = "BatchNorm" if op.op_class == OpClass.NORM else op.op
-            label = "+" if op.op_class == OpClass.RESIDUAL_ADD else f"{short}\n{word}"
-            node_id = f"{row.name}:{op.op}"
-            items.append(
-                (
-                    op.index,
-                    Node(
-                        node_id,
-                        label,
-                        op.op_class,
-                        owner_block,
-                        row.stage,
-                        False,
-                        [p for p in op.inputs_from if p],
-                        None,
-                        None,
-                        [node_id],
-                    ),
+            for run in own_runs(row.name, op):
+                joins = op.op_class == OpClass.LAYOUT and len(run.inputs_from) > 1  # a concatenation of branches
+                if not run.inputs_from or not (op.op_class.is_compute or joins):
+                    continue
+                again = run.node.rpartition("#")[2] if "#" in run.node else ""
+                label = (
+                    "+"
+                    if op.op_class == OpClass.RESIDUAL_ADD
+                    else f"{short}\n{word}" + (f" ({again})" if again else "")
                 )
-            )
+                items.append(
+                    (
+                        run.index,
+                        Node(
+                            run.node,
+                            label,
+                            op.op_class,
+                            block if block else None,
+                            row.stage,
+                            False,
+                            [p for p in run.inputs_from if p],
+                            None,
+                            None,
+                            [run.node],
+                        ),
+                    )
+                )
     items.sort(key=lambda item: item[0])
     nodes = [node for _, node in items]
     # Skip modules that do no work (Identity, Dropout(0)): their consumers read their producer.
@@ -170,6 +176,15 @@ def dataflow_nodes(report: ModelReport) -> list[Node]:
             shapes = [by_id[p].shape for p in node.inputs if p in by_id and by_id[p].shape]
             node.shape = max(shapes, key=numel) if shapes else None
     return nodes
+
+
+def own_runs(owner: str, op: OpCount) -> list[OpRun]:
+    """The runs of an operator a container did itself, each its own node; a report written before
+    runs were recorded has one, named after the operator."""
+    if op.runs:
+        return op.runs
+    node = f"{owner}:{op.op}"
+    return [OpRun(node, op.index, op.inputs_from, op.macs, op.flops, op.elements)] if op.inputs_from else []
 
 
 def _resolve(name: str, skipped: dict[str, str | None]) -> str:
