@@ -3,7 +3,7 @@
 Measures, on this machine, from the server answering its health check: the ResNet-50 page (title,
 metrics, stage table and the open Layers tab), the graph explorer after a click on the Graph tab, and
 the switch back to a variant already analyzed (cached), from the click on its name until its page
-shows. Writes the "App" section of reports/benchmarks.md and screenshots under reports/screenshots/.
+shows. Writes the "App" section of reports/benchmarks.md, the first page's screenshot and the charts'.
 
 Run: .venv/bin/python benchmarks/bench_app.py"""
 
@@ -69,12 +69,6 @@ def one_run(shots: Path | None) -> dict[str, float | list[float]]:
             option.click()
             page_shown(page, name, params, timeout=60_000)
             switches.append(time.perf_counter() - start)
-        if shots:
-            for tab in ("Layers", "Charts", "Audit", "Compare"):
-                open_tab(page, tab)
-                page.wait_for_timeout(2500)
-                panel = page.locator('[data-testid="stTabPanel"]:not([inert])').first
-                panel.screenshot(path=str(shots / f"app-{tab.lower()}.png"))
         return {
             "server_start_s": startup,
             "first_page_s": first_page,
@@ -134,8 +128,8 @@ only when the page first runs.
 | (for reference) process start -> server ready | {med["server_start_s"]:.2f} s | {worst["server_start_s"]:.2f} s | |
 | (for reference) server ready -> ResNet-50 page, plain `streamlit run app.py` | {med["plain_first_page_s"]:.2f} s | {worst["plain_first_page_s"]:.2f} s | |
 
-Screenshots of the first run: `reports/screenshots/app-*.png`; the command line's charts as HTML in a
-browser: `reports/screenshots/chart-*.png`.
+Screenshots: the page as it opens, `reports/screenshots/app-top.png`; every tab, `app-<tab>.png`
+(`benchmarks/app_screenshots.py`); the command line's charts as HTML in a browser: `chart-*.png`.
 """
     update_section(ROOT / "reports" / "benchmarks.md", "App", text)
     print(text)
