@@ -175,8 +175,8 @@ def weights_upload(bar, choice: Choice) -> tuple[ri.ResNetSpec | None, str]:
     """An uploaded weights file: the network its tensors say. A pickle is read by the restricted reader,
     which builds only tensors and plain data: nothing in it runs."""
     upload = bar.file_uploader(
-        "A weights file (.safetensors, .pth, .pt, .bin, .ckpt, .pth.tar)",
-        type=["safetensors", "pth", "pt", "bin", "ckpt", "tar"],
+        "A weights file (.safetensors, .pth, .pt, .bin, .ckpt, .pth.tar, .onnx, Keras .keras/.h5)",
+        type=["safetensors", "pth", "pt", "bin", "ckpt", "tar", "onnx", "keras", "h5", "hdf5"],
         key="weights",
     )
     if upload is None:

@@ -561,12 +561,13 @@ def _cmd_identify(args: argparse.Namespace) -> int:
     path, config_notes = _weights_path(args.file)
     weights = read_weights(path)
     ident = identify_shapes(weights.network_shapes)
-    if config_notes is not None:
-        from .weights.hub import narrowed
+    if config_notes is not None or weights.fixed:
+        from .weights.infer import settle
 
-        notes, fixed = config_notes
+        notes, fixed = config_notes or ([], {})
+        fixed = {**weights.fixed, **fixed}  # what the layout settles (Keras), and what a config.json says
         weights.notes.extend(notes)
-        ident.matches = narrowed(ident.matches, fixed)
+        settle(ident, fixed)
         settled = ("where a bottleneck strides",) * ("stride_on" in fixed) + ("whether strided blocks blur",) * (
             "aa" in fixed
         )

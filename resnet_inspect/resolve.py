@@ -317,6 +317,10 @@ def _network_with_weights(
     network = target.build()
     renamed = identity.renamed_classifier
     tensors = load_tensors(weights, set(weights.network_shapes))
+    if weights.layout == "Keras":  # its convolutions' biases and its epsilon, folded into the norms
+        from .weights.keras_file import KERAS_EPSILON, folded_state
+
+        folded_state(tensors, load_tensors(weights, set(weights.extra)), weights.epsilon or KERAS_EPSILON)
     if renamed:  # the file's "classifier.weight" is the network's "fc.weight"
         tensors = {("fc." + k[len(renamed) + 1 :] if k.startswith(renamed + ".") else k): v for k, v in tensors.items()}
     network.load_state_dict(tensors, strict=not identity.headless)

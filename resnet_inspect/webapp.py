@@ -185,7 +185,10 @@ def _uploaded(data: bytes, filename: str) -> Iterator[Path]:
     """The upload as a file in a private folder; its messages name the upload, never the folder. A pickle
     is read like any file the tool reads: by its records, with a restricted unpickler (nothing runs)."""
     if not is_weights_file(filename):
-        raise UserError(f"{visible(filename)}: not a weights file (.safetensors, .pth, .pt, .bin, .ckpt, .pth.tar)")
+        raise UserError(
+            f"{visible(filename)}: not a weights file (.safetensors, .pth, .pt, .bin, .ckpt, .pth.tar, .onnx, "
+            ".keras, .h5)"
+        )
     # The file is saved under a tame name (letters, digits, dot, dash, underscore: no control character,
     # no path), which the messages then show in place of the server's folder.
     name = re.sub(r"[^A-Za-z0-9._-]", "_", filename.rsplit("/", 1)[-1])[-120:].lstrip(".") or "upload.safetensors"

@@ -32,6 +32,11 @@ def converted_tensors(path: str, against: str) -> tuple[dict[str, torch.Tensor],
         raise UserError(f"{path}: cannot be converted to {against} exactly: " + "; ".join(reasons))
     names = set(weights.saved_shapes)
     tensors = {name: value.contiguous().clone() for name, value in load_tensors(weights, names).items()}
+    if weights.layout == "Keras":  # the convolutions' biases and Keras's epsilon go into the norms
+        from .keras_file import KERAS_EPSILON, folded_state
+
+        biases = load_tensors(weights, set(weights.extra))
+        folded_state(tensors, biases, weights.epsilon if weights.epsilon is not None else KERAS_EPSILON)
     for name, info in weights.tensors.items():
         if info.placeholder:  # what BatchNorm's loader would put there
             tensors[name] = torch.tensor(0, dtype=torch.int64)

@@ -472,7 +472,21 @@ def identify_file(path: str) -> tuple[WeightsFile, Identification]:
     from .read import read_weights
 
     weights = read_weights(path)
-    return weights, identify_shapes(weights.network_shapes)
+    ident = identify_shapes(weights.network_shapes)
+    settle(ident, weights.fixed)
+    return weights, ident
+
+
+def settle(ident: Identification, fixed: dict[str, str]) -> None:
+    """What the file's layout or a config settles that the shapes cannot (a Keras ResNet strides in its
+    first 1x1): the matching variants narrowed to those that agree, the inferred spec given it."""
+    if not fixed:
+        return
+    from .hub import narrowed
+
+    ident.matches = narrowed(ident.matches, fixed)
+    if ident.spec is not None:
+        ident.spec = ident.spec.replace(**fixed)
 
 
 def _first_gap(spec: ResNetSpec, shapes: Shapes, headless: bool) -> str:

@@ -20,14 +20,13 @@ from typing import Any
 from ..errors import UserError
 from ..fileio import open_regular
 from .archive import DTYPE_SIZES, Archive, Refused, ScriptModule, TensorRecord, read_archive
+from .keras_file import KERAS_EPSILON, KerasRecord, is_keras_name, keras_state
 from .layouts import find_layout
 from .onnx_file import OnnxGraph, module_path, read_onnx
 
-SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pth.tar", ".tar", ".onnx")
+SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pth.tar", ".tar", ".onnx", ".keras", ".h5", ".hdf5")
 # Formats of other frameworks, named when refused.
 OTHER_FORMATS = {
-    ".h5": "a Keras/HDF5 file, not read",
-    ".keras": "a Keras model archive, not read",
     ".pb": "a TensorFlow graph, not read",
     ".tflite": "a TensorFlow Lite model, not read",
 }
@@ -73,7 +72,7 @@ class TensorInfo:
     dtype: str  # "float32", "bfloat16", ...
     bytes: int
     # Where its values are: (begin, end) of a safetensors file's data, or the record of a PyTorch file.
-    source: tuple[int, int] | TensorRecord | None = field(default=None, compare=False)
+    source: tuple[int, int] | TensorRecord | KerasRecord | None = field(default=None, compare=False)
     quantized: bool = False
     placeholder: bool = False  # not in the file: a buffer load_state_dict fills in (num_batches_tracked)
 
@@ -92,6 +91,8 @@ class WeightsFile:
     layout: str = ""  # the ecosystem whose names were mapped ("Hugging Face transformers"); "" for torchvision's
     notes: list[str] = field(default_factory=list)  # what was read, renamed, set aside or filled in
     original: dict[str, str] = field(default_factory=dict)  # network name -> the file's name, where they differ
+    fixed: dict[str, str] = field(default_factory=dict)  # spec fields the layout settles (Keras: stride_on 1x1)
+    epsilon: float | None = None  # a Keras file's BatchNorm epsilon (its config's, else keras.applications')
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -125,6 +126,27 @@ def read_weights(path: str | Path) -> WeightsFile:
     with open_regular(path, "weights file") as (handle, size):
         if size == 0:
             raise UserError(f"{path}: the file is empty")
+        if is_keras_name(path.name):
+            try:
+                keras = keras_state(handle, size, path.name)
+            except UserError as exc:
+                raise UserError(f"{path}: {exc}") from None
+            except OSError as exc:
+                raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+            return WeightsFile(
+                str(path),
+                keras.format,
+                None,
+                "",
+                keras.tensors,
+                keras.biases,
+                size,
+                layout="Keras",
+                notes=keras.notes,
+                original=keras.original,
+                fixed={"stride_on": "1x1", "aa": "none"},
+                epsilon=keras.epsilon if keras.epsilon is not None else KERAS_EPSILON,
+            )
         try:
             if path.suffix.lower() == ".safetensors":
                 raw, header_bytes = safetensors_header(handle, size)

@@ -14,6 +14,7 @@ from ..errors import UserError
 from ..fileio import open_regular
 from ..limits import LIMITS, over
 from .archive import TensorRecord, zip_prefix
+from .keras_file import KerasRecord
 from .read import TensorInfo, WeightsFile
 
 DEAD_SCALE = 1e-3  # a BatchNorm scale this close to zero switches its channel off
@@ -52,7 +53,7 @@ class WeightsSummary:
 def load_tensors(weights: WeightsFile, names: set[str]) -> dict[str, torch.Tensor]:
     """The values of the network's tensors ``names`` of a file already read by `read_weights`, on the
     CPU, from the places its validated header or records name (nothing else in the file is read)."""
-    total = sum(weights.tensors[name].bytes for name in names)
+    total = sum(_info(weights, name).bytes for name in names)
     if total > LIMITS.max_weights_bytes:
         raise UserError(f"{weights.path}: " + over("the bytes of its tensors", total, "max_weights_bytes"))
     return dict(iter_tensors(weights, names))
@@ -61,7 +62,7 @@ def load_tensors(weights: WeightsFile, names: set[str]) -> dict[str, torch.Tenso
 def iter_tensors(weights: WeightsFile, names: set[str]) -> Iterator[tuple[str, torch.Tensor]]:
     """The same values one tensor at a time, for what needs only one at a time (statistics): the memory
     it takes is the largest tensor's, whatever the file's size."""
-    largest = max((weights.tensors[name].bytes for name in names), default=0)
+    largest = max((_info(weights, name).bytes for name in names), default=0)
     if largest > LIMITS.max_weights_bytes:
         raise UserError(f"{weights.path}: " + over("the bytes of one tensor", largest, "max_weights_bytes"))
     with open_regular(weights.path, "weights file") as (handle, size):
@@ -73,16 +74,32 @@ def iter_tensors(weights: WeightsFile, names: set[str]) -> Iterator[tuple[str, t
                 prefix = zip_prefix(archive)
         storages: dict[str, torch.Tensor] = {}  # the last storage read: tensors that share one follow it
         for name in sorted(names):
-            info = weights.tensors[name]
+            info = _info(weights, name)
             if info.placeholder or info.quantized or info.source is None:  # values not in the file, or not read
                 continue
-            yield name, _values(weights, weights.tensors[name], handle, prefix, storages)
+            yield name, _values(weights, info, handle, prefix, storages)
+
+
+def _info(weights: WeightsFile, name: str) -> TensorInfo:
+    """A tensor of the network, or one set aside (a Keras convolution's bias) by its name."""
+    return weights.tensors[name] if name in weights.tensors else weights.extra[name]
 
 
 def _values(
     weights: WeightsFile, info: TensorInfo, handle: BinaryIO, prefix: str, storages: dict[str, torch.Tensor]
 ) -> torch.Tensor:
     dtype = getattr(torch, info.dtype)
+    if isinstance(info.source, KerasRecord):  # Keras: stored in its own layout, turned into PyTorch's
+        keras = info.source
+        if keras.inline:
+            data = bytearray(keras.inline)
+        else:
+            handle.seek(keras.offset)
+            data = bytearray(handle.read(keras.nbytes))
+            if len(data) != keras.nbytes:
+                raise UserError(f"{weights.path}: the file ended early")
+        stored = (torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)).reshape(keras.stored)
+        return stored.permute(keras.order).contiguous() if keras.order else stored
     if isinstance(info.source, tuple):  # safetensors: the bytes between two offsets of the data
         begin, end = info.source
         handle.seek(8 + weights.header_bytes + begin)
