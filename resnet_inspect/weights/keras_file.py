@@ -26,6 +26,10 @@ TORCH_EPSILON = 1e-5
 CONV = re.compile(r"conv(\d)_block(\d+)_([0-3])_(conv|bn)$")
 NORM_PARTS = ("weight", "bias", "running_mean", "running_var")  # gamma, beta, moving mean, moving variance
 SHORTCUT = {"conv": "downsample.0", "bn": "downsample.1"}
+NOT_RESNET_V1 = (
+    "a Keras model whose convolutions and norms are not in the order of keras.applications' ResNet50/101/152 "
+    "(a ResNetV2, pre-activation, or another network: not read)"
+)
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,7 @@ def _in_order(layers: dict[str, list[tuple[str, Dataset]]]) -> list[tuple[str, s
     i, stage, block = 1, 0, 0
     while i + 1 < len(convs):
         if kernels[i] != (1, 1) or kernels[i + 1] != (3, 3):
-            raise UserError("a Keras model whose convolutions are not in keras.applications' ResNet order")
+            raise UserError(NOT_RESNET_V1)
         following = next((j for j in range(i + 2, len(convs)) if kernels[j] == (3, 3)), len(convs) + 1)
         shortcut = following - 1 - (i + 2) == 2
         if shortcut:
@@ -238,7 +242,7 @@ def _in_order(layers: dict[str, list[tuple[str, Dataset]]]) -> list[tuple[str, s
         i += 4 if shortcut else 3
         block += 1
     if len(names) != len(convs) or len(norms) != len(convs):
-        raise UserError("a Keras model whose convolutions and norms are not keras.applications' ResNet's")
+        raise UserError(NOT_RESNET_V1)
     modules = [(name, "conv", v) for name, (_, v) in zip(names, convs)]
     modules += [(_norm_after(name) or name, "bn", v) for name, (_, v) in zip(names, norms)]
     modules += [("fc", "dense", v) for _, v in dense[-1:]]
