@@ -468,35 +468,13 @@ def compare_tab() -> None:
 
 
 @st.cache_data(show_spinner="Simulating the allocator on meta…", max_entries=64)
-def cached_memory(
-    key: str,
-    side: int,
-    batch: int,
-    train: bool,
-    optimizer: str,
-    precision: str,
-    device: str,
-    budget: int,
-    label: str,
-    _should_stop=newer_run_waiting,
-) -> dict:
-    return webapp.memory_view(key, side, batch, train, optimizer, precision, device, budget, label, _should_stop)
+def cached_memory(request: webapp.MemoryRequest, _should_stop=newer_run_waiting) -> dict:
+    return webapp.memory_view(request, _should_stop)
 
 
 @st.cache_data(show_spinner="Simulating other batch sizes and input sides…", max_entries=64)
-def cached_memory_curve(
-    key: str,
-    side: int,
-    batch: int,
-    train: bool,
-    optimizer: str,
-    precision: str,
-    device: str,
-    budget: int,
-    label: str,
-    _should_stop=newer_run_waiting,
-) -> list[dict]:
-    return webapp.memory_curve_view(key, side, batch, train, optimizer, precision, device, budget, label, _should_stop)
+def cached_memory_curve(request: webapp.MemoryRequest, _should_stop=newer_run_waiting) -> list[dict]:
+    return webapp.memory_curve_view(request, _should_stop)
 
 
 @st.cache_data(show_spinner="Simulating a training step on meta…", max_entries=32)
@@ -540,9 +518,11 @@ def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
         "Device memory (GB = 10^9 B)", min_value=0.1, max_value=100_000.0, value=24.0, step=1.0, key="mem_budget"
     )
     budget = int(gigabytes * 10**9)
-    request = (webapp.spec_key(spec), shape[-1], shape[0], train, optimizer, precision, allocator, budget, label)
+    request = webapp.MemoryRequest(
+        webapp.spec_key(spec), shape[-1], shape[0], train, optimizer, precision, allocator, budget, label
+    )
     try:
-        data = cached_memory(*request)
+        data = cached_memory(request)
     except ValueError as exc:
         st.error(webapp.error_text(exc))
         return
@@ -582,7 +562,7 @@ def memory_tab(spec: ri.ResNetSpec | None, shape, label: str) -> None:
     )
     # The figures above are shown while the curves (more simulated passes) are worked out.
     try:
-        curve = [CurvePoint(**p) for p in cached_memory_curve(*request)]
+        curve = [CurvePoint(**p) for p in cached_memory_curve(request)]
     except ValueError as exc:
         st.error(webapp.error_text(exc))
         curve = []

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from app_browser import browser_page, choose_variant, open_tab, running_app  # noqa: E402
+from app_browser import EXPLORER_GRAPH, browser_page, choose_variant, node_position, open_tab, running_app  # noqa: E402
 from machine import machine_description, update_section  # noqa: E402
 
 import resnet_inspect as ri  # noqa: E402
@@ -31,7 +31,7 @@ from resnet_inspect.views.explorer import explorer_data, explorer_html  # noqa: 
 RUNS = 3
 PAGES = ["resnet152", "senet154", "res2net50_26w_4s", "skresnext50_32x4d", "resnest269e"]
 CLICKED = {"resnet152": "layer3.20.conv2", "senet154": "layer3.10.se.fc1"}
-GRAPH = "document.getElementById('ri-root').riExplorer.cy"
+GRAPH = EXPLORER_GRAPH
 WATCH_DETAILS = """() => {
   window.detailsPainted = null;
   if (window.detailsWatch) return;
@@ -47,11 +47,7 @@ def now_ms() -> float:
 
 def click_node_ms(frame, locator, node_id: str) -> float:
     """From just before a click on ``node_id`` until the frame showing its details is painted."""
-    position = frame.evaluate(
-        f"id => {{ const cy = {GRAPH}; cy.stop(true); const n = cy.getElementById(id); cy.center(n); "
-        "return n.renderedPosition(); }",
-        node_id,
-    )
+    position = node_position(frame, node_id)
     frame.evaluate(WATCH_DETAILS)
     locator.page.wait_for_timeout(300)
     start = now_ms()

@@ -287,56 +287,49 @@ def app_pass(
         )
 
 
-def memory_view(
-    key: str,
-    side: int,
-    batch: int,
-    train: bool,
-    optimizer: str,
-    precision: str,
-    device: str,
-    budget: int,
-    label: str,
-    should_stop: StopCheck | None = None,
-) -> dict[str, Any]:
-    """The Memory tab's figures for a spec (by its key): the report and the largest batch within
-    ``budget``, as plain dicts for Streamlit's cache. Estimated on meta, within the app's time budget."""
+@dataclass(frozen=True)
+class MemoryRequest:
+    """What the Memory tab asks: a spec (by its key), the input, the step and the device's memory."""
+
+    key: str
+    side: int
+    batch: int
+    train: bool
+    optimizer: str
+    precision: str
+    device: str  # whose allocator
+    budget: int  # bytes
+    label: str
+
+    def plan(self) -> Any:
+        from .memory.plan import MemoryPlan
+
+        spec = ResNetSpec.from_dict(json.loads(self.key))
+        image = (spec.in_chans, self.side, self.side)
+        return MemoryPlan(self.batch, image, self.train, self.optimizer, self.precision, self.device)
+
+
+def memory_view(request: MemoryRequest, should_stop: StopCheck | None = None) -> dict[str, Any]:
+    """The Memory tab's figures: the report and the largest batch within the budget, as plain dicts for
+    Streamlit's cache. Estimated on meta, within the app's time budget."""
     from dataclasses import asdict
 
-    plan = _memory_plan(key, side, batch, train, optimizer, precision, device)
-    with kept_simulator(key, label, should_stop) as simulator:
-        return {"report": asdict(simulator.report(plan)), "fit": asdict(simulator.fit(plan, budget))}
+    plan = request.plan()
+    with kept_simulator(request.key, request.label, should_stop) as simulator:
+        return {"report": asdict(simulator.report(plan)), "fit": asdict(simulator.fit(plan, request.budget))}
 
 
-def memory_curve_view(
-    key: str,
-    side: int,
-    batch: int,
-    train: bool,
-    optimizer: str,
-    precision: str,
-    device: str,
-    budget: int,
-    label: str,
-    should_stop: StopCheck | None = None,
-) -> list[dict[str, Any]]:
+def memory_curve_view(request: MemoryRequest, should_stop: StopCheck | None = None) -> list[dict[str, Any]]:
     """The Memory tab's curves (peaks against batch size and input side), drawn after its figures:
     the same simulator, so the passes behind the fit are not simulated again."""
     from dataclasses import asdict
 
     from .memory.estimate import memory_curve
 
-    plan = _memory_plan(key, side, batch, train, optimizer, precision, device)
-    with kept_simulator(key, label, should_stop) as simulator:
-        fit = simulator.fit(plan, budget)
+    plan = request.plan()
+    with kept_simulator(request.key, request.label, should_stop) as simulator:
+        fit = simulator.fit(plan, request.budget)
         return [asdict(p) for p in memory_curve(simulator, plan, fit)] if fit.inference_batch else []
-
-
-def _memory_plan(key: str, side: int, batch: int, train: bool, optimizer: str, precision: str, device: str) -> Any:
-    from .memory.plan import MemoryPlan
-
-    spec = ResNetSpec.from_dict(json.loads(key))
-    return MemoryPlan(batch, (spec.in_chans, side, side), train, optimizer, precision, device)
 
 
 # The networks' simulators outlive a run of the page: another budget, batch or allocator reuses the

@@ -126,6 +126,20 @@ def set_number(page, label: str, value: int) -> None:
     field.press("Enter")
 
 
+# The graph explorer's cytoscape instance, in its page (the exported file, or the app's frame).
+EXPLORER_GRAPH = "document.getElementById('ri-root').riExplorer.cy"
+
+
+def node_position(frame, node_id: str) -> dict:
+    """Centre the explorer's view on a node (stopping a pan under way) and return where it is drawn,
+    relative to the graph's box: where to click it."""
+    return frame.evaluate(
+        f"id => {{ const cy = {EXPLORER_GRAPH}; cy.stop(true); const n = cy.getElementById(id); cy.center(n); "
+        "return n.renderedPosition(); }",
+        node_id,
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time a process has used so far, all its threads together (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

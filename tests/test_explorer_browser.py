@@ -4,7 +4,7 @@ linked to its Layers tab."""
 import shutil
 
 import pytest
-from app_browser import browser_page, open_tab, running_app
+from app_browser import EXPLORER_GRAPH, browser_page, node_position, open_tab, running_app
 from support import run_cli
 
 pytestmark = [
@@ -12,15 +12,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed"),
 ]
 
-GRAPH = "document.getElementById('ri-root').riExplorer.cy"
-
-
-def node_position(frame, node_id: str) -> dict:
-    """Centre the node and return where it is drawn, relative to the graph's box."""
-    return frame.evaluate(
-        f"id => {{ const cy = {GRAPH}; cy.stop(true); const n = cy.getElementById(id); cy.center(n); return n.renderedPosition(); }}",
-        node_id,
-    )
+GRAPH = EXPLORER_GRAPH
 
 
 def shown(frame, node_id: str) -> bool:

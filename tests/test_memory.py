@@ -212,8 +212,8 @@ def test_the_app_keeps_its_simulations_and_gets_the_same_figures(monkeypatch):
 
     # A label of its own: no other test's simulator is reused.
     args = (webapp.spec_key(ri.get_variant("resnet18").spec), 64, 1, True, "adamw", "fp32", "cpu")
-    first = webapp.memory_view(*args, 2 * 10**9, "resnet18_kept")
-    curve = webapp.memory_curve_view(*args, 2 * 10**9, "resnet18_kept")
+    first = webapp.memory_view(webapp.MemoryRequest(*args, 2 * 10**9, "resnet18_kept"))
+    curve = webapp.memory_curve_view(webapp.MemoryRequest(*args, 2 * 10**9, "resnet18_kept"))
     fresh = Simulator("resnet18", "resnet18_kept")
     plan = MemoryPlan(1, (3, 64, 64), True, "adamw", "fp32", "cpu")
     fit = fresh.fit(plan, 2 * 10**9)
@@ -224,8 +224,8 @@ def test_the_app_keeps_its_simulations_and_gets_the_same_figures(monkeypatch):
     monkeypatch.setattr(
         Simulator, "_simulate_training", lambda self, plan: simulated.append(plan.batch) or original(self, plan)
     )
-    again = webapp.memory_view(*args, 5 * 10**8, "resnet18_kept")
-    curve = webapp.memory_curve_view(*args, 5 * 10**8, "resnet18_kept")
+    again = webapp.memory_view(webapp.MemoryRequest(*args, 5 * 10**8, "resnet18_kept"))
+    curve = webapp.memory_curve_view(webapp.MemoryRequest(*args, 5 * 10**8, "resnet18_kept"))
     assert simulated and 1 not in simulated and 2 not in simulated  # the report's pass and the lines kept
     fit = fresh.fit(plan, 5 * 10**8)
     assert again["fit"] == asdict(fit) and curve == [asdict(p) for p in memory_curve(fresh, plan, fit)]

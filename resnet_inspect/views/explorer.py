@@ -199,64 +199,16 @@ def explorer_data(
     builder = _Builder(report, saved, latency)
     nodes = dataflow_nodes(report)
     alias, repeat = _collapse(nodes)
-    stage_names = [s.name for s in report.stages]
-    residual = [name for name in stage_names if name not in ("stem", "head")]
     groups: dict[str, dict[str, Any]] = {}
-
-    def group(kind: str, name: str, parent: str | None) -> str:
-        gid = f"{kind}:{name}"
-        if gid not in groups:
-            groups[gid] = {"id": gid, "kind": kind, "name": name, "parent": parent, "values": {}, "shape": None}
-        return gid
-
-    drawn: list[dict[str, Any]] = []
-    for node in nodes:
-        stage_id = group("stage", node.stage or "model", None)
-        parent = group("block", node.block, stage_id) if node.block else stage_id
-        drawn.append(builder.node(node, parent))
+    drawn = [builder.node(node, _parent_group(node, groups)) for node in nodes]
+    _add_up(groups, drawn, nodes, builder, report)
+    for entry in groups.values():
+        _describe_group(entry, groups, drawn, builder, report)
     by_id = {n.id: n for n in nodes}
-    for item, node in zip(drawn, nodes):  # add each figure up into the block and the stage
-        gid: str | None = item["parent"]
-        while gid is not None:
-            entry = groups[gid]
-            for key, value in item["values"].items():
-                current = entry["values"].get(key, 0)
-                entry["values"][key] = max(current, value) if key in NOT_ADDITIVE else current + value
-            entry["shape"] = node.shape or entry["shape"]
-            gid = entry["parent"]
-    # Parameters, MACs and FLOPs of a block or stage are its module's totals: a container's own
-    # parameters (CLIP's positional embedding) belong to no layer-level node.
-    stage_rows = {s.name: s for s in report.stages}
-    for entry in groups.values():
-        name = entry["name"]
-        totals = builder.rows.get(name) if entry["kind"] == "block" else None
-        if totals is not None:
-            entry["values"].update(params=totals.total_params, macs=totals.total_macs, flops=totals.total_flops)
-        elif name in stage_rows:
-            stage_totals = stage_rows[name]
-            entry["values"].update(params=stage_totals.params, macs=stage_totals.macs, flops=stage_totals.flops)
-    for entry in groups.values():
-        name = entry["name"]
-        if entry["kind"] == "stage":
-            paper = f" (conv{residual.index(name) + 2}_x)" if name in residual else ""
-            stage_row = stage_rows.get(name)
-            blocks = f", {stage_row.blocks} blocks" if stage_row and stage_row.blocks else ""
-            title = f"{name}{paper}{blocks}"
-        else:
-            row = builder.rows.get(name)
-            title = f"{name}  {row.type}" if row else name
-        entry["label"] = _group_label(title, entry["values"], entry["shape"])
-        entry["w"], entry["h"] = _node_size(entry["label"])
-        entry["details"] = [
-            ["contains", f"{sum(1 for n in drawn if _inside(n, entry['id'], groups))} layers"],
-            *([["output", shape_text(entry["shape"])]] if entry["shape"] else []),
-            *[[METRICS[k][0], _figure_text(k, v)] for k, v in entry["values"].items()],
-        ]
-        entry.pop("shape")
     edges = _edges(nodes, by_id, report)
     fold_into = {
         block: head
-        for head, (times, last) in repeat.items()
+        for head, (_, last) in repeat.items()
         for block in _blocks_between(nodes, head, last)
         if block != head
     }
@@ -285,7 +237,6 @@ def explorer_data(
         "metrics": metrics,
         "legend": legend,
         "marked": sorted(set(marked) & {n.id for n in nodes}),
-        "stages": stage_names,
     }
     data["positions"] = layer_positions(drawn, edges, groups)
     data["key"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -348,6 +299,75 @@ def _boxes(parent: str | None, groups: dict[str, dict[str, Any]]) -> list[str]:
         chain.insert(0, parent)
         parent = groups[parent]["parent"]
     return chain
+
+
+def _parent_group(node: Node, groups: dict[str, dict[str, Any]]) -> str:
+    """The box a layer is drawn in (its block, else its stage), made on first use."""
+
+    def group(kind: str, name: str, parent: str | None) -> str:
+        gid = f"{kind}:{name}"
+        if gid not in groups:
+            groups[gid] = {"id": gid, "kind": kind, "name": name, "parent": parent, "values": {}, "shape": None}
+        return gid
+
+    stage_id = group("stage", node.stage or "model", None)
+    return group("block", node.block, stage_id) if node.block else stage_id
+
+
+def _add_up(
+    groups: dict[str, dict[str, Any]],
+    drawn: list[dict[str, Any]],
+    nodes: list[Node],
+    builder: _Builder,
+    report: ModelReport,
+) -> None:
+    """Each figure of the layers added up into their block and stage (the receptive field: the largest);
+    parameters, MACs and FLOPs then taken from the module's or stage's totals, since a container's own
+    parameters (CLIP's positional embedding) belong to no layer-level node."""
+    for item, node in zip(drawn, nodes):
+        gid: str | None = item["parent"]
+        while gid is not None:
+            entry = groups[gid]
+            for key, value in item["values"].items():
+                current = entry["values"].get(key, 0)
+                entry["values"][key] = max(current, value) if key in NOT_ADDITIVE else current + value
+            entry["shape"] = node.shape or entry["shape"]
+            gid = entry["parent"]
+    stage_rows = {s.name: s for s in report.stages}
+    for entry in groups.values():
+        module = builder.rows.get(entry["name"]) if entry["kind"] == "block" else None
+        if module is not None:
+            entry["values"].update(params=module.total_params, macs=module.total_macs, flops=module.total_flops)
+        elif entry["name"] in stage_rows:
+            stage = stage_rows[entry["name"]]
+            entry["values"].update(params=stage.params, macs=stage.macs, flops=stage.flops)
+
+
+def _describe_group(
+    entry: dict[str, Any],
+    groups: dict[str, dict[str, Any]],
+    drawn: list[dict[str, Any]],
+    builder: _Builder,
+    report: ModelReport,
+) -> None:
+    """A stage's or block's label (its title, output and totals) and details."""
+    name = entry["name"]
+    if entry["kind"] == "stage":
+        residual = [s.name for s in report.stages if s.name not in ("stem", "head")]
+        paper = f" (conv{residual.index(name) + 2}_x)" if name in residual else ""  # the 2015 paper's names
+        stage = next((s for s in report.stages if s.name == name), None)
+        title = f"{name}{paper}" + (f", {stage.blocks} blocks" if stage and stage.blocks else "")
+    else:
+        row = builder.rows.get(name)
+        title = f"{name}  {row.type}" if row else name
+    shape = entry.pop("shape")
+    entry["label"] = _group_label(title, entry["values"], shape)
+    entry["w"], entry["h"] = _node_size(entry["label"])
+    entry["details"] = [
+        ["contains", f"{sum(1 for n in drawn if _inside(n, entry['id'], groups))} layers"],
+        *([["output", shape_text(shape)]] if shape else []),
+        *[[METRICS[k][0], _figure_text(k, v)] for k, v in entry["values"].items()],
+    ]
 
 
 def _inside(node: dict[str, Any], gid: str, groups: dict[str, dict[str, Any]]) -> bool:

@@ -237,7 +237,6 @@
       return out;
     }
 
-    let layoutMs = 0;
     function redraw(fit, then) {
       const t0 = performance.now();
       cy.stop(true);  // a pan still under way would move the new drawing away
@@ -257,8 +256,7 @@
       markClasses();
       cy.endBatch();
       drawLegend();
-      layoutMs = performance.now() - t0;
-      root.dataset.layoutMs = layoutMs.toFixed(0);
+      root.dataset.layoutMs = (performance.now() - t0).toFixed(0);  // for benchmarks
       if (fit) fitTop();
       drawMinimapBase();
       for (const button of levelButtons) button.classList.toggle("ri-on", button.dataset.level === currentLevel());
@@ -619,7 +617,6 @@
       setTimeout(() => {
         renderTable();
         root.dataset.ready = "1";
-        if (options.onReady) options.onReady();
       }, 0);
     });
 
@@ -632,10 +629,6 @@
         markRows();
       },
       select: (id) => select(id, true),
-      setLevel: (level) => setLevel(level, true),
-      toggle: (gid, all) => toggle(gid, all),
-      representative,
-      layoutMs: () => layoutMs,
     };
     root.riExplorer = api;  // for the page's own scripts and for browser tests
     return api;
