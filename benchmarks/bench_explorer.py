@@ -22,7 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from app_browser import EXPLORER_GRAPH, browser_page, choose_variant, node_position, open_tab, running_app  # noqa: E402
+from app_browser import (  # noqa: E402
+    EXPLORER_GRAPH,
+    app_explorer,
+    browser_page,
+    choose_variant,
+    node_position,
+    open_tab,
+    running_app,
+)
 from machine import machine_description, update_section  # noqa: E402
 
 import resnet_inspect as ri  # noqa: E402
@@ -68,17 +76,13 @@ def app_runs(shots: Path) -> dict[str, list[float]]:
         for run in range(RUNS):
             start = now_ms()
             open_tab(page, "Graph")
-            holder = page.locator("iframe[title*='explorer']").first
-            holder.wait_for(timeout=60_000)
-            frame_locator = holder.content_frame
-            frame_locator.locator(".ri-explorer[data-shown-at]").wait_for(timeout=60_000)
-            frame = next(f for f in page.frames if "explorer" in f.url)
+            frame_locator, frame = app_explorer(page, "data-shown-at")
             opened.append(float(frame.evaluate("() => document.querySelector('.ri-explorer').dataset.shownAt")) - start)
             frame_locator.locator(".ri-explorer[data-ready='1']").wait_for(timeout=60_000)
             clicked.append(click_node_ms(frame, frame_locator.locator(".ri-graph"), "layer3.20.conv2"))
             if run == 0:
                 page.wait_for_timeout(1500)
-                holder.scroll_into_view_if_needed()
+                page.locator("iframe[title*='explorer']").first.scroll_into_view_if_needed()
                 page.screenshot(path=str(shots / "app-graph.png"))
             open_tab(page, "Layers")
             page.wait_for_timeout(2500)

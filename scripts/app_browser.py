@@ -130,6 +130,16 @@ def set_number(page, label: str, value: int) -> None:
 EXPLORER_GRAPH = "document.getElementById('ri-root').riExplorer.cy"
 
 
+def app_explorer(page, shown: str = "data-ready='1'", index: int = 0):
+    """The app's graph explorer once its page says ``shown``: (a locator inside its frame, the frame)."""
+    holder = page.locator("iframe[title*='explorer']").nth(index)
+    holder.wait_for(timeout=60_000)
+    inside = holder.content_frame
+    inside.locator(f".ri-explorer[{shown}]").wait_for(timeout=60_000)
+    frame = [f for f in page.frames if "explorer" in f.url][index]
+    return inside, frame
+
+
 def node_position(frame, node_id: str) -> dict:
     """Centre the explorer's view on a node (stopping a pan under way) and return where it is drawn,
     relative to the graph's box: where to click it."""

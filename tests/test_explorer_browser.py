@@ -4,7 +4,7 @@ linked to its Layers tab."""
 import shutil
 
 import pytest
-from app_browser import EXPLORER_GRAPH, browser_page, node_position, open_tab, running_app
+from app_browser import EXPLORER_GRAPH, app_explorer, browser_page, node_position, open_tab, running_app
 from support import run_cli
 
 pytestmark = [
@@ -88,11 +88,7 @@ def test_the_graph_tab_is_linked_to_the_layers_table(tmp_path):
         page.goto(url)
         page.get_by_text("25,557,032").first.wait_for(timeout=90_000)
         open_tab(page, "Graph")
-        frame_element = page.locator("iframe[title*='explorer']").first
-        frame_element.wait_for(timeout=60_000)
-        frame = frame_element.content_frame
-        frame.locator(".ri-explorer[data-ready='1']").wait_for(timeout=60_000)
-        inner = next(f for f in page.frames if "explorer" in f.url)
+        frame, inner = app_explorer(page)
         frame.locator(".ri-graph").click(position=node_position(inner, "layer2.1.conv2"))
         frame.locator(".ri-details-title", has_text="layer2.1.conv2").wait_for(timeout=5_000)
         page.wait_for_timeout(1_500)  # the click reaches the app, which runs again
