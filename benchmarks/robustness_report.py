@@ -15,6 +15,8 @@ SUITES = [
     "tests/test_robustness.py",
     "tests/test_hostile.py",
     "tests/test_hostile_files.py",
+    "tests/test_weights_keras.py",
+    "tests/test_explorer.py",
     "tests/test_app.py",
     "tests/test_browser.py",
 ]
@@ -101,6 +103,15 @@ What was tried:
   `--set dilate=maybe,yes,no` and other flags not spelled true/false; `--fit` of 1000000TB, 1EiB, 1000PB
   accepted as its help says; `--repeat 100000000`, 5,000 batches, 200 claims of 160-block networks of width
   1,024 and a 800-block `--fit` under a small `RESNET_INSPECT_MAX_COMMAND_SECONDS`: one line each.
+- **Keras files** (`tests/test_weights_keras.py`): an HDF5 file cut in half, noise after the HDF5 signature,
+  text named `.h5`, a `.keras` that is not a zip, a `.keras` whose weights member is compressed, and a
+  crafted superblock whose root object header claims a gigabyte: each refused in one line by the tool's own
+  HDF5 reader, which checks every address, length and count before following it and never reads values to
+  identify a file (no HDF5 library runs).
+- **The graph explorer** (`tests/test_explorer.py`): its exported page carries every script inline under a
+  Content-Security-Policy that forbids any fetch, and a network named `x</script><script>alert(1)` stays
+  text (the data's `<` written as `\u003c`); a `--profile` that is not JSON, has no layers or is missing,
+  `--stage layer9`, and `--saved` on `.svg`: one line each, nothing written.
 - **The web page** (AppTest and real Chromium): every tab; the custom editor with a zero block count, a
   non-numeric list and groups on basic blocks; a 1-pixel input (a warning that the maps are 1x1), an
   8192-pixel input with batch 4096 (over the input limit, said at the top of the page) and batch 256 on meta, the cuda device on a machine without one; claims that are

@@ -127,24 +127,29 @@
       hideEdgesOnViewport: false,
       motionBlur: false,
       selectionType: "single",
+      autoungrabify: true,  // the layout is the point: layers are not dragged out of their boxes
       boxSelectionEnabled: false,
       style: [
         { selector: "node", style: {
+          "z-index-compare": "manual", "z-index": 3,
           shape: "round-rectangle", label: "data(label)", "text-wrap": "wrap", "text-valign": "center",
           "font-size": 10, "font-family": "Helvetica, Arial, sans-serif", "border-width": 1, "border-color": "#8a8a8a",
           "min-zoomed-font-size": 6 } },
         { selector: "node[w]", style: { width: "data(w)", height: "data(h)" } },
+        { selector: "node[bw]", style: { width: "data(bw)", height: "data(bh)" } },
         { selector: "node[fill]", style: { "background-color": "data(fill)" } },
         { selector: "node[ink]", style: { color: "data(ink)" } },
         { selector: "node.ri-add", style: { shape: "ellipse", "font-size": 16 } },
         { selector: "node.ri-io", style: { shape: "ellipse", "background-color": "#ffffff" } },
         { selector: "node.ri-collapsed", style: { "border-width": 2, "border-color": "#4a6fa5", "border-style": "double", "border-width": 4 } },
-        { selector: ":parent", style: {
+        { selector: "node.ri-box", style: {
           shape: "round-rectangle", "text-valign": "top", "text-halign": "center", "font-size": 10,
-          "border-color": "#999999", "border-style": "dashed", padding: 14,
-          label: "data(title)", "text-margin-y": 14, "min-zoomed-font-size": 5 } },
-        { selector: ":parent.ri-block", style: { "border-style": "solid", "border-color": "#777777" } },
+          "border-color": "#999999", "border-style": "dashed", label: "data(title)", "text-margin-y": 14,
+          "text-margin-x": "data(tx)",
+          "min-zoomed-font-size": 5, "z-index": 0 } },
+        { selector: "node.ri-box.ri-block", style: { "border-style": "solid", "border-color": "#777777", "z-index": 1 } },
         { selector: "edge", style: {
+          "z-index-compare": "manual", "z-index": 2,
           width: 1.2, "line-color": "#666666", "target-arrow-color": "#666666", "target-arrow-shape": "triangle",
           "arrow-scale": 0.7, "curve-style": "bezier", label: "data(label)", "font-size": 8, color: "#444444",
           "text-background-color": "#ffffff", "text-background-opacity": 0.8, "text-background-padding": 1,
@@ -197,8 +202,8 @@
         shownGroups.add(gid);
         const g = groups.get(gid);
         addGroup(g.parent);
-        out.push({ group: "nodes", data: { id: gid, parent: g.parent || undefined, title: groupTitle(g), fill: GROUP_FILL[g.kind] },
-          classes: "ri-" + g.kind });
+        out.push({ group: "nodes", data: { id: gid, box: g.parent || undefined, title: groupTitle(g), fill: GROUP_FILL[g.kind] },
+          classes: "ri-box ri-" + g.kind });
       };
       const shownNodes = new Set();
       for (const n of data.nodes) {
@@ -211,12 +216,12 @@
           addGroup(g.parent);
           const label = groupLabel(g);
           const lines = label.split("\n");
-          out.push({ group: "nodes", data: { id, parent: g.parent || undefined, label, w: 16 + 6.2 * Math.max(...lines.map((l) => l.length)),
+          out.push({ group: "nodes", data: { id, box: g.parent || undefined, label, w: 16 + 6.2 * Math.max(...lines.map((l) => l.length)),
             h: 12 + 13 * lines.length, base: COLLAPSED_FILL }, classes: "ri-collapsed" });
         } else {
           const node = nodes.get(id);
           addGroup(node.parent);
-          out.push({ group: "nodes", data: { id, parent: node.parent, label: node.label, w: node.w, h: node.h, base: node.color },
+          out.push({ group: "nodes", data: { id, box: node.parent, label: node.label, w: node.w, h: node.h, base: node.color },
             classes: node.cls === "residual_add" ? "ri-add" : "" });
         }
       }
@@ -250,6 +255,7 @@
         e.position = Array.isArray(at) ? { x: at[0], y: at[1] } : at;
         Object.assign(e.data, colour(e.data.id, e.data.base));
       }
+      placeBoxes(els);
       cy.startBatch();
       cy.elements().remove();
       cy.add(els);
@@ -263,12 +269,42 @@
       if (then) then();
     }
 
+    // Stages and blocks are drawn as boxes behind their layers, sized to hold them (plain nodes, not
+    // cytoscape's compound ones: a compound parent costs its size on every frame, half of the first
+    // frame's time on ResNet-152), a block's box inside its stage's.
+    const BOX_PAD = 12, BOX_TITLE = 14;
+    function placeBoxes(els) {
+      const boxes = els.filter((e) => e.group === "nodes" && e.data.w === undefined);
+      const extentOf = new Map();
+      const grow = (id, x1, y1, x2, y2) => {
+        const e = extentOf.get(id) || [Infinity, Infinity, -Infinity, -Infinity];
+        extentOf.set(id, [Math.min(e[0], x1), Math.min(e[1], y1), Math.max(e[2], x2), Math.max(e[3], y2)]);
+      };
+      for (const e of els) {
+        if (e.group !== "nodes" || e.data.w === undefined || !e.data.box || !e.position) continue;
+        const { x, y } = e.position;
+        grow(e.data.box, x - e.data.w / 2, y - e.data.h / 2, x + e.data.w / 2, y + e.data.h / 2);
+      }
+      const depth = (e) => { let d = 0; for (let p = e.data.box; p; p = groups.get(p).parent) d++; return d; };
+      for (const e of boxes.sort((a, b) => depth(b) - depth(a))) {  // blocks first, then the stages around them
+        const at = extentOf.get(e.data.id);
+        if (!at) continue;
+        const [x1, y1, x2, y2] = [at[0] - BOX_PAD, at[1] - BOX_PAD - BOX_TITLE, at[2] + BOX_PAD, at[3] + BOX_PAD];
+        e.position = { x: (x1 + x2) / 2, y: (y1 + y2) / 2 };
+        e.data.bw = x2 - x1;
+        e.data.bh = y2 - y1;
+        // The title at the box's top left, clear of the main path down its middle.
+        e.data.tx = Math.min(0, -(x2 - x1) / 2 + (5.6 * e.data.title.length) / 2 + 8);
+        if (e.data.box) grow(e.data.box, x1, y1, x2, y2);
+      }
+    }
+
     // Dagre lays out the layers alone (a flat graph; nesting them makes its layout about five times
     // slower): an edge leaving or entering a stage or block box spans extra ranks, which leaves room
     // for the boxes cytoscape then draws around their members.
     function placeNodes(els) {
       const parentOf = new Map();
-      for (const e of els) if (e.group === "nodes") parentOf.set(e.data.id, e.data.parent);
+      for (const e of els) if (e.group === "nodes") parentOf.set(e.data.id, e.data.box);
       const boxes = (id) => { const chain = []; for (let p = parentOf.get(id); p; p = parentOf.get(p)) chain.push(p); return chain.reverse(); };
       const flat = [];
       const isBox = new Set(els.filter((e) => e.group === "nodes" && e.data.w === undefined).map((e) => e.data.id));
@@ -292,17 +328,16 @@
       return positions;
     }
 
-    // The extent of the layers from their positions and sizes: cytoscape's own bounding box measures
-    // every label first, which takes longer than the layout on a deep network.
+    // The extent of the drawing from the nodes' positions and sizes: cytoscape's own bounding box
+    // measures every label first, which takes longer than the layout on a deep network.
     function extent() {
       const bb = { x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity };
       cy.nodes().forEach((n) => {
-        if (n.isParent()) return;
-        const p = n.position(), w = (n.data("w") || 40) / 2, hh = (n.data("h") || 30) / 2;
+        const p = n.position(), w = (n.data("w") || n.data("bw") || 40) / 2, hh = (n.data("h") || n.data("bh") || 30) / 2;
         bb.x1 = Math.min(bb.x1, p.x - w); bb.x2 = Math.max(bb.x2, p.x + w);
         bb.y1 = Math.min(bb.y1, p.y - hh); bb.y2 = Math.max(bb.y2, p.y + hh);
       });
-      const pad = 30;  // the stage and block boxes around the layers
+      const pad = 8;
       bb.x1 -= pad; bb.y1 -= pad; bb.x2 += pad; bb.y2 += pad;
       bb.w = bb.x2 - bb.x1; bb.h = bb.y2 - bb.y1;
       return bb;
@@ -384,7 +419,7 @@
       return { fill: paletteAt(t), ink: t > 0.6 ? "#ffffff" : "#111111" };
     }
     function paint() {
-      const leaves = cy.nodes().filter((n) => !n.isParent() && n.data("base") !== undefined);
+      const leaves = cy.nodes().filter((n) => n.data("base") !== undefined);
       measure(leaves.map((n) => n.id()));
       cy.batch(() => leaves.forEach((n) => { n.data(colour(n.id(), n.data("base"))); }));
       drawLegend();
@@ -560,7 +595,7 @@
       const o = off.getContext("2d");
       o.fillStyle = "#ffffff"; o.fillRect(0, 0, off.width, off.height);
       cy.nodes().forEach((n) => {
-        if (n.isParent()) return;
+        if (n.hasClass("ri-box")) return;
         const p = n.position(), w = n.data("w") || 40, hh = n.data("h") || 30;
         const b = { x1: p.x - w / 2, y1: p.y - hh / 2, w, h: hh };
         o.fillStyle = n.data("fill") || "#cccccc";
