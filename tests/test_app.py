@@ -250,3 +250,18 @@ def test_the_editor_asks_for_every_spec_field_but_the_input_size():
     assert {f.name for f in EDITOR_FIELDS} | {"image_size"} == set(FIELD_NAMES)
     assert len({f.name for f in EDITOR_FIELDS}) == len(EDITOR_FIELDS)
     assert all(f.name in EDITOR_CHOICES for f in EDITOR_FIELDS if f.kind == "choice")
+
+
+def test_graph_tab_overlay_of_saved_tensors_and_clicks_reaching_the_layers_tab():
+    at = fresh().run()
+    at.sidebar.selectbox(key="variant").set_value("resnet18").run()
+    open_tab(at, "Graph")
+    at.checkbox(key="graph_saved").check().run()  # one simulated training step of resnet18
+    no_exception(at)
+    assert not at.error
+    # What a click in the graph sends back, as the component would: the Layers tab shows it first, selected.
+    at.session_state["graph_picked"] = ["layer2.1.conv2"]
+    open_tab(at, "Layers")
+    no_exception(at)
+    assert any("what was clicked in the graph (layer2.1.conv2)" in c.value for c in at.caption)
+    assert at.dataframe[0].value.iloc[0]["name"] == "layer2.1.conv2"

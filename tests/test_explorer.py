@@ -148,3 +148,19 @@ def test_graphviz_places_every_layer_or_the_browser_does(reports, monkeypatch):
         assert data["positions"]["input"][1] < data["positions"]["conv1"][1] < data["positions"]["output"][1]
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert explorer_data(reports["resnet18"])["positions"] is None  # the explorer lays out itself
+
+
+def test_graph_cli_adds_the_overlays_it_is_asked_for(tmp_path):
+    profile = tmp_path / "profile.json"
+    profile.write_text(
+        json.dumps({"kind": "resnet-inspect-profile", "layers": [{"name": "layer1.0.conv1", "ms": 0.5}]})
+    )
+    out = tmp_path / "r18.html"
+    result = run_cli("graph", "resnet18", "--input", "1x3x64x64", "--saved", "--profile", str(profile), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(re.search(r"id='ri-data'>(.*?)</script>", out.read_text(), re.S).group(1))
+    nodes = {n["id"]: n for n in data["nodes"]}
+    assert nodes["layer1.0.conv1"]["values"]["latency"] == 0.5
+    # What the training simulation says a ReLU keeps for backward: its output, 64x16x16 floats.
+    assert nodes["layer1.0.act1"]["values"]["saved"] == 64 * 16 * 16 * 4
+    assert {"saved", "latency"} <= set(data["metrics"])
