@@ -82,6 +82,16 @@ def test_the_exported_explorer_works_offline(tmp_path):
         assert errors == [] and fetched == []
         page.screenshot(path=str(tmp_path / "explorer.png"))
 
+        # Drawn again in the same place (the app's frame when another network comes): the old graph goes.
+        canvases = page.evaluate("() => document.querySelectorAll('canvas').length")
+        page.evaluate(
+            "() => RIExplorer.mount(document.getElementById('ri-root'), "
+            "JSON.parse(document.getElementById('ri-data').textContent), {})"
+        )
+        page.wait_for_selector(".ri-explorer[data-ready='1']", timeout=30_000)
+        assert page.evaluate("() => document.querySelectorAll('canvas').length") == canvases
+        assert shown(page, "layer1.0.conv2") and errors == []
+
 
 def test_the_graph_tab_is_linked_to_the_layers_table(tmp_path):
     with running_app() as (url, _, _), browser_page() as page:

@@ -42,7 +42,9 @@
 
   function mount(root, data, options) {
     options = options || {};
+    if (root.riExplorer) root.riExplorer.destroy();  // a new network in the same place (the app's frame)
     root.innerHTML = "";
+    for (const stamp of ["ready", "openMs", "shownAt", "layoutMs"]) delete root.dataset[stamp];
     root.classList.add("ri-explorer");
     root.classList.toggle("ri-compact", Boolean(options.compact));  // side by side: no table, a narrow panel
     const started = performance.now();
@@ -623,9 +625,11 @@
       cy.pan({ x: graphBox.clientWidth / 2 - x * z, y: graphBox.clientHeight / 2 - y * z });
     }
     let dragging = false;
+    const dragTo = (e) => { if (dragging) panTo(e); };
+    const dragEnd = () => { dragging = false; };
     minimap.addEventListener("mousedown", (e) => { dragging = true; panTo(e); });
-    window.addEventListener("mousemove", (e) => { if (dragging) panTo(e); });
-    window.addEventListener("mouseup", () => { dragging = false; });
+    window.addEventListener("mousemove", dragTo);
+    window.addEventListener("mouseup", dragEnd);
 
     function savePng() {
       const url = cy.png({ full: true, scale: 2, bg: "#ffffff" });
@@ -664,6 +668,12 @@
         markRows();
       },
       select: (id) => select(id, true),
+      destroy() {  // its renderer and the page-wide listeners go with it
+        window.removeEventListener("mousemove", dragTo);
+        window.removeEventListener("mouseup", dragEnd);
+        cy.destroy();
+        root.riExplorer = null;
+      },
     };
     root.riExplorer = api;  // for the page's own scripts and for browser tests
     return api;
