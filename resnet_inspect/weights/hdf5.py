@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
-UNDEFINED = 0xFFFFFFFFFFFFFFFF
 MAX_DEPTH = 32  # groups inside groups
 MAX_OBJECTS = 200_000  # groups and datasets in one file (a ResNet-152 has about 1,000)
 MAX_MESSAGES = 10_000  # header messages of one object
@@ -41,27 +40,11 @@ class Group:
     children: dict[str, Group | Dataset] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
 
-    def walk(self, prefix: str = "") -> list[tuple[str, Dataset]]:
-        """Every dataset below, with its path ("layers/conv1_conv/vars/0"), in name order."""
-        found: list[tuple[str, Dataset]] = []
-        for name in sorted(self.children, key=_natural):
-            child = self.children[name]
-            path = f"{prefix}{name}"
-            if isinstance(child, Dataset):
-                found.append((path, child))
-            else:
-                found += child.walk(path + "/")
-        return found
-
     def get(self, path: str) -> Group | Dataset | None:
         node: Group | Dataset | None = self
         for part in filter(None, path.split("/")):
             node = node.children.get(part) if isinstance(node, Group) else None
         return node
-
-
-def _natural(name: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in name.replace("_", " ").split())
 
 
 class _Reader:
@@ -166,7 +149,6 @@ class _Reader:
             return self._messages_v2(address)
         if prefix[0] != 1:
             raise HDF5Error(f"object header version {prefix[0]} at {address:,} is not supported")
-        count = self.unpack(prefix, 2, 2)
         size = self.unpack(prefix, 8, 4)
         blocks = [(address + 16, size)]
         found: list[tuple[int, bytes]] = []
@@ -184,7 +166,7 @@ class _Reader:
                     blocks.append((self.unpack(data, 0, self.offsets), self.unpack(data, self.offsets, self.lengths)))
                 elif kind:
                     found.append((kind, data))
-                if len(found) > MAX_MESSAGES or len(found) > count + MAX_MESSAGES:
+                if len(found) > MAX_MESSAGES:
                     raise HDF5Error("too many header messages")
         return found
 
@@ -312,7 +294,7 @@ class _Reader:
     def dataspace(self, data: bytes) -> tuple[int, ...]:
         if not data:
             raise HDF5Error("a dataset without a dataspace")
-        version, rank, flags = data[0], data[1], data[2]
+        version, rank = data[0], data[1]
         if rank > MAX_DIMS:
             raise HDF5Error(f"a dataspace of {rank} dimensions")
         if version == 1:
@@ -323,7 +305,6 @@ class _Reader:
             at = 4
         else:
             raise HDF5Error(f"dataspace version {version} is not supported")
-        del flags
         return tuple(self.unpack(data, at + i * self.lengths, self.lengths) for i in range(rank))
 
     def datatype(self, data: bytes) -> tuple[str | None, int]:
@@ -420,7 +401,3 @@ def read_hdf5(handle: BinaryIO, size: int, base: int = 0) -> Group:
     """The tree of groups, datasets (described) and attributes of the HDF5 file in ``handle``
     (``size`` bytes, starting at ``base``: a member stored in a zip archive)."""
     return _Reader(handle, size, base).root()
-
-
-def is_hdf5(head: bytes) -> bool:
-    return head.startswith(SIGNATURE)
