@@ -281,7 +281,12 @@ def graph_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape: tuple[i
         disabled=spec is None,
         help="bytes autograd keeps from each layer for the backward pass (needs a network built from a spec)",
     )
-    saved = saved_by_layer(webapp.spec_key(spec), shape) if with_saved and spec is not None else None
+    saved = None
+    if with_saved and spec is not None:
+        try:
+            saved = saved_by_layer(webapp.spec_key(spec), shape)
+        except ValueError as exc:  # a step that cannot train (batch 1 on a 1x1 map) or past the time budget
+            c1.warning(f"No saved-for-backward overlay: {webapp.error_text(exc)}")
     own, _ = webapp.profiles_of(report.model, cached_profiles("reports"))
     profile = next((p for p in own if p.get("layers")), None)
     latency = explorer.latency_by_layer(profile) if profile else None

@@ -265,3 +265,16 @@ def test_graph_tab_overlay_of_saved_tensors_and_clicks_reaching_the_layers_tab()
     no_exception(at)
     assert any("what was clicked in the graph (layer2.1.conv2)" in c.value for c in at.caption)
     assert at.dataframe[0].value.iloc[0]["name"] == "layer2.1.conv2"
+
+
+def test_a_saved_overlay_that_cannot_be_simulated_is_a_warning():
+    """A training step at batch 1 on 32 pixels reaches BatchNorm with one value per channel: the overlay
+    is refused in words, the graph still drawn."""
+    at = fresh().run()
+    at.sidebar.selectbox(key="variant").set_value("resnet18").run()
+    at.sidebar.number_input(key="side_224").set_value(32).run()
+    open_tab(at, "Graph")
+    at.checkbox(key="graph_saved").check().run()
+    no_exception(at)
+    assert any("No saved-for-backward overlay" in w.value for w in at.warning)
+    assert not at.error
