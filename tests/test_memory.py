@@ -250,3 +250,16 @@ def test_batch_ticks_never_print_over_each_other():
     ticks = list(curve_figure(points, "resnet50", 24 * 10**9).layout.xaxis.tickvals)
     assert 1070 in ticks and 2140 in ticks and 1024 not in ticks  # the largest batch that fits is read
     assert all(high / low >= 1.5 for low, high in zip(ticks, ticks[1:]))
+
+
+def test_a_stopped_simulation_leaves_nothing_behind():
+    """A kept simulator whose run was stopped (a newer request) keeps no half-made lines: the next run
+    gets them whole."""
+    simulator = Simulator("resnet18")
+    plan = MemoryPlan(1, (3, 64, 64), True, "sgd", "fp32", "cpu")
+    simulator.should_stop = lambda: True
+    with pytest.raises(AnalysisError):
+        simulator.peak_at(plan, 8, True)
+    simulator.should_stop = None
+    assert simulator._lines(plan, True) is not None
+    assert simulator.peak_at(plan, 2, True) == simulator._peak_at(plan, 2, True)

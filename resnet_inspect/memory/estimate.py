@@ -214,12 +214,19 @@ class Simulator:
             try:
                 runs = [(self._training if training else self._inference)(plan.with_batch(b)).timeline for b in (1, 2)]
             except AnalysisError:  # a pass that cannot run at batch 1 (training BatchNorm on a 1x1 map): none
+                if self._stopped():  # not that: the time ran out or a newer request came; nothing is kept
+                    raise
                 self._line_cache[key] = None
                 return None
             self._line_cache[key] = (
                 [(2 * one - two, two - one) for one, two in zip(*runs)] if len(runs[0]) == len(runs[1]) else None
             )
         return self._line_cache[key]
+
+    def _stopped(self) -> bool:
+        return (self.deadline is not None and time.monotonic() > self.deadline) or bool(
+            self.should_stop is not None and self.should_stop()
+        )
 
     def peak_at(self, plan: MemoryPlan, batch: int, training: bool) -> int:
         """The peak at ``batch``: from the lines when the pass is the same at every batch, else simulated."""
