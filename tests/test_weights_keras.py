@@ -130,3 +130,22 @@ def test_a_crafted_hdf5_structure_is_refused_before_it_is_read(tmp_path):
     path.write_bytes(superblock + header + bytes(64))
     result = run_cli("identify", str(path))
     assert result.returncode == 2 and "a structure of 1,073,741,824 bytes" in result.stderr, result.stderr
+
+
+def test_against_a_v15_resnet_it_loads_but_is_said_to_be_another_network(keras_resnet50, tmp_path):
+    """torchvision's resnet50 (v1.5) has exactly Keras's tensors, renamed; loaded, they compute another
+    function (Keras strides in the 1x1): --against says both, and convert refuses to write it."""
+    import torchvision
+
+    _, files = keras_resnet50
+    path = files["weights"]
+    result = run_cli("identify", str(path), "--against", "resnet50")
+    assert result.returncode == 1  # not strict as saved
+    assert "loads with strict=True once renamed" in result.stdout
+    assert "a bottleneck strides in its 1x1 instead of 3x3" in " ".join(result.stdout.split())
+    out = tmp_path / "v1.safetensors"
+    assert run_cli("convert", str(path), "--to", "resnet50_v1", "-o", str(out)).returncode == 0
+    torchvision.models.resnet50().load_state_dict(load_file(out), strict=True)  # what "loads" means, really
+    refused = run_cli("convert", str(path), "--to", "resnet50", "-o", str(tmp_path / "v15.safetensors"))
+    assert refused.returncode == 2 and "cannot be converted to resnet50 exactly" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "v15.safetensors").exists()

@@ -121,7 +121,9 @@ def explanation_lines(explanation: Any) -> list[str]:
     lines += [
         f"- {sentence}"
         for index, sentence in enumerate(explanation.sentences)
-        if not explanation.loads_strictly or (explanation.renamed and index == 0)
+        if not explanation.loads_strictly
+        or (explanation.renamed and index == 0)
+        or sentence.startswith("the file's network is not")  # loads, but another network (v1 against v1.5)
     ]
     if explanation.partial_load:
         lines.append(f"what works: {explanation.partial_load}")

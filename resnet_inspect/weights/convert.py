@@ -27,6 +27,9 @@ def converted_tensors(path: str, against: str) -> tuple[dict[str, torch.Tensor],
         )
     if any(info.quantized for info in weights.tensors.values()):
         raise UserError(f"{path}: holds int8 quantized tensors; they cannot be written as {against}'s float weights")
+    differs = next((s for s in explanation.sentences if s.startswith(f"the file's network is not {against}")), None)
+    if differs is not None and weights.fixed:  # it loads, but computes another network (v1 against v1.5)
+        raise UserError(f"{path}: cannot be converted to {against} exactly: {differs}")
     if not explanation.loads_strictly:
         reasons = explanation.sentences[1:] if explanation.renamed else explanation.sentences
         raise UserError(f"{path}: cannot be converted to {against} exactly: " + "; ".join(reasons))

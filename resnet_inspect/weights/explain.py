@@ -51,6 +51,11 @@ def explain(shapes: Shapes, expected: Shapes, against: str, structure: list[str]
     result = Explanation(against, not (missing or unexpected or mismatched), [], missing, unexpected, mismatched)
     if result.loads_strictly:
         result.sentences.append(f"every tensor matches {against}: it loads with strict=True")
+        if structure:  # what the layout settles beyond the shapes: it loads, and computes another network
+            result.sentences.append(
+                f"the file's network is not {against}: " + "; ".join(structure) + f": loaded into {against}, "
+                "its weights compute another function"
+            )
         return result
     accounted: set[str] = set()
     sentences = result.sentences
@@ -134,13 +139,14 @@ def explain_file(path: str, against: str) -> tuple[WeightsFile, Explanation]:
     sentence says how many of its tensors load as saved, and the rest is about its tensors renamed as
     ``resnet-inspect convert`` writes them."""
     from ..model.build import resolve_spec
-    from .infer import describe_differences, expected_shapes, identify_shapes
+    from .infer import describe_differences, expected_shapes, identify_shapes, settle
     from .read import read_weights
 
     spec = resolve_spec(against)
     weights = read_weights(path)
     ident = identify_shapes(weights.network_shapes)
-    structure = describe_differences(ident.spec, spec) if ident.spec is not None else None
+    settle(ident, weights.fixed)  # what the shapes cannot tell (a Keras ResNet strides in its first 1x1)
+    structure = describe_differences(ident.spec, spec, weights.fixed) if ident.spec is not None else None
     expected = dict(expected_shapes(spec))
     result = explain(weights.saved_shapes, expected, against, structure)
     if weights.prefix or weights.original:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
@@ -350,8 +350,9 @@ def same_tensors(spec: ResNetSpec, shapes: Shapes, headless: bool) -> bool:
     return expected == shapes
 
 
-def describe_differences(spec: ResNetSpec, other: ResNetSpec) -> list[str]:
-    """How a network ``spec`` differs from the registered ``other``, in words."""
+def describe_differences(spec: ResNetSpec, other: ResNetSpec, settled: Iterable[str] = ()) -> list[str]:
+    """How a network ``spec`` differs from the registered ``other``, in words: the fields its tensors show,
+    and the ``settled`` ones a file's layout or config fixes (where a bottleneck strides)."""
     words = {
         "num_classes": "classes",
         "in_chans": "input channels",
@@ -362,9 +363,12 @@ def describe_differences(spec: ResNetSpec, other: ResNetSpec) -> list[str]:
         "global_pool": "global pooling",
         "stage_channels": "a width table: stage outputs",
         "block_channels": "a width table: block widths",
+        "stride_on": "a bottleneck strides in its",
+        "aa": "anti-aliasing",
     }
     out = []
-    for key, value in visible_fields(spec).items():
+    fields = visible_fields(spec) | {key: getattr(spec, key) for key in settled}
+    for key, value in fields.items():
         theirs = getattr(other, key)
         if value != (list(theirs) if isinstance(theirs, tuple) else theirs):
             if key == "stem":
