@@ -289,10 +289,16 @@ def graph_tab(report: ri.ModelReport, spec: ri.ResNetSpec | None, shape: tuple[i
             c1.warning(f"No saved-for-backward overlay: {webapp.error_text(exc)}")
     own, _ = webapp.profiles_of(report.model, cached_profiles("reports"))
     profile = next((p for p in own if p.get("layers")), None)
-    latency = explorer.latency_by_layer(profile) if profile else None
+    latency = None
+    if profile:
+        try:
+            latency = explorer.latency_by_layer(profile)
+        except ValueError as exc:  # a profile file edited by hand
+            c1.warning(f"No latency overlay from {profile.get('_path', 'the profile')}: {webapp.error_text(exc)}")
+            profile = None
     data = explorer.explorer_data(report, saved=saved, latency=latency)
     c2.caption(
-        f"{explorer.node_count(data)} layers. Click a node for its details; double-click a stage or block to fold "
+        f"{len(data['nodes'])} layers. Click a node for its details; double-click a stage or block to fold "
         "or unfold it. "
         + (
             f"Latency from the profile on {profile['device_name']}, batch {profile['batch']}."

@@ -271,18 +271,19 @@ def _profile_latency(path: str) -> dict[str, float]:
         raise CliError(f"{visible(path)} is not a profile: no list of layers (write one with `resnet-inspect profile`)")
     try:
         return latency_by_layer(profile)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CliError(f"{visible(path)}: a layer without a time in ms ({exc})") from None
+    except ValueError as exc:
+        raise CliError(f"{visible(path)}: not a profile's time: {exc}") from None
 
 
 def _saved_by_layer(target: Target, input_shape: list[int]) -> dict[str, int]:
+    """What each layer saves for backward, in this machine's allocator (as the app's overlay)."""
+    import torch
+
     from .limits import command_deadline
     from .memory.estimate import Simulator
-    from .memory.plan import MemoryPlan
 
     simulator = Simulator(target.subject, target.label, should_stop=command_deadline("the training simulation"))
-    plan = MemoryPlan(input_shape[0], tuple(input_shape[1:]), True, "sgd", "fp32", "cpu")
-    return {layer.name: layer.saved_bytes for layer in simulator.report(plan).layers if layer.saved_bytes}
+    return simulator.saved_by_layer(input_shape, "cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

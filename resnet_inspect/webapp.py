@@ -368,11 +368,8 @@ def saved_for_backward(
 ) -> dict[str, int]:
     """Bytes each layer saves for backward in one training step of ``shape`` (simulated on meta, in this
     machine's allocator), for the graph's overlay."""
-    from .memory.plan import MemoryPlan
-
-    plan = MemoryPlan(shape[0], tuple(shape[1:]), True, "sgd", "fp32", "cuda" if has_cuda() else "cpu")
     with kept_simulator(key, label, should_stop) as simulator:
-        return {layer.name: layer.saved_bytes for layer in simulator.report(plan).layers if layer.saved_bytes}
+        return simulator.saved_by_layer(shape, "cuda" if has_cuda() else "cpu")
 
 
 def picked_first(rows: list[dict[str, Any]], picked: list[str], report: ModelReport) -> list[dict[str, Any]]:

@@ -131,6 +131,12 @@ def test_graph_cli_refuses_what_it_cannot_do(tmp_path):
         (["-o", str(tmp_path / "x.html"), "--profile", str(bad_profile)], "is not a profile: no list of layers"),
         (["-o", str(tmp_path / "x.html"), "--profile", str(tmp_path / "none.json")], "no such file"),
     ]
+    for number in ("NaN", "Infinity", '"fast"', "-1", "true", "1e400"):
+        bad = tmp_path / f"profile-{len(cases)}.json"
+        bad.write_text('{"layers": [{"name": "conv1\\u001b[31m", "ms": ' + number + "}]}")
+        cases.append(
+            (["-o", str(tmp_path / "x.html"), "--profile", str(bad)], "not a profile's time: layer 'conv1\\x1b[31m'")
+        )
     for args, message in cases:
         result = run_cli("graph", "resnet18", *args)
         assert result.returncode != 0 and message in result.stderr, (args, result.stderr)

@@ -202,6 +202,12 @@ class Simulator:
             saved_total=sum(r.saved_bytes for r in layers),
         )
 
+    def saved_by_layer(self, input_shape: Sequence[int], device: str) -> dict[str, int]:
+        """Bytes each layer saves for backward in one training step (SGD, fp32) of ``input_shape`` in
+        ``device``'s allocator: the graph explorer's overlay."""
+        plan = MemoryPlan(input_shape[0], tuple(input_shape[1:]), True, "sgd", "fp32", device)
+        return {layer.name: layer.saved_bytes for layer in self.report(plan).layers if layer.saved_bytes}
+
     # -- many plans -------------------------------------------------------------------------
     # At a fixed resolution every activation is proportional to the batch and everything else is
     # fixed, so the bytes alive after each allocation are a + b * batch: two simulations (batches 1

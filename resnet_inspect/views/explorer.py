@@ -8,7 +8,9 @@ the app's Graph tab (a Streamlit component) and a self-contained HTML file (``gr
 from __future__ import annotations
 
 import hashlib
+import html
 import json
+import math
 import re
 import shlex
 import shutil
@@ -19,6 +21,7 @@ from typing import Any
 
 from ..analysis.report import LayerRow, ModelReport, OpClass
 from ..errors import UserError
+from ..text import visible
 from .graphs import COLORS, LEGEND, LEVELS, SHORTCUT_COLOR, Node, _collapse, _edge_label, dataflow_nodes, own_runs
 from .tables import exact, feature_map_text, shape_text, si
 
@@ -239,7 +242,8 @@ def explorer_data(
         "marked": sorted(set(marked) & {n.id for n in nodes}),
     }
     data["positions"] = layer_positions(drawn, edges, groups)
-    data["key"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    # allow_nan=False: the page's JSON.parse would refuse NaN; a figure that is not finite is a bug here.
+    data["key"] = hashlib.sha256(json.dumps(data, sort_keys=True, allow_nan=False).encode()).hexdigest()[:16]
     return data
 
 
@@ -416,14 +420,18 @@ def _edges(nodes: list[Node], by_id: dict[str, Node], report: ModelReport) -> li
     return edges
 
 
-def saved_by_layer(layers: Iterable[Any]) -> dict[str, int]:
-    """Bytes saved for backward per layer, from a memory report's layers."""
-    return {layer.name: layer.saved_bytes for layer in layers if getattr(layer, "saved_bytes", 0)}
-
-
 def latency_by_layer(profile: Mapping[str, Any]) -> dict[str, float]:
-    """Milliseconds per layer from a profile (as written by ``resnet-inspect profile``)."""
-    return {layer["name"]: float(layer["ms"]) for layer in profile.get("layers", []) if "name" in layer}
+    """Milliseconds per layer from a profile (as written by ``resnet-inspect profile``); ValueError for a
+    time that is not a finite, non-negative number."""
+    times: dict[str, float] = {}
+    for layer in profile.get("layers", []):
+        if not isinstance(layer, Mapping) or "name" not in layer:
+            continue
+        ms = layer.get("ms")
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms < 0:
+            raise ValueError(f"layer '{visible(str(layer['name']))[:80]}': a time of {visible(str(ms))[:40]} ms")
+        times[str(layer["name"])] = float(ms)
+    return times
 
 
 def _asset(name: str) -> str:
@@ -448,19 +456,10 @@ def explorer_html(data: Mapping[str, Any], title: str | None = None) -> str:
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; script-src 'unsafe-inline'; "
         "style-src 'unsafe-inline'; img-src data: blob:\">"
-        f"<title>{_html_text(heading)}</title>{styles}</head>\n"
+        f"<title>{html.escape(heading)}</title>{styles}</head>\n"
         "<body class='ri-standalone'><div id='ri-root'></div>\n"
         f"<script type='application/json' id='ri-data'>{payload}</script>\n{scripts}\n"
         "<script>RIExplorer.mount(document.getElementById('ri-root'), "
         "JSON.parse(document.getElementById('ri-data').textContent), {});</script>\n"
         "</body></html>\n"
     )
-
-
-def _html_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def node_count(data: Mapping[str, Any]) -> int:
-    """Layer-level nodes (for captions and tests)."""
-    return len(data["nodes"])
