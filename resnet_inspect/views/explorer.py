@@ -47,6 +47,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "rf": ("receptive field", "input pixels (along the height) one output pixel depends on", "px"),
 }
 NOT_ADDITIVE = ("rf",)
+# In the details, each figure's name says its convention.
+DETAIL_NAMES = {"macs": "MACs (conv + linear weights)", "flops": "FLOPs (2 x MACs + element-wise)"}
 BYTES_PER_ELEMENT = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 
 
@@ -140,7 +142,7 @@ class _Builder:
             pairs.append(("path", "shortcut (downsample) branch"))
         for key in METRICS:
             if key in figures and key != "rf":
-                pairs.append((METRICS[key][0], _figure_text(key, figures[key])))
+                pairs.append((DETAIL_NAMES.get(key, METRICS[key][0]), _figure_text(key, figures[key])))
         if row is not None and row.rf_size is not None:
             field = f"{row.rf_size} px, jump {row.rf_stride}"
             if row.rf_global:
@@ -370,7 +372,7 @@ def _describe_group(
     entry["details"] = [
         ["contains", f"{sum(1 for n in drawn if _inside(n, entry['id'], groups))} layers"],
         *([["output", shape_text(shape)]] if shape else []),
-        *[[METRICS[k][0], _figure_text(k, v)] for k, v in entry["values"].items()],
+        *[[DETAIL_NAMES.get(k, METRICS[k][0]), _figure_text(k, v)] for k, v in entry["values"].items()],
     ]
 
 

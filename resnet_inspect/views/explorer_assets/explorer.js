@@ -489,7 +489,7 @@
     const tableRows = new Map();
     function renderTable() {
       const metric = state.overlay !== "type" ? state.overlay : null;
-      const head = ["layer", "type", "output", "parameters", "MACs"];
+      const head = ["layer", "type", "output", "parameters", "MACs (conv + linear)"];
       if (metric && !["params", "macs"].includes(metric)) head.push(data.metrics[metric].name);
       table.innerHTML = "";
       table.appendChild(h("thead", {}, [h("tr", {}, head.map((t) => h("th", { text: t })))]));
