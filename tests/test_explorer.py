@@ -83,7 +83,8 @@ def test_a_layer_says_what_it_is(reports):
     node = next(n for n in explorer_data(report)["nodes"] if n["id"] == "layer1.0.conv2")
     details = dict(node["details"])
     assert details["type"] == "Conv2d" and details["kernel"] == "3x3" and details["channels"] == "64 -> 64"
-    assert details["MACs (conv + linear weights)"].startswith(f"{row.macs:,}") and details["parameters"].startswith(f"{row.params:,}")
+    assert details["MACs (conv + linear weights)"].startswith(f"{row.macs:,}")
+    assert details["parameters"].startswith(f"{row.params:,}")
     assert details["receptive field"] == f"{row.rf_size} px, jump {row.rf_stride}"
     assert details["output"] == "x".join(map(str, row.output_shapes[-1]))
 
